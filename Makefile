@@ -1,0 +1,88 @@
+# relayd — build, run and test.
+#
+#   make          build build/relayd and build/relayctl
+#   make run      install missing packages, build, run relayd in the foreground
+#                 on conf/relayd.conf.example
+#   make test     install missing test packages, build, run every unit and
+#                 integration test; ends with one "N passed, N failed" line
+#   make lint     clang-format check and cppcheck
+#   make SANITIZE=1 ...   build with ASan + UBSan
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+PKGS    := libevent libevent_openssl openssl libconfuse libcares
+PKGCFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS  += -I. -D_GNU_SOURCE $(PKGCFLAGS)
+LDLIBS    += $(PKGLIBS) -lcrypt -lpthread
+
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+B := build/san
+else
+B := build
+endif
+
+# Packages: what the build needs and what the tests need (Debian 12 names).
+BUILD_PKGS := gcc make pkg-config libssl-dev libevent-dev libconfuse-dev libc-ares-dev
+TEST_PKGS  := libcmocka-dev python3-pytest python3-aiosmtpd dnsmasq-base swaks postfix mandoc
+
+SRCS     := $(wildcard conf/*.c smtp/*.c tls/*.c relayd/*.c)
+MAINS    := relayd/relayd.c relayd/relayctl.c
+LIBSRCS  := $(filter-out $(MAINS),$(SRCS))
+LIBOBJS  := $(LIBSRCS:%.c=$(B)/obj/%.o)
+UNITSRCS := $(wildcard tests/unit/test_*.c)
+UNITBINS := $(UNITSRCS:tests/unit/%.c=$(B)/tests/%)
+
+.PHONY: all run test unit integration deps test-deps lint clean bench fuzz
+
+all: $(B)/relayd $(B)/relayctl
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+$(B)/librelayd.a: $(LIBOBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/relayd: $(B)/obj/relayd/relayd.o $(B)/librelayd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/relayctl: $(B)/obj/relayd/relayctl.o $(B)/librelayd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/librelayd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(B)/librelayd.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+-include $(LIBOBJS:.o=.d) $(B)/obj/relayd/relayd.d $(B)/obj/relayd/relayctl.d
+
+# Missing Debian packages are installed when running as root; otherwise the
+# exact apt-get line is printed and make stops.
+deps:
+	@sh tests/deps.sh $(BUILD_PKGS)
+
+test-deps:
+	@sh tests/deps.sh $(BUILD_PKGS) $(TEST_PKGS)
+
+run: deps
+	$(MAKE) all
+	@mkdir -p var
+	$(B)/relayd -d -f conf/relayd.conf.example
+
+unit: $(UNITBINS)
+
+test: test-deps
+	$(MAKE) all unit
+	/usr/bin/python3 tests/run.py --build $(B)
+
+lint:
+	clang-format --dry-run --Werror $(SRCS) $(wildcard */*.h) $(UNITSRCS)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--suppress=missingIncludeSystem -I. $(SRCS)
+
+clean:
+	rm -rf build

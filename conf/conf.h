@@ -1,0 +1,162 @@
+/*
+ * conf.h — relayd's configuration as a plain, immutable struct.
+ *
+ * conf_load()   parse and validate a file with libconfuse; NULL + errors
+ * conf_free()   release a struct conf
+ * conf_transport_find(), conf_policy_find()  look up by name
+ *
+ * Invariants: a struct conf returned by conf_load() is complete and valid:
+ * every reference (route -> transport, transport -> tls_policy, fallback)
+ * is resolved to a pointer, every default is filled in, every string is
+ * owned by the struct. Nothing else ever modifies it; a reload builds a new
+ * one and swaps the global pointer (relayd.c).
+ */
+#ifndef CONF_CONF_H
+#define CONF_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#define CONF_DEFAULT_FILE "/etc/relayd/relayd.conf"
+
+/* A network in CIDR form: family AF_INET or AF_INET6, address bytes, prefix. */
+struct conf_cidr {
+	int family;
+	uint8_t addr[16];
+	int prefix;
+};
+
+enum conf_listen_tls { LISTEN_TLS_NONE, LISTEN_TLS_STARTTLS, LISTEN_TLS_SMTPS };
+enum conf_bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_NORMALIZE };
+
+/* TLS protocol floor: the OpenSSL constants (TLS1_2_VERSION = 0x0303). */
+#define CONF_TLSV12 0x0303
+#define CONF_TLSV13 0x0304
+
+struct conf_listen {
+	char *name;
+	int line; /* line of the section, for messages */
+	char *address;	   /* IPv4 or IPv6 literal */
+	int port;
+	enum conf_listen_tls tls;
+	char *tls_cert, *tls_key; /* NULL when tls == none */
+	int tls_min_version;	  /* CONF_TLSV12 or CONF_TLSV13 */
+	bool require_tls;
+	struct conf_cidr *allow;
+	size_t nallow;
+	char *auth_users; /* NULL: no AUTH */
+	uint64_t max_message_size;
+	unsigned max_recipients;
+	unsigned max_clients;
+	enum conf_bare_newline bare_newline;
+};
+
+enum conf_tls_level { TLS_LEVEL_NONE, TLS_LEVEL_MAY, TLS_LEVEL_ENCRYPT, TLS_LEVEL_VERIFY };
+
+struct conf_tls_policy {
+	char *name;
+	int line;	/* 0 for the four built-ins */
+	enum conf_tls_level level;
+	int min_version; /* CONF_TLSV12 or CONF_TLSV13 */
+	char *ca_file;	 /* NULL: system bundle */
+	char **match;	 /* NULL/0: the host name connected to */
+	size_t nmatch;
+	char *ciphers; /* NULL: OpenSSL default */
+};
+
+/* One smarthost of a transport's relay list. */
+struct conf_relay {
+	char *host;   /* host name or IP literal (without brackets) */
+	int port;     /* 0: the transport's port */
+	bool literal; /* given as "[ip]" or an IP literal: never resolved */
+};
+
+/* Rate limit: n messages per interval seconds; n == 0 means unlimited. */
+struct conf_rate {
+	unsigned n;
+	unsigned interval;
+};
+
+struct conf_transport {
+	char *name;
+	int line;
+	struct conf_relay *relay; /* empty: MX delivery */
+	size_t nrelay;
+	int port; /* default 25 */
+	bool smtps;
+	const struct conf_tls_policy *tls; /* never NULL; default "may" */
+	char *auth_user, *auth_password_file;
+	char *source_address; /* NULL: any */
+	char *helo;	      /* never NULL; default: global hostname */
+	unsigned max_connections;
+	unsigned max_messages_per_connection;
+	struct conf_rate rate;
+	unsigned connect_timeout, command_timeout, data_timeout; /* seconds */
+	const struct conf_transport *fallback; /* NULL: none */
+	unsigned fallback_hold;		       /* seconds */
+};
+
+enum conf_route_kind {
+	ROUTE_EXACT,  /* "example.com" */
+	ROUTE_SUFFIX, /* ".example.com": subdomains only */
+	ROUTE_MX,     /* "mx:.google.com": MX host names ending so */
+	ROUTE_ANY     /* "*" */
+};
+
+struct conf_route {
+	char *pattern; /* as written */
+	int line;
+	enum conf_route_kind kind;
+	char *domain; /* lower-cased; ".suffix" keeps its dot; NULL for "*" */
+	const struct conf_transport *transport;
+};
+
+struct conf_queue {
+	unsigned *retry; /* seconds; at least one entry */
+	size_t nretry;
+	unsigned max_lifetime;	/* seconds */
+	unsigned delay_warning; /* seconds; 0: none */
+};
+
+struct conf {
+	char *file; /* as given */
+	char *hostname;
+	char *spool;
+	char *control_socket;
+	char *user;	     /* NULL: unset */
+	char **dns_servers;  /* "IP" or "IP:PORT"; NULL/0: /etc/resolv.conf */
+	size_t ndns_servers;
+	char *metrics_listen; /* NULL: unset */
+
+	struct conf_listen *listen;
+	size_t nlisten;
+	struct conf_tls_policy *tls_policy; /* built-ins first, then declared */
+	size_t ntls_policy;
+	struct conf_transport *transport;
+	size_t ntransport;
+	struct conf_route *route;
+	size_t nroute;
+	struct conf_queue queue;
+};
+
+/*
+ * Parse and validate FILE. On success returns the configuration. On failure
+ * returns NULL and, for each error, calls err(arg, "FILE:LINE: message")
+ * (FILE as given; the message has no trailing newline).
+ */
+struct conf *conf_load(const char *file, void (*err)(void *arg, const char *msg),
+		       void *arg);
+
+/* Release everything conf_load() returned. NULL is fine. */
+void conf_free(struct conf *c);
+
+/* The transport named NAME, or NULL. */
+const struct conf_transport *conf_transport_find(const struct conf *c, const char *name);
+
+/* The tls_policy named NAME (built-ins included), or NULL. */
+const struct conf_tls_policy *conf_policy_find(const struct conf *c, const char *name);
+
+#endif

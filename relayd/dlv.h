@@ -1,0 +1,38 @@
+/*
+ * dlv.h — what a delivery attempt means for a recipient.
+ *
+ * dlv_reply()    outcome of a remote reply: 2xx ok, 4xx tempfail, 5xx permfail
+ * dlv_local()    outcome decided locally (network error, TLS, no route, ...)
+ * dlv_rank()     how informative an outcome is, to keep the best when hosts
+ *                fail one after another
+ *
+ * This is the ONE place that decides defer versus bounce (as Postfix's
+ * smtp_trouble.c): everything else asks it.
+ */
+#ifndef RELAYD_DLV_H
+#define RELAYD_DLV_H
+
+#include "smtp/reply.h"
+
+enum dlv_kind { DLV_OK, DLV_TEMPFAIL, DLV_PERMFAIL };
+
+struct dlv {
+	enum dlv_kind kind;
+	int code;		  /* remote reply code, 0 when local */
+	char status[16];	  /* enhanced status "4.4.1" */
+	char text[REPLY_TEXT_MAX]; /* remote reply verbatim, or the local reason */
+	char relay[400];	  /* "HOST[IP]:PORT", or "none" */
+	char tls[32];		  /* "none", "TLSv1.3" */
+};
+
+/* Outcome of a complete reply R from RELAY. */
+void dlv_reply(struct dlv *d, const struct reply *r, const char *relay, const char *tls);
+
+/* A local outcome: KIND with STATUS ("4.4.1") and a reason in words. */
+void dlv_local(struct dlv *d, enum dlv_kind kind, const char *status, const char *relay,
+	       const char *reason);
+
+/* Higher is more informative: a 5xx reply > 4xx reply > local reason. */
+int dlv_rank(const struct dlv *d);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * dns.h — asynchronous name resolution on the event loop (c-ares).
+ *
+ * dns_init()       a resolver using dns_servers or /etc/resolv.conf
+ * dns_shutdown()   cancel everything
+ * dns_addrs()      A and AAAA of a host name (and /etc/hosts)
+ * dns_cancel()     forget a query (its callback will not run)
+ *
+ * Nothing here blocks: c-ares sockets are watched by libevent and its
+ * timeouts run on a libevent timer.
+ */
+#ifndef RELAYD_DNS_H
+#define RELAYD_DNS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct conf;
+
+enum dns_status {
+	DNS_OK,
+	DNS_NOTFOUND, /* NXDOMAIN */
+	DNS_NODATA,   /* the name exists, without such records */
+	DNS_TEMPFAIL, /* SERVFAIL, timeout, refused: try later */
+};
+
+struct dns_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct dns_query;
+
+/* ADDRS (N of them) is only valid during the call. */
+typedef void (*dns_addrs_cb)(void *arg, enum dns_status st, const struct dns_addr *addrs,
+			     size_t n);
+
+int dns_init(struct event_base *base, const struct conf *c, char **cause);
+void dns_shutdown(void);
+struct dns_query *dns_addrs(const char *host, int port, dns_addrs_cb cb, void *arg);
+void dns_cancel(struct dns_query *q);
+const char *dns_strstatus(enum dns_status st);
+
+#endif

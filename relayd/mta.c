@@ -1,0 +1,773 @@
+/*
+ * mta.c — outbound delivery: destinations, connections, host failover.
+ *
+ * mta_init(), mta_submit(), mta_shutdown(), mta_sessions()
+ *
+ * A destination (transport + relay list, or transport + domain for MX
+ * delivery) has a FIFO of jobs and at most max_connections connections.
+ * A connection is opened for the job that needed it and walks the hosts
+ * (relays in order; each host's addresses in order) until one takes the
+ * transaction; connect failures, timeouts, lost connections, bad
+ * greetings and 421s move to the next address. When none is left the
+ * job's recipients get the most informative outcome seen (dlv_rank()).
+ * After a transaction the connection takes the destination's next job
+ * (up to max_messages_per_connection), or idles a few seconds for one.
+ *
+ * Invariants: a connection is never freed inside a client hook: hooks set
+ * flags and the libevent callback that called client_input() acts on them
+ * afterwards. Every job ends with one queue_result() per recipient and one
+ * queue_job_done().
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conf/value.h"
+#include "relayd/dlv.h"
+#include "relayd/dns.h"
+#include "relayd/log.h"
+#include "relayd/mta.h"
+#include "relayd/queue.h"
+#include "relayd/relayd.h"
+#include "smtp/client.h"
+
+#define MTA_IDLE_SECONDS 5  /* keep an idle connection for the next job */
+#define MTA_QUIT_SECONDS 5  /* wait for the reply to QUIT */
+
+struct dest {
+	const struct conf_transport *t;
+	char *domain; /* MX delivery; NULL for relays */
+	struct mta_job *head, *tail;
+	unsigned nconn;
+	struct mta_conn *idle; /* idle connections */
+	struct dest *next;
+};
+
+struct mta_conn {
+	struct dest *d;
+	const struct conf_transport *t;
+	struct mta_job *job;
+	bool job_started;
+
+	/* hosts: relay list (or the MX domain), then each host's addresses */
+	size_t host_i;
+	char host[256];
+	int port;
+	struct dns_query *dq;
+	struct dns_addr addrs[32];
+	size_t naddrs, addr_i;
+	char ip[64];
+	char relay[400]; /* "HOST[IP]:PORT" */
+
+	struct bufferevent *bev;
+	struct client *cl;
+	struct event *timer;
+	struct dlv best;
+	bool have_best;
+	unsigned nmsgs;
+	bool idle, quitting;
+	bool failed; /* set by the fail hook */
+	struct reply fail_reply;
+	const char **rcpts; /* the current job's addresses, for the client */
+	struct mta_conn *next_idle;
+	struct mta_conn *next, *prev; /* all connections */
+};
+
+static struct event_base *m_base;
+static struct dest *m_dests;
+static struct mta_conn *m_conns;
+static size_t m_nconns;
+
+static void conn_next_host(struct mta_conn *mc);
+static void conn_connect(struct mta_conn *mc);
+static void conn_free(struct mta_conn *mc);
+static void dest_pump(struct dest *d);
+
+/* ---- jobs ------------------------------------------------------------ */
+
+static void
+job_free(struct mta_job *j)
+{
+	free(j->domain);
+	free(j->rcpt);
+	free(j);
+}
+
+/* Every recipient of J gets D; the job is over. */
+static void
+job_finish(struct mta_job *j, const struct dlv *d)
+{
+	for (size_t i = 0; i < j->nrcpt; i++)
+		queue_result(j->msg, j->rcpt[i], j->transport->name, d);
+	queue_job_done(j->msg);
+	job_free(j);
+}
+
+static struct mta_job *
+dest_take(struct dest *d)
+{
+	struct mta_job *j = d->head;
+	if (j) {
+		d->head = j->next;
+		if (!d->head)
+			d->tail = NULL;
+		j->next = NULL;
+	}
+	return j;
+}
+
+static struct dest *
+dest_find(const struct conf_transport *t, const char *domain)
+{
+	struct dest *d;
+	for (d = m_dests; d; d = d->next)
+		if (d->t == t && ((!domain && !d->domain) ||
+				  (domain && d->domain && strcasecmp(domain, d->domain) == 0)))
+			return d;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		fatal("out of memory");
+	d->t = t;
+	d->domain = domain ? strdup(domain) : NULL;
+	d->next = m_dests;
+	m_dests = d;
+	return d;
+}
+
+/* ---- connection: failures and host walking --------------------------- */
+
+static void
+note_failure(struct mta_conn *mc, const struct dlv *d)
+{
+	if (!mc->have_best || dlv_rank(d) >= dlv_rank(&mc->best)) {
+		mc->best = *d;
+		mc->have_best = true;
+	}
+	log_debug("%s: %s", mc->t->name, d->text);
+}
+
+static void
+conn_drop_socket(struct mta_conn *mc)
+{
+	if (mc->bev)
+		bufferevent_free(mc->bev);
+	mc->bev = NULL;
+	client_free(mc->cl);
+	mc->cl = NULL;
+	if (mc->timer)
+		evtimer_del(mc->timer);
+}
+
+/* This address failed; try the next one (or the next host). */
+static void
+conn_next_addr(struct mta_conn *mc)
+{
+	conn_drop_socket(mc);
+	if (!mc->job) {
+		/* An idle or finishing connection: nothing to retry. */
+		conn_free(mc);
+		return;
+	}
+	mc->job_started = false;
+	mc->addr_i++;
+	conn_connect(mc);
+}
+
+static const char *
+phase(const struct mta_conn *mc)
+{
+	if (!mc->cl)
+		return "connecting";
+	switch (mc->cl->state) {
+	case CL_GREETING:
+		return "receiving the initial server greeting";
+	case CL_EHLO:
+	case CL_HELO:
+		return "performing the EHLO handshake";
+	case CL_RSET:
+		return "sending RSET";
+	case CL_TXN:
+		if (mc->cl->acked == 0)
+			return "sending MAIL FROM";
+		if (mc->cl->acked <= mc->cl->msg.nrcpt)
+			return "sending RCPT TO";
+		return "sending DATA command";
+	case CL_BODY:
+	case CL_DOT:
+		return "sending end of data -- message may be sent more than once";
+	case CL_READY:
+		return "idle";
+	case CL_QUIT:
+		return "sending QUIT";
+	case CL_DEAD:
+		break;
+	}
+	return "talking";
+}
+
+static void
+conn_lost(struct mta_conn *mc, const char *what)
+{
+	struct dlv d;
+	char why[600];
+
+	snprintf(why, sizeof(why), "%s with %s while %s", what, mc->relay, phase(mc));
+	dlv_local(&d, DLV_TEMPFAIL, "4.4.2", mc->relay, why);
+	note_failure(mc, &d);
+	conn_next_addr(mc);
+}
+
+/* No host is left: the job gets the most informative outcome seen. */
+static void
+conn_exhausted(struct mta_conn *mc)
+{
+	struct mta_job *j = mc->job;
+	mc->job = NULL;
+	if (j) {
+		if (!mc->have_best)
+			dlv_local(&mc->best, DLV_TEMPFAIL, "4.4.1", NULL, "no relay host could be tried");
+		job_finish(j, &mc->best);
+	}
+	conn_free(mc);
+}
+
+/* ---- client hooks ----------------------------------------------------- */
+
+static void
+hook_write(void *arg, const char *buf, size_t len)
+{
+	struct mta_conn *mc = arg;
+	if (mc->bev)
+		bufferevent_write(mc->bev, buf, len);
+}
+
+static void
+hook_body(void *arg)
+{
+	struct mta_conn *mc = arg;
+	off_t off, len;
+	int fd = queue_body(mc->job->msg, &off, &len);
+
+	if (fd == -1 || evbuffer_add_file(bufferevent_get_output(mc->bev), fd, off, len) == -1) {
+		/* Never send a truncated body: drop the connection so the
+		 * server discards the transaction. */
+		if (fd != -1)
+			close(fd);
+		mc->failed = true;
+		reply_reset(&mc->fail_reply);
+		snprintf(mc->fail_reply.status, sizeof(mc->fail_reply.status), "4.3.0");
+		snprintf(mc->fail_reply.line, sizeof(mc->fail_reply.line),
+			 "cannot read the queued message file");
+		return;
+	}
+	struct timeval tv = {(time_t)mc->t->data_timeout, 0};
+	bufferevent_set_timeouts(mc->bev, &tv, &tv);
+}
+
+static void
+start_job(struct mta_conn *mc)
+{
+	struct mta_job *j = mc->job;
+	struct qmsg *m = j->msg;
+
+	/* The client keeps these pointers until txn_done. */
+	free(mc->rcpts);
+	mc->rcpts = malloc(j->nrcpt * sizeof(*mc->rcpts));
+	if (!mc->rcpts)
+		fatal("out of memory");
+	for (size_t i = 0; i < j->nrcpt; i++)
+		mc->rcpts[i] = m->rcpt[j->rcpt[i]].addr;
+	struct client_msg cm = {
+		.sender = m->sender,
+		.rcpt = mc->rcpts,
+		.nrcpt = j->nrcpt,
+		.size = m->size,
+		.body = m->body,
+		.smtputf8 = m->smtputf8,
+	};
+	mc->job_started = true;
+	client_txn(mc->cl, &cm);
+}
+
+static void
+idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct mta_conn *mc = arg;
+
+	if (mc->quitting) {
+		conn_free(mc);
+		return;
+	}
+	/* Idle long enough: leave politely. */
+	struct dest *d = mc->d;
+	struct mta_conn **pp;
+	for (pp = &d->idle; *pp; pp = &(*pp)->next_idle)
+		if (*pp == mc) {
+			*pp = mc->next_idle;
+			break;
+		}
+	mc->idle = false;
+	mc->quitting = true;
+	client_quit(mc->cl);
+	struct timeval tv = {MTA_QUIT_SECONDS, 0};
+	evtimer_add(mc->timer, &tv);
+}
+
+static void
+hook_ready(void *arg)
+{
+	struct mta_conn *mc = arg;
+	struct dest *d = mc->d;
+
+	if (mc->job && !mc->job_started) {
+		start_job(mc);
+		return;
+	}
+	if (mc->job)
+		return;
+	if (mc->nmsgs < mc->t->max_messages_per_connection && relayd_conf) {
+		struct mta_job *j = dest_take(d);
+		if (j) {
+			mc->job = j;
+			start_job(mc);
+			return;
+		}
+		mc->idle = true;
+		mc->next_idle = d->idle;
+		d->idle = mc;
+		struct timeval tv = {MTA_IDLE_SECONDS, 0};
+		evtimer_add(mc->timer, &tv);
+		return;
+	}
+	mc->quitting = true;
+	client_quit(mc->cl);
+	struct timeval tv = {MTA_QUIT_SECONDS, 0};
+	evtimer_add(mc->timer, &tv);
+}
+
+static void
+hook_txn_done(void *arg, const struct reply *replies)
+{
+	struct mta_conn *mc = arg;
+	struct mta_job *j = mc->job;
+	struct dlv d;
+
+	mc->job = NULL;
+	mc->job_started = false;
+	mc->nmsgs++;
+	mc->have_best = false;
+	struct timeval tv = {(time_t)mc->t->command_timeout, 0};
+	bufferevent_set_timeouts(mc->bev, &tv, &tv);
+	for (size_t i = 0; i < j->nrcpt; i++) {
+		dlv_reply(&d, &replies[i], mc->relay, "none");
+		queue_result(j->msg, j->rcpt[i], j->transport->name, &d);
+	}
+	queue_job_done(j->msg);
+	job_free(j);
+}
+
+static void
+hook_fail(void *arg, const struct reply *r)
+{
+	struct mta_conn *mc = arg;
+	mc->failed = true;
+	mc->fail_reply = *r;
+}
+
+static const struct client_hooks client_hooks = {
+	.write = hook_write,
+	.body = hook_body,
+	.ready = hook_ready,
+	.txn_done = hook_txn_done,
+	.fail = hook_fail,
+};
+
+/* ---- I/O -------------------------------------------------------------- */
+
+/* After client hooks ran: act on a failure they reported. */
+static void
+conn_settle(struct mta_conn *mc)
+{
+	if (mc->failed) {
+		mc->failed = false;
+		struct dlv d;
+		if (mc->fail_reply.code >= 400) {
+			dlv_reply(&d, &mc->fail_reply, mc->relay, "none");
+			/* A 421 at any stage is temporary, whatever follows. */
+			if (mc->fail_reply.code == 421)
+				d.kind = DLV_TEMPFAIL;
+		} else {
+			dlv_local(&d, DLV_TEMPFAIL, mc->fail_reply.status, mc->relay,
+				  mc->fail_reply.line);
+		}
+		note_failure(mc, &d);
+		conn_next_addr(mc);
+		return;
+	}
+	if (mc->cl && mc->cl->state == CL_DEAD) {
+		/* QUIT answered. */
+		conn_free(mc);
+	}
+}
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	struct mta_conn *mc = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	for (;;) {
+		size_t len;
+		struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &len, EVBUFFER_EOL_LF);
+		if (p.pos == -1) {
+			if (evbuffer_get_length(in) > REPLY_LINE_MAX) {
+				conn_lost(mc, "reply line too long from");
+				return;
+			}
+			break;
+		}
+		if ((size_t)p.pos > REPLY_LINE_MAX) {
+			conn_lost(mc, "reply line too long from");
+			return;
+		}
+		char line[REPLY_LINE_MAX + 2];
+		evbuffer_remove(in, line, (size_t)p.pos + len);
+		size_t n = (size_t)p.pos;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		client_input(mc->cl, line, n);
+		if (mc->failed || (mc->cl && mc->cl->state == CL_DEAD)) {
+			conn_settle(mc);
+			return;
+		}
+		if (!mc->bev)
+			return;
+	}
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct mta_conn *mc = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct timeval tv = {(time_t)mc->t->command_timeout, 0};
+		bufferevent_set_timeouts(bev, &tv, &tv);
+		mc->cl = client_new(mc->t->helo, &client_hooks, mc);
+		if (!mc->cl)
+			fatal("out of memory");
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+		return;
+	}
+	if (mc->quitting) {
+		conn_free(mc);
+		return;
+	}
+	if (!mc->cl) {
+		/* The connection itself failed. */
+		struct dlv d;
+		char why[600];
+		int err = EVUTIL_SOCKET_ERROR();
+		snprintf(why, sizeof(why), "connect to %s: %s", mc->relay,
+			 (what & BEV_EVENT_TIMEOUT) ? "Connection timed out"
+						    : evutil_socket_error_to_string(err));
+		dlv_local(&d, DLV_TEMPFAIL, "4.4.1", mc->relay, why);
+		note_failure(mc, &d);
+		conn_next_addr(mc);
+		return;
+	}
+	if (mc->idle) {
+		/* An idle connection went away: forget it. */
+		conn_free(mc);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		conn_lost(mc, "conversation timed out");
+	else
+		conn_lost(mc, "lost connection");
+}
+
+static void
+conn_start_socket(struct mta_conn *mc)
+{
+	const struct dns_addr *a = &mc->addrs[mc->addr_i];
+	const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+
+	if (getnameinfo(sa, a->len, mc->ip, sizeof(mc->ip), NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(mc->ip, sizeof(mc->ip), "?");
+	snprintf(mc->relay, sizeof(mc->relay), "%s[%s]:%d", mc->host, mc->ip, mc->port);
+
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		struct dlv d;
+		char why[600];
+		snprintf(why, sizeof(why), "connect to %s: %s", mc->relay, strerror(errno));
+		dlv_local(&d, DLV_TEMPFAIL, "4.4.1", mc->relay, why);
+		note_failure(mc, &d);
+		mc->addr_i++;
+		conn_connect(mc);
+		return;
+	}
+	if (mc->t->source_address) {
+		struct sockaddr_storage src;
+		int srclen = sizeof(src);
+		char spec[128];
+		snprintf(spec, sizeof(spec), strchr(mc->t->source_address, ':') ? "[%s]:0" : "%s:0",
+			 mc->t->source_address);
+		if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&src, &srclen) == 0 &&
+		    src.ss_family == sa->sa_family)
+			bind(fd, (struct sockaddr *)&src, (socklen_t)srclen);
+	}
+	mc->bev = bufferevent_socket_new(m_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!mc->bev)
+		fatal("out of memory");
+	bufferevent_setcb(mc->bev, conn_read, NULL, conn_event, mc);
+	struct timeval tv = {(time_t)mc->t->connect_timeout, 0};
+	bufferevent_set_timeouts(mc->bev, &tv, &tv);
+	if (bufferevent_socket_connect(mc->bev, sa, (int)a->len) == -1) {
+		struct dlv d;
+		char why[600];
+		snprintf(why, sizeof(why), "connect to %s: %s", mc->relay, strerror(errno));
+		dlv_local(&d, DLV_TEMPFAIL, "4.4.1", mc->relay, why);
+		note_failure(mc, &d);
+		conn_next_addr(mc);
+	}
+}
+
+/* Connect to the current address, or move on to the next host. */
+static void
+conn_connect(struct mta_conn *mc)
+{
+	if (mc->addr_i >= mc->naddrs) {
+		conn_next_host(mc);
+		return;
+	}
+	conn_start_socket(mc);
+}
+
+static void
+dns_done(void *arg, enum dns_status st, const struct dns_addr *addrs, size_t n)
+{
+	struct mta_conn *mc = arg;
+
+	mc->dq = NULL;
+	if (st != DNS_OK) {
+		struct dlv d;
+		char why[512];
+		snprintf(why, sizeof(why), "cannot find the address of %s: %s", mc->host,
+			 dns_strstatus(st));
+		dlv_local(&d, DLV_TEMPFAIL, st == DNS_TEMPFAIL ? "4.4.3" : "4.4.4", NULL, why);
+		note_failure(mc, &d);
+		conn_next_host(mc);
+		return;
+	}
+	if (n > sizeof(mc->addrs) / sizeof(mc->addrs[0]))
+		n = sizeof(mc->addrs) / sizeof(mc->addrs[0]);
+	memcpy(mc->addrs, addrs, n * sizeof(*addrs));
+	mc->naddrs = n;
+	mc->addr_i = 0;
+	conn_connect(mc);
+}
+
+static int
+literal_addr(const char *host, int port, struct dns_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		a->len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		a->len = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
+/* The next host of the transport (relay list, or the recipient domain). */
+static void
+conn_next_host(struct mta_conn *mc)
+{
+	const struct conf_transport *t = mc->t;
+	const char *host;
+	bool literal;
+	int port;
+
+	mc->naddrs = mc->addr_i = 0;
+	if (t->nrelay > 0) {
+		if (mc->host_i >= t->nrelay) {
+			conn_exhausted(mc);
+			return;
+		}
+		const struct conf_relay *r = &t->relay[mc->host_i++];
+		host = r->host;
+		literal = r->literal;
+		port = r->port ? r->port : t->port;
+	} else {
+		/* MX delivery: the domain's own address for now. */
+		if (mc->host_i >= 1) {
+			conn_exhausted(mc);
+			return;
+		}
+		mc->host_i++;
+		host = mc->d->domain;
+		literal = false;
+		port = t->port;
+	}
+	snprintf(mc->host, sizeof(mc->host), "%s", host);
+	mc->port = port;
+	if (literal) {
+		if (literal_addr(host, port, &mc->addrs[0]) == -1) {
+			struct dlv d;
+			char why[512];
+			snprintf(why, sizeof(why), "bad address literal %s", host);
+			dlv_local(&d, DLV_TEMPFAIL, "4.4.4", NULL, why);
+			note_failure(mc, &d);
+			conn_next_host(mc);
+			return;
+		}
+		mc->naddrs = 1;
+		conn_connect(mc);
+		return;
+	}
+	mc->dq = dns_addrs(host, port, dns_done, mc);
+}
+
+/* ---- connections and destinations ------------------------------------ */
+
+static void
+conn_new(struct dest *d, struct mta_job *j)
+{
+	struct mta_conn *mc = calloc(1, sizeof(*mc));
+	if (!mc)
+		fatal("out of memory");
+	mc->d = d;
+	mc->t = d->t;
+	mc->job = j;
+	mc->timer = evtimer_new(m_base, idle_timeout, mc);
+	if (!mc->timer)
+		fatal("out of memory");
+	d->nconn++;
+	m_nconns++;
+	mc->next = m_conns;
+	if (m_conns)
+		m_conns->prev = mc;
+	m_conns = mc;
+	conn_next_host(mc);
+}
+
+static void
+conn_free(struct mta_conn *mc)
+{
+	struct dest *d = mc->d;
+
+	if (mc->idle) {
+		struct mta_conn **pp;
+		for (pp = &d->idle; *pp; pp = &(*pp)->next_idle)
+			if (*pp == mc) {
+				*pp = mc->next_idle;
+				break;
+			}
+	}
+	dns_cancel(mc->dq);
+	conn_drop_socket(mc);
+	if (mc->timer)
+		event_free(mc->timer);
+	free(mc->rcpts);
+	if (mc->job) {
+		/* Only at shutdown: the job stays queued on disk. */
+		job_free(mc->job);
+	}
+	if (mc->prev)
+		mc->prev->next = mc->next;
+	else
+		m_conns = mc->next;
+	if (mc->next)
+		mc->next->prev = mc->prev;
+	m_nconns--;
+	d->nconn--;
+	free(mc);
+	dest_pump(d);
+}
+
+static bool m_stopping;
+
+/* Give waiting jobs to idle connections, or open new ones up to the limit. */
+static void
+dest_pump(struct dest *d)
+{
+	if (m_stopping)
+		return;
+	while (d->head) {
+		if (d->idle) {
+			struct mta_conn *mc = d->idle;
+			d->idle = mc->next_idle;
+			mc->idle = false;
+			evtimer_del(mc->timer);
+			mc->job = dest_take(d);
+			start_job(mc);
+			continue;
+		}
+		if (d->nconn >= d->t->max_connections)
+			break;
+		conn_new(d, dest_take(d));
+	}
+}
+
+/* Deliver job J. */
+void
+mta_submit(struct mta_job *j)
+{
+	struct dest *d = dest_find(j->transport, j->domain);
+
+	j->next = NULL;
+	if (d->tail)
+		d->tail->next = j;
+	else
+		d->head = j;
+	d->tail = j;
+	dest_pump(d);
+}
+
+/* Bind to BASE. */
+int
+mta_init(struct event_base *base)
+{
+	m_base = base;
+	return 0;
+}
+
+/* Close every outbound connection; jobs in flight stay queued on disk. */
+void
+mta_shutdown(void)
+{
+	m_stopping = true;
+	while (m_conns)
+		conn_free(m_conns);
+}
+
+/* Outbound sessions open now. */
+size_t
+mta_sessions(void)
+{
+	return m_nconns;
+}

@@ -1,0 +1,999 @@
+/*
+ * queue.c — the durable queue and the dispatch of due recipients.
+ *
+ * queue_init(), queue_shutdown()         spool set-up, recovery, stop
+ * queue_create(), queue_write(),
+ * queue_commit(), queue_abort()          receiving a message
+ * queue_body()                           reading its body for delivery
+ * queue_result(), queue_job_done()       what delivery reports back
+ * queue_count(), queue_flush()           for relayctl
+ *
+ * A message file is written to tmp/ (from memory, or spilled there while
+ * DATA is still arriving once it is large), then on a worker thread:
+ * fsync, rename into queue/ (never replacing), fsync queue/. That is the
+ * durability point; only the completion of that job lets the session say
+ * 250. Recipient states go to state/QID with write + rename, so a reader
+ * sees the old or the new state, never a torn one.
+ *
+ * Every committed message sits on one list and, while it has recipients
+ * waiting for a time, in the scheduler's heap keyed by the earliest of
+ * those times. Dispatch groups due recipients by destination and hands
+ * each group to mta.c as one job.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "relayd/log.h"
+#include "relayd/mta.h"
+#include "relayd/queue.h"
+#include "relayd/relayd.h"
+#include "relayd/route.h"
+#include "relayd/worker.h"
+#include "smtp/cmd.h"
+
+/* Spill a message being received to disk beyond this many bytes. */
+#define QUEUE_SPILL (256 * 1024)
+
+enum qstate { Q_BUILDING, Q_COMMITTING, Q_QUEUED, Q_DONE };
+
+static struct event_base *q_base;
+static struct event *q_timer;
+static struct sched q_sched;
+static struct qmsg *q_head; /* committed messages */
+static size_t q_count;
+static int q_dirfd = -1, q_tmpfd = -1, q_statefd = -1;
+static bool q_stopping;
+static unsigned q_idseq;
+
+static void queue_schedule(struct qmsg *m);
+static void queue_rearm(void);
+static void msg_unref(struct qmsg *m);
+
+static struct qmsg *
+msg_of(struct sched_entry *e)
+{
+	return (struct qmsg *)((char *)e - offsetof(struct qmsg, sched));
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+static void
+msg_free(struct qmsg *m)
+{
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		free(m->rcpt[i].addr);
+		free(m->rcpt[i].last_reply);
+		free(m->rcpt[i].transport);
+	}
+	free(m->rcpt);
+	free(m->sender);
+	free(m->client);
+	if (m->buf)
+		evbuffer_free(m->buf);
+	if (m->fd != -1)
+		close(m->fd);
+	free(m);
+}
+
+static void
+msg_unref(struct qmsg *m)
+{
+	if (--m->refs == 0)
+		msg_free(m);
+}
+
+static struct qmsg *
+msg_new(void)
+{
+	struct qmsg *m = calloc(1, sizeof(*m));
+	if (!m)
+		fatal("out of memory");
+	m->fd = -1;
+	m->refs = 1;
+	m->sched.idx = SCHED_NONE;
+	return m;
+}
+
+static void
+list_add(struct qmsg *m)
+{
+	m->prev = NULL;
+	m->next = q_head;
+	if (q_head)
+		q_head->prev = m;
+	q_head = m;
+	q_count++;
+}
+
+static void
+list_del(struct qmsg *m)
+{
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		q_head = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	m->next = m->prev = NULL;
+	q_count--;
+}
+
+/* A fresh queue id: microseconds since the epoch and a counter, in hex;
+ * checked against the spool so a restart cannot reuse one. */
+static void
+queue_newid(char *id)
+{
+	struct timeval tv;
+	struct stat st;
+
+	for (;;) {
+		gettimeofday(&tv, NULL);
+		uint64_t us = ((uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec) & 0xFFFFFFFFFFFFFu;
+		snprintf(id, QID_MAX, "%013" PRIX64 "%03X", us,
+			 q_idseq++ & 0xFFFu);
+		if (fstatat(q_dirfd, id, &st, 0) == -1 && errno == ENOENT)
+			return;
+	}
+}
+
+/* ---- receiving ------------------------------------------------------ */
+
+/* Start a message with ENV; its header goes first in the buffer. */
+struct qmsg *
+queue_create(const struct qenv *env)
+{
+	struct qmsg *m = msg_new();
+
+	queue_newid(m->id);
+	m->state = Q_BUILDING;
+	m->sender = xstrdup(env->sender);
+	m->client = xstrdup(env->client);
+	m->arrival = time(NULL);
+	m->body = env->body;
+	m->smtputf8 = env->smtputf8;
+	m->rcpt = calloc(env->nrcpt, sizeof(*m->rcpt));
+	if (!m->rcpt)
+		fatal("out of memory");
+	m->nrcpt = env->nrcpt;
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		m->rcpt[i].addr = xstrdup(env->rcpt[i]);
+		m->rcpt[i].next_attempt = m->arrival;
+	}
+	m->buf = evbuffer_new();
+	if (!m->buf)
+		fatal("out of memory");
+	evbuffer_add_printf(m->buf, "RELAYD 1\nid %s\narrival %lld\nsize ", m->id,
+			    (long long)m->arrival);
+	m->size_at = evbuffer_get_length(m->buf);
+	evbuffer_add_printf(m->buf, "%020d\nclient %s\nbody %d\nsmtputf8 %d\nfrom %s\n", 0,
+			    m->client, m->body, m->smtputf8 ? 1 : 0, m->sender);
+	for (size_t i = 0; i < m->nrcpt; i++)
+		evbuffer_add_printf(m->buf, "rcpt %s\n", m->rcpt[i].addr);
+	evbuffer_add(m->buf, "\n", 1);
+	m->body_off = (off_t)evbuffer_get_length(m->buf);
+	return m;
+}
+
+static int
+spill(struct qmsg *m)
+{
+	if (m->fd == -1) {
+		m->fd = openat(q_tmpfd, m->id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (m->fd == -1)
+			return -1;
+	}
+	while (evbuffer_get_length(m->buf) > 0)
+		if (evbuffer_write(m->buf, m->fd) == -1 && errno != EINTR)
+			return -1;
+	return 0;
+}
+
+/* Append stored-form body bytes; -1 once writing failed (disk full). */
+int
+queue_write(struct qmsg *m, const void *buf, size_t len)
+{
+	if (m->error)
+		return -1;
+	if (evbuffer_add(m->buf, buf, len) == -1) {
+		m->error = ENOMEM;
+		return -1;
+	}
+	m->body_len += (off_t)len;
+	/* Large messages go to the tmp file as they arrive, so memory stays
+	 * bounded; the page-cache write is cheap, the fsync comes later. */
+	if (evbuffer_get_length(m->buf) >= QUEUE_SPILL && spill(m) == -1) {
+		m->error = errno ? errno : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* Worker thread: write, fsync, rename into queue/, fsync queue/. */
+static void
+commit_work(void *arg)
+{
+	struct qmsg *m = arg;
+	char sizebuf[21];
+
+	if (m->error) {
+		/* Writing failed while DATA arrived (disk full). */
+		errno = m->error;
+		goto fail;
+	}
+	if (spill(m) == -1)
+		goto fail;
+	snprintf(sizebuf, sizeof(sizebuf), "%020" PRIu64, m->size);
+	if (pwrite(m->fd, sizebuf, 20, (off_t)m->size_at) != 20)
+		goto fail;
+	if (fsync(m->fd) == -1)
+		goto fail;
+	close(m->fd);
+	m->fd = -1;
+	if (renameat2(q_tmpfd, m->id, q_dirfd, m->id, RENAME_NOREPLACE) == -1)
+		goto fail;
+	/* ---- From here on the message is safe once the directory is. ---- */
+	if (fsync(q_dirfd) == -1)
+		goto fail;
+	m->error = 0;
+	return;
+fail:
+	m->error = errno ? errno : EIO;
+	if (m->fd != -1) {
+		close(m->fd);
+		m->fd = -1;
+	}
+	unlinkat(q_tmpfd, m->id, 0);
+}
+
+static void
+commit_done(void *arg)
+{
+	struct qmsg *m = arg;
+	void (*cb)(void *, struct qmsg *, int) = m->commit_cb;
+
+	evbuffer_free(m->buf);
+	m->buf = NULL;
+	if (m->error) {
+		int err = m->error;
+		log_err("%s: cannot queue message: %s", m->id, strerror(err));
+		cb(m->commit_arg, m, err);
+		msg_unref(m);
+		return;
+	}
+	m->state = Q_QUEUED;
+	list_add(m);
+	cb(m->commit_arg, m, 0);
+	queue_schedule(m);
+}
+
+/* Make M durable, then CB(ARG, M, 0) — or CB(ARG, M, errno) and M is gone.
+ * SIZE is the message size to record. */
+void
+queue_commit(struct qmsg *m, uint64_t size, void (*cb)(void *, struct qmsg *, int), void *arg)
+{
+	m->size = size;
+	m->commit_cb = cb;
+	m->commit_arg = arg;
+	m->state = Q_COMMITTING;
+	/* Even a known failure is reported from the worker's completion, so
+	 * the caller is never called back from inside this function. */
+	worker_submit(commit_work, commit_done, m);
+}
+
+/* Drop a message that was never committed. */
+void
+queue_abort(struct qmsg *m)
+{
+	if (m->fd != -1) {
+		close(m->fd);
+		m->fd = -1;
+		unlinkat(q_tmpfd, m->id, 0);
+	}
+	msg_unref(m);
+}
+
+/* ---- delivery ------------------------------------------------------- */
+
+/* An fd of the message file and where its stored body lies. */
+int
+queue_body(struct qmsg *m, off_t *off, off_t *len)
+{
+	int fd = openat(q_dirfd, m->id, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	*off = m->body_off;
+	*len = m->body_len;
+	return fd;
+}
+
+static const char *
+state_name(enum rcpt_state s)
+{
+	switch (s) {
+	case RCPT_PENDING:
+		return "deferred";
+	case RCPT_SENT:
+		return "sent";
+	case RCPT_BOUNCED:
+		return "bounced";
+	case RCPT_EXPIRED:
+		return "expired";
+	}
+	return "?";
+}
+
+static void
+log_outcome(struct qmsg *m, struct qrcpt *r, const char *transport, const struct dlv *d,
+	    const char *status)
+{
+	time_t now = time(NULL);
+	log_info("%s: to=<%s>, transport=%s, relay=%s, delay=%lld, attempts=%u, tls=%s, "
+		 "dsn=%s, status=%s (%s)",
+		 m->id, r->addr, transport, d->relay, (long long)(now - m->arrival), r->attempts,
+		 d->tls, d->status, status, d->text);
+}
+
+/* Record the outcome D of recipient IDX's attempt over TRANSPORT. */
+void
+queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv *d)
+{
+	struct qrcpt *r = &m->rcpt[idx];
+	const struct conf *c = relayd_conf;
+	time_t now = time(NULL);
+
+	r->inflight = false;
+	r->attempts++;
+	free(r->transport);
+	r->transport = xstrdup(transport);
+	if (d->kind != DLV_OK) {
+		free(r->last_reply);
+		r->last_reply = xstrdup(d->text);
+	}
+	switch (d->kind) {
+	case DLV_OK:
+		r->state = RCPT_SENT;
+		break;
+	case DLV_PERMFAIL:
+		r->state = RCPT_BOUNCED;
+		break;
+	case DLV_TEMPFAIL:
+		r->state = RCPT_PENDING;
+		r->next_attempt = sched_retry_at(&c->queue, r->attempts, now);
+		/* Never wait past the lifetime: the expiry happens on time. */
+		if (r->next_attempt > m->arrival + (time_t)c->queue.max_lifetime)
+			r->next_attempt = m->arrival + (time_t)c->queue.max_lifetime;
+		break;
+	}
+	log_outcome(m, r, transport, d, state_name(r->state));
+}
+
+static bool
+msg_finished(const struct qmsg *m)
+{
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state == RCPT_PENDING)
+			return false;
+	return true;
+}
+
+/* Worker: remove a finished message's files. The message file goes first:
+ * a crash in between leaves an orphan state file, removed at start. */
+static void
+remove_work(void *arg)
+{
+	struct qmsg *m = arg;
+	unlinkat(q_dirfd, m->id, 0);
+	unlinkat(q_statefd, m->id, 0);
+}
+
+static void
+remove_done(void *arg)
+{
+	msg_unref(arg);
+}
+
+static void
+msg_finish(struct qmsg *m)
+{
+	m->state = Q_DONE;
+	sched_cancel(&q_sched, &m->sched);
+	list_del(m);
+	worker_submit(remove_work, remove_done, m);
+}
+
+struct state_job {
+	struct qmsg *m;
+	struct evbuffer *buf;
+	int error;
+};
+
+static void
+state_work(void *arg)
+{
+	struct state_job *j = arg;
+	char tmp[QID_MAX + 8];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", j->m->id);
+	int fd = openat(q_statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		j->error = errno;
+		return;
+	}
+	while (evbuffer_get_length(j->buf) > 0)
+		if (evbuffer_write(j->buf, fd) == -1 && errno != EINTR) {
+			j->error = errno;
+			break;
+		}
+	if (!j->error && fsync(fd) == -1)
+		j->error = errno;
+	close(fd);
+	if (!j->error && renameat(q_statefd, tmp, q_statefd, j->m->id) == -1)
+		j->error = errno;
+	if (j->error)
+		unlinkat(q_statefd, tmp, 0);
+}
+
+static void state_save(struct qmsg *m);
+
+static void
+state_done(void *arg)
+{
+	struct state_job *j = arg;
+	struct qmsg *m = j->m;
+
+	if (j->error)
+		log_warn("%s: cannot save recipient state: %s", m->id, strerror(j->error));
+	evbuffer_free(j->buf);
+	free(j);
+	m->state_writing = false;
+	if (m->state_dirty && m->state == Q_QUEUED)
+		state_save(m);
+	msg_unref(m);
+}
+
+/* Write the recipients' states; one write at a time per message, the last
+ * state wins. */
+static void
+state_save(struct qmsg *m)
+{
+	if (m->state_writing) {
+		m->state_dirty = true;
+		return;
+	}
+	m->state_dirty = false;
+	struct state_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		fatal("out of memory");
+	j->m = m;
+	j->buf = evbuffer_new();
+	evbuffer_add_printf(j->buf, "RELAYD-STATE 1\nwarned %d\n", m->warned ? 1 : 0);
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		struct qrcpt *r = &m->rcpt[i];
+		evbuffer_add_printf(j->buf, "r %zu %d %u %lld %s %s\n", i, (int)r->state,
+				    r->attempts, (long long)r->next_attempt,
+				    r->transport ? r->transport : "-",
+				    r->last_reply ? r->last_reply : "");
+	}
+	m->state_writing = true;
+	m->refs++;
+	worker_submit(state_work, state_done, j);
+}
+
+/* A delivery job over M finished. */
+void
+queue_job_done(struct qmsg *m)
+{
+	m->jobs--;
+	if (m->jobs == 0 && m->state == Q_QUEUED) {
+		if (msg_finished(m)) {
+			msg_finish(m);
+		} else {
+			state_save(m);
+			queue_schedule(m);
+		}
+	}
+	msg_unref(m);
+}
+
+/* Put M in the heap at its earliest waiting recipient's time. */
+static void
+queue_schedule(struct qmsg *m)
+{
+	time_t when = 0;
+	bool any = false;
+
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		struct qrcpt *r = &m->rcpt[i];
+		if (r->state != RCPT_PENDING || r->inflight)
+			continue;
+		if (!any || r->next_attempt < when)
+			when = r->next_attempt;
+		any = true;
+	}
+	if (!any) {
+		sched_cancel(&q_sched, &m->sched);
+		return;
+	}
+	if (sched_set(&q_sched, &m->sched, when) == -1)
+		fatal("out of memory");
+	queue_rearm();
+}
+
+static void
+expire(struct qmsg *m, size_t i)
+{
+	struct qrcpt *r = &m->rcpt[i];
+	struct dlv d;
+	char reason[REPLY_TEXT_MAX + 64];
+
+	snprintf(reason, sizeof(reason), "delivery time expired; last reply: %s",
+		 r->last_reply ? r->last_reply : "none");
+	dlv_local(&d, DLV_PERMFAIL, "4.4.7", NULL, reason);
+	r->state = RCPT_EXPIRED;
+	log_outcome(m, r, r->transport ? r->transport : "none", &d, "expired");
+}
+
+/* Hand M's due recipients to mta.c, one job per destination. */
+static void
+dispatch(struct qmsg *m, time_t now)
+{
+	const struct conf *c = relayd_conf;
+	struct mta_job *jobs = NULL;
+	bool changed = false;
+
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		struct qrcpt *r = &m->rcpt[i];
+		if (r->state != RCPT_PENDING || r->inflight || r->next_attempt > now)
+			continue;
+		if (r->attempts > 0 && sched_expired(&c->queue, m->arrival, now)) {
+			expire(m, i);
+			changed = true;
+			continue;
+		}
+		const char *domain = cmd_domain(r->addr);
+		const struct conf_route *rt = route_lookup(c, domain, NULL, 0);
+		if (!rt) {
+			struct dlv d;
+			dlv_local(&d, DLV_TEMPFAIL, "4.3.5", NULL,
+				  "no route for the recipient's domain in the configuration");
+			r->inflight = true;
+			queue_result(m, i, "none", &d);
+			changed = true;
+			continue;
+		}
+		const struct conf_transport *t = rt->transport;
+		bool mx = t->nrelay == 0;
+		struct mta_job *j;
+		for (j = jobs; j; j = j->next)
+			if (j->transport == t && (!mx || strcasecmp(j->domain, domain) == 0))
+				break;
+		if (!j) {
+			j = calloc(1, sizeof(*j));
+			if (!j)
+				fatal("out of memory");
+			j->msg = m;
+			j->transport = t;
+			j->domain = mx ? xstrdup(domain) : NULL;
+			j->rcpt = calloc(m->nrcpt, sizeof(*j->rcpt));
+			if (!j->rcpt)
+				fatal("out of memory");
+			j->next = jobs;
+			jobs = j;
+		}
+		j->rcpt[j->nrcpt++] = i;
+		r->inflight = true;
+	}
+	while (jobs) {
+		struct mta_job *j = jobs;
+		jobs = j->next;
+		j->next = NULL;
+		m->jobs++;
+		m->refs++;
+		mta_submit(j);
+	}
+	if (m->jobs == 0 && m->state == Q_QUEUED) {
+		if (msg_finished(m)) {
+			msg_finish(m);
+			return;
+		}
+		if (changed)
+			state_save(m);
+	}
+	if (m->state == Q_QUEUED)
+		queue_schedule(m);
+}
+
+static void
+queue_run(evutil_socket_t fd, short what, void *arg)
+{
+	time_t now = time(NULL);
+	struct sched_entry *e;
+
+	if (q_stopping)
+		return;
+	while ((e = sched_pop_due(&q_sched, now)) != NULL)
+		dispatch(msg_of(e), now);
+	queue_rearm();
+}
+
+/* Arm the timer for the earliest scheduled message. */
+static void
+queue_rearm(void)
+{
+	struct sched_entry *e = sched_peek(&q_sched);
+	if (!e || q_stopping)
+		return;
+	time_t now = time(NULL);
+	struct timeval tv = {0, 0};
+	if (e->when > now)
+		tv.tv_sec = e->when - now;
+	/* A pending timer that fires earlier is fine: queue_run re-arms. */
+	struct timeval left;
+	if (evtimer_pending(q_timer, &left)) {
+		struct timeval cur;
+		event_base_gettimeofday_cached(q_base, &cur);
+		if (timercmp(&left, &cur, >)) {
+			struct timeval rel;
+			timersub(&left, &cur, &rel);
+			if (!timercmp(&tv, &rel, <))
+				return;
+		}
+	}
+	evtimer_add(q_timer, &tv);
+}
+
+/* Retry deferred recipients now: all, or those of QID. */
+int
+queue_flush(const char *qid)
+{
+	time_t now = time(NULL);
+	bool found = false;
+
+	for (struct qmsg *m = q_head; m; m = m->next) {
+		if (qid && strcmp(m->id, qid) != 0)
+			continue;
+		found = true;
+		for (size_t i = 0; i < m->nrcpt; i++)
+			if (m->rcpt[i].state == RCPT_PENDING && !m->rcpt[i].inflight)
+				m->rcpt[i].next_attempt = now;
+		queue_schedule(m);
+	}
+	return qid && !found ? -1 : 0;
+}
+
+/* Messages in the queue. */
+size_t
+queue_count(void)
+{
+	return q_count;
+}
+
+/* ---- recovery ------------------------------------------------------- */
+
+static void
+move_aside(int dirfd, const char *name, const char *why)
+{
+	int cfd = openat(dirfd, "../corrupt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cfd != -1) {
+		if (renameat(dirfd, name, cfd, name) == 0) {
+			log_warn("%s: corrupt queue file moved to corrupt/: %s", name, why);
+			close(cfd);
+			return;
+		}
+		close(cfd);
+	}
+	log_err("%s: corrupt queue file (%s) and it cannot be moved aside: %s", name, why,
+		strerror(errno));
+}
+
+/* Read the whole header (up to the blank line) of an open message file. */
+static char *
+read_header(int fd, off_t fsize, size_t *hlen)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap + 1);
+	if (!buf)
+		fatal("out of memory");
+	for (;;) {
+		ssize_t n = pread(fd, buf + len, cap - len, (off_t)len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		char *end = strstr(buf, "\n\n");
+		if (end) {
+			*hlen = (size_t)(end - buf) + 2;
+			return buf;
+		}
+		if ((off_t)len >= fsize)
+			break;
+		if (len == cap) {
+			cap *= 2;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb)
+				fatal("out of memory");
+			buf = nb;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static int
+load_message(const char *name, struct qmsg **out, const char **why)
+{
+	int fd = openat(q_dirfd, name, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t hlen = 0;
+	char *hdr = NULL;
+	struct qmsg *m = NULL;
+	size_t cap = 0;
+
+	*why = "unreadable";
+	if (fd == -1 || fstat(fd, &st) == -1)
+		goto bad;
+	*why = "truncated header";
+	if (!(hdr = read_header(fd, st.st_size, &hlen)))
+		goto bad;
+	*why = "bad header";
+	if (strncmp(hdr, "RELAYD 1\n", 9) != 0)
+		goto bad;
+	m = msg_new();
+	hdr[hlen - 1] = '\0';
+	bool have_id = false, have_from = false, have_arrival = false;
+	for (char *line = hdr + 9, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		char *sp = strchr(line, ' ');
+		if (!sp)
+			goto bad;
+		*sp = '\0';
+		const char *v = sp + 1;
+		if (strcmp(line, "id") == 0) {
+			snprintf(m->id, sizeof(m->id), "%s", v);
+			have_id = true;
+		} else if (strcmp(line, "arrival") == 0) {
+			m->arrival = (time_t)strtoll(v, NULL, 10);
+			have_arrival = true;
+		} else if (strcmp(line, "size") == 0) {
+			m->size = strtoull(v, NULL, 10);
+		} else if (strcmp(line, "client") == 0) {
+			m->client = xstrdup(v);
+		} else if (strcmp(line, "body") == 0) {
+			m->body = atoi(v);
+		} else if (strcmp(line, "smtputf8") == 0) {
+			m->smtputf8 = atoi(v) != 0;
+		} else if (strcmp(line, "from") == 0) {
+			m->sender = xstrdup(v);
+			have_from = true;
+		} else if (strcmp(line, "rcpt") == 0) {
+			if (m->nrcpt == cap) {
+				cap = cap ? cap * 2 : 4;
+				struct qrcpt *nr = realloc(m->rcpt, cap * sizeof(*nr));
+				if (!nr)
+					fatal("out of memory");
+				m->rcpt = nr;
+			}
+			memset(&m->rcpt[m->nrcpt], 0, sizeof(m->rcpt[0]));
+			m->rcpt[m->nrcpt].addr = xstrdup(v);
+			m->rcpt[m->nrcpt].next_attempt = 0;
+			m->nrcpt++;
+		}
+	}
+	if (!have_id || !have_from || !have_arrival || m->nrcpt == 0 || strcmp(m->id, name) != 0)
+		goto bad;
+	if (!m->client)
+		m->client = xstrdup("unknown");
+	m->body_off = (off_t)hlen;
+	m->body_len = st.st_size - (off_t)hlen;
+	*why = "truncated body";
+	char tail[5];
+	if (m->body_len < 5 || pread(fd, tail, 5, st.st_size - 5) != 5 ||
+	    memcmp(tail, "\r\n.\r\n", 5) != 0)
+		goto bad;
+	for (size_t i = 0; i < m->nrcpt; i++)
+		m->rcpt[i].next_attempt = m->arrival;
+	free(hdr);
+	close(fd);
+	*out = m;
+	return 0;
+bad:
+	if (m)
+		msg_free(m);
+	free(hdr);
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+/* Apply state/QID to M, when there is one. A bad state file is ignored:
+ * the message is then retried from its initial state (duplicates, never
+ * loss). */
+static void
+load_state(struct qmsg *m)
+{
+	FILE *f = NULL;
+	int fd = openat(q_statefd, m->id, O_RDONLY | O_CLOEXEC);
+	if (fd == -1 || !(f = fdopen(fd, "r"))) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	bool ok = getline(&line, &cap, f) > 0 && strcmp(line, "RELAYD-STATE 1\n") == 0;
+	while (ok && (n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		if (strncmp(line, "warned ", 7) == 0) {
+			m->warned = atoi(line + 7) != 0;
+			continue;
+		}
+		size_t idx;
+		int st, off = 0;
+		unsigned att;
+		long long next;
+		char tname[256];
+		if (sscanf(line, "r %zu %d %u %lld %255s %n", &idx, &st, &att, &next, tname,
+			   &off) < 5 ||
+		    idx >= m->nrcpt || st < RCPT_PENDING || st > RCPT_EXPIRED) {
+			log_warn("%s: ignoring bad line in state file", m->id);
+			continue;
+		}
+		struct qrcpt *r = &m->rcpt[idx];
+		r->state = (enum rcpt_state)st;
+		r->attempts = att;
+		r->next_attempt = (time_t)next;
+		free(r->transport);
+		r->transport = strcmp(tname, "-") == 0 ? NULL : xstrdup(tname);
+		free(r->last_reply);
+		r->last_reply = off > 0 && line[off] ? xstrdup(line + off) : NULL;
+	}
+	free(line);
+	fclose(f);
+}
+
+static int
+mkdirs(const char *path)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int
+open_subdir(int spoolfd, const char *name)
+{
+	if (mkdirat(spoolfd, name, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return openat(spoolfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void
+recover(void)
+{
+	/* tmp/ holds only messages that never got their 250. */
+	DIR *d = fdopendir(dup(q_tmpfd));
+	struct dirent *de;
+	if (d) {
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				unlinkat(q_tmpfd, de->d_name, 0);
+		closedir(d);
+	}
+	size_t n = 0, bad = 0;
+	d = fdopendir(dup(q_dirfd));
+	if (d) {
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			struct qmsg *m;
+			const char *why;
+			if (load_message(de->d_name, &m, &why) == -1) {
+				move_aside(q_dirfd, de->d_name, why);
+				bad++;
+				continue;
+			}
+			load_state(m);
+			m->state = Q_QUEUED;
+			list_add(m);
+			n++;
+			if (msg_finished(m))
+				msg_finish(m);
+			else
+				queue_schedule(m);
+		}
+		closedir(d);
+	}
+	/* State files whose message is gone. */
+	d = fdopendir(dup(q_statefd));
+	if (d) {
+		struct stat st;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			if (fstatat(q_dirfd, de->d_name, &st, 0) == -1)
+				unlinkat(q_statefd, de->d_name, 0);
+		}
+		closedir(d);
+	}
+	log_info("queue: recovered %zu message%s%s", n, n == 1 ? "" : "s",
+		 bad ? " (some corrupt files moved to corrupt/)" : "");
+}
+
+/* Create the spool under the configuration's path and recover its queue. */
+int
+queue_init(struct event_base *base, char **cause)
+{
+	const char *spool = relayd_conf->spool;
+	static char err[512];
+
+	q_base = base;
+	sched_init(&q_sched);
+	if (mkdirs(spool) == -1) {
+		snprintf(err, sizeof(err), "cannot create spool %s: %s", spool, strerror(errno));
+		*cause = err;
+		return -1;
+	}
+	int sfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd == -1 || (q_dirfd = open_subdir(sfd, "queue")) == -1 ||
+	    (q_tmpfd = open_subdir(sfd, "tmp")) == -1 ||
+	    (q_statefd = open_subdir(sfd, "state")) == -1) {
+		snprintf(err, sizeof(err), "cannot open spool %s: %s", spool, strerror(errno));
+		*cause = err;
+		if (sfd != -1)
+			close(sfd);
+		return -1;
+	}
+	int cfd = open_subdir(sfd, "corrupt");
+	if (cfd != -1)
+		close(cfd);
+	close(sfd);
+	q_timer = evtimer_new(base, queue_run, NULL);
+	if (!q_timer) {
+		*cause = "cannot create queue timer";
+		return -1;
+	}
+	recover();
+	return 0;
+}
+
+/* Stop dispatching; spool writes already submitted finish in the worker. */
+void
+queue_shutdown(void)
+{
+	q_stopping = true;
+	if (q_timer)
+		evtimer_del(q_timer);
+}

@@ -1,0 +1,120 @@
+/*
+ * queue.h — the durable queue: the only code that touches the spool.
+ *
+ * queue_init()       create the spool, recover every queued message
+ * queue_shutdown()   stop scheduling; wait for spool writes in flight
+ * queue_create()     start a new message (assigns the queue id)
+ * queue_write()      append stored-form body bytes
+ * queue_commit()     make it durable, then call back (the 250 point)
+ * queue_abort()      drop a message that was never committed
+ * queue_body()       open a committed message's body for sending
+ * queue_result()     record one recipient's outcome (and log it)
+ * queue_job_done()   a delivery job over the message has finished
+ * queue_count()      messages in the queue
+ *
+ * Spool layout (all under conf->spool, mode 0700):
+ *   tmp/QID      being written (O_EXCL); removed at start
+ *   queue/QID    committed: envelope header, blank line, stored body
+ *   state/QID    recipient states, replaced atomically (write + rename)
+ *   corrupt/QID  unreadable files moved aside at start
+ *
+ * Invariant: a message is in queue/ only after its file and the directory
+ * were fsync'd; the commit callback runs after that and only then may the
+ * caller answer 250. Everything else about a message (what was sent,
+ * attempts) may be lost in a crash and then costs a duplicate, never a loss.
+ */
+#ifndef RELAYD_QUEUE_H
+#define RELAYD_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "relayd/dlv.h"
+#include "relayd/sched.h"
+
+struct event_base;
+
+#define QID_MAX 24
+
+enum rcpt_state { RCPT_PENDING, RCPT_SENT, RCPT_BOUNCED, RCPT_EXPIRED };
+
+struct qrcpt {
+	char *addr;
+	enum rcpt_state state;
+	unsigned attempts;
+	time_t next_attempt;
+	char *last_reply; /* NULL until an attempt failed */
+	char *transport;  /* transport of the last attempt, NULL before */
+	bool inflight;	  /* in a delivery job now */
+};
+
+/* Read-only outside queue.c. */
+struct qmsg {
+	char id[QID_MAX];
+	char *sender; /* "" for the null sender */
+	char *client; /* "HOST[IP]" */
+	time_t arrival;
+	uint64_t size;
+	int body;      /* BODY_NONE / BODY_7BIT / BODY_8BITMIME (cmd.h) */
+	bool smtputf8;
+	struct qrcpt *rcpt;
+	size_t nrcpt;
+	bool warned; /* delay warning sent */
+
+	/* private to queue.c */
+	struct sched_entry sched;
+	off_t body_off, body_len;
+	size_t size_at; /* offset of the size digits in the header */
+	unsigned jobs;	/* delivery jobs in flight */
+	unsigned refs;
+	int state;
+	int fd; /* tmp file while being written and spilled */
+	struct evbuffer *buf;
+	int error;
+	bool state_writing, state_dirty;
+	void (*commit_cb)(void *, struct qmsg *, int);
+	void *commit_arg;
+	struct qmsg *next, *prev;
+};
+
+/* The envelope of a message being received. */
+struct qenv {
+	const char *sender;
+	const char *const *rcpt;
+	size_t nrcpt;
+	const char *client;
+	int body;
+	bool smtputf8;
+};
+
+int queue_init(struct event_base *base, char **cause);
+void queue_shutdown(void);
+
+struct qmsg *queue_create(const struct qenv *env);
+int queue_write(struct qmsg *m, const void *buf, size_t len);
+void queue_commit(struct qmsg *m, uint64_t size, void (*cb)(void *arg, struct qmsg *m, int err),
+		  void *arg);
+void queue_abort(struct qmsg *m);
+
+/* An fd positioned for the caller to read the stored body (ending with
+ * ".\r\n") at *OFF for *LEN bytes; -1 when the file is gone. The caller
+ * owns the fd. */
+int queue_body(struct qmsg *m, off_t *off, off_t *len);
+
+/* Record what happened to recipient IDX over TRANSPORT, log the
+ * contract's outcome line, and decide its next step. */
+void queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv *d);
+
+/* A job handed out by the queue finished; every recipient in it has had
+ * queue_result(). */
+void queue_job_done(struct qmsg *m);
+
+size_t queue_count(void);
+
+/* Retry every deferred recipient now (or only those of QID); 0 or -1. */
+int queue_flush(const char *qid);
+
+#endif

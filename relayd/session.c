@@ -1,0 +1,519 @@
+/*
+ * session.c — inbound SMTP: listeners, and the I/O around smtp/server.c.
+ *
+ * session_listen(), session_shutdown(), session_count(), session_idle()
+ *
+ * One bufferevent per connection. Input is fed to the protocol machine
+ * chunk by chunk; while it waits for the spool (after DATA) reading stops
+ * and unread pipelined input stays buffered until the verdict. A session is
+ * freed only from the top of a libevent callback, never from inside a
+ * hook, and never while a spool write it started is in flight (refs).
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conf/value.h"
+#include "relayd/log.h"
+#include "relayd/queue.h"
+#include "relayd/relayd.h"
+#include "relayd/route.h"
+#include "relayd/session.h"
+#include "smtp/server.h"
+
+#define SESSION_TIMEOUT 300	     /* seconds; RFC 5321 4.5.3.2.7 */
+#define SESSION_OUT_MAX (64 * 1024) /* stop reading while this much is unsent */
+
+struct listener {
+	struct evconnlistener *l;
+	const struct conf_listen *conf;
+	const struct conf *c;
+	unsigned nclients;
+	struct listener *next;
+};
+
+struct session {
+	struct bufferevent *bev;
+	struct listener *lis;
+	const struct conf *c; /* the configuration this session started with */
+	struct server *srv;
+	struct qmsg *msg; /* being received */
+	struct sockaddr_storage ss;
+	char ip[64];
+	char client[128]; /* "unknown[IP]" */
+	unsigned refs;
+	bool closing;  /* close once output is flushed */
+	bool gone;     /* connection closed; waiting for refs */
+	bool throttled;
+	struct session *next, *prev;
+};
+
+static struct event_base *s_base;
+static struct listener *s_listeners;
+static struct session *s_head;
+static size_t s_count, s_committing;
+
+static void session_process(struct session *se);
+
+static void
+session_unref(struct session *se)
+{
+	if (--se->refs > 0)
+		return;
+	server_free(se->srv);
+	if (se->msg)
+		queue_abort(se->msg);
+	free(se);
+}
+
+/* The connection is over: free the socket now, the rest when unreferenced. */
+static void
+session_close(struct session *se)
+{
+	if (se->gone)
+		return;
+	se->gone = true;
+	log_debug("disconnect from %s", se->client);
+	if (se->bev)
+		bufferevent_free(se->bev);
+	se->bev = NULL;
+	if (se->prev)
+		se->prev->next = se->next;
+	else
+		s_head = se->next;
+	if (se->next)
+		se->next->prev = se->prev;
+	s_count--;
+	se->lis->nclients--;
+	if (se->msg && !server_paused(se->srv)) {
+		/* DATA was cut off: nothing was acknowledged. */
+		queue_abort(se->msg);
+		se->msg = NULL;
+	}
+	session_unref(se);
+}
+
+/* After processing: close if asked and flushed, throttle if the client
+ * does not read its replies. */
+static void
+session_settle(struct session *se)
+{
+	if (se->gone)
+		return;
+	struct evbuffer *out = bufferevent_get_output(se->bev);
+	if (se->closing) {
+		bufferevent_disable(se->bev, EV_READ);
+		if (evbuffer_get_length(out) == 0)
+			session_close(se);
+		return;
+	}
+	if (evbuffer_get_length(out) > SESSION_OUT_MAX) {
+		se->throttled = true;
+		bufferevent_disable(se->bev, EV_READ);
+	}
+}
+
+/* ---- hooks from smtp/server.c ---------------------------------------- */
+
+static void
+hook_write(void *arg, const char *buf, size_t len)
+{
+	struct session *se = arg;
+	if (se->bev)
+		bufferevent_write(se->bev, buf, len);
+}
+
+static void
+hook_close(void *arg)
+{
+	struct session *se = arg;
+	se->closing = true;
+}
+
+static bool
+client_allowed(const struct session *se)
+{
+	const struct conf_listen *l = se->lis->conf;
+	for (size_t i = 0; i < l->nallow; i++)
+		if (value_cidr_match(&l->allow[i], (const struct sockaddr *)&se->ss))
+			return true;
+	return false;
+}
+
+static const char *
+hook_rcpt(void *arg, const struct server_txn *t, const char *rcpt)
+{
+	struct session *se = arg;
+	static char buf[CMD_LINE_MAX + 128];
+
+	if (!client_allowed(se)) {
+		snprintf(buf, sizeof(buf), "554 5.7.1 <%s>: Relay access denied", rcpt);
+		return buf;
+	}
+	const char *domain = cmd_domain(rcpt);
+	if (!route_lookup(se->c, domain, NULL, 0)) {
+		snprintf(buf, sizeof(buf),
+			 "550 5.1.2 <%s>: Recipient address rejected: no route for domain %s", rcpt,
+			 domain);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Keep only printable ASCII of a client-supplied name for the header. */
+static void
+clean(char *dst, size_t size, const char *src)
+{
+	size_t n = 0;
+	for (; *src && n + 1 < size; src++)
+		dst[n++] = (*src > 0x20 && *src < 0x7f && *src != '(' && *src != ')') ? *src : '?';
+	dst[n] = '\0';
+}
+
+static const char *
+hook_data_start(void *arg, const struct server_txn *t)
+{
+	struct session *se = arg;
+	struct qenv env = {
+		.sender = t->sender,
+		.rcpt = (const char *const *)t->rcpt,
+		.nrcpt = t->nrcpt,
+		.client = se->client,
+		.body = t->params.body,
+		.smtputf8 = t->params.smtputf8,
+	};
+	se->msg = queue_create(&env);
+
+	char helo[256], date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	clean(helo, sizeof(helo), t->helo);
+	char hdr[1024];
+	int n;
+	if (t->nrcpt == 1)
+		n = snprintf(hdr, sizeof(hdr),
+			     "Received: from %s (unknown [%s])\r\n\tby %s (relayd) with %s id %s\r\n"
+			     "\tfor <%s>; %s\r\n",
+			     helo, se->ip, se->c->hostname, t->params.smtputf8 ? "UTF8SMTP" : "ESMTP",
+			     se->msg->id, t->rcpt[0], date);
+	else
+		n = snprintf(hdr, sizeof(hdr),
+			     "Received: from %s (unknown [%s])\r\n\tby %s (relayd) with %s id %s;\r\n"
+			     "\t%s\r\n",
+			     helo, se->ip, se->c->hostname, t->params.smtputf8 ? "UTF8SMTP" : "ESMTP",
+			     se->msg->id, date);
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		n = 0;
+	se->msg->size = (uint64_t)n;
+	queue_write(se->msg, hdr, (size_t)n);
+	return NULL;
+}
+
+static void
+hook_data_write(void *arg, const char *buf, size_t len)
+{
+	struct session *se = arg;
+	if (se->msg)
+		queue_write(se->msg, buf, len);
+}
+
+static void
+commit_done(void *arg, struct qmsg *m, int err)
+{
+	struct session *se = arg;
+	char text[128];
+
+	s_committing--;
+	se->msg = NULL;
+	if (err == 0) {
+		log_info("%s: from=<%s>, size=%llu, nrcpt=%zu, client=%s (queued)", m->id, m->sender,
+			 (unsigned long long)m->size, m->nrcpt, m->client);
+		snprintf(text, sizeof(text), "250 2.0.0 Ok: queued as %s", m->id);
+	} else if (err == ENOSPC || err == EDQUOT) {
+		snprintf(text, sizeof(text), "452 4.3.1 Insufficient system storage");
+	} else {
+		snprintf(text, sizeof(text), "451 4.3.0 Error: queue file write error");
+	}
+	if (!se->gone) {
+		server_data_done(se->srv, text);
+		bufferevent_enable(se->bev, EV_READ);
+		session_process(se);
+	}
+	session_unref(se);
+}
+
+static void
+hook_data_end(void *arg, const struct server_txn *t, bool ok)
+{
+	struct session *se = arg;
+
+	if (!se->msg)
+		return;
+	if (!ok) {
+		queue_abort(se->msg);
+		se->msg = NULL;
+		return;
+	}
+	se->refs++;
+	s_committing++;
+	if (se->bev)
+		bufferevent_disable(se->bev, EV_READ);
+	/* The Received: header is part of the message's size. */
+	queue_commit(se->msg, se->msg->size + t->size, commit_done, se);
+}
+
+static const struct server_hooks hooks = {
+	.write = hook_write,
+	.close = hook_close,
+	.rcpt = hook_rcpt,
+	.data_start = hook_data_start,
+	.data_write = hook_data_write,
+	.data_end = hook_data_end,
+};
+
+/* ---- I/O ------------------------------------------------------------- */
+
+static void
+session_process(struct session *se)
+{
+	if (se->gone)
+		return;
+	struct evbuffer *in = bufferevent_get_input(se->bev);
+	while (!se->closing && !server_paused(se->srv) && !se->throttled) {
+		struct evbuffer_iovec v;
+		if (evbuffer_get_length(in) == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		size_t n = server_input(se->srv, v.iov_base, v.iov_len);
+		evbuffer_drain(in, n);
+		if (n == 0)
+			break;
+		if (evbuffer_get_length(bufferevent_get_output(se->bev)) > SESSION_OUT_MAX)
+			session_settle(se);
+	}
+	session_settle(se);
+}
+
+static void
+session_read(struct bufferevent *bev, void *arg)
+{
+	session_process(arg);
+}
+
+static void
+session_write(struct bufferevent *bev, void *arg)
+{
+	struct session *se = arg;
+
+	if (se->closing) {
+		session_close(se);
+		return;
+	}
+	if (se->throttled) {
+		se->throttled = false;
+		if (!server_paused(se->srv))
+			bufferevent_enable(bev, EV_READ);
+		session_process(se);
+	}
+}
+
+static void
+session_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *se = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (server_paused(se->srv) && !se->closing) {
+			/* Waiting for the spool, not for the client. */
+			bufferevent_enable(bev, EV_WRITE);
+			return;
+		}
+		log_info("timeout after %s from %s", server_strstate(se->srv->state), se->client);
+		server_timeout(se->srv);
+		se->closing = true;
+		bufferevent_set_timeouts(bev, NULL, NULL);
+		session_settle(se);
+		return;
+	}
+	/* EOF or error. */
+	session_close(se);
+}
+
+static void
+reject_write(struct bufferevent *bev, void *arg)
+{
+	bufferevent_free(bev);
+}
+
+static void
+reject_event(struct bufferevent *bev, short what, void *arg)
+{
+	bufferevent_free(bev);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+	  void *arg)
+{
+	struct listener *lis = arg;
+	const struct conf *c = lis->c;
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (lis->nclients >= lis->conf->max_clients) {
+		struct bufferevent *bev = bufferevent_socket_new(s_base, fd, BEV_OPT_CLOSE_ON_FREE);
+		if (!bev) {
+			evutil_closesocket(fd);
+			return;
+		}
+		char line[300];
+		int n = snprintf(line, sizeof(line), "421 4.7.0 %s Error: too many connections\r\n",
+				 c->hostname);
+		bufferevent_setcb(bev, NULL, reject_write, reject_event, NULL);
+		bufferevent_write(bev, line, (size_t)n);
+		log_warn("listener %s: max_clients (%u) reached, connection refused",
+			 lis->conf->name, lis->conf->max_clients);
+		return;
+	}
+	struct session *se = calloc(1, sizeof(*se));
+	if (!se) {
+		evutil_closesocket(fd);
+		return;
+	}
+	se->refs = 1;
+	se->lis = lis;
+	se->c = c;
+	memcpy(&se->ss, sa, (size_t)salen < sizeof(se->ss) ? (size_t)salen : sizeof(se->ss));
+	if (getnameinfo(sa, (socklen_t)salen, se->ip, sizeof(se->ip), NULL, 0, NI_NUMERICHOST))
+		snprintf(se->ip, sizeof(se->ip), "unknown");
+	snprintf(se->client, sizeof(se->client), "unknown[%s]", se->ip);
+	struct server_params p = {
+		.hostname = c->hostname,
+		.max_size = lis->conf->max_message_size,
+		.max_rcpt = lis->conf->max_recipients,
+		.normalize = lis->conf->bare_newline == BARE_NEWLINE_NORMALIZE,
+	};
+	se->srv = server_new(&p, &hooks, se);
+	se->bev = bufferevent_socket_new(s_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!se->srv || !se->bev) {
+		if (se->bev)
+			bufferevent_free(se->bev);
+		else
+			evutil_closesocket(fd);
+		server_free(se->srv);
+		free(se);
+		return;
+	}
+	lis->nclients++;
+	s_count++;
+	se->next = s_head;
+	if (s_head)
+		s_head->prev = se;
+	s_head = se;
+	struct timeval tv = {SESSION_TIMEOUT, 0};
+	bufferevent_set_timeouts(se->bev, &tv, &tv);
+	bufferevent_setcb(se->bev, session_read, session_write, session_event, se);
+	bufferevent_enable(se->bev, EV_READ | EV_WRITE);
+	log_debug("connect from %s", se->client);
+	server_start(se->srv);
+}
+
+static void
+accept_error(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	log_warn("accept: %s", evutil_socket_error_to_string(err));
+}
+
+/* Open every listener of C. */
+int
+session_listen(struct event_base *base, const struct conf *c, char **cause)
+{
+	static char err[512];
+
+	s_base = base;
+	for (size_t i = 0; i < c->nlisten; i++) {
+		const struct conf_listen *cl = &c->listen[i];
+		struct sockaddr_storage ss;
+		int sslen = sizeof(ss);
+		char spec[300];
+		if (strchr(cl->address, ':'))
+			snprintf(spec, sizeof(spec), "[%s]:%d", cl->address, cl->port);
+		else
+			snprintf(spec, sizeof(spec), "%s:%d", cl->address, cl->port);
+		if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) == -1) {
+			snprintf(err, sizeof(err), "listen %s: bad address %s", cl->name, spec);
+			*cause = err;
+			return -1;
+		}
+		struct listener *lis = calloc(1, sizeof(*lis));
+		if (!lis)
+			fatal("out of memory");
+		lis->conf = cl;
+		lis->c = c;
+		lis->l = evconnlistener_new_bind(base, accept_cb, lis,
+						 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+							 LEV_OPT_CLOSE_ON_EXEC,
+						 1024, (struct sockaddr *)&ss, sslen);
+		if (!lis->l) {
+			snprintf(err, sizeof(err), "listen %s: cannot listen on %s: %s", cl->name, spec,
+				 strerror(errno));
+			*cause = err;
+			free(lis);
+			return -1;
+		}
+		evconnlistener_set_error_cb(lis->l, accept_error);
+		lis->next = s_listeners;
+		s_listeners = lis;
+		log_info("listening on %s (%s)", spec, cl->name);
+	}
+	return 0;
+}
+
+/* Close the listeners; idle sessions get 421, sessions in DATA lose the
+ * message (never acknowledged), sessions waiting for the spool finish. */
+void
+session_shutdown(void)
+{
+	while (s_listeners) {
+		struct listener *l = s_listeners;
+		s_listeners = l->next;
+		evconnlistener_free(l->l);
+		/* Sessions still point at l: keep it (process exits soon). */
+	}
+	for (struct session *se = s_head, *next; se; se = next) {
+		next = se->next;
+		server_shutdown(se->srv);
+		if (se->msg && !server_paused(se->srv)) {
+			queue_abort(se->msg);
+			se->msg = NULL;
+		}
+		session_settle(se);
+	}
+}
+
+/* Inbound sessions open now. */
+size_t
+session_count(void)
+{
+	return s_count;
+}
+
+/* True when no session waits for a spool write. */
+bool
+session_idle(void)
+{
+	return s_committing == 0;
+}

@@ -1,0 +1,171 @@
+/*
+ * worker.c — threads for the blocking half of spool writes.
+ *
+ * worker_init(), worker_submit(), worker_busy(), worker_shutdown()
+ *
+ * Jobs go on a FIFO under a mutex; threads take them, run work(), put the
+ * job on a done list and wake the loop through an eventfd; the loop runs
+ * done() callbacks. fsync takes about a millisecond on our disks: it must
+ * never run on the event-loop thread, and concurrent fsyncs on ext4 share
+ * journal commits, so a handful of threads is a cheap group commit.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "relayd/log.h"
+#include "relayd/worker.h"
+
+struct job {
+	struct job *next;
+	void (*work)(void *);
+	void (*done)(void *);
+	void *arg;
+};
+
+static pthread_mutex_t w_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t w_cond = PTHREAD_COND_INITIALIZER;
+static struct job *w_head, *w_tail;   /* to do */
+static struct job *d_head, *d_tail;   /* done, for the loop */
+static bool w_stop;
+static int w_efd = -1;
+static struct event *w_ev;
+static pthread_t *w_threads;
+static int w_nthreads;
+static size_t w_busy;
+
+static void
+push(struct job **head, struct job **tail, struct job *j)
+{
+	j->next = NULL;
+	if (*tail)
+		(*tail)->next = j;
+	else
+		*head = j;
+	*tail = j;
+}
+
+static void *
+worker_main(void *unused)
+{
+	pthread_mutex_lock(&w_lock);
+	for (;;) {
+		while (!w_head && !w_stop)
+			pthread_cond_wait(&w_cond, &w_lock);
+		if (!w_head)
+			break;
+		struct job *j = w_head;
+		w_head = j->next;
+		if (!w_head)
+			w_tail = NULL;
+		pthread_mutex_unlock(&w_lock);
+
+		j->work(j->arg);
+
+		pthread_mutex_lock(&w_lock);
+		bool wake = d_head == NULL;
+		push(&d_head, &d_tail, j);
+		if (wake) {
+			uint64_t one = 1;
+			ssize_t n = write(w_efd, &one, sizeof(one));
+			(void)n;
+		}
+	}
+	pthread_mutex_unlock(&w_lock);
+	return NULL;
+}
+
+/* Run the done() callbacks of finished jobs on the loop thread. */
+static void
+worker_drain(evutil_socket_t fd, short what, void *unused)
+{
+	uint64_t v;
+	ssize_t n = read(w_efd, &v, sizeof(v));
+	(void)n;
+	pthread_mutex_lock(&w_lock);
+	struct job *j = d_head;
+	d_head = d_tail = NULL;
+	pthread_mutex_unlock(&w_lock);
+	while (j) {
+		struct job *next = j->next;
+		w_busy--;
+		if (j->done)
+			j->done(j->arg);
+		free(j);
+		j = next;
+	}
+}
+
+/* Start NTHREADS threads whose completions run on BASE. */
+int
+worker_init(struct event_base *base, int nthreads)
+{
+	w_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w_efd == -1)
+		return -1;
+	w_ev = event_new(base, w_efd, EV_READ | EV_PERSIST, worker_drain, NULL);
+	if (!w_ev || event_add(w_ev, NULL) == -1)
+		return -1;
+	w_threads = calloc((size_t)nthreads, sizeof(*w_threads));
+	if (!w_threads)
+		return -1;
+	for (int i = 0; i < nthreads; i++) {
+		if (pthread_create(&w_threads[i], NULL, worker_main, NULL) != 0)
+			return -1;
+		w_nthreads++;
+	}
+	return 0;
+}
+
+/* Queue WORK; DONE follows on the loop thread. */
+void
+worker_submit(void (*work)(void *), void (*done)(void *), void *arg)
+{
+	struct job *j = malloc(sizeof(*j));
+	if (!j)
+		fatal("worker: out of memory");
+	j->work = work;
+	j->done = done;
+	j->arg = arg;
+	w_busy++;
+	pthread_mutex_lock(&w_lock);
+	push(&w_head, &w_tail, j);
+	pthread_cond_signal(&w_cond);
+	pthread_mutex_unlock(&w_lock);
+}
+
+/* Jobs whose done() has not run yet. */
+size_t
+worker_busy(void)
+{
+	return w_busy;
+}
+
+/* Let queued jobs finish and join the threads; pending done()s are run. */
+void
+worker_shutdown(void)
+{
+	pthread_mutex_lock(&w_lock);
+	w_stop = true;
+	pthread_cond_broadcast(&w_cond);
+	pthread_mutex_unlock(&w_lock);
+	for (int i = 0; i < w_nthreads; i++)
+		pthread_join(w_threads[i], NULL);
+	worker_drain(w_efd, 0, NULL);
+	free(w_threads);
+	w_threads = NULL;
+	w_nthreads = 0;
+	if (w_ev)
+		event_free(w_ev);
+	w_ev = NULL;
+	if (w_efd != -1)
+		close(w_efd);
+	w_efd = -1;
+}

@@ -1,0 +1,24 @@
+/*
+ * worker.h — a small pool of threads for blocking disk work (fsync).
+ *
+ * worker_init()     start N threads bound to an event base
+ * worker_submit()   run work(arg) on a thread, then done(arg) on the loop
+ * worker_busy()     jobs submitted and not yet done
+ * worker_shutdown() finish queued jobs, join the threads
+ *
+ * work() must not touch event-loop state; done() runs on the loop thread,
+ * in submission order per thread but not globally.
+ */
+#ifndef RELAYD_WORKER_H
+#define RELAYD_WORKER_H
+
+#include <stddef.h>
+
+struct event_base;
+
+int worker_init(struct event_base *base, int nthreads);
+void worker_submit(void (*work)(void *arg), void (*done)(void *arg), void *arg);
+size_t worker_busy(void);
+void worker_shutdown(void);
+
+#endif

@@ -1,0 +1,405 @@
+/*
+ * client.c — the outbound SMTP protocol state machine.
+ *
+ * client_new(), client_free(), client_input(), client_txn(),
+ * client_quit(), client_strstate()
+ *
+ * One client_enter_state() performs each state's entry action and traces
+ * the transition; one client_response() switches on the state for each
+ * complete reply (as OpenSMTPD's mta_session.c).
+ *
+ * Invariants: every transaction ends in exactly one txn_done() or one
+ * fail(); a 421 at any point is a failure of the session (the next host is
+ * tried by the owner); after fail() nothing else is written.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "smtp/client.h"
+#include "smtp/cmd.h"
+
+static const char *state_names[] = {
+	"GREETING", "EHLO", "HELO", "READY", "RSET", "TXN", "BODY", "DOT", "QUIT", "DEAD",
+};
+
+/* The state's name, for traces. */
+const char *
+client_strstate(enum client_state st)
+{
+	return st <= CL_DEAD ? state_names[st] : "?";
+}
+
+static void
+sendf(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sendf(struct client *c, const char *fmt, ...)
+{
+	char buf[1100];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return;
+	c->h->write(c->arg, buf, (size_t)n);
+}
+
+static void
+client_enter_state(struct client *c, enum client_state next)
+{
+	c->state = next;
+	switch (next) {
+	case CL_EHLO:
+		memset(&c->ext, 0, sizeof(c->ext));
+		sendf(c, "EHLO %s\r\n", c->helo);
+		break;
+	case CL_HELO:
+		sendf(c, "HELO %s\r\n", c->helo);
+		break;
+	case CL_RSET:
+		c->need_rset = false;
+		sendf(c, "RSET\r\n");
+		break;
+	case CL_QUIT:
+		sendf(c, "QUIT\r\n");
+		break;
+	case CL_READY:
+		c->h->ready(c->arg);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+fail(struct client *c, const struct reply *r)
+{
+	c->state = CL_DEAD;
+	c->h->fail(c->arg, r);
+}
+
+static void
+local_reply(struct reply *r, int code, const char *status, const char *text)
+{
+	reply_reset(r);
+	r->code = code;
+	snprintf(r->status, sizeof(r->status), "%s", status);
+	snprintf(r->text, sizeof(r->text), "%s", text);
+	snprintf(r->line, sizeof(r->line), "%d %s %s", code, status, text);
+	r->complete = true;
+	r->nlines = 1;
+}
+
+/* A new connection's protocol state; the greeting is awaited. */
+struct client *
+client_new(const char *helo, const struct client_hooks *h, void *arg)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	snprintf(c->helo, sizeof(c->helo), "%s", helo);
+	c->h = h;
+	c->arg = arg;
+	c->state = CL_GREETING;
+	reply_reset(&c->r);
+	return c;
+}
+
+/* Release C. */
+void
+client_free(struct client *c)
+{
+	if (!c)
+		return;
+	free(c->replies);
+	free(c);
+}
+
+static void
+ehlo_line(struct client *c, const char *line, size_t len)
+{
+	char kw[64];
+	size_t i = 0;
+
+	if (len < 4)
+		return;
+	line += 4;
+	len -= 4;
+	while (i < len && i < sizeof(kw) - 1 && line[i] != ' ' && line[i] != '=') {
+		kw[i] = (char)toupper((unsigned char)line[i]);
+		i++;
+	}
+	kw[i] = '\0';
+	const char *rest = i < len ? line + i + 1 : "";
+	size_t restlen = i < len ? len - i - 1 : 0;
+	if (strcmp(kw, "PIPELINING") == 0) {
+		c->ext.pipelining = true;
+	} else if (strcmp(kw, "SIZE") == 0) {
+		c->ext.size = true;
+		c->ext.maxsize = restlen ? strtoull(rest, NULL, 10) : 0;
+	} else if (strcmp(kw, "8BITMIME") == 0) {
+		c->ext.eightbit = true;
+	} else if (strcmp(kw, "SMTPUTF8") == 0) {
+		c->ext.smtputf8 = true;
+	} else if (strcmp(kw, "STARTTLS") == 0) {
+		c->ext.starttls = true;
+	} else if (strcmp(kw, "ENHANCEDSTATUSCODES") == 0) {
+		c->ext.enhanced = true;
+	} else if (strcmp(kw, "AUTH") == 0) {
+		char mech[512];
+		size_t n = restlen < sizeof(mech) - 1 ? restlen : sizeof(mech) - 1;
+		memcpy(mech, rest, n);
+		mech[n] = '\0';
+		for (char *tok = strtok(mech, " "); tok; tok = strtok(NULL, " ")) {
+			if (strcasecmp(tok, "PLAIN") == 0)
+				c->ext.auth_plain = true;
+			else if (strcasecmp(tok, "LOGIN") == 0)
+				c->ext.auth_login = true;
+		}
+	}
+}
+
+static void
+txn_end(struct client *c)
+{
+	struct reply *replies = c->replies;
+	c->replies = NULL;
+	/* Still CL_TXN-like during the hook: only client_quit() is allowed. */
+	c->state = CL_TXN;
+	c->h->txn_done(c->arg, replies);
+	free(replies);
+	if (c->state != CL_TXN)
+		return; /* the owner quit */
+	client_enter_state(c, c->need_rset ? CL_RSET : CL_READY);
+}
+
+/* Send the next command of a non-pipelined transaction. */
+static void
+txn_next(struct client *c)
+{
+	size_t n = c->msg.nrcpt;
+
+	if (c->sent == 0) {
+		char params[128] = "";
+		size_t o = 0;
+		if (c->ext.size && c->msg.size)
+			o += (size_t)snprintf(params + o, sizeof(params) - o, " SIZE=%llu",
+					      (unsigned long long)c->msg.size);
+		if (c->ext.eightbit && c->msg.body == BODY_8BITMIME)
+			o += (size_t)snprintf(params + o, sizeof(params) - o, " BODY=8BITMIME");
+		if (c->msg.smtputf8)
+			snprintf(params + o, sizeof(params) - o, " SMTPUTF8");
+		sendf(c, "MAIL FROM:<%s>%s\r\n", c->msg.sender, params);
+	} else if (c->sent <= n) {
+		sendf(c, "RCPT TO:<%s>\r\n", c->msg.rcpt[c->sent - 1]);
+	} else {
+		sendf(c, "DATA\r\n");
+	}
+	c->sent++;
+}
+
+/* Start transaction M; only in CL_READY. */
+int
+client_txn(struct client *c, const struct client_msg *m)
+{
+	if (c->state != CL_READY || m->nrcpt == 0)
+		return -1;
+	c->msg = *m;
+	free(c->replies);
+	c->replies = calloc(m->nrcpt, sizeof(*c->replies));
+	if (!c->replies)
+		return -1;
+	c->sent = c->acked = c->accepted = 0;
+	c->mail_failed = false;
+	if (m->smtputf8 && !c->ext.smtputf8) {
+		/* RFC 6531 3.4: never downgrade; this host cannot take it. */
+		for (size_t i = 0; i < m->nrcpt; i++)
+			local_reply(&c->replies[i], 550, "5.6.7",
+				    "SMTPUTF8 is required but was not offered by the remote host");
+		txn_end(c);
+		return 0;
+	}
+	if (c->ext.maxsize && m->size > c->ext.maxsize) {
+		for (size_t i = 0; i < m->nrcpt; i++)
+			local_reply(&c->replies[i], 552, "5.3.4",
+				    "message is larger than the remote host's SIZE limit");
+		txn_end(c);
+		return 0;
+	}
+	c->state = CL_TXN;
+	if (c->ext.pipelining) {
+		/* MAIL, RCPT..., DATA in one go (RFC 2920 3.1): the owner
+		 * turns consecutive writes into one segment. */
+		while (c->sent <= m->nrcpt + 1)
+			txn_next(c);
+	} else {
+		txn_next(c);
+	}
+	return 0;
+}
+
+/* Say goodbye; the owner closes after the reply or a short wait. */
+void
+client_quit(struct client *c)
+{
+	if (c->state == CL_DEAD || c->state == CL_QUIT)
+		return;
+	client_enter_state(c, CL_QUIT);
+}
+
+/* A reply to the command numbered c->acked of the transaction. */
+static void
+txn_response(struct client *c, const struct reply *r)
+{
+	size_t n = c->msg.nrcpt;
+	size_t idx = c->acked++;
+
+	if (r->code == 421) {
+		fail(c, r);
+		return;
+	}
+	if (idx == 0) {
+		if (r->code / 100 != 2) {
+			c->mail_failed = true;
+			for (size_t i = 0; i < n; i++)
+				c->replies[i] = *r;
+		}
+	} else if (idx <= n) {
+		if (!c->mail_failed) {
+			if (r->code / 100 == 2)
+				c->accepted++;
+			else
+				c->replies[idx - 1] = *r;
+		}
+	} else {
+		/* DATA */
+		if (r->code == 354) {
+			if (c->accepted == 0 || c->mail_failed) {
+				/* A server that says 354 with no recipient: end
+				 * the empty message and discard its verdict. */
+				c->state = CL_DOT;
+				sendf(c, ".\r\n");
+				return;
+			}
+			c->state = CL_BODY;
+			c->h->body(c->arg);
+			return;
+		}
+		if (!c->mail_failed)
+			for (size_t i = 0; i < n; i++)
+				if (c->replies[i].code == 0)
+					c->replies[i] = *r;
+		c->need_rset = true;
+		txn_end(c);
+		return;
+	}
+	if (c->ext.pipelining)
+		return; /* everything was sent; wait for the rest */
+	if (c->mail_failed || (idx == n && c->accepted == 0)) {
+		/* Stop early: nothing can be delivered in this transaction. */
+		c->need_rset = true;
+		txn_end(c);
+		return;
+	}
+	txn_next(c);
+}
+
+static void
+client_response(struct client *c, const struct reply *r)
+{
+	switch (c->state) {
+	case CL_GREETING:
+		if (r->code / 100 != 2) {
+			fail(c, r);
+			return;
+		}
+		client_enter_state(c, CL_EHLO);
+		break;
+	case CL_EHLO:
+		if (r->code / 100 == 2) {
+			client_enter_state(c, CL_READY);
+		} else if (r->code == 421) {
+			fail(c, r);
+		} else {
+			client_enter_state(c, CL_HELO);
+		}
+		break;
+	case CL_HELO:
+		if (r->code / 100 != 2) {
+			fail(c, r);
+			return;
+		}
+		client_enter_state(c, CL_READY);
+		break;
+	case CL_RSET:
+		if (r->code / 100 != 2) {
+			fail(c, r);
+			return;
+		}
+		client_enter_state(c, CL_READY);
+		break;
+	case CL_TXN:
+		txn_response(c, r);
+		break;
+	case CL_BODY:
+		if (r->code == 421) {
+			fail(c, r);
+			return;
+		}
+		for (size_t i = 0; i < c->msg.nrcpt; i++)
+			if (c->replies[i].code == 0)
+				c->replies[i] = *r;
+		txn_end(c);
+		break;
+	case CL_DOT:
+		c->need_rset = true;
+		txn_end(c);
+		break;
+	case CL_QUIT:
+		c->state = CL_DEAD;
+		break;
+	case CL_READY:
+		/* An unsolicited reply: a 421 means the server is going. */
+		if (r->code == 421)
+			fail(c, r);
+		break;
+	case CL_DEAD:
+		break;
+	}
+}
+
+/* One line from the server. */
+int
+client_input(struct client *c, const char *line, size_t len)
+{
+	if (c->state == CL_DEAD)
+		return 0;
+	if (c->state == CL_EHLO)
+		ehlo_line(c, line, len);
+	int rv = reply_feed(&c->r, line, len);
+	if (rv == -1) {
+		struct reply bad;
+		local_reply(&bad, 451, "4.5.0", "malformed reply from the remote server");
+		char shown[80];
+		size_t n = len < 60 ? len : 60;
+		for (size_t i = 0; i < n; i++)
+			shown[i] = (line[i] >= 0x20 && line[i] < 0x7f) ? line[i] : '?';
+		shown[n] = '\0';
+		snprintf(bad.line, sizeof(bad.line),
+			 "451 4.5.0 malformed reply from the remote server: \"%s\"", shown);
+		fail(c, &bad);
+		return -1;
+	}
+	if (rv == 0)
+		return 0;
+	struct reply r = c->r;
+	reply_reset(&c->r);
+	client_response(c, &r);
+	return 0;
+}

@@ -1,0 +1,94 @@
+/*
+ * client.h — the outbound SMTP protocol state machine, without I/O.
+ *
+ * client_new(), client_free()  a connection's protocol state
+ * client_input()               one line from the server (CRLF removed)
+ * client_txn()                 start a transaction (when ready)
+ * client_quit()                say QUIT
+ * client_strstate()            the state's name
+ *
+ * The owner (relayd/mta.c) connects and moves bytes; this file decides
+ * every command. With PIPELINING offered, MAIL, every RCPT and DATA go out
+ * in one write (RFC 2920) and replies are matched in order.
+ */
+#ifndef SMTP_CLIENT_H
+#define SMTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smtp/reply.h"
+
+enum client_state {
+	CL_GREETING, /* waiting for 220 */
+	CL_EHLO,
+	CL_HELO,
+	CL_READY, /* idle: the owner may start a transaction or quit */
+	CL_RSET,
+	CL_TXN,	  /* MAIL, RCPT, DATA replies */
+	CL_BODY,  /* body being sent / final reply awaited */
+	CL_DOT,	  /* empty body sent after an unexpected 354 */
+	CL_QUIT,
+	CL_DEAD,  /* failed or quit: nothing more */
+};
+
+/* Extensions the server offered. */
+struct client_ext {
+	bool pipelining, size, eightbit, smtputf8, starttls, enhanced;
+	bool auth_plain, auth_login;
+	uint64_t maxsize; /* 0: not given */
+};
+
+/* One transaction. */
+struct client_msg {
+	const char *sender;
+	const char *const *rcpt;
+	size_t nrcpt;
+	uint64_t size;
+	int body; /* BODY_* of cmd.h */
+	bool smtputf8;
+};
+
+struct client_hooks {
+	void (*write)(void *arg, const char *buf, size_t len);
+	/* 354 came: write the stored body, with its final ".\r\n". */
+	void (*body)(void *arg);
+	/* Greeting and EHLO done, or a transaction finished: client_txn() or
+	 * client_quit() may be called (also from inside this hook). */
+	void (*ready)(void *arg);
+	/* The transaction ended: REPLIES[i] is recipient i's final reply (its
+	 * failed RCPT, a failed MAIL or DATA, or the reply to the body). */
+	void (*txn_done)(void *arg, const struct reply *replies);
+	/* The session failed and is dead: bad greeting or HELO, a 421, a
+	 * malformed reply. R says why; no txn_done follows for the current
+	 * transaction. */
+	void (*fail)(void *arg, const struct reply *r);
+};
+
+struct client {
+	enum client_state state;
+	const struct client_hooks *h;
+	void *arg;
+	char helo[256];
+	struct client_ext ext;
+	struct reply r;
+	/* transaction */
+	struct client_msg msg;
+	struct reply *replies; /* nrcpt */
+	size_t sent, acked;    /* commands of the txn: 0 MAIL, 1..n RCPT, n+1 DATA */
+	size_t accepted;
+	bool mail_failed;
+	bool need_rset;
+};
+
+struct client *client_new(const char *helo, const struct client_hooks *h, void *arg);
+void client_free(struct client *c);
+/* Returns -1 when the line was malformed (the session is then dead and
+ * fail() has been called). */
+int client_input(struct client *c, const char *line, size_t len);
+int client_txn(struct client *c, const struct client_msg *m);
+void client_quit(struct client *c);
+const char *client_strstate(enum client_state st);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * reply.c — assemble a remote server's (multi-line) SMTP reply.
+ *
+ * reply_reset()  start a new reply
+ * reply_feed()   add one line; tells when the reply is complete
+ *
+ * Invariants: ->line and ->text are always NUL-terminated valid UTF-8
+ * without control characters, whatever the server sent, because they end
+ * up in logs, relayctl output and DSNs. A buffer that overflowed is exactly
+ * REPLY_TEXT_MAX - 1 bytes long and ends in "...", and nothing more is ever
+ * appended to it. A line that reply_feed() refuses leaves the reply as it was.
+ */
+#include <string.h>
+
+#include "smtp/reply.h"
+
+#define REPLY_ELLIPSIS "..."
+
+/*
+ * Length of the well-formed UTF-8 sequence of two or more bytes at S (RFC
+ * 3629: no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+ */
+static size_t
+reply_utf8(const unsigned char *s, size_t avail)
+{
+	size_t n, i;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (avail < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * Copy LEN bytes of IN to OUT (at least LEN + 1 bytes) as safe text: each
+ * control byte and each byte of invalid UTF-8 becomes '?', and so does a
+ * C1 control (U+0080..U+009F), which terminals also obey. Returns the length.
+ */
+static size_t
+reply_clean(char *out, const char *in, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, o = 0, n;
+
+	while (i < len) {
+		if (s[i] >= 0x20 && s[i] < 0x7f)
+			out[o++] = (char)s[i++];
+		else if (s[i] >= 0x80 && (n = reply_utf8(s + i, len - i)) != 0) {
+			if (s[i] == 0xc2 && s[i + 1] < 0xa0)
+				out[o++] = '?';
+			else {
+				memcpy(out + o, s + i, n);
+				o += n;
+			}
+			i += n;
+		} else {
+			out[o++] = '?';
+			i++;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/*
+ * Append N bytes of S to BUF (REPLY_TEXT_MAX bytes). On overflow BUF is
+ * cut on a character boundary and filled up with dots, so that a full
+ * buffer is also how a truncated one is recognised next time.
+ */
+static void
+reply_append(char *buf, const char *s, size_t n)
+{
+	size_t cur = strlen(buf), room = REPLY_TEXT_MAX - 1 - cur, cut;
+
+	if (n <= room) {
+		memcpy(buf + cur, s, n);
+		buf[cur + n] = '\0';
+		return;
+	}
+	memcpy(buf + cur, s, room);
+	cut = REPLY_TEXT_MAX - 1 - strlen(REPLY_ELLIPSIS);
+	while (cut > 0 && ((unsigned char)buf[cut] & 0xc0) == 0x80)
+		cut--;
+	memset(buf + cut, '.', REPLY_TEXT_MAX - 1 - cut);
+	buf[REPLY_TEXT_MAX - 1] = '\0';
+}
+
+/*
+ * Length of an RFC 3463 status "C.SSS.DDD" at the start of T whose class C
+ * is CLS, followed by a space or the end; 0 when there is none.
+ */
+static size_t
+reply_status_len(const char *t, int cls)
+{
+	const char *p = t;
+	size_t n;
+	int part;
+
+	if (*p++ != '0' + cls)
+		return 0;
+	for (part = 0; part < 2; part++) {
+		if (*p++ != '.')
+			return 0;
+		for (n = 0; p[n] >= '0' && p[n] <= '9'; n++)
+			;
+		if (n == 0 || n > 3)
+			return 0;
+		p += n;
+	}
+	if (*p != ' ' && *p != '\0')
+		return 0;
+	return p - t;
+}
+
+/* Start a new reply. */
+void
+reply_reset(struct reply *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+/* Add one line (CRLF removed) to R; 1 when it completed the reply. */
+int
+reply_feed(struct reply *r, const char *line, size_t len)
+{
+	char buf[REPLY_LINE_MAX + 1];
+	const char *text;
+	size_t n, i;
+	int code = 0;
+
+	if (len < 3 || len > REPLY_LINE_MAX)
+		return -1;
+	for (i = 0; i < 3; i++) {
+		if (line[i] < '0' || line[i] > '9')
+			return -1;
+		code = code * 10 + (line[i] - '0');
+	}
+	if (code < 200 || code > 599)
+		return -1;
+	if (len > 3 && line[3] != ' ' && line[3] != '-')
+		return -1;
+	if (r->complete)
+		reply_reset(r);
+	else if (r->nlines > 0 && code != r->code)
+		return -1;
+
+	/* The first four bytes are ASCII, so they survive cleaning as is. */
+	reply_clean(buf, line, len);
+	text = len > 3 ? buf + 4 : "";
+	if (r->nlines == 0) {
+		r->code = code;
+		if ((n = reply_status_len(text, code / 100)) != 0) {
+			memcpy(r->status, text, n);
+			r->status[n] = '\0';
+			text += n;
+		}
+	} else if (r->status[0] != '\0') {
+		/* Most servers repeat the status on every line. */
+		n = strlen(r->status);
+		if (strncmp(text, r->status, n) == 0 && (text[n] == ' ' || text[n] == '\0'))
+			text += n;
+	}
+	if (text != buf + 4)
+		while (*text == ' ')
+			text++;
+
+	if (r->nlines > 0)
+		reply_append(r->line, " ", 1);
+	reply_append(r->line, buf, strlen(buf));
+	if (*text != '\0') {
+		if (r->text[0] != '\0')
+			reply_append(r->text, " ", 1);
+		reply_append(r->text, text, strlen(text));
+	}
+	r->nlines++;
+	r->complete = len == 3 || line[3] == ' ';
+	return r->complete ? 1 : 0;
+}

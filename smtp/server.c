@@ -1,0 +1,493 @@
+/*
+ * server.c — the inbound SMTP protocol state machine.
+ *
+ * server_new(), server_free(), server_start(), server_input(),
+ * server_data_done(), server_paused(), server_timeout(), server_shutdown(),
+ * server_strstate()
+ *
+ * Verbs live in a table of {verb, check, proceed} (as OpenSMTPD's
+ * smtp_session.c): check() says whether the verb is allowed in the current
+ * state and answers the 503 itself; proceed() does the work. Every reply is
+ * written here; the owner only provides bytes and storage.
+ *
+ * Invariants: a command line is at most CMD_LINE_MAX bytes with its CRLF
+ * (longer ones are discarded up to their LF and get 500 5.5.2, never
+ * buffered); in SRV_DATA every byte goes through the data scanner, which is
+ * the only code that can end DATA; in SRV_COMMIT and SRV_CLOSED nothing is
+ * consumed.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp/server.h"
+
+static void
+reply(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+reply(struct server *s, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(buf) - 3)
+		n = sizeof(buf) - 3;
+	buf[n++] = '\r';
+	buf[n++] = '\n';
+	s->h->write(s->arg, buf, (size_t)n);
+}
+
+/* The state's name, for traces. */
+const char *
+server_strstate(enum server_state st)
+{
+	static const char *names[] = {"INIT", "HELO", "MAIL", "RCPT", "DATA", "COMMIT", "CLOSED"};
+	return st <= SRV_CLOSED ? names[st] : "?";
+}
+
+static void
+txn_reset(struct server *s)
+{
+	for (size_t i = 0; i < s->txn.nrcpt; i++)
+		free(s->txn.rcpt[i]);
+	free(s->txn.rcpt);
+	s->txn.rcpt = NULL;
+	s->txn.nrcpt = 0;
+	s->txn.sender[0] = '\0';
+	s->txn.size = 0;
+	memset(&s->txn.params, 0, sizeof(s->txn.params));
+}
+
+static void
+close_session(struct server *s)
+{
+	s->state = SRV_CLOSED;
+	s->h->close(s->arg);
+}
+
+/* A failed command; too many of them and the client is cut off. */
+static void
+error_reply(struct server *s, const char *text)
+{
+	reply(s, "%s", text);
+	if (++s->errors >= SERVER_MAX_ERRORS) {
+		reply(s, "421 4.7.0 %s Error: too many errors", s->p.hostname);
+		close_session(s);
+	}
+}
+
+/* A new session's protocol state. */
+struct server *
+server_new(const struct server_params *p, const struct server_hooks *h, void *arg)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->p = *p;
+	s->h = h;
+	s->arg = arg;
+	s->state = SRV_INIT;
+	return s;
+}
+
+/* Release S (the owner has stopped calling into it). */
+void
+server_free(struct server *s)
+{
+	if (!s)
+		return;
+	txn_reset(s);
+	free(s);
+}
+
+/* The greeting. */
+void
+server_start(struct server *s)
+{
+	reply(s, "220 %s ESMTP relayd", s->p.hostname);
+}
+
+/* ---- verbs ---------------------------------------------------------- */
+
+static bool
+need_helo(struct server *s)
+{
+	if (s->state == SRV_INIT) {
+		error_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_any(struct server *s)
+{
+	return true;
+}
+
+static bool
+check_mail(struct server *s)
+{
+	if (!need_helo(s))
+		return false;
+	if (s->state != SRV_HELO) {
+		error_reply(s, "503 5.5.1 Error: nested MAIL command");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_rcpt(struct server *s)
+{
+	if (s->state != SRV_MAIL && s->state != SRV_RCPT) {
+		error_reply(s, "503 5.5.1 Error: need MAIL command");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_data(struct server *s)
+{
+	if (s->state == SRV_MAIL) {
+		error_reply(s, "503 5.5.1 Error: need RCPT command");
+		return false;
+	}
+	if (s->state != SRV_RCPT) {
+		error_reply(s, "503 5.5.1 Error: need MAIL command");
+		return false;
+	}
+	return true;
+}
+
+static void
+do_helo(struct server *s, const char *args, bool ehlo)
+{
+	if (!*args) {
+		error_reply(s, ehlo ? "501 5.5.4 Syntax: EHLO hostname" : "501 5.5.4 Syntax: HELO hostname");
+		return;
+	}
+	txn_reset(s);
+	snprintf(s->txn.helo, sizeof(s->txn.helo), "%s", args);
+	s->state = SRV_HELO;
+	if (!ehlo) {
+		reply(s, "250 %s", s->p.hostname);
+		return;
+	}
+	reply(s,
+	      "250-%s\r\n"
+	      "250-PIPELINING\r\n"
+	      "250-SIZE %llu\r\n"
+	      "250-8BITMIME\r\n"
+	      "250-ENHANCEDSTATUSCODES\r\n"
+	      "250 SMTPUTF8",
+	      s->p.hostname, (unsigned long long)s->p.max_size);
+}
+
+static void
+proceed_helo(struct server *s, const char *args)
+{
+	do_helo(s, args, false);
+}
+
+static void
+proceed_ehlo(struct server *s, const char *args)
+{
+	do_helo(s, args, true);
+}
+
+static void
+proceed_mail(struct server *s, const char *args)
+{
+	const char *params, *err;
+	struct cmd_mail_params mp;
+
+	if (cmd_path(args, "FROM", true, s->txn.sender, sizeof(s->txn.sender), &params, &err) == -1 ||
+	    cmd_mail_params(params, &mp, &err) == -1) {
+		s->txn.sender[0] = '\0';
+		error_reply(s, err);
+		return;
+	}
+	if (mp.has_size && mp.size > s->p.max_size) {
+		s->txn.sender[0] = '\0';
+		error_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	s->txn.params = mp;
+	s->state = SRV_MAIL;
+	reply(s, "250 2.1.0 Ok");
+}
+
+static void
+proceed_rcpt(struct server *s, const char *args)
+{
+	char rcpt[CMD_LINE_MAX];
+	const char *params, *err;
+
+	if (cmd_path(args, "TO", false, rcpt, sizeof(rcpt), &params, &err) == -1 ||
+	    cmd_rcpt_params(params, &err) == -1) {
+		error_reply(s, err);
+		return;
+	}
+	if (s->txn.nrcpt >= s->p.max_rcpt) {
+		reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	const char *refuse = s->h->rcpt(s->arg, &s->txn, rcpt);
+	if (refuse) {
+		error_reply(s, refuse);
+		return;
+	}
+	char **nr = realloc(s->txn.rcpt, (s->txn.nrcpt + 1) * sizeof(*nr));
+	char *copy = strdup(rcpt);
+	if (!nr || !copy) {
+		if (nr)
+			s->txn.rcpt = nr;
+		free(copy);
+		reply(s, "451 4.3.0 Error: out of memory");
+		return;
+	}
+	s->txn.rcpt = nr;
+	s->txn.rcpt[s->txn.nrcpt++] = copy;
+	s->state = SRV_RCPT;
+	reply(s, "250 2.1.5 Ok");
+}
+
+static void
+data_out(void *arg, const char *buf, size_t len)
+{
+	struct server *s = arg;
+
+	if (!s->data_ok)
+		return;
+	if (s->ds.size > s->p.max_size) {
+		/* Too big: stop storing; keep reading up to the end. */
+		s->data_ok = false;
+		return;
+	}
+	s->h->data_write(s->arg, buf, len);
+}
+
+static void
+proceed_data(struct server *s, const char *args)
+{
+	if (*args) {
+		error_reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	const char *refuse = s->h->data_start(s->arg, &s->txn);
+	if (refuse) {
+		reply(s, "%s", refuse);
+		return;
+	}
+	data_init(&s->ds, s->p.normalize, data_out, s);
+	s->data_ok = true;
+	s->state = SRV_DATA;
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+proceed_rset(struct server *s, const char *args)
+{
+	txn_reset(s);
+	if (s->state != SRV_INIT)
+		s->state = SRV_HELO;
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+proceed_noop(struct server *s, const char *args)
+{
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+proceed_help(struct server *s, const char *args)
+{
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
+}
+
+static void
+proceed_vrfy(struct server *s, const char *args)
+{
+	if (!*args) {
+		error_reply(s, "501 5.5.4 Syntax: VRFY address");
+		return;
+	}
+	reply(s, "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void
+proceed_quit(struct server *s, const char *args)
+{
+	reply(s, "221 2.0.0 Bye");
+	close_session(s);
+}
+
+static void
+proceed_unimpl(struct server *s, const char *args)
+{
+	error_reply(s, "502 5.5.1 Error: command not implemented");
+}
+
+static void
+proceed_unknown(struct server *s, const char *args)
+{
+	error_reply(s, "500 5.5.1 Error: command not recognized");
+}
+
+static const struct {
+	enum cmd_verb verb;
+	bool (*check)(struct server *);
+	void (*proceed)(struct server *, const char *);
+} commands[] = {
+	{CMD_HELO, check_any, proceed_helo},
+	{CMD_EHLO, check_any, proceed_ehlo},
+	{CMD_MAIL, check_mail, proceed_mail},
+	{CMD_RCPT, check_rcpt, proceed_rcpt},
+	{CMD_DATA, check_data, proceed_data},
+	{CMD_RSET, check_any, proceed_rset},
+	{CMD_NOOP, check_any, proceed_noop},
+	{CMD_HELP, check_any, proceed_help},
+	{CMD_VRFY, check_any, proceed_vrfy},
+	{CMD_QUIT, check_any, proceed_quit},
+	{CMD_EXPN, check_any, proceed_unimpl},
+	{CMD_STARTTLS, check_any, proceed_unimpl},
+	{CMD_AUTH, check_any, proceed_unimpl},
+	{CMD_BDAT, check_any, proceed_unimpl},
+	{CMD_UNKNOWN, check_any, proceed_unknown},
+};
+
+static void
+command(struct server *s, const char *line, size_t len)
+{
+	struct cmd cmd;
+
+	if (cmd_parse(line, len, &cmd) == -1) {
+		error_reply(s, "500 5.5.2 Error: bad syntax");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (commands[i].verb != cmd.verb)
+			continue;
+		if (commands[i].check(s))
+			commands[i].proceed(s, cmd.args);
+		return;
+	}
+	proceed_unknown(s, cmd.args);
+}
+
+static void
+data_finish(struct server *s)
+{
+	s->txn.size = s->ds.size;
+	if (s->ds.bare && !s->p.normalize) {
+		s->h->data_end(s->arg, &s->txn, false);
+		txn_reset(s);
+		s->state = SRV_HELO;
+		error_reply(s, "550 5.5.2 Error: message contains bare CR or LF characters "
+			       "(lines must end with CRLF)");
+		return;
+	}
+	if (!s->data_ok) {
+		s->h->data_end(s->arg, &s->txn, false);
+		txn_reset(s);
+		s->state = SRV_HELO;
+		error_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	s->state = SRV_COMMIT;
+	s->h->data_end(s->arg, &s->txn, true);
+}
+
+/* The storage verdict for the message whose DATA ended: REPLY is sent
+ * ("250 2.0.0 Ok: queued as QID" or a 4xx) and the session goes on. */
+void
+server_data_done(struct server *s, const char *text)
+{
+	if (s->state != SRV_COMMIT)
+		return;
+	txn_reset(s);
+	s->state = SRV_HELO;
+	reply(s, "%s", text);
+}
+
+/* True while no input may be consumed. */
+bool
+server_paused(const struct server *s)
+{
+	return s->state == SRV_COMMIT || s->state == SRV_CLOSED;
+}
+
+/* Feed LEN bytes; returns how many were consumed (fewer when paused). */
+size_t
+server_input(struct server *s, const char *buf, size_t len)
+{
+	size_t used = 0;
+
+	while (used < len && !server_paused(s)) {
+		if (s->state == SRV_DATA) {
+			used += data_scan(&s->ds, buf + used, len - used);
+			if (s->ds.done)
+				data_finish(s);
+			continue;
+		}
+		const char *p = buf + used;
+		const char *lf = memchr(p, '\n', len - used);
+		size_t seg = lf ? (size_t)(lf - p) + 1 : len - used;
+		if (!s->overflow && s->linelen + seg <= CMD_LINE_MAX) {
+			memcpy(s->line + s->linelen, p, seg);
+			s->linelen += seg;
+		} else {
+			s->overflow = true;
+		}
+		used += seg;
+		if (!lf)
+			break;
+		if (s->overflow) {
+			s->overflow = false;
+			s->linelen = 0;
+			error_reply(s, "500 5.5.2 Error: line too long");
+			continue;
+		}
+		/* Strip LF and one CR; a bare LF line end is tolerated for
+		 * commands, as every MTA does. */
+		size_t n = s->linelen - 1;
+		if (n > 0 && s->line[n - 1] == '\r')
+			n--;
+		s->line[n] = '\0';
+		s->linelen = 0;
+		command(s, s->line, n);
+	}
+	return used;
+}
+
+/* The client said nothing for too long. */
+void
+server_timeout(struct server *s)
+{
+	if (s->state == SRV_CLOSED)
+		return;
+	reply(s, "421 4.4.2 %s Error: timeout exceeded", s->p.hostname);
+	close_session(s);
+}
+
+/* relayd is stopping. */
+void
+server_shutdown(struct server *s)
+{
+	if (s->state == SRV_CLOSED || s->state == SRV_COMMIT)
+		return;
+	if (s->state == SRV_DATA)
+		s->h->data_end(s->arg, &s->txn, false);
+	reply(s, "421 4.3.2 %s Service shutting down", s->p.hostname);
+	close_session(s);
+}

@@ -1,0 +1,97 @@
+/*
+ * server.h — the inbound SMTP protocol state machine, without I/O.
+ *
+ * server_new(), server_free()  a session's protocol state
+ * server_start()               send the greeting
+ * server_input()               feed bytes from the client
+ * server_data_done()           the storage verdict for a finished DATA
+ * server_paused()              waiting for the storage verdict or closed
+ * server_timeout()             the client was idle too long: 421 and close
+ * server_shutdown()            relayd is stopping: 421 and close
+ *
+ * The owner (relayd/session.c) moves bytes and answers hooks; this file
+ * decides every reply. Replies go out through hooks->write in order, so
+ * pipelined commands (RFC 2920) get their replies in order; while paused
+ * the owner keeps unread input and feeds it again after the verdict.
+ */
+#ifndef SMTP_SERVER_H
+#define SMTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smtp/cmd.h"
+#include "smtp/data.h"
+
+#define SERVER_MAX_ERRORS 20
+
+struct server_params {
+	const char *hostname;
+	uint64_t max_size; /* SIZE; larger messages get 552 5.3.4 */
+	unsigned max_rcpt; /* beyond: 452 4.5.3 */
+	bool normalize;	   /* bare_newline = normalize */
+};
+
+/* The transaction as the hooks see it. */
+struct server_txn {
+	char helo[256];
+	char sender[CMD_LINE_MAX];
+	char **rcpt;
+	size_t nrcpt;
+	struct cmd_mail_params params;
+	uint64_t size; /* content size once DATA ended */
+};
+
+struct server_hooks {
+	/* Bytes for the client. */
+	void (*write)(void *arg, const char *buf, size_t len);
+	/* Close the connection once written bytes are flushed. */
+	void (*close)(void *arg);
+	/* May RCPT be accepted? NULL, or the complete reply to refuse it. */
+	const char *(*rcpt)(void *arg, const struct server_txn *t, const char *rcpt);
+	/* DATA begins: prepare storage. NULL, or the reply to refuse it. */
+	const char *(*data_start)(void *arg, const struct server_txn *t);
+	/* Stored-form body bytes. */
+	void (*data_write)(void *arg, const char *buf, size_t len);
+	/* DATA ended. OK false: discard the message, nothing more to do. OK
+	 * true: store it and call server_data_done() with the verdict. */
+	void (*data_end)(void *arg, const struct server_txn *t, bool ok);
+};
+
+enum server_state {
+	SRV_INIT,   /* greeting sent, no HELO yet */
+	SRV_HELO,   /* HELO/EHLO done, no transaction */
+	SRV_MAIL,   /* MAIL accepted */
+	SRV_RCPT,   /* at least one RCPT accepted */
+	SRV_DATA,   /* receiving the body */
+	SRV_COMMIT, /* waiting for server_data_done() */
+	SRV_CLOSED, /* QUIT or 421: nothing more is read */
+};
+
+struct server {
+	enum server_state state;
+	struct server_params p;
+	const struct server_hooks *h;
+	void *arg;
+	struct server_txn txn;
+	struct data_scan ds;
+	bool data_ok; /* still storing this DATA (not too big, no error) */
+	unsigned errors;
+	size_t linelen;
+	bool overflow;
+	char line[CMD_LINE_MAX + 1];
+};
+
+struct server *server_new(const struct server_params *p, const struct server_hooks *h,
+			  void *arg);
+void server_free(struct server *s);
+void server_start(struct server *s);
+size_t server_input(struct server *s, const char *buf, size_t len);
+void server_data_done(struct server *s, const char *reply);
+bool server_paused(const struct server *s);
+void server_timeout(struct server *s);
+void server_shutdown(struct server *s);
+const char *server_strstate(enum server_state st);
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * test_client.c — the outbound SMTP state machine driven by scripted
+ * server lines: commands written, pipelining, per-recipient outcomes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "smtp/client.h"
+#include "smtp/cmd.h"
+
+struct rec {
+	char out[4096];
+	size_t outlen;
+	int writes;
+	int ready, body, txn_done, fail;
+	struct reply replies[8];
+	size_t nreplies;
+	struct reply failr;
+	struct client *c;
+	const struct client_msg *next; /* started from ready() */
+	bool quit_when_ready;
+};
+
+static void
+h_write(void *arg, const char *buf, size_t len)
+{
+	struct rec *r = arg;
+	memcpy(r->out + r->outlen, buf, len);
+	r->outlen += len;
+	r->out[r->outlen] = '\0';
+	r->writes++;
+}
+
+static void
+h_body(void *arg)
+{
+	struct rec *r = arg;
+	r->body++;
+	h_write(arg, "body\r\n.\r\n", 9);
+}
+
+static void
+h_ready(void *arg)
+{
+	struct rec *r = arg;
+	r->ready++;
+	if (r->next) {
+		const struct client_msg *m = r->next;
+		r->next = NULL;
+		client_txn(r->c, m);
+	} else if (r->quit_when_ready) {
+		client_quit(r->c);
+	}
+}
+
+static void
+h_txn_done(void *arg, const struct reply *replies)
+{
+	struct rec *r = arg;
+	r->txn_done++;
+	r->nreplies = 0;
+	/* The test messages have at most 8 recipients. */
+	for (size_t i = 0; i < 8 && replies[i].code; i++)
+		r->replies[r->nreplies++] = replies[i];
+}
+
+static void
+h_fail(void *arg, const struct reply *rp)
+{
+	struct rec *r = arg;
+	r->fail++;
+	r->failr = *rp;
+}
+
+static const struct client_hooks hooks = {h_write, h_body, h_ready, h_txn_done, h_fail};
+
+static void
+feed(struct client *c, const char *lines)
+{
+	/* LINES holds "\n"-separated server lines. */
+	char buf[2048];
+	snprintf(buf, sizeof(buf), "%s", lines);
+	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
+		client_input(c, l, strlen(l));
+}
+
+static void
+expect_out(struct rec *r, const char *want)
+{
+	if (strcmp(r->out, want) != 0)
+		fail_msg("written: got \"%s\", want \"%s\"", r->out, want);
+	r->outlen = 0;
+	r->out[0] = '\0';
+	r->writes = 0;
+}
+
+static const char *rcpt2[] = {"x@y.example", "z@y.example"};
+static const struct client_msg msg2 = {"a@b.example", rcpt2, 2, 100, BODY_8BITMIME, false};
+
+static struct client *
+start(struct rec *r, const char *ehlo_reply)
+{
+	memset(r, 0, sizeof(*r));
+	r->c = client_new("relay.test", &hooks, r);
+	feed(r->c, "220 mx.example ESMTP");
+	expect_out(r, "EHLO relay.test\r\n");
+	feed(r->c, ehlo_reply);
+	return r->c;
+}
+
+static void
+test_pipelined_mixed(void **state)
+{
+	struct rec r;
+	struct client *c = start(&r, "250-mx.example\n250-PIPELINING\n250-SIZE 1000\n250 8BITMIME");
+	assert_int_equal(r.ready, 1);
+	assert_true(c->ext.pipelining && c->ext.size && c->ext.eightbit);
+	assert_int_equal(client_txn(c, &msg2), 0);
+	expect_out(&r, "MAIL FROM:<a@b.example> SIZE=100 BODY=8BITMIME\r\nRCPT TO:<x@y.example>\r\n"
+		       "RCPT TO:<z@y.example>\r\nDATA\r\n");
+	feed(c, "250 2.1.0 ok\n250 2.1.5 ok\n550 5.1.1 no such user\n354 go");
+	assert_int_equal(r.body, 1);
+	expect_out(&r, "body\r\n.\r\n");
+	feed(c, "250 2.0.0 queued as X");
+	assert_int_equal(r.txn_done, 1);
+	assert_int_equal(r.replies[0].code, 250);
+	assert_string_equal(r.replies[0].status, "2.0.0");
+	assert_int_equal(r.replies[1].code, 550);
+	assert_string_equal(r.replies[1].status, "5.1.1");
+	assert_int_equal(r.ready, 2);
+	assert_int_equal(c->state, CL_READY);
+	client_quit(c);
+	expect_out(&r, "QUIT\r\n");
+	feed(c, "221 bye");
+	assert_int_equal(c->state, CL_DEAD);
+	assert_int_equal(r.fail, 0);
+	client_free(c);
+}
+
+static void
+test_sequential(void **state)
+{
+	struct rec r;
+	struct client *c = start(&r, "250 mx.example");
+	assert_false(c->ext.pipelining);
+	client_txn(c, &msg2);
+	/* Without SIZE/8BITMIME offered, no parameters. */
+	expect_out(&r, "MAIL FROM:<a@b.example>\r\n");
+	feed(c, "250 ok");
+	expect_out(&r, "RCPT TO:<x@y.example>\r\n");
+	feed(c, "250 ok");
+	expect_out(&r, "RCPT TO:<z@y.example>\r\n");
+	feed(c, "250 ok");
+	expect_out(&r, "DATA\r\n");
+	feed(c, "354 go");
+	expect_out(&r, "body\r\n.\r\n");
+	feed(c, "451 4.3.0 try later");
+	assert_int_equal(r.txn_done, 1);
+	assert_int_equal(r.replies[0].code, 451);
+	assert_int_equal(r.replies[1].code, 451);
+	client_free(c);
+}
+
+static void
+test_helo_fallback(void **state)
+{
+	struct rec r;
+	struct client *c = start(&r, "502 5.5.1 EHLO not implemented");
+	expect_out(&r, "HELO relay.test\r\n");
+	feed(c, "250 mx.example");
+	assert_int_equal(r.ready, 1);
+	client_free(c);
+}
+
+static void
+test_session_failures(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *lines; /* after greeting+EHLO unless greeting */
+		int code;
+	} cases[] = {
+		{"greeting 554", "554 5.7.1 no service", 554},
+		{"greeting 421", "421 4.7.0 busy", 421},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rec r;
+		memset(&r, 0, sizeof(r));
+		r.c = client_new("relay.test", &hooks, &r);
+		feed(r.c, cases[i].lines);
+		if (r.fail != 1 || r.failr.code != cases[i].code)
+			fail_msg("%s: got fail=%d code=%d, want 1 and %d", cases[i].name, r.fail,
+				 r.failr.code, cases[i].code);
+		assert_int_equal(r.c->state, CL_DEAD);
+		client_free(r.c);
+	}
+
+	/* 421 in the middle of a pipelined transaction. */
+	struct rec r;
+	struct client *c = start(&r, "250-mx\n250 PIPELINING");
+	client_txn(c, &msg2);
+	feed(c, "250 ok\n421 4.7.0 closing");
+	assert_int_equal(r.fail, 1);
+	assert_int_equal(r.txn_done, 0);
+	client_free(c);
+
+	/* A malformed reply kills the session. */
+	c = start(&r, "250 mx");
+	client_txn(c, &msg2);
+	assert_int_equal(client_input(c, "hello there", 11), -1);
+	assert_int_equal(r.fail, 1);
+	assert_int_equal(r.failr.code, 451);
+	client_free(c);
+}
+
+static void
+test_mail_rejected(void **state)
+{
+	struct rec r;
+	struct client *c = start(&r, "250-mx\n250 PIPELINING");
+	client_txn(c, &msg2);
+	expect_out(&r, "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\n"
+		       "RCPT TO:<z@y.example>\r\nDATA\r\n");
+	feed(c, "553 5.7.1 sender rejected\n503 5.5.1 need MAIL\n503 5.5.1 need MAIL\n"
+		"503 5.5.1 need MAIL");
+	assert_int_equal(r.txn_done, 1);
+	assert_int_equal(r.replies[0].code, 553);
+	assert_int_equal(r.replies[1].code, 553);
+	/* The next transaction starts clean. */
+	expect_out(&r, "RSET\r\n");
+	feed(c, "250 ok");
+	assert_int_equal(r.ready, 2);
+	client_free(c);
+}
+
+static void
+test_all_rcpt_rejected(void **state)
+{
+	struct rec r;
+	struct client *c = start(&r, "250-mx\n250 PIPELINING");
+	client_txn(c, &msg2);
+	r.outlen = 0;
+	feed(c, "250 ok\n550 5.1.1 nope\n450 4.2.1 later\n554 5.5.1 no valid recipients");
+	assert_int_equal(r.txn_done, 1);
+	assert_int_equal(r.replies[0].code, 550);
+	assert_int_equal(r.replies[1].code, 450);
+	assert_int_equal(r.body, 0);
+	client_free(c);
+
+	/* A server that says 354 anyway gets an empty message. */
+	c = start(&r, "250-mx\n250 PIPELINING");
+	client_txn(c, &msg2);
+	r.outlen = 0;
+	r.out[0] = '\0';
+	feed(c, "250 ok\n550 5.1.1 nope\n550 5.1.1 nope\n354 go");
+	assert_int_equal(r.body, 0);
+	expect_out(&r, ".\r\n");
+	feed(c, "250 ok");
+	assert_int_equal(r.txn_done, 1);
+	assert_int_equal(r.replies[0].code, 550);
+	client_free(c);
+}
+
+static void
+test_smtputf8_required(void **state)
+{
+	static const char *rc[] = {"u@y.example"};
+	struct client_msg m = {"a@b.example", rc, 1, 10, BODY_NONE, true};
+	struct rec r;
+	struct client *c = start(&r, "250 mx");
+	r.outlen = 0;
+	client_txn(c, &m);
+	assert_int_equal(r.txn_done, 1);
+	assert_int_equal(r.replies[0].code, 550);
+	assert_string_equal(r.replies[0].status, "5.6.7");
+	client_free(c);
+}
+
+static void
+test_reuse_from_ready(void **state)
+{
+	struct rec r;
+	struct client *c = start(&r, "250-mx\n250 PIPELINING");
+	r.next = &msg2;
+	client_txn(c, &msg2);
+	feed(c, "250 ok\n250 ok\n250 ok\n354 go\n250 done");
+	/* The second transaction was started from ready() right away. */
+	assert_int_equal(r.txn_done, 1);
+	assert_int_equal(c->state, CL_TXN);
+	feed(c, "250 ok\n250 ok\n250 ok\n354 go\n250 done");
+	assert_int_equal(r.txn_done, 2);
+	client_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pipelined_mixed), cmocka_unit_test(test_sequential),
+		cmocka_unit_test(test_helo_fallback),	cmocka_unit_test(test_session_failures),
+		cmocka_unit_test(test_mail_rejected),	cmocka_unit_test(test_all_rcpt_rejected),
+		cmocka_unit_test(test_smtputf8_required), cmocka_unit_test(test_reuse_from_ready),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

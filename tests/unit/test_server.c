@@ -1,0 +1,292 @@
+/*
+ * test_server.c — the inbound SMTP state machine fed raw bytes: replies,
+ * sequencing, pipelining, limits, DATA end and storage hooks.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "smtp/server.h"
+
+struct rec {
+	char out[16384];
+	size_t outlen;
+	char stored[65536];
+	size_t storedlen;
+	int closed, data_end_ok, data_end_bad;
+	const char *refuse_rcpt;
+	struct server *s;
+};
+
+static void
+h_write(void *arg, const char *buf, size_t len)
+{
+	struct rec *r = arg;
+	assert_true(r->outlen + len < sizeof(r->out));
+	memcpy(r->out + r->outlen, buf, len);
+	r->outlen += len;
+	r->out[r->outlen] = '\0';
+}
+
+static void
+h_close(void *arg)
+{
+	((struct rec *)arg)->closed++;
+}
+
+static const char *
+h_rcpt(void *arg, const struct server_txn *t, const char *rcpt)
+{
+	struct rec *r = arg;
+	if (r->refuse_rcpt && strstr(rcpt, "denied"))
+		return r->refuse_rcpt;
+	return NULL;
+}
+
+static const char *
+h_data_start(void *arg, const struct server_txn *t)
+{
+	struct rec *r = arg;
+	r->storedlen = 0;
+	return NULL;
+}
+
+static void
+h_data_write(void *arg, const char *buf, size_t len)
+{
+	struct rec *r = arg;
+	if (r->storedlen + len < sizeof(r->stored)) {
+		memcpy(r->stored + r->storedlen, buf, len);
+		r->storedlen += len;
+	}
+}
+
+static void
+h_data_end(void *arg, const struct server_txn *t, bool ok)
+{
+	struct rec *r = arg;
+	if (ok)
+		r->data_end_ok++;
+	else
+		r->data_end_bad++;
+}
+
+static const struct server_hooks hooks = {h_write,	 h_close,	h_rcpt,
+					  h_data_start, h_data_write, h_data_end};
+
+static struct rec *
+new_rec(uint64_t max_size, unsigned max_rcpt, bool normalize)
+{
+	struct rec *r = calloc(1, sizeof(*r));
+	struct server_params p = {"relay.test", max_size, max_rcpt, normalize};
+	r->s = server_new(&p, &hooks, r);
+	server_start(r->s);
+	return r;
+}
+
+static void
+free_rec(struct rec *r)
+{
+	server_free(r->s);
+	free(r);
+}
+
+static void
+send_str(struct rec *r, const char *in)
+{
+	size_t len = strlen(in), used = server_input(r->s, in, len);
+	if (used != len && !server_paused(r->s))
+		fail_msg("consumed %zu of %zu bytes without pausing", used, len);
+}
+
+/* The replies since the last call, as one string. */
+static void
+expect(struct rec *r, const char *want)
+{
+	if (strcmp(r->out, want) != 0)
+		fail_msg("replies: got \"%s\", want \"%s\"", r->out, want);
+	r->outlen = 0;
+	r->out[0] = '\0';
+}
+
+static void
+test_greeting_and_ehlo(void **state)
+{
+	struct rec *r = new_rec(10240, 100, false);
+	expect(r, "220 relay.test ESMTP relayd\r\n");
+	send_str(r, "EHLO client.example\r\n");
+	expect(r, "250-relay.test\r\n250-PIPELINING\r\n250-SIZE 10240\r\n250-8BITMIME\r\n"
+		  "250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n");
+	send_str(r, "HELO client.example\r\n");
+	expect(r, "250 relay.test\r\n");
+	free_rec(r);
+}
+
+static void
+test_command_table(void **state)
+{
+	static const struct {
+		const char *name, *input, *want_prefix;
+	} cases[] = {
+		{"unknown", "FOO bar\r\n", "500 5.5.1"},
+		{"mail before helo", "MAIL FROM:<a@b.c>\r\n", "503 5.5.1"},
+		{"rcpt before mail", "EHLO x\r\nRCPT TO:<a@b.c>\r\n", "503 5.5.1"},
+		{"data before rcpt", "EHLO x\r\nMAIL FROM:<a@b.c>\r\nDATA\r\n", "503 5.5.1"},
+		{"bad mail syntax", "EHLO x\r\nMAIL FROM:a@b.c\r\n", "501 5.5.4"},
+		{"ehlo without name", "EHLO\r\n", "501 5.5.4"},
+		{"noop", "NOOP\r\n", "250 2.0.0"},
+		{"rset", "RSET\r\n", "250 2.0.0"},
+		{"help", "HELP\r\n", "214 2.0.0"},
+		{"vrfy", "VRFY someone\r\n", "252 2.0.0"},
+		{"nested mail", "EHLO x\r\nMAIL FROM:<a@b.c>\r\nMAIL FROM:<a@b.c>\r\n",
+		 "503 5.5.1"},
+		{"size over limit", "EHLO x\r\nMAIL FROM:<a@b.c> SIZE=20000\r\n", "552 5.3.4"},
+		{"unknown param", "EHLO x\r\nMAIL FROM:<a@b.c> FOO=1\r\n", "555 5.5.4"},
+		{"starttls not offered", "STARTTLS\r\n", "502 5.5.1"},
+		{"quit", "QUIT\r\n", "221 2.0.0"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rec *r = new_rec(10240, 100, false);
+		r->outlen = 0;
+		send_str(r, cases[i].input);
+		/* The reply of interest is the last one. */
+		char *last = r->out, *p;
+		while ((p = strstr(last, "\r\n")) && p[2])
+			last = p + 2;
+		if (strncmp(last, cases[i].want_prefix, strlen(cases[i].want_prefix)) != 0)
+			fail_msg("%s: got \"%s\", want \"%s...\"", cases[i].name, last,
+				 cases[i].want_prefix);
+		free_rec(r);
+	}
+}
+
+static void
+test_long_line(void **state)
+{
+	struct rec *r = new_rec(10240, 100, false);
+	char line[700];
+	memset(line, 'A', sizeof(line));
+	memcpy(line, "NOOP ", 5);
+	r->outlen = 0;
+	/* In small pieces, to check nothing beyond the limit is buffered. */
+	for (size_t i = 0; i < sizeof(line); i += 100)
+		server_input(r->s, line + i, sizeof(line) - i < 100 ? sizeof(line) - i : 100);
+	server_input(r->s, "\r\nNOOP\r\n", 8);
+	expect(r, "500 5.5.2 Error: line too long\r\n250 2.0.0 Ok\r\n");
+	/* Exactly 512 bytes with CRLF is fine. */
+	char ok[512];
+	memset(ok, 'B', sizeof(ok));
+	memcpy(ok, "NOOP ", 5);
+	ok[510] = '\r';
+	ok[511] = '\n';
+	server_input(r->s, ok, sizeof(ok));
+	expect(r, "250 2.0.0 Ok\r\n");
+	free_rec(r);
+}
+
+static void
+test_pipelined_transaction(void **state)
+{
+	struct rec *r = new_rec(10240, 100, false);
+	r->refuse_rcpt = "554 5.7.1 <denied@x.example>: Relay access denied";
+	r->outlen = 0;
+	const char *in = "EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<u@x.example>\r\n"
+			 "RCPT TO:<denied@x.example>\r\nDATA\r\nline 1\r\n..dot\r\n.\r\nNOOP\r\n";
+	size_t len = strlen(in);
+	size_t used = server_input(r->s, in, len);
+	/* Paused at the end of DATA, waiting for the spool. */
+	assert_true(server_paused(r->s));
+	assert_int_equal(used, len - strlen("NOOP\r\n"));
+	assert_int_equal(r->data_end_ok, 1);
+	assert_non_null(strstr(r->out, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n554 5.7.1 <denied@x.example>"));
+	assert_non_null(strstr(r->out, "354 "));
+	assert_int_equal(r->s->txn.nrcpt, 1);
+	assert_memory_equal(r->stored, "line 1\r\n..dot\r\n.\r\n", r->storedlen);
+	r->outlen = 0;
+	server_data_done(r->s, "250 2.0.0 Ok: queued as ABC");
+	assert_false(server_paused(r->s));
+	server_input(r->s, in + used, len - used);
+	expect(r, "250 2.0.0 Ok: queued as ABC\r\n250 2.0.0 Ok\r\n");
+	free_rec(r);
+}
+
+static void
+test_data_limits(void **state)
+{
+	/* Too big: 552 after the final dot, nothing stored. */
+	struct rec *r = new_rec(100, 2, false);
+	send_str(r, "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<1@b.c>\r\nRCPT TO:<2@b.c>\r\n"
+		    "RCPT TO:<3@b.c>\r\n");
+	assert_non_null(strstr(r->out, "452 4.5.3"));
+	r->outlen = 0;
+	send_str(r, "DATA\r\n");
+	char body[300];
+	memset(body, 'x', sizeof(body));
+	body[298] = '\r';
+	body[299] = '\n';
+	server_input(r->s, body, sizeof(body));
+	send_str(r, ".\r\n");
+	assert_non_null(strstr(r->out, "552 5.3.4"));
+	assert_int_equal(r->data_end_bad, 1);
+	assert_int_equal(r->data_end_ok, 0);
+	assert_false(server_paused(r->s));
+	free_rec(r);
+
+	/* Bare LF: rejected in reject mode, normalised otherwise. */
+	r = new_rec(10000, 2, false);
+	send_str(r, "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<1@b.c>\r\nDATA\r\na\nb\r\n.\r\n");
+	assert_non_null(strstr(r->out, "550 5.5.2"));
+	assert_int_equal(r->data_end_bad, 1);
+	free_rec(r);
+	r = new_rec(10000, 2, true);
+	send_str(r, "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<1@b.c>\r\nDATA\r\na\nb\r\n.\r\n");
+	assert_int_equal(r->data_end_ok, 1);
+	assert_memory_equal(r->stored, "a\r\nb\r\n.\r\n", r->storedlen);
+	free_rec(r);
+}
+
+static void
+test_too_many_errors(void **state)
+{
+	struct rec *r = new_rec(10000, 2, false);
+	for (int i = 0; i < SERVER_MAX_ERRORS; i++)
+		send_str(r, "BOGUS\r\n");
+	assert_int_equal(r->closed, 1);
+	assert_non_null(strstr(r->out, "421 4.7.0"));
+	assert_true(server_paused(r->s));
+	/* Nothing more is consumed. */
+	assert_int_equal(server_input(r->s, "NOOP\r\n", 6), 0);
+	free_rec(r);
+}
+
+static void
+test_null_sender_and_bytes(void **state)
+{
+	struct rec *r = new_rec(10000, 5, false);
+	send_str(r, "EHLO x\r\nMAIL FROM:<>\r\n");
+	assert_non_null(strstr(r->out, "250 2.1.0"));
+	assert_string_equal(r->s->txn.sender, "");
+	/* A NUL inside a command line is refused, not truncated. */
+	r->outlen = 0;
+	server_input(r->s, "RCPT TO:<a@b.c>\0x\r\n", 19);
+	assert_non_null(strstr(r->out, "500 5.5.2"));
+	free_rec(r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_greeting_and_ehlo),  cmocka_unit_test(test_command_table),
+		cmocka_unit_test(test_long_line),	   cmocka_unit_test(test_pipelined_transaction),
+		cmocka_unit_test(test_data_limits),	   cmocka_unit_test(test_too_many_errors),
+		cmocka_unit_test(test_null_sender_and_bytes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
