@@ -40,6 +40,7 @@
 #include "relayd/queue.h"
 #include "relayd/relayd.h"
 #include "relayd/route.h"
+#include "relayd/stats.h"
 #include "relayd/worker.h"
 #include "smtp/cmd.h"
 
@@ -383,6 +384,10 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 			r->next_attempt = m->arrival + (time_t)c->queue.max_lifetime;
 		break;
 	}
+	stats_count(r->state == RCPT_SENT	? STAT_SENT
+		    : r->state == RCPT_BOUNCED ? STAT_BOUNCED
+					       : STAT_DEFERRED,
+		    transport, 1);
 	log_outcome(m, r, transport, d, state_name(r->state));
 }
 
@@ -548,6 +553,7 @@ expire(struct qmsg *m, size_t i)
 		 r->last_reply ? r->last_reply : "none");
 	dlv_local(&d, DLV_PERMFAIL, "4.4.7", NULL, reason);
 	r->state = RCPT_EXPIRED;
+	stats_count(STAT_EXPIRED, r->transport, 1);
 	log_outcome(m, r, r->transport ? r->transport : "none", &d, "expired");
 }
 
@@ -677,6 +683,32 @@ queue_flush(const char *qid)
 		queue_schedule(m);
 	}
 	return qid && !found ? -1 : 0;
+}
+
+/* Remove QID from the queue without a bounce; -1 when there is none. A
+ * delivery in flight finishes, but its outcome no longer matters. */
+int
+queue_delete(const char *qid)
+{
+	for (struct qmsg *m = q_head; m; m = m->next) {
+		if (strcmp(m->id, qid) != 0)
+			continue;
+		for (size_t i = 0; i < m->nrcpt; i++)
+			if (m->rcpt[i].state == RCPT_PENDING)
+				m->rcpt[i].state = RCPT_BOUNCED; /* no DSN: just done */
+		log_info("%s: removed by the administrator", m->id);
+		msg_finish(m);
+		return 0;
+	}
+	return -1;
+}
+
+/* Call CB for every queued message, newest first. */
+void
+queue_foreach(void (*cb)(void *arg, const struct qmsg *m), void *arg)
+{
+	for (struct qmsg *m = q_head; m; m = m->next)
+		cb(arg, m);
 }
 
 /* Messages in the queue. */

@@ -11,6 +11,7 @@
  * queue_result()     record one recipient's outcome (and log it)
  * queue_job_done()   a delivery job over the message has finished
  * queue_count()      messages in the queue
+ * queue_flush(), queue_delete(), queue_foreach()   for relayctl
  *
  * Spool layout (all under conf->spool, mode 0700):
  *   tmp/QID      being written (O_EXCL); removed at start
@@ -114,7 +115,14 @@ void queue_job_done(struct qmsg *m);
 
 size_t queue_count(void);
 
-/* Retry every deferred recipient now (or only those of QID); 0 or -1. */
+/* Retry every deferred recipient now (or only those of QID); 0, or -1 when
+ * QID is not queued. */
 int queue_flush(const char *qid);
+
+/* Remove QID without a bounce; 0, or -1 when it is not queued. */
+int queue_delete(const char *qid);
+
+/* Call CB for each queued message (read-only). */
+void queue_foreach(void (*cb)(void *arg, const struct qmsg *m), void *arg);
 
 #endif

@@ -30,6 +30,7 @@
 #include "relayd/relayd.h"
 #include "relayd/route.h"
 #include "relayd/session.h"
+#include "relayd/stats.h"
 #include "smtp/server.h"
 
 #define SESSION_TIMEOUT 300	     /* seconds; RFC 5321 4.5.3.2.7 */
@@ -242,6 +243,7 @@ commit_done(void *arg, struct qmsg *m, int err)
 		log_info("%s: from=<%s>, size=%llu, nrcpt=%zu, client=%s (queued)", m->id, m->sender,
 			 (unsigned long long)m->size, m->nrcpt, m->client);
 		snprintf(text, sizeof(text), "250 2.0.0 Ok: queued as %s", m->id);
+		stats_count(STAT_RECEIVED, NULL, 1);
 	} else if (err == ENOSPC || err == EDQUOT) {
 		snprintf(text, sizeof(text), "452 4.3.1 Insufficient system storage");
 	} else {

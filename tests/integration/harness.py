@@ -664,7 +664,7 @@ class Message:
 
 @dataclass
 class Event:
-    kind: str               # connect, greeting, ehlo, helo, mail, rcpt, data
+    kind: str               # connect (reply = the greeting), ehlo, helo, mail, rcpt, data
     arg: str
     reply: str
     peer: tuple = field(default=())

@@ -9,6 +9,8 @@ Assumptions beyond the contract:
     may be reported at the line of the section or of the offending key; the
     test accepts either.
   * -n creates nothing (no spool directory).
+  * a configuration file that does not exist is an error: exit 1, and the
+    message names the file.
   * the message names what is wrong (the unknown key, the bad value, the
     undeclared transport, tls_cert), as STYLE.md asks of user errors.
 """
@@ -19,7 +21,6 @@ import subprocess
 import pytest
 
 from harness import make_config, transport
-
 
 
 def good_config(spool):

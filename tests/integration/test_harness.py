@@ -7,7 +7,7 @@ import smtplib
 
 import pytest
 
-from harness import CLOSE, RawClient, ScriptedServer, wire_body
+from harness import CLOSE, RawClient, wire_body
 
 
 def test_scripted_records_raw_content(scripted):

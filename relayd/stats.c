@@ -1,0 +1,71 @@
+/*
+ * stats.c — process-wide counters, total and per transport.
+ *
+ * stats_count(), stats_get(), stats_name(), stats_transport_foreach()
+ *
+ * Touched only from the event-loop thread. Transports are few: a short
+ * list keyed by name is enough.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "relayd/stats.h"
+
+struct tstats {
+	char *name;
+	uint64_t v[STAT_MAX];
+	struct tstats *next;
+};
+
+static uint64_t totals[STAT_MAX];
+static struct tstats *per_transport;
+
+static const char *names[STAT_MAX] = {
+	"received", "sent", "deferred", "bounced", "expired", "rerouted", "tls_in", "tls_out",
+};
+
+/* Add N to ID, in total and for TRANSPORT. */
+void
+stats_count(enum stat_id id, const char *transport, uint64_t n)
+{
+	totals[id] += n;
+	if (!transport)
+		return;
+	struct tstats *t;
+	for (t = per_transport; t; t = t->next)
+		if (strcmp(t->name, transport) == 0)
+			break;
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (!t || !(t->name = strdup(transport))) {
+			free(t);
+			return;
+		}
+		t->next = per_transport;
+		per_transport = t;
+	}
+	t->v[id] += n;
+}
+
+/* The total of ID. */
+uint64_t
+stats_get(enum stat_id id)
+{
+	return totals[id];
+}
+
+/* The name relayctl stats prints for ID. */
+const char *
+stats_name(enum stat_id id)
+{
+	return id < STAT_MAX ? names[id] : "?";
+}
+
+/* Every per-transport counter. */
+void
+stats_transport_foreach(void (*cb)(void *, const char *, enum stat_id, uint64_t), void *arg)
+{
+	for (struct tstats *t = per_transport; t; t = t->next)
+		for (int i = 0; i < STAT_MAX; i++)
+			cb(arg, t->name, (enum stat_id)i, t->v[i]);
+}

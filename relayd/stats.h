@@ -1,0 +1,37 @@
+/*
+ * stats.h — counters for relayctl stats and /metrics.
+ *
+ * stats_count()   add to a counter (and to its per-transport twin)
+ * stats_get()     read a counter
+ * stats_transport_foreach()  per-transport, per-status counts
+ *
+ * Counters only ever grow while relayd runs; they start at 0.
+ */
+#ifndef RELAYD_STATS_H
+#define RELAYD_STATS_H
+
+#include <stdint.h>
+
+enum stat_id {
+	STAT_RECEIVED, /* messages accepted (250 after DATA) */
+	STAT_SENT,     /* recipients */
+	STAT_DEFERRED, /* recipient attempts that were deferred */
+	STAT_BOUNCED,
+	STAT_EXPIRED,
+	STAT_REROUTED,
+	STAT_TLS_IN,  /* inbound TLS sessions */
+	STAT_TLS_OUT, /* outbound TLS sessions */
+	STAT_MAX
+};
+
+/* Add N to counter ID; TRANSPORT (or NULL) also counts it per transport. */
+void stats_count(enum stat_id id, const char *transport, uint64_t n);
+uint64_t stats_get(enum stat_id id);
+const char *stats_name(enum stat_id id);
+
+/* Call CB for every (transport, counter) pair seen so far. */
+void stats_transport_foreach(void (*cb)(void *arg, const char *transport, enum stat_id id,
+					uint64_t value),
+			     void *arg);
+
+#endif

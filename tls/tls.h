@@ -1,0 +1,78 @@
+/*
+ * tls.h — the only code that calls OpenSSL.
+ *
+ * tls_init()            library set-up, once
+ * tls_server_new()      a listener's context: certificate, key, floor
+ * tls_client_new()      a tls_policy's context: floor, ciphers, CA
+ * tls_ctx_free()        release a context
+ * tls_bev_server()      wrap a connected bufferevent in server-side TLS
+ *                       (STARTTLS: filter over the plain one; SMTPS: same)
+ * tls_bev_client()      wrap a connected bufferevent in client-side TLS
+ *                       with SNI and the name checks of the policy
+ * tls_bev_info()        protocol, cipher, verification result, after the
+ *                       handshake
+ * tls_bev_error()       one readable line for a failed handshake
+ *
+ * Sessions only ever see struct tls_ctx and bufferevents; no OpenSSL type
+ * leaks out of tls/. A context is immutable once made and may be shared by
+ * many sessions (reference counted by OpenSSL itself).
+ */
+#ifndef TLS_TLS_H
+#define TLS_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct bufferevent;
+struct event_base;
+struct conf_tls_policy;
+
+struct tls_ctx;
+
+struct tls_info {
+	char protocol[16]; /* "TLSv1.3" */
+	char cipher[64];   /* "TLS_AES_256_GCM_SHA384" */
+	bool verified;	   /* chain and name checked and good */
+	char verify[128];  /* "verified", "not verified: self-signed ..." */
+	char peer_cn[256]; /* subject CN of the peer certificate, or "" */
+};
+
+int tls_init(void);
+
+/* A server context with CERT and KEY (PEM) and MIN_VERSION (CONF_TLSV12 or
+ * CONF_TLSV13). NULL and *CAUSE ("cannot load certificate FILE: ...") on
+ * error. */
+struct tls_ctx *tls_server_new(const char *cert, const char *key, int min_version,
+			       char **cause);
+
+/* A client context for policy P: its min_version, ciphers, and for level
+ * verify the CA bundle (ca_file, or the system's default paths). */
+struct tls_ctx *tls_client_new(const struct conf_tls_policy *p, char **cause);
+
+void tls_ctx_free(struct tls_ctx *ctx);
+
+/* Wrap UNDER (connected; its callbacks are taken over) in TLS and start
+ * the handshake. The returned bufferevent reports BEV_EVENT_CONNECTED when
+ * the handshake is done, BEV_EVENT_ERROR when it failed. Freeing it frees
+ * UNDER too. NULL on allocation failure. */
+struct bufferevent *tls_bev_server(struct event_base *base, struct bufferevent *under,
+				   struct tls_ctx *ctx);
+
+/* Client side: HOST is the name connected to (SNI, and the name checked
+ * when the policy has no match list); POLICY decides whether the chain and
+ * name are checked (level verify) — for other levels the handshake never
+ * fails on the certificate. */
+struct bufferevent *tls_bev_client(struct event_base *base, struct bufferevent *under,
+				   struct tls_ctx *ctx, const struct conf_tls_policy *policy,
+				   const char *host);
+
+/* Facts about an established TLS bufferevent. */
+void tls_bev_info(struct bufferevent *bev, struct tls_info *info);
+
+/* Why the handshake on BEV failed, in one line, e.g.
+ * "certificate verify failed: hostname mismatch",
+ * "peer offered only TLSv1.1 (policy requires TLSv1.2 or later)",
+ * "certificate verify failed: self-signed certificate". */
+void tls_bev_error(struct bufferevent *bev, char *buf, size_t len);
+
+#endif
