@@ -46,7 +46,7 @@ dlv_local(struct dlv *d, enum dlv_kind kind, const char *status, const char *rel
 int
 dlv_rank(const struct dlv *d)
 {
-	if (d->code >= 500)
+	if (d->kind == DLV_PERMFAIL)
 		return 3;
 	if (d->code >= 400)
 		return 2;

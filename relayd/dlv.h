@@ -32,7 +32,8 @@ void dlv_reply(struct dlv *d, const struct reply *r, const char *relay, const ch
 void dlv_local(struct dlv *d, enum dlv_kind kind, const char *status, const char *relay,
 	       const char *reason);
 
-/* Higher is more informative: a 5xx reply > 4xx reply > local reason. */
+/* Higher is more informative: a permanent failure (5xx reply, domain not
+ * found) > a 4xx reply > a local temporary reason. */
 int dlv_rank(const struct dlv *d);
 
 #endif

@@ -1,18 +1,26 @@
 /*
- * dns.c — c-ares driven by libevent.
+ * dns.c — c-ares driven by libevent, with a small answer cache.
  *
- * dns_init(), dns_shutdown(), dns_addrs(), dns_cancel(), dns_strstatus()
+ * dns_init(), dns_shutdown(), dns_addrs(), dns_mx(), dns_cancel(),
+ * dns_strstatus()
  *
  * c-ares tells us which sockets it wants watched (ARES_OPT_SOCK_STATE_CB);
- * each gets a libevent event, and one timer follows ares_timeout(). A
- * cancelled query stays allocated until c-ares calls back, then is freed
- * without calling its owner.
+ * each gets a libevent event, and one timer follows ares_timeout().
+ *
+ * Invariants: an owner's callback never runs inside dns_addrs()/dns_mx()
+ * (cached and immediate answers are delivered from the loop), so the owner
+ * always holds the query pointer first; a cancelled query is freed when
+ * its answer arrives, without calling the owner. c-ares 1.18 has no cache
+ * of its own: answers are kept here for their TTL.
  */
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include <ares.h>
 #include <event2/event.h>
@@ -21,19 +29,45 @@
 #include "relayd/dns.h"
 #include "relayd/log.h"
 
+#define DNS_MAX_ADDRS 32
+#define DNS_MAX_MX 32
+#define DNS_TTL_MAX 3600
+#define DNS_TTL_NEGATIVE 60
+#define DNS_CACHE_BUCKETS 512
+
 struct dns_sock {
 	ares_socket_t fd;
 	struct event *ev;
 	struct dns_sock *next;
 };
 
+enum qtype { Q_ADDRS, Q_MX };
+
+/* An answer, as delivered and as cached. */
+struct answer {
+	enum dns_status st;
+	struct dns_addr addrs[DNS_MAX_ADDRS];
+	size_t naddrs;
+	struct dns_mx mx[DNS_MAX_MX];
+	size_t nmx;
+};
+
 struct dns_query {
-	dns_addrs_cb cb;
+	enum qtype type;
+	dns_addrs_cb acb;
+	dns_mx_cb mcb;
 	void *arg;
 	int port;
-	enum dns_status st;
-	struct dns_addr addrs[32];
-	size_t n;
+	char name[256];
+	struct answer a;
+};
+
+struct cache_entry {
+	enum qtype type;
+	char name[256];
+	time_t expires;
+	struct answer a;
+	struct cache_entry *next;
 };
 
 static struct event_base *d_base;
@@ -41,9 +75,12 @@ static ares_channel d_chan;
 static struct event *d_timer;
 static struct dns_sock *d_socks;
 static bool d_ready;
-static bool d_in_call; /* inside dns_addrs(): defer callbacks */
+static bool d_in_call;
+static struct cache_entry *d_cache[DNS_CACHE_BUCKETS];
 
 static void dns_rearm(void);
+
+/* ---- event loop glue -------------------------------------------------- */
 
 static void
 sock_cb(evutil_socket_t fd, short what, void *arg)
@@ -98,6 +135,74 @@ state_cb(void *data, ares_socket_t fd, int readable, int writable)
 	s->ev = event_new(d_base, fd, what, sock_cb, NULL);
 	event_add(s->ev, NULL);
 }
+
+/* ---- cache ------------------------------------------------------------ */
+
+static unsigned
+bucket(enum qtype type, const char *name)
+{
+	unsigned h = 5381u + (unsigned)type;
+	for (; *name; name++)
+		h = h * 33u + (unsigned)(unsigned char)(*name | 0x20);
+	return h % DNS_CACHE_BUCKETS;
+}
+
+static struct cache_entry *
+cache_get(enum qtype type, const char *name)
+{
+	time_t now = time(NULL);
+	struct cache_entry **pp = &d_cache[bucket(type, name)], *e;
+	while ((e = *pp) != NULL) {
+		if (e->expires <= now) {
+			*pp = e->next;
+			free(e);
+			continue;
+		}
+		if (e->type == type && strcasecmp(e->name, name) == 0)
+			return e;
+		pp = &e->next;
+	}
+	return NULL;
+}
+
+static void
+cache_put(enum qtype type, const char *name, const struct answer *a, int ttl)
+{
+	if (a->st == DNS_TEMPFAIL)
+		return;
+	if (a->st != DNS_OK)
+		ttl = DNS_TTL_NEGATIVE;
+	if (ttl <= 0)
+		return;
+	if (ttl > DNS_TTL_MAX)
+		ttl = DNS_TTL_MAX;
+	struct cache_entry *e = cache_get(type, name);
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return;
+		unsigned b = bucket(type, name);
+		e->type = type;
+		snprintf(e->name, sizeof(e->name), "%s", name);
+		e->next = d_cache[b];
+		d_cache[b] = e;
+	}
+	e->a = *a;
+	e->expires = time(NULL) + ttl;
+}
+
+static void
+cache_clear(void)
+{
+	for (int i = 0; i < DNS_CACHE_BUCKETS; i++)
+		while (d_cache[i]) {
+			struct cache_entry *e = d_cache[i];
+			d_cache[i] = e->next;
+			free(e);
+		}
+}
+
+/* ---- set-up ----------------------------------------------------------- */
 
 /* Set up the resolver for C's dns_servers (or /etc/resolv.conf). */
 int
@@ -158,6 +263,7 @@ dns_shutdown(void)
 		event_free(s->ev);
 		free(s);
 	}
+	cache_clear();
 	ares_library_cleanup();
 }
 
@@ -177,66 +283,211 @@ status_of(int rc)
 	}
 }
 
+/* ---- delivery of answers ---------------------------------------------- */
+
+static void
+set_port(struct dns_addr *a, int port)
+{
+	if (a->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
+}
+
 static void
 deliver(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_query *q = arg;
-	if (q->cb)
-		q->cb(q->arg, q->st, q->addrs, q->n);
+	if (q->type == Q_ADDRS) {
+		for (size_t i = 0; i < q->a.naddrs; i++)
+			set_port(&q->a.addrs[i], q->port);
+		if (q->acb)
+			q->acb(q->arg, q->a.st, q->a.addrs, q->a.naddrs);
+	} else if (q->mcb) {
+		q->mcb(q->arg, q->a.st, q->a.mx, q->a.nmx);
+	}
 	free(q);
 }
 
+/* Never call the owner from inside dns_addrs()/dns_mx(): it has not
+ * even got the query pointer yet (hosts-file answers come back at once). */
 static void
-addrinfo_cb(void *arg, int status, int timeouts, struct ares_addrinfo *res)
+finish(struct dns_query *q)
 {
-	struct dns_query *q = arg;
-	size_t n = 0;
-
-	if (status == ARES_SUCCESS && res) {
-		/* IPv4 first, then IPv6: loopback test set-ups and most MX
-		 * hosts answer on v4; c-ares' own order is not stable. */
-		for (int fam = 0; fam < 2; fam++)
-			for (struct ares_addrinfo_node *nd = res->nodes; nd && n < 32;
-			     nd = nd->ai_next) {
-				if (nd->ai_family != (fam == 0 ? AF_INET : AF_INET6) ||
-				    nd->ai_addrlen > sizeof(q->addrs[n].ss))
-					continue;
-				memset(&q->addrs[n], 0, sizeof(q->addrs[n]));
-				memcpy(&q->addrs[n].ss, nd->ai_addr, nd->ai_addrlen);
-				q->addrs[n].len = (socklen_t)nd->ai_addrlen;
-				if (fam == 0)
-					((struct sockaddr_in *)&q->addrs[n].ss)->sin_port =
-						htons((uint16_t)q->port);
-				else
-					((struct sockaddr_in6 *)&q->addrs[n].ss)->sin6_port =
-						htons((uint16_t)q->port);
-				n++;
-			}
-	}
-	if (res)
-		ares_freeaddrinfo(res);
-	q->n = n;
-	q->st = status_of(status);
-	if (q->st == DNS_OK && n == 0)
-		q->st = DNS_NODATA;
-	/* Never call the owner from inside dns_addrs(): it has not even got
-	 * the query pointer yet. */
 	if (d_in_call)
 		event_base_once(d_base, -1, EV_TIMEOUT, deliver, q, NULL);
 	else
 		deliver(-1, 0, q);
 }
 
-/* Resolve HOST's A and AAAA records; CB gets the addresses with PORT set. */
-struct dns_query *
-dns_addrs(const char *host, int port, dns_addrs_cb cb, void *arg)
+static void mx_order(struct dns_mx *mx, size_t n);
+
+static void
+addrinfo_cb(void *arg, int status, int timeouts, struct ares_addrinfo *res)
+{
+	struct dns_query *q = arg;
+	size_t n = 0;
+	int ttl = DNS_TTL_MAX;
+
+	if (status == ARES_SUCCESS && res) {
+		/* IPv4 first, then IPv6: loopback test set-ups and most MX
+		 * hosts answer on v4; c-ares' own order is not stable. */
+		for (int fam = 0; fam < 2; fam++)
+			for (struct ares_addrinfo_node *nd = res->nodes; nd && n < DNS_MAX_ADDRS;
+			     nd = nd->ai_next) {
+				if (nd->ai_family != (fam == 0 ? AF_INET : AF_INET6) ||
+				    nd->ai_addrlen > sizeof(q->a.addrs[n].ss))
+					continue;
+				memset(&q->a.addrs[n], 0, sizeof(q->a.addrs[n]));
+				memcpy(&q->a.addrs[n].ss, nd->ai_addr, nd->ai_addrlen);
+				q->a.addrs[n].len = (socklen_t)nd->ai_addrlen;
+				if (nd->ai_ttl < ttl)
+					ttl = nd->ai_ttl;
+				n++;
+			}
+	}
+	if (res)
+		ares_freeaddrinfo(res);
+	q->a.naddrs = n;
+	q->a.st = status_of(status);
+	if (q->a.st == DNS_OK && n == 0)
+		q->a.st = DNS_NODATA;
+	if (status != ARES_EDESTRUCTION)
+		cache_put(Q_ADDRS, q->name, &q->a, ttl);
+	finish(q);
+}
+
+/* The smallest TTL of the answer section of a raw DNS reply. */
+static int
+answer_ttl(const unsigned char *abuf, int alen)
+{
+	if (alen < NS_HFIXEDSZ)
+		return 0;
+	int qd = (abuf[4] << 8) | abuf[5], an = (abuf[6] << 8) | abuf[7];
+	const unsigned char *p = abuf + NS_HFIXEDSZ, *end = abuf + alen;
+	char *name;
+	long len;
+	int ttl = DNS_TTL_MAX;
+
+	for (int i = 0; i < qd; i++) {
+		if (ares_expand_name(p, abuf, alen, &name, &len) != ARES_SUCCESS)
+			return 0;
+		ares_free_string(name);
+		p += len + NS_QFIXEDSZ;
+		if (p > end)
+			return 0;
+	}
+	for (int i = 0; i < an; i++) {
+		if (ares_expand_name(p, abuf, alen, &name, &len) != ARES_SUCCESS)
+			return 0;
+		ares_free_string(name);
+		p += len;
+		if (p + NS_RRFIXEDSZ > end)
+			return 0;
+		int t = (int)(((unsigned)p[4] << 24) | ((unsigned)p[5] << 16) |
+			      ((unsigned)p[6] << 8) | p[7]);
+		int rdlen = (p[8] << 8) | p[9];
+		if (t < ttl)
+			ttl = t;
+		p += NS_RRFIXEDSZ + rdlen;
+		if (p > end)
+			return 0;
+	}
+	return ttl;
+}
+
+static int
+mx_cmp(const void *a, const void *b)
+{
+	const struct dns_mx *x = a, *y = b;
+	return x->pref < y->pref ? -1 : x->pref > y->pref;
+}
+
+static void
+mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+	struct ares_mx_reply *mx = NULL;
+	int ttl = 0;
+
+	q->a.nmx = 0;
+	q->a.st = status_of(status);
+	if (status == ARES_SUCCESS) {
+		int rc = ares_parse_mx_reply(abuf, alen, &mx);
+		if (rc != ARES_SUCCESS) {
+			q->a.st = rc == ARES_ENODATA ? DNS_NODATA : DNS_TEMPFAIL;
+		} else {
+			for (struct ares_mx_reply *m = mx; m && q->a.nmx < DNS_MAX_MX; m = m->next) {
+				struct dns_mx *d = &q->a.mx[q->a.nmx++];
+				snprintf(d->host, sizeof(d->host), "%s", m->host);
+				size_t hl = strlen(d->host);
+				if (hl > 0 && d->host[hl - 1] == '.')
+					d->host[hl - 1] = '\0';
+				d->pref = m->priority;
+			}
+			ares_free_data(mx);
+			ttl = answer_ttl(abuf, alen);
+			if (q->a.nmx == 0)
+				q->a.st = DNS_NODATA;
+		}
+	}
+	if (status != ARES_EDESTRUCTION)
+		cache_put(Q_MX, q->name, &q->a, ttl);
+	mx_order(q->a.mx, q->a.nmx);
+	finish(q);
+}
+
+static struct dns_query *
+query_new(enum qtype type, const char *name, void *arg)
 {
 	struct dns_query *q = calloc(1, sizeof(*q));
 	if (!q)
 		fatal("out of memory");
-	q->cb = cb;
+	q->type = type;
 	q->arg = arg;
+	snprintf(q->name, sizeof(q->name), "%s", name);
+	return q;
+}
+
+/* Shuffle equal preferences (RFC 5321 5.1), after a stable sort. */
+static void
+mx_order(struct dns_mx *mx, size_t n)
+{
+	qsort(mx, n, sizeof(*mx), mx_cmp);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && mx[j].pref == mx[i].pref)
+			j++;
+		for (size_t k = j - 1; k > i; k--) {
+			size_t r = i + (size_t)random() % (k - i + 1);
+			struct dns_mx t = mx[k];
+			mx[k] = mx[r];
+			mx[r] = t;
+		}
+		i = j;
+	}
+}
+
+static bool
+from_cache(struct dns_query *q)
+{
+	struct cache_entry *e = cache_get(q->type, q->name);
+	if (!e)
+		return false;
+	q->a = e->a;
+	event_base_once(d_base, -1, EV_TIMEOUT, deliver, q, NULL);
+	return true;
+}
+
+/* Resolve HOST's A and AAAA records; CB gets the addresses with PORT set. */
+struct dns_query *
+dns_addrs(const char *host, int port, dns_addrs_cb cb, void *arg)
+{
+	struct dns_query *q = query_new(Q_ADDRS, host, arg);
+	q->acb = cb;
 	q->port = port;
+	if (from_cache(q))
+		return q;
 	struct ares_addrinfo_hints hints;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -248,13 +499,32 @@ dns_addrs(const char *host, int port, dns_addrs_cb cb, void *arg)
 	return q;
 }
 
+/* Look up DOMAIN's MX records; CB gets them by preference. */
+struct dns_query *
+dns_mx(const char *domain, dns_mx_cb cb, void *arg)
+{
+	struct dns_query *q = query_new(Q_MX, domain, arg);
+	q->mcb = cb;
+	if (from_cache(q)) {
+		mx_order(q->a.mx, q->a.nmx);
+		return q;
+	}
+	d_in_call = true;
+	ares_query(d_chan, domain, ns_c_in, ns_t_mx, mx_cb, q);
+	d_in_call = false;
+	dns_rearm();
+	return q;
+}
+
 /* Forget Q: its callback will not run. Only before the callback ran
  * (the owner drops its pointer in the callback). */
 void
 dns_cancel(struct dns_query *q)
 {
-	if (q)
-		q->cb = NULL;
+	if (q) {
+		q->acb = NULL;
+		q->mcb = NULL;
+	}
 }
 
 /* Words for a status. */
@@ -265,9 +535,9 @@ dns_strstatus(enum dns_status st)
 	case DNS_OK:
 		return "ok";
 	case DNS_NOTFOUND:
-		return "host not found";
+		return "host or domain name not found";
 	case DNS_NODATA:
-		return "no address records";
+		return "no records of the requested type";
 	case DNS_TEMPFAIL:
 		return "temporary DNS failure";
 	}

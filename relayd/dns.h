@@ -4,10 +4,12 @@
  * dns_init()       a resolver using dns_servers or /etc/resolv.conf
  * dns_shutdown()   cancel everything
  * dns_addrs()      A and AAAA of a host name (and /etc/hosts)
+ * dns_mx()         MX records of a domain, by preference
  * dns_cancel()     forget a query (its callback will not run)
  *
  * Nothing here blocks: c-ares sockets are watched by libevent and its
- * timeouts run on a libevent timer.
+ * timeouts run on a libevent timer. Answers are cached for their TTL
+ * (capped at an hour; "not found" for a minute; failures never).
  */
 #ifndef RELAYD_DNS_H
 #define RELAYD_DNS_H
@@ -30,15 +32,25 @@ struct dns_addr {
 	socklen_t len;
 };
 
+struct dns_mx {
+	char host[256]; /* "" for a null MX (RFC 7505: "0 .") */
+	unsigned pref;
+};
+
 struct dns_query;
 
 /* ADDRS (N of them) is only valid during the call. */
 typedef void (*dns_addrs_cb)(void *arg, enum dns_status st, const struct dns_addr *addrs,
 			     size_t n);
 
+/* MX (N of them) sorted by preference, equal preferences shuffled; only
+ * valid during the call. DNS_NODATA: the domain has no MX records. */
+typedef void (*dns_mx_cb)(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n);
+
 int dns_init(struct event_base *base, const struct conf *c, char **cause);
 void dns_shutdown(void);
 struct dns_query *dns_addrs(const char *host, int port, dns_addrs_cb cb, void *arg);
+struct dns_query *dns_mx(const char *domain, dns_mx_cb cb, void *arg);
 void dns_cancel(struct dns_query *q);
 const char *dns_strstatus(enum dns_status st);
 

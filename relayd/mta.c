@@ -60,8 +60,13 @@ struct mta_conn {
 	struct mta_job *job;
 	bool job_started;
 
-	/* hosts: relay list (or the MX domain), then each host's addresses */
+	/* hosts: relay list (or the domain's MX hosts), then each host's
+	 * addresses */
 	size_t host_i;
+	bool mx_known;	  /* MX lookup done (MX delivery) */
+	bool implicit_mx; /* no MX records: the domain itself (RFC 5321 5.1) */
+	struct dns_mx mx[32];
+	size_t nmx;
 	char host[256];
 	int port;
 	struct dns_query *dq;
@@ -90,6 +95,7 @@ static struct mta_conn *m_conns;
 static size_t m_nconns;
 
 static void conn_next_host(struct mta_conn *mc);
+static void mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n);
 static void conn_connect(struct mta_conn *mc);
 static void conn_free(struct mta_conn *mc);
 static void dest_pump(struct dest *d);
@@ -567,9 +573,19 @@ dns_done(void *arg, enum dns_status st, const struct dns_addr *addrs, size_t n)
 	if (st != DNS_OK) {
 		struct dlv d;
 		char why[512];
-		snprintf(why, sizeof(why), "cannot find the address of %s: %s", mc->host,
-			 dns_strstatus(st));
-		dlv_local(&d, DLV_TEMPFAIL, st == DNS_TEMPFAIL ? "4.4.3" : "4.4.4", NULL, why);
+		if (mc->implicit_mx && st != DNS_TEMPFAIL) {
+			/* No MX and no address: nowhere to deliver, ever. */
+			snprintf(why, sizeof(why),
+				 "Host or domain name not found. Name service error for name=%s "
+				 "type=A/AAAA: %s",
+				 mc->host, dns_strstatus(st));
+			dlv_local(&d, DLV_PERMFAIL, "5.1.2", NULL, why);
+		} else {
+			snprintf(why, sizeof(why), "cannot find the address of %s: %s", mc->host,
+				 dns_strstatus(st));
+			dlv_local(&d, DLV_TEMPFAIL, st == DNS_TEMPFAIL ? "4.4.3" : "4.4.4", NULL,
+				  why);
+		}
 		note_failure(mc, &d);
 		conn_next_host(mc);
 		return;
@@ -580,6 +596,61 @@ dns_done(void *arg, enum dns_status st, const struct dns_addr *addrs, size_t n)
 	mc->naddrs = n;
 	mc->addr_i = 0;
 	conn_connect(mc);
+}
+
+/* The recipient domain's MX hosts are known (or not). */
+static void
+mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
+{
+	struct mta_conn *mc = arg;
+	const char *domain = mc->d->domain;
+	char why[600];
+
+	mc->dq = NULL;
+	mc->mx_known = true;
+	mc->host_i = 0;
+	mc->nmx = 0;
+	switch (st) {
+	case DNS_OK:
+		for (size_t i = 0; i < n && mc->nmx < sizeof(mc->mx) / sizeof(mc->mx[0]); i++)
+			if (mx[i].host[0])
+				mc->mx[mc->nmx++] = mx[i];
+		if (mc->nmx == 0) {
+			/* RFC 7505: "0 ." says the domain takes no mail. */
+			snprintf(why, sizeof(why),
+				 "domain %s does not accept mail (null MX, RFC 7505)", domain);
+			dlv_local(&mc->best, DLV_PERMFAIL, "5.1.10", NULL, why);
+			mc->have_best = true;
+			conn_exhausted(mc);
+			return;
+		}
+		break;
+	case DNS_NODATA:
+		/* No MX: the domain's own address is its implicit MX. */
+		mc->implicit_mx = true;
+		snprintf(mc->mx[0].host, sizeof(mc->mx[0].host), "%s", domain);
+		mc->nmx = 1;
+		break;
+	case DNS_NOTFOUND:
+		snprintf(why, sizeof(why),
+			 "Host or domain name not found. Name service error for name=%s type=MX: "
+			 "Host not found",
+			 domain);
+		dlv_local(&mc->best, DLV_PERMFAIL, "5.1.2", NULL, why);
+		mc->have_best = true;
+		conn_exhausted(mc);
+		return;
+	case DNS_TEMPFAIL:
+		snprintf(why, sizeof(why),
+			 "Host or domain name lookup failed for %s type=MX: temporary DNS failure "
+			 "(will retry)",
+			 domain);
+		dlv_local(&mc->best, DLV_TEMPFAIL, "4.4.3", NULL, why);
+		mc->have_best = true;
+		conn_exhausted(mc);
+		return;
+	}
+	conn_next_host(mc);
 }
 
 static int
@@ -623,14 +694,16 @@ conn_next_host(struct mta_conn *mc)
 		literal = r->literal;
 		port = r->port ? r->port : t->port;
 	} else {
-		/* MX delivery: the domain's own address for now. */
-		if (mc->host_i >= 1) {
+		if (!mc->mx_known) {
+			mc->dq = dns_mx(mc->d->domain, mx_done, mc);
+			return;
+		}
+		if (mc->host_i >= mc->nmx) {
 			conn_exhausted(mc);
 			return;
 		}
-		mc->host_i++;
-		host = mc->d->domain;
-		literal = false;
+		host = mc->mx[mc->host_i++].host;
+		literal = value_ip(host);
 		port = t->port;
 	}
 	snprintf(mc->host, sizeof(mc->host), "%s", host);
