@@ -30,6 +30,7 @@
  * reentrant (libconfuse's lexer is global state, and the callbacks find the
  * load in progress through conf_cur).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -302,6 +303,16 @@ conf_at_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 				   "remove or rename one", cfg->name, title, d->file, d->line);
 			break;
 		}
+	}
+	if (title != NULL && strcmp(cfg->name, "route") != 0) {
+		/* Names appear in key=value log lines and the spool's state
+		 * files: keep them to one plain word. */
+		const char *c = title;
+		while (*c && (isalnum((unsigned char)*c) || strchr("_.-", *c)))
+			c++;
+		if (*c || !*title)
+			conf_error(x, at, "%s name \"%s\" is not valid; use letters, digits, "
+				   "'_', '.' and '-' only", cfg->name, title);
 	}
 	if (strcmp(cfg->name, "tls_policy") == 0 && title != NULL) {
 		for (i = 0; i < 4; i++)

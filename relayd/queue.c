@@ -42,7 +42,10 @@
 #include "relayd/route.h"
 #include "relayd/stats.h"
 #include "relayd/worker.h"
+#include "smtp/classify.h"
 #include "smtp/cmd.h"
+#include "smtp/data.h"
+#include "smtp/dsn.h"
 
 /* Spill a message being received to disk beyond this many bytes. */
 #define QUEUE_SPILL (256 * 1024)
@@ -84,6 +87,7 @@ msg_free(struct qmsg *m)
 		free(m->rcpt[i].addr);
 		free(m->rcpt[i].last_reply);
 		free(m->rcpt[i].transport);
+		free(m->rcpt[i].relay);
 	}
 	free(m->rcpt);
 	free(m->sender);
@@ -228,6 +232,12 @@ queue_write(struct qmsg *m, const void *buf, size_t len)
 	return 0;
 }
 
+static void
+queue_write_cb(void *arg, const char *buf, size_t len)
+{
+	queue_write(arg, buf, len);
+}
+
 /* Worker thread: write, fsync, rename into queue/, fsync queue/. */
 static void
 commit_work(void *arg)
@@ -347,10 +357,13 @@ log_outcome(struct qmsg *m, struct qrcpt *r, const char *transport, const struct
 	    const char *status)
 {
 	time_t now = time(NULL);
+	struct classification cl;
+	classify(d->code, d->status, d->text, &cl);
 	log_info("%s: to=<%s>, transport=%s, relay=%s, delay=%lld, attempts=%u, tls=%s, "
-		 "dsn=%s, status=%s (%s)",
+		 "dsn=%s, status=%s (%s%s%s%s)",
 		 m->id, r->addr, transport, d->relay, (long long)(now - m->arrival), r->attempts,
-		 d->tls, d->status, status, d->text);
+		 d->tls, d->status, status, d->text, cl.label ? " [" : "",
+		 cl.label ? cl.label : "", cl.label ? "]" : "");
 }
 
 /* Record the outcome D of recipient IDX's attempt over TRANSPORT. */
@@ -365,6 +378,10 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 	r->attempts++;
 	free(r->transport);
 	r->transport = xstrdup(transport);
+	free(r->relay);
+	r->relay = strcmp(d->relay, "none") == 0 ? NULL : xstrdup(d->relay);
+	r->code = d->code;
+	snprintf(r->status, sizeof(r->status), "%s", d->status);
 	if (d->kind != DLV_OK) {
 		free(r->last_reply);
 		r->last_reply = xstrdup(d->text);
@@ -375,6 +392,7 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 		break;
 	case DLV_PERMFAIL:
 		r->state = RCPT_BOUNCED;
+		r->notify = true;
 		break;
 	case DLV_TEMPFAIL:
 		r->state = RCPT_PENDING;
@@ -492,14 +510,207 @@ state_save(struct qmsg *m)
 	evbuffer_add_printf(j->buf, "RELAYD-STATE 1\nwarned %d\n", m->warned ? 1 : 0);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		struct qrcpt *r = &m->rcpt[i];
-		evbuffer_add_printf(j->buf, "r %zu %d %u %lld %s %s\n", i, (int)r->state,
-				    r->attempts, (long long)r->next_attempt,
-				    r->transport ? r->transport : "-",
-				    r->last_reply ? r->last_reply : "");
+		evbuffer_add_printf(j->buf, "r %zu %d %u %lld %d %s %s %s %s\n", i, (int)r->state,
+				    r->attempts, (long long)r->next_attempt, r->code,
+				    r->status[0] ? r->status : "-", r->transport ? r->transport : "-",
+				    r->relay ? r->relay : "-", r->last_reply ? r->last_reply : "");
 	}
 	m->state_writing = true;
 	m->refs++;
 	worker_submit(state_work, state_done, j);
+}
+
+/* ---- notifications (DSN) ---------------------------------------------- */
+
+static void
+collect(void *arg, const char *buf, size_t len)
+{
+	evbuffer_add(arg, buf, len);
+}
+
+/* The original header section, unstuffed, for the DSN's third part. */
+static char *
+read_headers(const struct qmsg *m, size_t *len)
+{
+	enum { MAX = 64 * 1024 };
+	*len = 0;
+	int fd = openat(q_dirfd, m->id, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return NULL;
+	char *raw = malloc(MAX);
+	ssize_t n = raw ? pread(fd, raw, MAX, m->body_off) : -1;
+	close(fd);
+	if (n <= 0) {
+		free(raw);
+		return NULL;
+	}
+	/* Up to the blank line; without one (all headers, or a cut), up to
+	 * the last complete line. */
+	size_t end = 0;
+	char *blank = memmem(raw, (size_t)n, "\r\n\r\n", 4);
+	if (blank) {
+		end = (size_t)(blank - raw) + 2;
+	} else {
+		for (size_t i = (size_t)n; i >= 2; i--)
+			if (raw[i - 2] == '\r' && raw[i - 1] == '\n') {
+				end = i;
+				break;
+			}
+	}
+	struct evbuffer *b = evbuffer_new();
+	data_unstuff(raw, end, collect, b);
+	free(raw);
+	*len = evbuffer_get_length(b);
+	char *out = malloc(*len + 1);
+	if (out) {
+		evbuffer_remove(b, out, *len);
+		out[*len] = '\0';
+	}
+	evbuffer_free(b);
+	return out;
+}
+
+struct dsn_done {
+	char qid[QID_MAX];
+	bool delay;
+};
+
+static void
+dsn_committed(void *arg, struct qmsg *m, int err)
+{
+	struct dsn_done *dd = arg;
+	const char *what = dd->delay ? "delay" : "non-delivery";
+	if (err)
+		log_err("%s: sender %s notification not queued: %s", dd->qid, what, strerror(err));
+	else
+		log_info("%s: sender %s notification: %s", dd->qid, what, m->id);
+	if (!err) {
+		log_info("%s: from=<>, size=%llu, nrcpt=1, client=local (queued)", m->id,
+			 (unsigned long long)m->size);
+		stats_count(STAT_RECEIVED, NULL, 1);
+	}
+	free(dd);
+}
+
+/* Queue a DSN to M's sender about recipients IDX[0..N-1] (a delay warning
+ * when DELAY). Mail from <> is never bounced: that is what stops loops. */
+static void
+notify(struct qmsg *m, const size_t *idx, size_t n, bool delay)
+{
+	const struct conf *c = relayd_conf;
+	static unsigned long unique;
+
+	if (n == 0)
+		return;
+	if (m->sender[0] == '\0') {
+		log_info("%s: no %s notification: the sender is <>", m->id,
+			 delay ? "delay" : "non-delivery");
+		return;
+	}
+	struct dsn_rcpt *dr = calloc(n, sizeof(*dr));
+	char (*hosts)[256] = calloc(n, sizeof(*hosts));
+	char (*ips)[64] = calloc(n, sizeof(*ips));
+	if (!dr || !hosts || !ips)
+		fatal("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct qrcpt *r = &m->rcpt[idx[i]];
+		struct classification cl;
+		classify(r->code, r->status, r->last_reply ? r->last_reply : "", &cl);
+		dr[i].addr = r->addr;
+		dr[i].delayed = delay;
+		dr[i].status = r->status[0] ? r->status : (delay ? "4.0.0" : "5.0.0");
+		if (r->relay) {
+			/* "HOST[IP]:PORT" */
+			const char *lb = strchr(r->relay, '['), *rb = strrchr(r->relay, ']');
+			if (lb && rb && rb > lb) {
+				snprintf(hosts[i], sizeof(hosts[i]), "%.*s", (int)(lb - r->relay),
+					 r->relay);
+				snprintf(ips[i], sizeof(ips[i]), "%.*s", (int)(rb - lb - 1), lb + 1);
+				dr[i].remote_host = hosts[i];
+				dr[i].remote_ip = ips[i];
+			}
+		}
+		dr[i].reply = r->last_reply ? r->last_reply : "no attempt was made";
+		dr[i].reply_is_smtp = r->code >= 200 && r->state != RCPT_EXPIRED;
+		dr[i].last_attempt = time(NULL);
+		dr[i].label = cl.label;
+		dr[i].explain = cl.explain;
+	}
+	size_t hlen = 0;
+	char *headers = read_headers(m, &hlen);
+	struct dsn_msg dm = {
+		.hostname = c->hostname,
+		.qid = m->id,
+		.arrival = m->arrival,
+		.sender = m->sender,
+		.headers = headers,
+		.headers_len = hlen,
+		.rcpt = dr,
+		.nrcpt = n,
+		.delay = delay,
+		.retry_until = delay ? m->arrival + (time_t)c->queue.max_lifetime : 0,
+		.now = time(NULL),
+		.unique = ++unique,
+	};
+	size_t len = 0;
+	char *text = dsn_build(&dm, &len);
+	free(headers);
+	free(dr);
+	free(hosts);
+	free(ips);
+	if (!text) {
+		log_err("%s: cannot build the %s notification", m->id, delay ? "delay" : "non-delivery");
+		return;
+	}
+	const char *to[1] = {m->sender};
+	struct qenv env = {
+		.sender = "",
+		.rcpt = to,
+		.nrcpt = 1,
+		.client = "local",
+		.body = BODY_8BITMIME,
+		.smtputf8 = m->smtputf8,
+	};
+	struct qmsg *dsn = queue_create(&env);
+	data_stuff(text, len, queue_write_cb, dsn);
+	free(text);
+	struct dsn_done *dd = calloc(1, sizeof(*dd));
+	if (!dd)
+		fatal("out of memory");
+	snprintf(dd->qid, sizeof(dd->qid), "%s", m->id);
+	dd->delay = delay;
+	queue_commit(dsn, (uint64_t)dsn->body_len, dsn_committed, dd);
+}
+
+/* A DSN for every recipient that failed since the last one. */
+static void
+notify_failures(struct qmsg *m)
+{
+	size_t *idx = calloc(m->nrcpt, sizeof(*idx)), n = 0;
+	if (!idx)
+		fatal("out of memory");
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].notify) {
+			m->rcpt[i].notify = false;
+			idx[n++] = i;
+		}
+	notify(m, idx, n, false);
+	free(idx);
+}
+
+/* The one delay warning, for the recipients still waiting. */
+static void
+notify_delay(struct qmsg *m)
+{
+	size_t *idx = calloc(m->nrcpt, sizeof(*idx)), n = 0;
+	if (!idx)
+		fatal("out of memory");
+	m->warned = true;
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state == RCPT_PENDING)
+			idx[n++] = i;
+	notify(m, idx, n, true);
+	free(idx);
 }
 
 /* A delivery job over M finished. */
@@ -508,6 +719,10 @@ queue_job_done(struct qmsg *m)
 {
 	m->jobs--;
 	if (m->jobs == 0 && m->state == Q_QUEUED) {
+		notify_failures(m);
+		if (!msg_finished(m) &&
+		    sched_warn_due(&relayd_conf->queue, m->arrival, m->warned, time(NULL)))
+			notify_delay(m);
 		if (msg_finished(m)) {
 			msg_finish(m);
 		} else {
@@ -537,6 +752,13 @@ queue_schedule(struct qmsg *m)
 		sched_cancel(&q_sched, &m->sched);
 		return;
 	}
+	/* Wake up for the delay warning even between attempts. */
+	const struct conf_queue *qc = &relayd_conf->queue;
+	if (qc->delay_warning > 0 && !m->warned) {
+		time_t warn_at = m->arrival + (time_t)qc->delay_warning;
+		if (warn_at < when)
+			when = warn_at;
+	}
 	if (sched_set(&q_sched, &m->sched, when) == -1)
 		fatal("out of memory");
 	queue_rearm();
@@ -553,6 +775,8 @@ expire(struct qmsg *m, size_t i)
 		 r->last_reply ? r->last_reply : "none");
 	dlv_local(&d, DLV_PERMFAIL, "4.4.7", NULL, reason);
 	r->state = RCPT_EXPIRED;
+	r->notify = true;
+	snprintf(r->status, sizeof(r->status), "4.4.7");
 	stats_count(STAT_EXPIRED, r->transport, 1);
 	log_outcome(m, r, r->transport ? r->transport : "none", &d, "expired");
 }
@@ -616,6 +840,11 @@ dispatch(struct qmsg *m, time_t now)
 		mta_submit(j);
 	}
 	if (m->jobs == 0 && m->state == Q_QUEUED) {
+		notify_failures(m);
+		if (!msg_finished(m) && sched_warn_due(&c->queue, m->arrival, m->warned, now)) {
+			notify_delay(m);
+			changed = true;
+		}
 		if (msg_finished(m)) {
 			msg_finish(m);
 			return;
@@ -883,12 +1112,12 @@ load_state(struct qmsg *m)
 			continue;
 		}
 		size_t idx;
-		int st, off = 0;
+		int st, code, off = 0;
 		unsigned att;
 		long long next;
-		char tname[256];
-		if (sscanf(line, "r %zu %d %u %lld %255s %n", &idx, &st, &att, &next, tname,
-			   &off) < 5 ||
+		char tname[256], status[16], relay[400];
+		if (sscanf(line, "r %zu %d %u %lld %d %15s %255s %399s %n", &idx, &st, &att, &next,
+			   &code, status, tname, relay, &off) < 8 ||
 		    idx >= m->nrcpt || st < RCPT_PENDING || st > RCPT_EXPIRED) {
 			log_warn("%s: ignoring bad line in state file", m->id);
 			continue;
@@ -897,8 +1126,12 @@ load_state(struct qmsg *m)
 		r->state = (enum rcpt_state)st;
 		r->attempts = att;
 		r->next_attempt = (time_t)next;
+		r->code = code;
+		snprintf(r->status, sizeof(r->status), "%s", strcmp(status, "-") ? status : "");
 		free(r->transport);
 		r->transport = strcmp(tname, "-") == 0 ? NULL : xstrdup(tname);
+		free(r->relay);
+		r->relay = strcmp(relay, "-") == 0 ? NULL : xstrdup(relay);
 		free(r->last_reply);
 		r->last_reply = off > 0 && line[off] ? xstrdup(line + off) : NULL;
 	}

@@ -49,7 +49,11 @@ struct qrcpt {
 	time_t next_attempt;
 	char *last_reply; /* NULL until an attempt failed */
 	char *transport;  /* transport of the last attempt, NULL before */
+	char *relay;	  /* "HOST[IP]:PORT" of the last attempt, or NULL */
+	int code;	  /* remote reply code of the last attempt, 0: local */
+	char status[16];  /* enhanced status of the last attempt */
 	bool inflight;	  /* in a delivery job now */
+	bool notify;	  /* failed: the sender is owed a DSN */
 };
 
 /* Read-only outside queue.c. */

@@ -38,6 +38,7 @@ struct dsn_msg {
 	bool delay; /* a delay warning rather than a bounce */
 	time_t now;
 	unsigned long unique; /* mixed into Message-ID and the boundary */
+	time_t retry_until;   /* delay warning: when relayd gives up; 0 unknown */
 };
 
 /*

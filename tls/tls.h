@@ -4,6 +4,7 @@
  * tls_init()            library set-up, once
  * tls_server_new()      a listener's context: certificate, key, floor
  * tls_client_new()      a tls_policy's context: floor, ciphers, CA
+ * tls_ctx_set_versions() test hook: a protocol range no policy can ask for
  * tls_ctx_free()        release a context
  * tls_bev_server()      wrap a connected bufferevent in server-side TLS
  *                       (STARTTLS: filter over the plain one; SMTPS: same)
@@ -41,20 +42,27 @@ int tls_init(void);
 
 /* A server context with CERT and KEY (PEM) and MIN_VERSION (CONF_TLSV12 or
  * CONF_TLSV13). NULL and *CAUSE ("cannot load certificate FILE: ...") on
- * error. */
+ * error; *CAUSE is a static buffer, valid until the next call. */
 struct tls_ctx *tls_server_new(const char *cert, const char *key, int min_version,
 			       char **cause);
 
 /* A client context for policy P: its min_version, ciphers, and for level
- * verify the CA bundle (ca_file, or the system's default paths). */
+ * verify the CA bundle (ca_file, or the system's default paths). NULL and
+ * *CAUSE (static, as above: "bad cipher list ...") on error. */
 struct tls_ctx *tls_client_new(const struct conf_tls_policy *p, char **cause);
+
+/* Test hook: restrict CTX to protocol versions MIN..MAX (0x0302 for TLSv1.1,
+ * CONF_TLSV12, ...; 0: no bound); below TLSv1.2 it also lowers OpenSSL's
+ * security level. Only before CTX serves a session. 0, or -1 on error. */
+int tls_ctx_set_versions(struct tls_ctx *ctx, int min, int max);
 
 void tls_ctx_free(struct tls_ctx *ctx);
 
 /* Wrap UNDER (connected; its callbacks are taken over) in TLS and start
  * the handshake. The returned bufferevent reports BEV_EVENT_CONNECTED when
- * the handshake is done, BEV_EVENT_ERROR when it failed. Freeing it frees
- * UNDER too. NULL on allocation failure. */
+ * the handshake is done, BEV_EVENT_ERROR when it failed. After the
+ * handshake a peer closing without close_notify is BEV_EVENT_EOF. Freeing
+ * it frees UNDER too. NULL on allocation failure. */
 struct bufferevent *tls_bev_server(struct event_base *base, struct bufferevent *under,
 				   struct tls_ctx *ctx);
 

@@ -1,0 +1,701 @@
+/*
+ * classify.c — what a remote reply most likely means, from one ordered table.
+ *
+ * classify()        map (code, enhanced status, text) to a category, a label and an
+ *                   explanation with what to do
+ * classify_name()   the category's stable name (for JSON and metrics)
+ *
+ * rules[] is read top to bottom and the first row that matches wins, so the most
+ * specific rows come first: a named blocklist before a provider's own reputation
+ * block, both before the generic "blocked using"/"block list" row, and all of them
+ * before the categories a listing's text may also mention (relay, spam, policy).
+ * Replies that only a code or a status class identifies (421, 552, 530, 4.7.x)
+ * are the last rows.
+ *
+ * Invariants: pure, no allocation, no I/O, no state; every string returned is
+ * static. TEXT and STATUS may hold any bytes and be NULL; at most CLASSIFY_SCAN
+ * bytes of TEXT are looked at (a reply from reply.c is shorter), and nothing is
+ * read past its NUL. A code outside 400..599 (a success, or 0 for a local failure)
+ * is always CLASS_NONE, whose label and explanation are NULL. reroute is only ever
+ * true for CLASS_BLOCKLIST and CLASS_REPUTATION, and not for a domain listing
+ * (Spamhaus DBL), where a different sending IP cannot help.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "smtp/classify.h"
+
+#define CLASSIFY_SCAN 4096 /* bytes of text looked at */
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * A row. codes: lo..hi, or {0, 0} for any 4xx/5xx. status: patterns "C.S.D" where
+ * each part is a number, "lo-hi" or "*", or "-" for "the reply has no status".
+ * text: lowercase phrases searched case-insensitively, where a space matches any
+ * run of white space and a phrase that starts or ends with a letter or digit must
+ * start or end a word there, unless a '*' at that end lifts it ("*s3150" also
+ * finds "AS3150"). With either, one of the status or the text lists must match;
+ * otherwise each non-empty list must.
+ */
+struct rule {
+	int codes[2];
+	const char *status[6];
+	const char *text[18];
+	bool either;
+	enum class_kind kind;
+	const char *label;
+	const char *explain;
+	bool reroute;
+};
+
+struct status {
+	bool present;
+	int part[3];
+};
+
+/* What to do about an IP listing, appended to each of their explanations. */
+#define DETOUR                                                                                     \
+	" Meanwhile send this destination's mail through a smarthost with a clean IP (a "          \
+	"transport with relay, or fallback)."
+
+static const char ex_zen[] =
+	"The sending IP is on Spamhaus ZEN (one of its SBL, XBL, PBL or CSS lists). Look it up "
+	"at https://check.spamhaus.org to see which list and why, fix the cause and ask for "
+	"removal there." DETOUR;
+static const char ex_sbl[] =
+	"The sending IP is on the Spamhaus Block List: Spamhaus saw spam come from it or from "
+	"its network. Stop the source of the spam, then ask for removal at "
+	"https://check.spamhaus.org." DETOUR;
+static const char ex_xbl[] =
+	"The sending IP is on the Spamhaus Exploits Block List: a machine behind it looks "
+	"infected or hijacked (a bot, an open proxy). Find and clean it, then remove the IP at "
+	"https://check.spamhaus.org." DETOUR;
+static const char ex_pbl[] =
+	"The sending IP is on the Spamhaus Policy Block List (it belongs to a range that should "
+	"not send mail directly). Send this destination's mail through a smarthost with a clean "
+	"IP (a transport with relay, or fallback), or ask your provider to remove the range at "
+	"https://check.spamhaus.org.";
+static const char ex_css[] =
+	"The sending IP is on the Spamhaus CSS list: it recently sent low-reputation mail, often "
+	"from a hijacked account or an abused web form. Find what sent it, then ask for removal "
+	"at https://check.spamhaus.org." DETOUR;
+static const char ex_dbl[] =
+	"A domain in the message (a link, or the sender's domain) is on the Spamhaus Domain Block "
+	"List, so another sending IP will not help. Find the listed domain at "
+	"https://check.spamhaus.org, remove it from the message or get it delisted, then send "
+	"again.";
+static const char ex_sblxbl[] =
+	"The sending IP is on Spamhaus SBL-XBL (the older combined SBL and XBL zone). Look it up "
+	"at https://check.spamhaus.org to see why, fix the cause and ask for removal there." DETOUR;
+static const char ex_spamhaus[] =
+	"The receiver refused the sending IP because of a Spamhaus listing. Look the IP up at "
+	"https://check.spamhaus.org to see which list and why, fix the cause and ask for "
+	"removal there." DETOUR;
+static const char ex_psbl[] =
+	"The sending IP is on PSBL, the Passive Spam Block List, because it sent mail to PSBL's "
+	"spam traps. Find what sent that mail, then remove the IP at https://psbl.org." DETOUR;
+static const char ex_barracuda[] =
+	"The sending IP is on the Barracuda Reputation Block List. Check it and ask for removal "
+	"at https://www.barracudacentral.org/rbl/removal-request." DETOUR;
+static const char ex_spamcop[] =
+	"The sending IP is on the SpamCop Blocking List because recipients reported spam from "
+	"it; the listing expires by itself a day or two after the reports stop "
+	"(https://www.spamcop.net/bl.shtml). Find what sent the spam." DETOUR;
+static const char ex_uceprotect[] =
+	"The sending IP (UCEPROTECT Level 1), or its whole network or provider (Levels 2 and 3), "
+	"is on UCEPROTECT; Level 1 listings expire 7 days after the last spam-trap hit "
+	"(https://www.uceprotect.net). Against a Level 2 or 3 listing only a relay on another "
+	"network helps." DETOUR;
+static const char ex_sorbs[] =
+	"The receiver cites SORBS, a blocklist Proofpoint shut down in 2024, so its configuration "
+	"is out of date: tell its postmaster." DETOUR;
+static const char ex_proofpoint[] =
+	"The sending IP is blocked by Proofpoint's IP reputation service, used by many companies "
+	"and by Apple iCloud. Check it and request removal at "
+	"https://ipcheck.proofpoint.com." DETOUR;
+static const char ex_mailspike[] =
+	"The sending IP is on the Mailspike blocklist. Look it up and ask for removal at "
+	"https://mailspike.io." DETOUR;
+static const char ex_abusix[] =
+	"The sending IP is on the Abusix Mail Intelligence blocklist. Look it up and ask for "
+	"removal at https://lookup.abusix.com." DETOUR;
+static const char ex_cloudmark[] =
+	"The sending IP has a poor Cloudmark Sender Intelligence reputation. Request a reset at "
+	"https://csi.cloudmark.com." DETOUR;
+static const char ex_spamrats[] =
+	"The sending IP is on a SpamRATS list (often for a missing or generic reverse DNS name). "
+	"Look it up and ask for removal at https://www.spamrats.com." DETOUR;
+static const char ex_ownlist[] =
+	"The recipient's organisation put the sending IP on its own block list (Microsoft 365 "
+	"calls it the Customer Block list); only its administrators can remove it, so contact "
+	"them another way." DETOUR;
+static const char ex_blocklist[] =
+	"The sending IP is on a DNS blocklist (the reply names it). Look the IP up on that "
+	"list's website to see why and how to be removed." DETOUR;
+
+static const char ex_gmail[] =
+	"Gmail refuses or slows down mail from the sending IP because of its low reputation "
+	"(spam reports, a sudden jump in volume, or a new IP without history). Send Gmail-bound "
+	"mail through a smarthost with a good reputation (a transport with relay, or fallback), "
+	"watch Google Postmaster Tools, and make sure SPF, DKIM and DMARC pass.";
+static const char ex_gmail_direct[] =
+	"Gmail does not accept mail sent directly from this IP (it looks like a dynamic or "
+	"residential address). Send through your provider's smarthost or another relay (a "
+	"transport with relay, or fallback).";
+static const char ex_microsoft[] =
+	"Microsoft (Outlook.com, Hotmail or Microsoft 365) has blocked the sending IP. Ask for "
+	"delisting at https://sender.office.com (for Outlook.com and Hotmail, S3140 and S3150, "
+	"through Microsoft's sender support)." DETOUR;
+static const char ex_yahoo[] =
+	"Yahoo will no longer accept mail from the sending IP (\"permanently deferred\": retrying "
+	"will not help). Review complaints and list hygiene, see "
+	"https://senders.yahooinc.com/smtp-error-codes." DETOUR;
+static const char ex_reputation[] =
+	"The receiver refuses the sending IP because of its poor reputation. Find out why (a "
+	"blocklist check, complaints, volume) and fix it." DETOUR;
+
+static const char ex_unknown_user[] =
+	"The recipient address does not exist at the destination. Check it for typos; retrying "
+	"will not help.";
+static const char ex_mailbox_full[] =
+	"The recipient's mailbox is full; nothing is wrong on the sending side. A 4xx reply is "
+	"retried until they make room; after a 5xx they must clean up before the message is "
+	"sent again.";
+static const char ex_too_large[] =
+	"The message is larger than the destination accepts. Send it again smaller (a link "
+	"instead of the attachment, for example); another route will not help.";
+static const char ex_tls[] =
+	"The server only accepts encrypted (STARTTLS) sessions and this one was not encrypted. "
+	"Give the transport a tls policy of may, encrypt or verify (not none), and check that "
+	"STARTTLS to this host works.";
+static const char ex_auth[] =
+	"The server only takes mail from authenticated clients: it is a submission server or a "
+	"smarthost, not the domain's MX. Set auth_user and auth_password_file on the transport, "
+	"or deliver to the domain's MX instead.";
+static const char ex_auth_group[] =
+	"The recipient (often a Microsoft 365 group or mailbox) only accepts mail from senders "
+	"inside its own organisation. Nothing on the sending side can fix this; the recipient's "
+	"administrator must allow outside senders.";
+static const char ex_rate[] =
+	"The receiver limits how fast it takes mail from this sender (too many connections or "
+	"messages, or unusual volume). relayd retries on its schedule; if it persists, lower "
+	"max_connections or set rate on the transport.";
+static const char ex_rate_microsoft[] =
+	"Microsoft is temporarily slowing down mail from the sending IP (server busy, or because "
+	"of the IP's reputation). relayd retries on its schedule; if it persists for days, check "
+	"the IP in Microsoft SNDS and lower the sending rate.";
+static const char ex_rate_yahoo[] =
+	"Yahoo is deferring mail from the sending IP because of unusual volume or user "
+	"complaints. relayd retries on its schedule; if it lasts for days, review complaints and "
+	"list hygiene (https://senders.yahooinc.com/smtp-error-codes) or send through a "
+	"smarthost.";
+static const char ex_rate_gmail_domain[] =
+	"Gmail is slowing down mail because of the reputation of the sending domain (its DKIM or "
+	"SPF domain) or of a link in the message, not of the IP, so another route will not help. "
+	"Check Google Postmaster Tools and cut unwanted mail from that domain.";
+static const char ex_rate_quota[] =
+	"The sending account at the smarthost has reached its sending quota. Wait for the quota "
+	"to reset, ask the provider for a higher limit, or set rate on the transport.";
+static const char ex_greylist[] =
+	"The receiver greylists: it turns away mail from senders it has not seen before for a "
+	"few minutes and accepts the retry. Nothing to do; relayd retries on its schedule.";
+static const char ex_domain[] =
+	"The recipient's domain does not exist or has no mail server in DNS. Check the address "
+	"for typos.";
+static const char ex_sender_domain[] =
+	"The receiver could not find the sender's domain in DNS (it checks that replies and "
+	"bounces can come back). Use a sender address whose domain resolves, or fix that "
+	"domain's DNS.";
+static const char ex_policy[] =
+	"The message failed the receiver's SPF, DKIM or DMARC checks. Make the sender domain's "
+	"SPF record include the IP that actually sends (this host's or the smarthost's), sign "
+	"with DKIM, and keep the From: domain aligned with them.";
+static const char ex_rdns[] =
+	"The sending IP has no reverse DNS (PTR) name, or that name does not resolve back to the "
+	"IP. Ask the IP's provider for a PTR record that matches the EHLO name, or send through "
+	"a smarthost that has one.";
+static const char ex_spam[] =
+	"The receiver's filter judged the message to be spam. Review its content, links and the "
+	"sender's list practices; another sending IP usually will not help.";
+static const char ex_spam_domain[] =
+	"Gmail blocked the message because of the very low reputation of the sending domain, so "
+	"another sending IP will not help. Check Google Postmaster Tools, authentication and "
+	"complaints for that domain.";
+static const char ex_unsafe[] =
+	"The receiver blocked the message for its content: an attachment type it forbids, a "
+	"virus, or a dangerous link. Remove or change it and send again.";
+static const char ex_relay[] =
+	"The server is not the destination for this recipient and will not relay for this "
+	"client. Check the transport's relay and that this host may use it (its IP or "
+	"authentication); for MX delivery, check the domain's MX records.";
+
+/* clang-format off */
+static const struct rule rules[] = {
+	/* Named DNS blocklists. A Spamhaus reply may name several: the list
+	 * that says most (CSS, DBL, PBL) wins over the zone (ZEN). */
+	{ .status = { "*.7.513" }, .text = { "customer block list" }, .either = true,
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: recipient's own list",
+	  .explain = ex_ownlist, .reroute = true },
+	{ .text = { "sblcss", "css.spamhaus.org", "spamhaus css", "spamhaus.org/css" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus CSS", .explain = ex_css,
+	  .reroute = true },
+	{ .text = { "dbl.spamhaus.org", "spamhaus dbl", "spamhaus.org/dbl",
+		    "spamhaus.org/query/domain" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus DBL", .explain = ex_dbl,
+	  .reroute = false },
+	{ .text = { "pbl.spamhaus.org", "spamhaus pbl", "spamhaus.org/pbl" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus PBL", .explain = ex_pbl,
+	  .reroute = true },
+	{ .text = { "sbl-xbl.spamhaus.org", "spamhaus sbl-xbl" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus SBL-XBL", .explain = ex_sblxbl,
+	  .reroute = true },
+	{ .text = { "xbl.spamhaus.org", "spamhaus xbl", "spamhaus.org/xbl", "abuseat.org" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus XBL", .explain = ex_xbl,
+	  .reroute = true },
+	{ .text = { "sbl.spamhaus.org", "spamhaus sbl", "spamhaus.org/sbl" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus SBL", .explain = ex_sbl,
+	  .reroute = true },
+	{ .text = { "zen.spamhaus.org", "spamhaus zen" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus ZEN", .explain = ex_zen,
+	  .reroute = true },
+	{ .text = { "spamhaus" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus", .explain = ex_spamhaus,
+	  .reroute = true },
+	{ .text = { "psbl" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: PSBL", .explain = ex_psbl,
+	  .reroute = true },
+	{ .text = { "barracuda reputation", "barracudacentral",
+		    "barracudanetworks.com/reputation" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Barracuda", .explain = ex_barracuda,
+	  .reroute = true },
+	{ .text = { "spamcop" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: SpamCop", .explain = ex_spamcop,
+	  .reroute = true },
+	{ .text = { "uceprotect*" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: UCEPROTECT", .explain = ex_uceprotect,
+	  .reroute = true },
+	{ .text = { "sorbs" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: SORBS", .explain = ex_sorbs,
+	  .reroute = true },
+	{ .text = { "ipcheck.proofpoint", "dnsbl-lookup", "proofpoint dynamic reputation" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Proofpoint", .explain = ex_proofpoint,
+	  .reroute = true },
+	{ .text = { "mailspike" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Mailspike", .explain = ex_mailspike,
+	  .reroute = true },
+	{ .text = { "abusix" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Abusix", .explain = ex_abusix,
+	  .reroute = true },
+	{ .text = { "cloudmark" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Cloudmark", .explain = ex_cloudmark,
+	  .reroute = true },
+	{ .text = { "spamrats" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: SpamRATS", .explain = ex_spamrats,
+	  .reroute = true },
+
+	/* Provider deferrals that mention the IP but are rate limits: retried, no detour
+	 * (Outlook 4.7.650 "rate limited due to IP reputation", 4.7.500 "server busy",
+	 * Yahoo TS01/TS02/TSS04). */
+	{ .status = { "4.7.650" }, .text = { "rate limited due to ip reputation" }, .either = true,
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_microsoft },
+	{ .text = { "server busy", "access denied, please try again later" },
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_microsoft },
+	{ .text = { "tss04", "ts01", "ts02", "unexpected volume or user complaints" },
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_yahoo },
+
+	/* The receivers' own IP reputation blocks, 4xx or 5xx. */
+	{ .text = { "reputation of the sending ip", "unsolicited mail originating from your ip" },
+	  .kind = CLASS_REPUTATION, .label = "reputation: Gmail", .explain = ex_gmail,
+	  .reroute = true },
+	{ .text = { "not authorized to send email directly to our servers" },
+	  .kind = CLASS_REPUTATION, .label = "reputation: Gmail", .explain = ex_gmail_direct,
+	  .reroute = true },
+	{ .text = { "reputation of the sending domain" },
+	  .kind = CLASS_SPAM, .label = "spam", .explain = ex_spam_domain },
+	{ .text = { "unusual rate of" },
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_gmail_domain },
+	{ .status = { "*.7.606-649", "*.7.708", "*.7.511" },
+	  .text = { "*s3140", "*s3150", "part of their network is on our block list",
+		    "banned sending ip", "traffic not accepted from this ip",
+		    "access denied, banned sender" },
+	  .either = true,
+	  .kind = CLASS_REPUTATION, .label = "reputation: Microsoft", .explain = ex_microsoft,
+	  .reroute = true },
+	{ .text = { "ts03", "tss09", "tss11" },
+	  .kind = CLASS_REPUTATION, .label = "reputation: Yahoo", .explain = ex_yahoo,
+	  .reroute = true },
+
+	/* Any other DNS blocklist, then any other IP reputation block. */
+	{ .text = { "blocked using", "service unavailable; client host", "dnsbl", "rbl",
+		    "realtime blackhole", "realtime black list", "black list", "block list",
+		    "blacklist*", "blocklist*" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist", .explain = ex_blocklist,
+	  .reroute = true },
+	{ .text = { "ip reputation", "reputation of your ip", "ip address has a poor reputation",
+		    "ip has a poor reputation", "ip has a bad reputation", "permanently deferred" },
+	  .kind = CLASS_REPUTATION, .label = "reputation", .explain = ex_reputation,
+	  .reroute = true },
+
+	/* Before rate limits: Gmail's 4.7.29 and 4.7.27 say "rate limited" too. */
+	{ .text = { "must issue a starttls", "starttls required", "starttls is required",
+		    "requires starttls", "tls required", "tls is required", "requires tls",
+		    "must use tls", "encryption required", "use tls/ssl",
+		    "sent over a tls connection" },
+	  .kind = CLASS_TLS_REQUIRED, .label = "TLS required", .explain = ex_tls },
+	{ .status = { "*.7.25" },
+	  .text = { "ptr record", "reverse dns", "rdns", "cannot find your hostname",
+		    "cannot find your reverse hostname", "reverse hostname" },
+	  .either = true,
+	  .kind = CLASS_POLICY, .label = "policy: reverse DNS", .explain = ex_rdns },
+	{ .status = { "*.7.23-24", "*.7.26-27", "*.7.30-32", "*.7.40", "*.7.509", "*.7.515" },
+	  .text = { "spf", "dkim", "dmarc", "sender policy framework", "authentication checks",
+		    "does not have authentication information", "unauthenticated email",
+		    "sender is unauthenticated", "it is unauthenticated" },
+	  .either = true,
+	  .kind = CLASS_POLICY, .label = "policy: SPF/DMARC", .explain = ex_policy },
+
+	/* Microsoft says "authentication required" when a group or mailbox takes
+	 * mail from inside its organisation only. */
+	{ .text = { "sender was not authenticated", "*notauthenticatedfor*" },
+	  .kind = CLASS_AUTH_REQUIRED, .label = "authentication required",
+	  .explain = ex_auth_group },
+	{ .status = { "*.7.57" },
+	  .text = { "authentication required", "authentication is required", "auth required",
+		    "not authenticated", "must authenticate", "authenticate first",
+		    "authentication needed" },
+	  .either = true,
+	  .kind = CLASS_AUTH_REQUIRED, .label = "authentication required", .explain = ex_auth },
+
+	{ .status = { "*.1.8" },
+	  .text = { "sender address rejected: domain not found", "sender domain not found",
+		    "sender domain does not exist", "unresolvable rfc.5321 from domain" },
+	  .either = true,
+	  .kind = CLASS_DOMAIN_NOT_FOUND, .label = "sender domain not found",
+	  .explain = ex_sender_domain },
+	{ .status = { "*.1.2", "*.4.310" },
+	  .text = { "domain not found", "domain does not exist", "no such domain",
+		    "nonexistent domain", "non-existent domain", "domain name not found",
+		    "unrouteable address", "domain is not reachable" },
+	  .either = true,
+	  .kind = CLASS_DOMAIN_NOT_FOUND, .label = "domain not found", .explain = ex_domain },
+
+	/* A smarthost's own sending quota, before "quota exceeded" (a full mailbox). */
+	{ .text = { "sending quota", "sending limit", "relay limit exceeded" },
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_quota },
+
+	{ .status = { "*.1.1", "*.1.10", "*.1.6" },
+	  .text = { "user unknown", "unknown user", "no such user", "unknown recipient",
+		    "recipient unknown", "no such recipient", "invalid recipient",
+		    "recipient not found", "*recipientnotfound", "mailbox not found",
+		    "no such mailbox", "account that you tried to reach does not exist",
+		    "user does not exist", "mailbox does not exist", "address does not exist",
+		    "user doesn't have a", "not a valid user", "unknown or illegal alias" },
+	  .either = true,
+	  .kind = CLASS_UNKNOWN_USER, .label = "unknown user", .explain = ex_unknown_user },
+	{ .codes = { 550, 550 }, .text = { "mailbox unavailable" },
+	  .kind = CLASS_UNKNOWN_USER, .label = "unknown user", .explain = ex_unknown_user },
+	{ .status = { "*.2.2" },
+	  .text = { "mailbox full", "mailbox is full", "inbox is full", "over quota",
+		    "quota exceeded", "exceeded quota", "exceeds quota", "out of storage space",
+		    "storage quota" },
+	  .either = true,
+	  .kind = CLASS_MAILBOX_FULL, .label = "mailbox full", .explain = ex_mailbox_full },
+	{ .status = { "*.3.4", "*.2.3" },
+	  .text = { "message too large", "message too big", "message is too large",
+		    "message size exceeds", "size exceeds", "message file too big",
+		    "exceeds maximum message size", "exceeds the maximum message size",
+		    "message size limit" },
+	  .either = true,
+	  .kind = CLASS_TOO_LARGE, .label = "message too large", .explain = ex_too_large },
+
+	{ .text = { "greylist*", "graylist*", "grey-list*", "gray-list*", "grey list*",
+		    "postgrey", "not yet authorized to deliver mail from" },
+	  .kind = CLASS_GREYLIST, .label = "greylisted", .explain = ex_greylist },
+	{ .text = { "too many connections", "too many concurrent", "too many sessions",
+		    "too many simultaneous", "too many messages", "rate limit*", "rate-limit*",
+		    "receiving mail too quickly", "receiving email too quickly",
+		    "receiving mail at a rate", "receiving email at a rate", "excessive volume",
+		    "temporarily deferred", "throttl*", "max message per connection",
+		    "connection limit" },
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate },
+
+	{ .status = { "*.7.64" },
+	  .text = { "relay access denied", "relaying denied", "relay denied",
+		    "relay not permitted", "relaying not permitted", "relay not allowed",
+		    "relaying not allowed", "unable to relay", "not permitted to relay",
+		    "not allowed to relay", "we do not relay", "relaying prohibited",
+		    "relay prohibited", "invalid credentials for relay", "relaying is denied" },
+	  .either = true,
+	  .kind = CLASS_RELAY_DENIED, .label = "relay denied", .explain = ex_relay },
+
+	{ .text = { "virus*", "malware", "infected", "potential security issue",
+		    "illegal attachment", "forbidden attachment", "dangerous attachment",
+		    "blocked attachment", "phishing" },
+	  .kind = CLASS_SPAM, .label = "spam: unsafe content", .explain = ex_unsafe },
+	{ .text = { "spam*", "junk mail", "unsolicited", "content rejected",
+		    "nature of the content", "likely suspicious", "bulk mail" },
+	  .kind = CLASS_SPAM, .label = "spam", .explain = ex_spam },
+
+	/* Only a code or a status class left to go by. */
+	{ .codes = { 450, 451 },
+	  .text = { "try again later", "try later", "retry later", "come back later",
+		    "try again in" },
+	  .kind = CLASS_GREYLIST, .label = "greylisted", .explain = ex_greylist },
+	{ .codes = { 421, 421 }, .status = { "-", "4.7.*" },
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate },
+	{ .codes = { 421, 453 }, .status = { "4.7.*" },
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate },
+	{ .codes = { 552, 552 },
+	  .kind = CLASS_TOO_LARGE, .label = "message too large", .explain = ex_too_large },
+	{ .codes = { 530, 530 }, .status = { "5.7.0" },
+	  .kind = CLASS_AUTH_REQUIRED, .label = "authentication required", .explain = ex_auth },
+	{ .codes = { 530, 530 },
+	  .kind = CLASS_TLS_REQUIRED, .label = "TLS required", .explain = ex_tls },
+};
+/* clang-format on */
+
+/* ASCII only, whatever the locale: bytes above 0x7f are neither. */
+static bool
+classify_word(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+classify_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static char
+classify_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+
+/*
+ * Bytes of T (N available) that PAT (PLEN bytes) matches at its start, a space
+ * in PAT taking a run of white space; 0 when it does not match.
+ */
+static size_t
+classify_match_at(const char *t, size_t n, const char *pat, size_t plen)
+{
+	size_t j, k = 0;
+
+	for (j = 0; j < plen; j++) {
+		if (pat[j] == ' ') {
+			if (k >= n || !classify_space(t[k]))
+				return 0;
+			while (k < n && classify_space(t[k]))
+				k++;
+		} else {
+			if (k >= n || classify_lower(t[k]) != classify_lower(pat[j]))
+				return 0;
+			k++;
+		}
+	}
+	return k;
+}
+
+/* Whether PAT (a text phrase of a rule) occurs in T, N bytes long. */
+static bool
+classify_find(const char *t, size_t n, const char *pat)
+{
+	size_t plen = strlen(pat), i, got;
+	bool lead = true, trail = true;
+
+	if (plen > 0 && pat[0] == '*') {
+		lead = false;
+		pat++;
+		plen--;
+	}
+	if (plen > 0 && pat[plen - 1] == '*') {
+		trail = false;
+		plen--;
+	}
+	if (plen == 0)
+		return false;
+	lead = lead && classify_word(pat[0]);
+	trail = trail && classify_word(pat[plen - 1]);
+
+	for (i = 0; i < n; i++) {
+		if (lead && i > 0 && classify_word(t[i - 1]))
+			continue;
+		if ((got = classify_match_at(t + i, n - i, pat, plen)) == 0)
+			continue;
+		if (trail && i + got < n && classify_word(t[i + got]))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Parse an enhanced status "C.SSS.DDD" at S (at most N bytes): the class, then
+ * one to three digits twice, ending at N, a NUL or a byte that is neither a digit
+ * nor a dot. Returns whether it was one.
+ */
+static bool
+classify_status_parse(const char *s, size_t n, struct status *st)
+{
+	size_t i = 0, d;
+	int part;
+
+	if (n < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5'))
+		return false;
+	st->part[0] = s[i++] - '0';
+	for (part = 1; part < 3; part++) {
+		if (i >= n || s[i++] != '.')
+			return false;
+		st->part[part] = 0;
+		for (d = 0; i < n && d < 4 && s[i] >= '0' && s[i] <= '9'; d++, i++)
+			st->part[part] = st->part[part] * 10 + (s[i] - '0');
+		if (d == 0 || d > 3)
+			return false;
+	}
+	if (i < n && s[i] != '\0' && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.'))
+		return false;
+	st->present = true;
+	return true;
+}
+
+/* One part of a status pattern ("*", "7", "606-649") at *PP against VAL. */
+static bool
+classify_part_match(const char **pp, int val)
+{
+	const char *p = *pp;
+	int lo = 0, hi;
+	bool ok;
+
+	if (*p == '*') {
+		p++;
+		ok = true;
+	} else {
+		while (*p >= '0' && *p <= '9')
+			lo = lo * 10 + (*p++ - '0');
+		hi = lo;
+		if (*p == '-') {
+			p++;
+			hi = 0;
+			while (*p >= '0' && *p <= '9')
+				hi = hi * 10 + (*p++ - '0');
+		}
+		ok = val >= lo && val <= hi;
+	}
+	if (*p == '.')
+		p++;
+	*pp = p;
+	return ok;
+}
+
+/* Whether the reply's status ST matches the pattern PAT of a rule. */
+static bool
+classify_status_match(const struct status *st, const char *pat)
+{
+	int part;
+	bool ok = true;
+
+	if (strcmp(pat, "-") == 0)
+		return !st->present;
+	if (!st->present)
+		return false;
+	for (part = 0; part < 3; part++)
+		ok = classify_part_match(&pat, st->part[part]) && ok;
+	return ok;
+}
+
+static bool
+classify_rule_match(const struct rule *r, int code, const struct status *st, const char *text,
+		    size_t len)
+{
+	bool has_status = r->status[0] != NULL, has_text = r->text[0] != NULL;
+	bool status_ok = false, text_ok = false;
+	size_t i;
+
+	if (r->codes[0] != 0 && (code < r->codes[0] || code > r->codes[1]))
+		return false;
+	for (i = 0; i < NELEM(r->status) && r->status[i] != NULL && !status_ok; i++)
+		status_ok = classify_status_match(st, r->status[i]);
+	for (i = 0; i < NELEM(r->text) && r->text[i] != NULL && !text_ok; i++)
+		text_ok = classify_find(text, len, r->text[i]);
+
+	if (r->either)
+		return status_ok || text_ok;
+	return (!has_status || status_ok) && (!has_text || text_ok);
+}
+
+/*
+ * The reply's enhanced status: STATUS when given, else one at the start of TEXT
+ * (after spaces and a '#', as in "550 #5.7.1 ...") whose class is the code's.
+ */
+static void
+classify_status(int code, const char *status, const char *text, size_t len, struct status *st)
+{
+	size_t i = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (status != NULL && status[0] != '\0') {
+		classify_status_parse(status, strnlen(status, 32), st);
+		return;
+	}
+	while (i < len && i < 8 && (text[i] == ' ' || text[i] == '#'))
+		i++;
+	if (classify_status_parse(text + i, len - i, st) && st->part[0] != code / 100)
+		st->present = false;
+}
+
+/* Classify a reply: the first row of rules[] that matches it, or CLASS_NONE. */
+void
+classify(int code, const char *status, const char *text, struct classification *out)
+{
+	struct status st;
+	size_t len, i;
+
+	out->kind = CLASS_NONE;
+	out->label = NULL;
+	out->explain = NULL;
+	out->reroute = false;
+	if (code < 400 || code > 599)
+		return;
+	if (text == NULL)
+		text = "";
+	len = strnlen(text, CLASSIFY_SCAN);
+	classify_status(code, status, text, len, &st);
+
+	for (i = 0; i < NELEM(rules); i++) {
+		if (!classify_rule_match(&rules[i], code, &st, text, len))
+			continue;
+		out->kind = rules[i].kind;
+		out->label = rules[i].label;
+		out->explain = rules[i].explain;
+		out->reroute = rules[i].reroute;
+		return;
+	}
+}
+
+/* The stable name of a category; "none" for CLASS_NONE and unknown values. */
+const char *
+classify_name(enum class_kind k)
+{
+	static const char *const names[] = {
+		[CLASS_NONE] = "none",
+		[CLASS_BLOCKLIST] = "blocklist",
+		[CLASS_REPUTATION] = "reputation",
+		[CLASS_UNKNOWN_USER] = "unknown_user",
+		[CLASS_MAILBOX_FULL] = "mailbox_full",
+		[CLASS_TOO_LARGE] = "too_large",
+		[CLASS_TLS_REQUIRED] = "tls_required",
+		[CLASS_AUTH_REQUIRED] = "auth_required",
+		[CLASS_RATE_LIMIT] = "rate_limit",
+		[CLASS_GREYLIST] = "greylist",
+		[CLASS_DOMAIN_NOT_FOUND] = "domain_not_found",
+		[CLASS_POLICY] = "policy",
+		[CLASS_SPAM] = "spam",
+		[CLASS_RELAY_DENIED] = "relay_denied",
+	};
+
+	if ((unsigned)k >= NELEM(names) || names[k] == NULL)
+		return "none";
+	return names[k];
+}

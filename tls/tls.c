@@ -1,0 +1,828 @@
+/*
+ * tls.c — relayd's only OpenSSL code: contexts, handshakes over
+ * bufferevents, certificate checks, and failures told in one line.
+ *
+ * tls_init()              library set-up and the per-connection ex_data slot
+ * tls_server_new()        a listener's context: certificate chain, key, floor
+ * tls_client_new()        a policy's context: floor, TLS 1.2 ciphers, CA bundle
+ * tls_ctx_set_versions()  test hook: a protocol range no policy can ask for
+ * tls_ctx_free()          release a context
+ * tls_bev_server()        server-side TLS filter over a connected bufferevent
+ * tls_bev_client()        client-side TLS filter with SNI and the name checks
+ * tls_bev_info()          protocol, cipher and verification of a session
+ * tls_bev_error()         why a handshake failed, in one readable line
+ *
+ * Invariants: every SSL made here carries a struct tls_conn (ex_data, freed
+ * with the SSL) holding the first certificate problem, the version of the
+ * peer's hello and the OpenSSL errors of the failure, so tls_bev_error() and
+ * tls_bev_info() may be called any number of times. A client runs the same
+ * chain and name checks at every level; only at level verify does a problem
+ * fail the handshake, so no byte of mail goes out over an unverified channel.
+ * No function here leaves an error queued on the thread: libevent drains the
+ * whole queue into whichever bufferevent fails next, so a leftover would be
+ * blamed on the wrong session. *CAUSE strings point to a static buffer that
+ * is valid until the next call.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "conf/conf.h"
+#include "tls/tls.h"
+
+#define TLS_NERR 4 /* OpenSSL errors kept per connection */
+
+struct tls_ctx {
+	SSL_CTX *ssl;
+	bool server;
+	int min_version; /* TLS1_2_VERSION, ... */
+	int max_version; /* 0: the newest OpenSSL knows */
+};
+
+/* What one connection learnt, for tls_bev_error() and tls_bev_info(). */
+struct tls_conn {
+	bool server;
+	enum conf_tls_level level;
+	int min_version, max_version;
+	int peer_version;  /* legacy_version of the peer's hello; 0: none seen */
+	long verr;	   /* first certificate problem; X509_V_OK: none */
+	char vdetail[256]; /* " (...)" saying what verr was about, or "" */
+	char want[256];	   /* the names the certificate must match */
+	unsigned long err[TLS_NERR]; /* OpenSSL errors, oldest first */
+	int nerr;
+	struct bufferevent *bev; /* the filter; freeing it frees the SSL and this */
+};
+
+static int tls_conn_idx = -1;
+static char tls_cause_buf[512];
+
+/* Free a connection's record along with its SSL. */
+static void
+tls_conn_exfree(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	free(ptr);
+}
+
+/* Set up OpenSSL and the ex_data slot; safe to call again. */
+int
+tls_init(void)
+{
+	if (tls_conn_idx != -1)
+		return 0;
+	if (OPENSSL_init_ssl(0, NULL) != 1)
+		return -1;
+	tls_conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, tls_conn_exfree);
+	return tls_conn_idx == -1 ? -1 : 0;
+}
+
+/* Format *CAUSE into the static buffer. */
+static void __attribute__((format(printf, 2, 3)))
+tls_cause(char **cause, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tls_cause_buf, sizeof(tls_cause_buf), fmt, ap);
+	va_end(ap);
+	if (cause != NULL)
+		*cause = tls_cause_buf;
+}
+
+/* "TLSv1.2" for TLS1_2_VERSION and so on. */
+static const char *
+tls_version_name(int v)
+{
+	switch (v) {
+	case SSL3_VERSION:
+		return "SSLv3";
+	case TLS1_VERSION:
+		return "TLSv1.0";
+	case TLS1_1_VERSION:
+		return "TLSv1.1";
+	case TLS1_2_VERSION:
+		return "TLSv1.2";
+	case TLS1_3_VERSION:
+		return "TLSv1.3";
+	default:
+		return v < SSL3_VERSION ? "SSLv2 or older" : "an unknown version";
+	}
+}
+
+/*
+ * The queued OpenSSL errors as one reason, and clear the queue: the first
+ * error, unless a later one says more (OpenSSL 3.0's decoders report a file
+ * that holds no key as "unsupported", then the PEM error that tells why).
+ */
+static const char *
+tls_errstr(const char *what)
+{
+	static char buf[256];
+	unsigned long e, first = 0;
+	bool nopem = false, encrypted = false;
+	const char *r;
+
+	while ((e = ERR_get_error()) != 0) {
+		if (first == 0)
+			first = e;
+		if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+			nopem = true;
+		if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ)
+			encrypted = true;
+		if (ERR_GET_LIB(e) == ERR_LIB_OSSL_DECODER &&
+		    ERR_GET_REASON(e) == ERR_R_UNSUPPORTED)
+			nopem = true;
+	}
+	if (encrypted)
+		snprintf(buf, sizeof(buf), "the key is encrypted; relayd needs it unencrypted");
+	else if (nopem)
+		snprintf(buf, sizeof(buf), "no PEM %s in it", what);
+	else if (first == 0)
+		snprintf(buf, sizeof(buf), "unknown error");
+	else if (ERR_SYSTEM_ERROR(first))
+		snprintf(buf, sizeof(buf), "%s", strerror(ERR_GET_REASON(first)));
+	else if ((r = ERR_reason_error_string(first)) != NULL)
+		snprintf(buf, sizeof(buf), "%s", r);
+	else
+		snprintf(buf, sizeof(buf), "error %#lx", first);
+	return buf;
+}
+
+/* 0 when FILE can be opened for reading; else -1 and *CAUSE. */
+static int
+tls_readable(const char *file, const char *what, char **cause)
+{
+	FILE *f = fopen(file, "r");
+
+	if (f == NULL) {
+		tls_cause(cause, "cannot load %s %s: %s", what, file, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Never prompt for a passphrase: an encrypted key is an error. */
+static int
+tls_no_password(char *buf, int size, int rwflag, void *u)
+{
+	return -1;
+}
+
+/* A context with what servers and clients share; NULL and *CAUSE on error. */
+static struct tls_ctx *
+tls_ctx_new(bool server, int min_version, char **cause)
+{
+	struct tls_ctx *ctx;
+	SSL_CTX *s;
+
+	if (tls_init() == -1) {
+		tls_cause(cause, "cannot initialise OpenSSL: %s", tls_errstr("data"));
+		return NULL;
+	}
+	if (min_version != CONF_TLSV12 && min_version != CONF_TLSV13) {
+		tls_cause(cause, "bad TLS version %#x: use TLSv1.2 or TLSv1.3", min_version);
+		return NULL;
+	}
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
+		tls_cause(cause, "out of memory");
+		return NULL;
+	}
+	s = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (s == NULL) {
+		tls_cause(cause, "cannot create a TLS context: %s", tls_errstr("data"));
+		free(ctx);
+		return NULL;
+	}
+	/* No renegotiation (a DoS vector), no compression (CRIME). */
+	SSL_CTX_set_options(s, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+				       (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
+	SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_default_passwd_cb(s, tls_no_password);
+	if (SSL_CTX_set_min_proto_version(s, min_version) != 1) {
+		tls_cause(cause, "cannot set the TLS version floor: %s", tls_errstr("data"));
+		SSL_CTX_free(s);
+		free(ctx);
+		return NULL;
+	}
+	ctx->ssl = s;
+	ctx->server = server;
+	ctx->min_version = min_version;
+	return ctx;
+}
+
+/* Whether the oldest queued error says the key does not fit the certificate. */
+static bool
+tls_key_mismatch(void)
+{
+	unsigned long e = ERR_peek_error();
+
+	return ERR_GET_LIB(e) == ERR_LIB_X509 && (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ||
+						   ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
+}
+
+/* A listener's context from CERT (PEM, chain allowed) and KEY. */
+struct tls_ctx *
+tls_server_new(const char *cert, const char *key, int min_version, char **cause)
+{
+	struct tls_ctx *ctx;
+
+	if (tls_readable(cert, "certificate", cause) == -1 ||
+	    tls_readable(key, "key", cause) == -1)
+		return NULL;
+	if ((ctx = tls_ctx_new(true, min_version, cause)) == NULL)
+		return NULL;
+	if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cert) != 1) {
+		tls_cause(cause, "cannot load certificate %s: %s", cert, tls_errstr("certificate"));
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx->ssl, key, SSL_FILETYPE_PEM) != 1) {
+		if (tls_key_mismatch()) {
+			ERR_clear_error();
+			goto mismatch;
+		}
+		tls_cause(cause, "cannot load key %s: %s", key, tls_errstr("private key"));
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx->ssl) != 1) {
+		ERR_clear_error();
+		goto mismatch;
+	}
+	return ctx;
+
+mismatch:
+	tls_cause(cause, "certificate and key do not match (%s, %s)", cert, key);
+fail:
+	tls_ctx_free(ctx);
+	return NULL;
+}
+
+/*
+ * Record the first certificate problem of a client connection and decide:
+ * at level verify it ends the handshake, at the others it is only noted.
+ */
+static int tls_verify_cb(int ok, X509_STORE_CTX *xs);
+
+/* A client context for policy P: floor, TLS 1.2 ciphers, CA bundle. */
+struct tls_ctx *
+tls_client_new(const struct conf_tls_policy *p, char **cause)
+{
+	struct tls_ctx *ctx;
+
+	if (p->ca_file != NULL && tls_readable(p->ca_file, "CA file", cause) == -1)
+		return NULL;
+	if ((ctx = tls_ctx_new(false, p->min_version, cause)) == NULL)
+		return NULL;
+	if (p->ciphers != NULL && SSL_CTX_set_cipher_list(ctx->ssl, p->ciphers) != 1) {
+		ERR_clear_error();
+		tls_cause(cause, "bad cipher list \"%s\": OpenSSL knows no cipher in it",
+			  p->ciphers);
+		goto fail;
+	}
+	/*
+	 * The CA is loaded at every level: may and encrypt never fail on the
+	 * certificate, but the log still says whether it would have verified.
+	 */
+	if (p->ca_file != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx->ssl, p->ca_file, NULL) != 1) {
+			tls_cause(cause, "cannot load CA file %s: %s", p->ca_file,
+				  tls_errstr("certificate"));
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx->ssl) != 1) {
+		if (p->level == TLS_LEVEL_VERIFY) {
+			tls_cause(cause, "cannot load the system CA bundle: %s",
+				  tls_errstr("certificate"));
+			goto fail;
+		}
+		ERR_clear_error();
+	}
+	SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER, tls_verify_cb);
+	return ctx;
+
+fail:
+	tls_ctx_free(ctx);
+	return NULL;
+}
+
+/*
+ * Test hook: allow only MIN..MAX (TLS1_1_VERSION, CONF_TLSV12, ...; 0: no
+ * bound). Below TLSv1.2 OpenSSL also wants security level 0. Call it before
+ * the context serves any session.
+ */
+int
+tls_ctx_set_versions(struct tls_ctx *ctx, int min, int max)
+{
+	if (min != 0 && min < TLS1_2_VERSION) {
+		SSL_CTX_set_security_level(ctx->ssl, 0);
+		if (SSL_CTX_set_cipher_list(ctx->ssl, "DEFAULT:@SECLEVEL=0") != 1) {
+			ERR_clear_error();
+			return -1;
+		}
+	}
+	if (SSL_CTX_set_min_proto_version(ctx->ssl, min) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx->ssl, max) != 1) {
+		ERR_clear_error();
+		return -1;
+	}
+	ctx->min_version = min;
+	ctx->max_version = max;
+	return 0;
+}
+
+/* Release CTX; sessions still running keep OpenSSL's part alive. */
+void
+tls_ctx_free(struct tls_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	SSL_CTX_free(ctx->ssl);
+	free(ctx);
+}
+
+/* Copy LEN bytes of S to OUT as printable ASCII: certificates are peer data. */
+static void
+tls_safe(char *out, size_t size, const unsigned char *s, size_t len)
+{
+	size_t i;
+
+	if (size == 0)
+		return;
+	for (i = 0; i < len && i < size - 1; i++)
+		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
+	out[i] = '\0';
+}
+
+/* The common name of NAME, printable, or "" when there is none. */
+static void
+tls_cn(X509_NAME *name, char *out, size_t size)
+{
+	int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+	ASN1_STRING *s;
+
+	out[0] = '\0';
+	if (i < 0 || (s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i))) == NULL)
+		return;
+	tls_safe(out, size, ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
+}
+
+/* Append S to OUT (SIZE bytes), ", "-separated; "..." once it no longer fits. */
+static void
+tls_append(char *out, size_t size, const char *s)
+{
+	size_t n = strlen(out), need = strlen(s) + (n ? 2 : 0);
+
+	if (n >= 3 && strcmp(out + n - 3, "...") == 0)
+		return;
+	if (n + need + 4 >= size) {
+		if (n + 4 < size)
+			memcpy(out + n, "...", 4);
+		return;
+	}
+	snprintf(out + n, size - n, "%s%s", n ? ", " : "", s);
+}
+
+/* The DNS and IP names of CERT's subjectAltName, else its CN. */
+static void
+tls_cert_names(X509 *cert, char *out, size_t size)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	char name[256];
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const unsigned char *d;
+		int len;
+
+		if (g->type == GEN_DNS) {
+			d = ASN1_STRING_get0_data(g->d.dNSName);
+			len = ASN1_STRING_length(g->d.dNSName);
+			tls_safe(name, sizeof(name), d, (size_t)len);
+		} else if (g->type == GEN_IPADD) {
+			d = ASN1_STRING_get0_data(g->d.iPAddress);
+			len = ASN1_STRING_length(g->d.iPAddress);
+			if (len != 4 && len != 16)
+				continue;
+			inet_ntop(len == 4 ? AF_INET : AF_INET6, d, name, sizeof(name));
+		} else
+			continue;
+		tls_append(out, size, name);
+	}
+	GENERAL_NAMES_free(gens);
+	if (out[0] == '\0') {
+		tls_cn(X509_get_subject_name(cert), name, sizeof(name));
+		tls_append(out, size, name[0] ? name : "no name");
+	}
+}
+
+/* T as "2020-01-02", or "?" */
+static void
+tls_date(const ASN1_TIME *t, char *out, size_t size)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1 || strftime(out, size, "%Y-%m-%d", &tm) == 0)
+		snprintf(out, size, "?");
+}
+
+/* Say in C->vdetail what the problem ERR of the current certificate is about. */
+static void
+tls_verify_detail(struct tls_conn *c, X509_STORE_CTX *xs, long err)
+{
+	X509 *cert = X509_STORE_CTX_get_current_cert(xs);
+	char names[128], cn[128], date[32];
+
+	c->vdetail[0] = '\0';
+	if (cert == NULL)
+		return;
+	tls_cn(X509_get_subject_name(cert), cn, sizeof(cn));
+	switch (err) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		tls_cert_names(cert, names, sizeof(names));
+		snprintf(c->vdetail, sizeof(c->vdetail), " (certificate for %s; want %.60s)", names,
+			 c->want);
+		break;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+		tls_cn(X509_get_issuer_name(cert), names, sizeof(names));
+		snprintf(c->vdetail, sizeof(c->vdetail), " (issuer \"%s\")", names);
+		break;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		tls_date(X509_get0_notAfter(cert), date, sizeof(date));
+		snprintf(c->vdetail, sizeof(c->vdetail), " (\"%s\", not after %s)", cn, date);
+		break;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		tls_date(X509_get0_notBefore(cert), date, sizeof(date));
+		snprintf(c->vdetail, sizeof(c->vdetail), " (\"%s\", not before %s)", cn, date);
+		break;
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		snprintf(c->vdetail, sizeof(c->vdetail), " (\"%s\")", cn);
+		break;
+	}
+}
+
+static int
+tls_verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_conn *c = ssl ? SSL_get_ex_data(ssl, tls_conn_idx) : NULL;
+
+	if (c == NULL)
+		return ok;
+	if (!ok && c->verr == X509_V_OK) {
+		c->verr = X509_STORE_CTX_get_error(xs);
+		tls_verify_detail(c, xs, c->verr);
+	}
+	return c->level == TLS_LEVEL_VERIFY ? ok : 1;
+}
+
+/*
+ * Note the version of the peer's hello: when the handshake fails on the
+ * version, the error line can name what the peer offered.
+ */
+static void
+tls_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+	   void *arg)
+{
+	const unsigned char *p = buf;
+	struct tls_conn *c = arg;
+
+	if (write_p || content_type != SSL3_RT_HANDSHAKE || len < 6 || c->peer_version != 0)
+		return;
+	if (p[0] == (c->server ? SSL3_MT_CLIENT_HELLO : SSL3_MT_SERVER_HELLO))
+		c->peer_version = p[4] << 8 | p[5];
+}
+
+/* A new SSL of CTX with its struct tls_conn; NULL when out of memory. */
+static SSL *
+tls_ssl_new(struct tls_ctx *ctx)
+{
+	struct tls_conn *c;
+	SSL *ssl;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((ssl = SSL_new(ctx->ssl)) == NULL) {
+		ERR_clear_error();
+		free(c);
+		return NULL;
+	}
+	if (SSL_set_ex_data(ssl, tls_conn_idx, c) != 1) {
+		ERR_clear_error();
+		SSL_free(ssl);
+		free(c);
+		return NULL;
+	}
+	c->server = ctx->server;
+	c->level = TLS_LEVEL_ENCRYPT;
+	c->min_version = ctx->min_version;
+	c->max_version = ctx->max_version;
+	c->verr = X509_V_OK;
+	SSL_set_msg_callback(ssl, tls_msg_cb);
+	SSL_set_msg_callback_arg(ssl, c);
+	return ssl;
+}
+
+/*
+ * Once the handshake is done, a peer that closes without close_notify
+ * (common after QUIT) is a plain EOF. A filter learns of the close from the
+ * plain bufferevent, and libevent calls that an error unless told to allow
+ * dirty shutdowns; told so from the start, it would also report a failed
+ * handshake as an EOF (OpenSSL 3.0 returns 0 there, which libevent 2.1
+ * takes for a dirty close). So it is told when the handshake is done.
+ */
+static void
+tls_info_cb(const SSL *ssl, int where, int ret)
+{
+	struct tls_conn *c;
+
+	if ((where & SSL_CB_HANDSHAKE_DONE) && (c = SSL_get_ex_data(ssl, tls_conn_idx)) &&
+	    c->bev != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+}
+
+/* The filter bufferevent over UNDER; libevent frees SSL if it fails. */
+static struct bufferevent *
+tls_bev_new(struct event_base *base, struct bufferevent *under, SSL *ssl, bool server)
+{
+	struct tls_conn *c = SSL_get_ex_data(ssl, tls_conn_idx);
+	struct bufferevent *bev;
+
+	SSL_set_info_callback(ssl, tls_info_cb);
+	bev = bufferevent_openssl_filter_new(base, under, ssl,
+					     server ? BUFFEREVENT_SSL_ACCEPTING
+						    : BUFFEREVENT_SSL_CONNECTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		ERR_clear_error();
+	else
+		c->bev = bev;
+	return bev;
+}
+
+/* Server-side TLS over UNDER (STARTTLS or SMTPS). */
+struct bufferevent *
+tls_bev_server(struct event_base *base, struct bufferevent *under, struct tls_ctx *ctx)
+{
+	SSL *ssl = tls_ssl_new(ctx);
+
+	if (ssl == NULL)
+		return NULL;
+	return tls_bev_new(base, under, ssl, true);
+}
+
+/* Whether S is an IPv4 or IPv6 literal. */
+static bool
+tls_is_ip(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+/* Client-side TLS over UNDER: SNI HOST, and the names POLICY wants checked. */
+struct bufferevent *
+tls_bev_client(struct event_base *base, struct bufferevent *under, struct tls_ctx *ctx,
+	       const struct conf_tls_policy *policy, const char *host)
+{
+	char name[256] = "";
+	struct tls_conn *c;
+	X509_VERIFY_PARAM *param;
+	SSL *ssl;
+	size_t i, n;
+	int rc = 1;
+
+	if ((ssl = tls_ssl_new(ctx)) == NULL)
+		return NULL;
+	c = SSL_get_ex_data(ssl, tls_conn_idx);
+	if (policy != NULL)
+		c->level = policy->level;
+	if (host != NULL) {
+		/* "mx.example." and "mx.example" are the same name. */
+		snprintf(name, sizeof(name), "%s", host);
+		n = strlen(name);
+		if (n > 1 && name[n - 1] == '.')
+			name[n - 1] = '\0';
+	}
+	param = SSL_get0_param(ssl);
+	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (policy != NULL && policy->nmatch > 0) {
+		/* A leading "." makes OpenSSL match any name below it. */
+		for (i = 0; i < policy->nmatch && rc == 1; i++) {
+			rc = i == 0 ? X509_VERIFY_PARAM_set1_host(param, policy->match[i], 0)
+				    : X509_VERIFY_PARAM_add1_host(param, policy->match[i], 0);
+			tls_append(c->want, sizeof(c->want), policy->match[i]);
+		}
+	} else if (name[0] != '\0') {
+		if (tls_is_ip(name))
+			rc = X509_VERIFY_PARAM_set1_ip_asc(param, name);
+		else
+			rc = X509_VERIFY_PARAM_set1_host(param, name, 0);
+		tls_append(c->want, sizeof(c->want), name);
+	}
+	/* RFC 6066: no IP literal in SNI. */
+	if (rc == 1 && name[0] != '\0' && !tls_is_ip(name))
+		rc = SSL_set_tlsext_host_name(ssl, name);
+	if (rc != 1) {
+		ERR_clear_error();
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_verify(ssl, SSL_VERIFY_PEER, tls_verify_cb);
+	return tls_bev_new(base, under, ssl, false);
+}
+
+/* The struct tls_conn of BEV, or NULL when BEV is not ours. */
+static struct tls_conn *
+tls_conn_of(struct bufferevent *bev, SSL **sslp)
+{
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	*sslp = ssl;
+	return ssl ? SSL_get_ex_data(ssl, tls_conn_idx) : NULL;
+}
+
+/* The reason a certificate failed, e.g. "hostname mismatch (...)". */
+static void
+tls_verify_text(struct tls_conn *c, SSL *ssl, char *buf, size_t len)
+{
+	long v = c->verr != X509_V_OK ? c->verr : SSL_get_verify_result(ssl);
+
+	snprintf(buf, len, "%s%s", X509_verify_cert_error_string(v),
+		 c->verr != X509_V_OK ? c->vdetail : "");
+}
+
+/* Facts about an established TLS bufferevent. */
+void
+tls_bev_info(struct bufferevent *bev, struct tls_info *info)
+{
+	struct tls_conn *c;
+	char why[256];
+	X509 *peer;
+	SSL *ssl;
+
+	memset(info, 0, sizeof(*info));
+	if ((c = tls_conn_of(bev, &ssl)) == NULL) {
+		snprintf(info->protocol, sizeof(info->protocol), "none");
+		snprintf(info->verify, sizeof(info->verify), "not verified: no TLS");
+		return;
+	}
+	snprintf(info->protocol, sizeof(info->protocol), "%s", SSL_get_version(ssl));
+	snprintf(info->cipher, sizeof(info->cipher), "%s", SSL_get_cipher_name(ssl));
+	if ((peer = SSL_get0_peer_certificate(ssl)) == NULL) {
+		snprintf(info->verify, sizeof(info->verify), "not verified: no peer certificate");
+		return;
+	}
+	tls_cn(X509_get_subject_name(peer), info->peer_cn, sizeof(info->peer_cn));
+	if (c->server) {
+		snprintf(info->verify, sizeof(info->verify), "not verified: not checked");
+	} else if (c->verr == X509_V_OK && SSL_get_verify_result(ssl) == X509_V_OK) {
+		info->verified = true;
+		snprintf(info->verify, sizeof(info->verify), "verified");
+	} else {
+		tls_verify_text(c, ssl, why, sizeof(why));
+		snprintf(info->verify, sizeof(info->verify), "not verified: %.100s", why);
+	}
+}
+
+/*
+ * Move the errors libevent kept for BEV into C (libevent forgets what it
+ * hands out). At a failure it stores the SSL_ERROR_* code (not an OpenSSL
+ * error: skipped), then the thread's queue, at most three in all, and
+ * hands them back newest first.
+ */
+static void
+tls_conn_drain(struct bufferevent *bev, struct tls_conn *c)
+{
+	unsigned long e, tmp[8];
+	int n = 0;
+
+	while (n < 8 && (e = bufferevent_get_openssl_error(bev)) != 0)
+		tmp[n++] = e;
+	while (n-- > 0) {
+		e = tmp[n];
+		if (!(ERR_GET_LIB(e) == 0 && e < 16) && c->nerr < TLS_NERR)
+			c->err[c->nerr++] = e;
+	}
+}
+
+/* The line for a handshake that failed on the protocol version. */
+static void
+tls_version_error(struct tls_conn *c, int reason, char *buf, size_t len)
+{
+	const char *who = c->server ? "listener" : "policy";
+	const char *min = tls_version_name(c->min_version);
+
+	if (reason == SSL_R_NO_PROTOCOLS_AVAILABLE)
+		snprintf(buf, len, "no TLS protocol version available (%s requires %s or later)",
+			 who, min);
+	else if (c->peer_version != 0 && c->peer_version < c->min_version)
+		snprintf(buf, len, "peer offered only %s (%s requires %s or later)",
+			 tls_version_name(c->peer_version), who, min);
+	else if (c->max_version == 0 || c->max_version >= TLS1_3_VERSION)
+		snprintf(buf, len,
+			 "peer offered only versions older than %s (%s requires %s or later)", min,
+			 who, min);
+	else
+		snprintf(buf, len, "no TLS protocol version in common with the peer (%s allows %s "
+				   "to %s)",
+			 who, min, tls_version_name(c->max_version));
+}
+
+/* Why the handshake on BEV failed, in one line. */
+void
+tls_bev_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	char why[sizeof(((struct tls_conn *)0)->vdetail) + 64];
+	struct tls_conn *c;
+	unsigned long e = 0;
+	const char *r;
+	int i, reason;
+	SSL *ssl;
+
+	if (len == 0)
+		return;
+	if ((c = tls_conn_of(bev, &ssl)) == NULL) {
+		snprintf(buf, len, "not a TLS connection");
+		return;
+	}
+	tls_conn_drain(bev, c);
+	for (i = 0; i < c->nerr && e == 0; i++)
+		e = c->err[i];
+	if (e == 0) {
+		if (c->verr != X509_V_OK && c->level == TLS_LEVEL_VERIFY && !c->server) {
+			tls_verify_text(c, ssl, why, sizeof(why));
+			snprintf(buf, len, "certificate verify failed: %s", why);
+		} else
+			snprintf(buf, len, "connection closed during the TLS handshake");
+		return;
+	}
+	reason = ERR_GET_REASON(e);
+	if (ERR_SYSTEM_ERROR(e)) {
+		snprintf(buf, len, "TLS handshake: %s", strerror(reason));
+		return;
+	}
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL) {
+		r = ERR_reason_error_string(e);
+		snprintf(buf, len, "TLS handshake failed: %s", r ? r : "unknown error");
+		return;
+	}
+	switch (reason) {
+	case SSL_R_CERTIFICATE_VERIFY_FAILED:
+		tls_verify_text(c, ssl, why, sizeof(why));
+		snprintf(buf, len, "certificate verify failed: %s", why);
+		return;
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_UNSUPPORTED_SSL_VERSION:
+	case SSL_R_WRONG_SSL_VERSION:
+	case SSL_R_VERSION_TOO_LOW:
+	case SSL_R_VERSION_TOO_HIGH:
+	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+	case SSL_R_NO_PROTOCOLS_AVAILABLE:
+		tls_version_error(c, reason, buf, len);
+		return;
+	case SSL_R_WRONG_VERSION_NUMBER:
+		/* After the hellos it is the record version, not a stranger. */
+		if (c->peer_version != 0) {
+			tls_version_error(c, reason, buf, len);
+			return;
+		}
+		/* FALLTHROUGH */
+	case SSL_R_UNKNOWN_PROTOCOL:
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+		r = ERR_reason_error_string(e);
+		snprintf(buf, len, "peer does not speak TLS (%s)", r ? r : "bad record");
+		return;
+	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+		snprintf(buf, len, "connection closed during the TLS handshake");
+		return;
+	case SSL_R_NO_SHARED_CIPHER:
+		snprintf(buf, len, "no cipher in common with the peer");
+		return;
+	}
+	r = ERR_reason_error_string(e);
+	if (reason >= SSL_AD_REASON_OFFSET && r != NULL) {
+		/* "tlsv1 alert unknown ca" -> "unknown ca" */
+		const char *a = strstr(r, "alert ");
+		snprintf(buf, len, "peer sent TLS alert: %s", a ? a + 6 : r);
+		return;
+	}
+	snprintf(buf, len, "TLS handshake failed: %s", r ? r : "unknown error");
+}
