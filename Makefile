@@ -60,6 +60,9 @@ $(B)/tests/%: tests/unit/%.c $(B)/librelayd.a
 
 -include $(LIBOBJS:.o=.d) $(B)/obj/relayd/relayd.d $(B)/obj/relayd/relayctl.d
 
+# Fragments for install, fuzz and bench targets.
+-include $(wildcard mk/*.mk)
+
 # Missing Debian packages are installed when running as root; otherwise the
 # exact apt-get line is printed and make stops.
 deps:
