@@ -39,8 +39,10 @@
 #include "relayd/log.h"
 #include "relayd/mta.h"
 #include "relayd/queue.h"
+#include "relayd/stats.h"
 #include "relayd/relayd.h"
 #include "smtp/client.h"
+#include "tls/tls.h"
 
 #define MTA_IDLE_SECONDS 5  /* keep an idle connection for the next job */
 #define MTA_QUIT_SECONDS 5  /* wait for the reply to QUIT */
@@ -83,7 +85,13 @@ struct mta_conn {
 	unsigned nmsgs;
 	bool idle, quitting;
 	bool failed; /* set by the fail hook */
+	bool fail_temp;
 	struct reply fail_reply;
+	bool no_tls;	    /* "may": the handshake failed, this address in plaintext */
+	bool handshake;	    /* TLS handshake in progress */
+	bool starttls_req;  /* the client asked for the handshake */
+	char tls_proto[32]; /* "none" or "TLSv1.3" */
+	char pass[256];	    /* auth_password_file's first line */
 	const char **rcpts; /* the current job's addresses, for the client */
 	struct mta_conn *next_idle;
 	struct mta_conn *next, *prev; /* all connections */
@@ -169,6 +177,9 @@ conn_drop_socket(struct mta_conn *mc)
 	if (mc->bev)
 		bufferevent_free(mc->bev);
 	mc->bev = NULL;
+	mc->handshake = false;
+	mc->starttls_req = false;
+	snprintf(mc->tls_proto, sizeof(mc->tls_proto), "none");
 	client_free(mc->cl);
 	mc->cl = NULL;
 	if (mc->timer)
@@ -186,6 +197,7 @@ conn_next_addr(struct mta_conn *mc)
 		return;
 	}
 	mc->job_started = false;
+	mc->no_tls = false;
 	mc->addr_i++;
 	conn_connect(mc);
 }
@@ -201,6 +213,11 @@ phase(const struct mta_conn *mc)
 	case CL_EHLO:
 	case CL_HELO:
 		return "performing the EHLO handshake";
+	case CL_STARTTLS:
+	case CL_TLS:
+		return "starting TLS";
+	case CL_AUTH:
+		return "authenticating";
 	case CL_RSET:
 		return "sending RSET";
 	case CL_TXN:
@@ -246,6 +263,131 @@ conn_exhausted(struct mta_conn *mc)
 		job_finish(j, &mc->best);
 	}
 	conn_free(mc);
+}
+
+/* ---- TLS --------------------------------------------------------------- */
+
+struct policy_ctx {
+	const struct conf_tls_policy *p;
+	struct tls_ctx *ctx;
+	struct policy_ctx *next;
+};
+
+static struct policy_ctx *m_policies;
+
+/* The client context of policy P, made once. */
+static struct tls_ctx *
+policy_ctx(const struct conf_tls_policy *p, char *why, size_t len)
+{
+	struct policy_ctx *pc;
+	for (pc = m_policies; pc; pc = pc->next)
+		if (pc->p == p)
+			return pc->ctx;
+	char *cause = NULL;
+	struct tls_ctx *ctx = tls_init() == -1 ? NULL : tls_client_new(p, &cause);
+	if (!ctx) {
+		snprintf(why, len, "tls_policy %s: %s", p->name, cause ? cause : "TLS unavailable");
+		return NULL;
+	}
+	pc = calloc(1, sizeof(*pc));
+	if (!pc)
+		fatal("out of memory");
+	pc->p = p;
+	pc->ctx = ctx;
+	pc->next = m_policies;
+	m_policies = pc;
+	return ctx;
+}
+
+static void conn_read(struct bufferevent *bev, void *arg);
+static void conn_event(struct bufferevent *bev, short what, void *arg);
+static const struct client_hooks client_hooks;
+static void conn_start_socket(struct mta_conn *mc);
+
+/* Wrap the connection in TLS (SMTPS at connect, or after STARTTLS). */
+static void
+conn_start_tls(struct mta_conn *mc)
+{
+	char why[400];
+	struct tls_ctx *ctx = policy_ctx(mc->t->tls, why, sizeof(why));
+	struct bufferevent *tb = ctx ? tls_bev_client(m_base, mc->bev, ctx, mc->t->tls, mc->host)
+				     : NULL;
+	if (!tb) {
+		struct dlv d;
+		dlv_local(&d, DLV_TEMPFAIL, "4.7.5", mc->relay, ctx ? "cannot start TLS" : why);
+		note_failure(mc, &d);
+		conn_next_addr(mc);
+		return;
+	}
+	mc->bev = tb;
+	mc->handshake = true;
+	struct timeval tv = {(time_t)mc->t->command_timeout, 0};
+	bufferevent_set_timeouts(tb, &tv, &tv);
+	bufferevent_setcb(tb, conn_read, NULL, conn_event, mc);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+}
+
+static void
+conn_new_client(struct mta_conn *mc)
+{
+	const struct conf_transport *t = mc->t;
+	enum conf_tls_level lvl = t->tls->level;
+	struct client_opts o = {
+		.tls = lvl == TLS_LEVEL_NONE || (lvl == TLS_LEVEL_MAY && mc->no_tls) ? CLIENT_TLS_NONE
+		       : lvl == TLS_LEVEL_MAY					  ? CLIENT_TLS_MAY
+										  : CLIENT_TLS_REQUIRE,
+		.tls_active = t->smtps,
+		.user = t->auth_user,
+		.pass = mc->pass,
+	};
+	mc->cl = client_new(t->helo, &client_hooks, mc);
+	if (!mc->cl)
+		fatal("out of memory");
+	client_configure(mc->cl, &o);
+}
+
+/* The handshake is done: say so in the log, then SMTP goes on. */
+static void
+conn_tls_up(struct mta_conn *mc)
+{
+	struct tls_info info;
+
+	mc->handshake = false;
+	tls_bev_info(mc->bev, &info);
+	snprintf(mc->tls_proto, sizeof(mc->tls_proto), "%s", info.protocol);
+	stats_count(STAT_TLS_OUT, mc->t->name, 1);
+	log_debug("%s: TLS with %s: %s, cipher %s, %s", mc->t->name, mc->relay, info.protocol,
+		  info.cipher, info.verify);
+	if (!mc->cl) {
+		conn_new_client(mc); /* SMTPS: the greeting comes now */
+		return;
+	}
+	client_tls_done(mc->cl);
+}
+
+static void
+conn_tls_failed(struct mta_conn *mc, short what)
+{
+	char why[300], text[800];
+	struct dlv d;
+
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(why, sizeof(why), "timeout");
+	else
+		tls_bev_error(mc->bev, why, sizeof(why));
+	if (mc->t->tls->level == TLS_LEVEL_MAY && !mc->t->smtps && !mc->no_tls) {
+		/* "may" never loses mail over TLS trouble: once in plaintext. */
+		log_info("%s: TLS handshake with %s failed (%s); trying once more without TLS",
+			 mc->t->name, mc->relay, why);
+		mc->no_tls = true;
+		conn_drop_socket(mc);
+		conn_start_socket(mc);
+		return;
+	}
+	snprintf(text, sizeof(text), "TLS handshake with %s failed: %s", mc->relay, why);
+	dlv_local(&d, DLV_TEMPFAIL, "4.7.5", mc->relay, text);
+	note_failure(mc, &d);
+	conn_next_addr(mc);
 }
 
 /* ---- client hooks ----------------------------------------------------- */
@@ -376,7 +518,7 @@ hook_txn_done(void *arg, const struct reply *replies)
 	struct timeval tv = {(time_t)mc->t->command_timeout, 0};
 	bufferevent_set_timeouts(mc->bev, &tv, &tv);
 	for (size_t i = 0; i < j->nrcpt; i++) {
-		dlv_reply(&d, &replies[i], mc->relay, "none");
+		dlv_reply(&d, &replies[i], mc->relay, mc->tls_proto);
 		queue_result(j->msg, j->rcpt[i], j->transport->name, &d);
 	}
 	queue_job_done(j->msg);
@@ -388,7 +530,18 @@ hook_fail(void *arg, const struct reply *r)
 {
 	struct mta_conn *mc = arg;
 	mc->failed = true;
+	mc->fail_temp = mc->cl && mc->cl->fail_temp;
 	mc->fail_reply = *r;
+	if (mc->fail_reply.status[0] == '4' && strcmp(mc->fail_reply.status, "4.7.8") == 0)
+		log_err("%s: authentication to %s failed: %s -- check auth_user and "
+			"auth_password_file", mc->t->name, mc->relay, r->line);
+}
+
+static void
+hook_starttls(void *arg)
+{
+	struct mta_conn *mc = arg;
+	mc->starttls_req = true;
 }
 
 static const struct client_hooks client_hooks = {
@@ -397,6 +550,7 @@ static const struct client_hooks client_hooks = {
 	.ready = hook_ready,
 	.txn_done = hook_txn_done,
 	.fail = hook_fail,
+	.starttls = hook_starttls,
 };
 
 /* ---- I/O -------------------------------------------------------------- */
@@ -408,14 +562,15 @@ conn_settle(struct mta_conn *mc)
 	if (mc->failed) {
 		mc->failed = false;
 		struct dlv d;
-		if (mc->fail_reply.code >= 400) {
-			dlv_reply(&d, &mc->fail_reply, mc->relay, "none");
+		if (mc->fail_reply.code >= 400 && !mc->fail_temp) {
+			dlv_reply(&d, &mc->fail_reply, mc->relay, mc->tls_proto);
 			/* A 421 at any stage is temporary, whatever follows. */
 			if (mc->fail_reply.code == 421)
 				d.kind = DLV_TEMPFAIL;
 		} else {
 			dlv_local(&d, DLV_TEMPFAIL, mc->fail_reply.status, mc->relay,
 				  mc->fail_reply.line);
+			snprintf(d.tls, sizeof(d.tls), "%s", mc->tls_proto);
 		}
 		note_failure(mc, &d);
 		conn_next_addr(mc);
@@ -459,6 +614,13 @@ conn_read(struct bufferevent *bev, void *arg)
 		}
 		if (!mc->bev)
 			return;
+		if (mc->starttls_req) {
+			mc->starttls_req = false;
+			/* Nothing the server sent in the clear after 220 counts. */
+			evbuffer_drain(in, evbuffer_get_length(in));
+			conn_start_tls(mc);
+			return;
+		}
 	}
 }
 
@@ -467,15 +629,23 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct mta_conn *mc = arg;
 
+	if (mc->handshake) {
+		if (what & BEV_EVENT_CONNECTED)
+			conn_tls_up(mc);
+		else
+			conn_tls_failed(mc, what);
+		return;
+	}
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct timeval tv = {(time_t)mc->t->command_timeout, 0};
 		bufferevent_set_timeouts(bev, &tv, &tv);
-		mc->cl = client_new(mc->t->helo, &client_hooks, mc);
-		if (!mc->cl)
-			fatal("out of memory");
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
+		if (mc->t->smtps)
+			conn_start_tls(mc);
+		else
+			conn_new_client(mc);
 		return;
 	}
 	if (mc->quitting) {
@@ -727,6 +897,29 @@ conn_next_host(struct mta_conn *mc)
 
 /* ---- connections and destinations ------------------------------------ */
 
+/* The password: the first line of auth_password_file. On failure the job
+ * is deferred with the reason (a configuration problem, never a bounce). */
+static int
+read_password(struct mta_conn *mc)
+{
+	FILE *f = fopen(mc->t->auth_password_file, "re");
+	char why[600];
+	if (f && fgets(mc->pass, sizeof(mc->pass), f)) {
+		mc->pass[strcspn(mc->pass, "\r\n")] = '\0';
+		fclose(f);
+		return 0;
+	}
+	snprintf(why, sizeof(why), "cannot read auth_password_file %s: %s",
+		 mc->t->auth_password_file, f ? "it is empty" : strerror(errno));
+	if (f)
+		fclose(f);
+	log_err("%s: %s", mc->t->name, why);
+	dlv_local(&mc->best, DLV_TEMPFAIL, "4.7.8", NULL, why);
+	mc->have_best = true;
+	conn_exhausted(mc);
+	return -1;
+}
+
 static void
 conn_new(struct dest *d, struct mta_job *j)
 {
@@ -736,6 +929,9 @@ conn_new(struct dest *d, struct mta_job *j)
 	mc->d = d;
 	mc->t = d->t;
 	mc->job = j;
+	snprintf(mc->tls_proto, sizeof(mc->tls_proto), "none");
+	if (mc->t->auth_password_file && read_password(mc) == -1)
+		return;
 	mc->timer = evtimer_new(m_base, idle_timeout, mc);
 	if (!mc->timer)
 		fatal("out of memory");
@@ -766,6 +962,7 @@ conn_free(struct mta_conn *mc)
 	if (mc->timer)
 		event_free(mc->timer);
 	free(mc->rcpts);
+	explicit_bzero(mc->pass, sizeof(mc->pass));
 	if (mc->job) {
 		/* Only at shutdown: the job stays queued on disk. */
 		job_free(mc->job);

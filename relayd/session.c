@@ -9,6 +9,7 @@
  * freed only from the top of a libevent callback, never from inside a
  * hook, and never while a spool write it started is in flight (refs).
  */
+#include <crypt.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -31,7 +32,9 @@
 #include "relayd/route.h"
 #include "relayd/session.h"
 #include "relayd/stats.h"
+#include "relayd/worker.h"
 #include "smtp/server.h"
+#include "tls/tls.h"
 
 #define SESSION_TIMEOUT 300	     /* seconds; RFC 5321 4.5.3.2.7 */
 #define SESSION_OUT_MAX (64 * 1024) /* stop reading while this much is unsent */
@@ -40,6 +43,7 @@ struct listener {
 	struct evconnlistener *l;
 	const struct conf_listen *conf;
 	const struct conf *c;
+	struct tls_ctx *tls; /* NULL when tls = "none" */
 	unsigned nclients;
 	struct listener *next;
 };
@@ -57,6 +61,11 @@ struct session {
 	bool closing;  /* close once output is flushed */
 	bool gone;     /* connection closed; waiting for refs */
 	bool throttled;
+	bool starttls; /* switch to TLS once this input round is over */
+	bool handshake; /* TLS handshake in progress (SMTPS or STARTTLS) */
+	bool tls;
+	char tls_proto[16];
+	unsigned auth_failures;
 	struct session *next, *prev;
 };
 
@@ -66,6 +75,10 @@ static struct session *s_head;
 static size_t s_count, s_committing;
 
 static void session_process(struct session *se);
+static void session_start_tls(struct session *se);
+static void session_event(struct bufferevent *bev, short what, void *arg);
+static void session_read(struct bufferevent *bev, void *arg);
+static void session_write(struct bufferevent *bev, void *arg);
 
 static void
 session_unref(struct session *se)
@@ -158,7 +171,7 @@ hook_rcpt(void *arg, const struct server_txn *t, const char *rcpt)
 	struct session *se = arg;
 	static char buf[CMD_LINE_MAX + 128];
 
-	if (!client_allowed(se)) {
+	if (!client_allowed(se) && !se->srv->authenticated) {
 		snprintf(buf, sizeof(buf), "554 5.7.1 <%s>: Relay access denied", rcpt);
 		return buf;
 	}
@@ -202,20 +215,21 @@ hook_data_start(void *arg, const struct server_txn *t)
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	clean(helo, sizeof(helo), t->helo);
-	char hdr[1024];
+	char hdr[1024], with[16];
 	int n;
+	/* RFC 3848 protocol types. */
+	snprintf(with, sizeof(with), "%s%s%s%s", t->params.smtputf8 ? "UTF8SMTP" : "ESMTP",
+		 se->tls ? "S" : "", se->srv->authenticated ? "A" : "", "");
 	if (t->nrcpt == 1)
 		n = snprintf(hdr, sizeof(hdr),
 			     "Received: from %s (unknown [%s])\r\n\tby %s (relayd) with %s id %s\r\n"
 			     "\tfor <%s>; %s\r\n",
-			     helo, se->ip, se->c->hostname, t->params.smtputf8 ? "UTF8SMTP" : "ESMTP",
-			     se->msg->id, t->rcpt[0], date);
+			     helo, se->ip, se->c->hostname, with, se->msg->id, t->rcpt[0], date);
 	else
 		n = snprintf(hdr, sizeof(hdr),
 			     "Received: from %s (unknown [%s])\r\n\tby %s (relayd) with %s id %s;\r\n"
 			     "\t%s\r\n",
-			     helo, se->ip, se->c->hostname, t->params.smtputf8 ? "UTF8SMTP" : "ESMTP",
-			     se->msg->id, date);
+			     helo, se->ip, se->c->hostname, with, se->msg->id, date);
 	if (n < 0 || (size_t)n >= sizeof(hdr))
 		n = 0;
 	se->msg->size = (uint64_t)n;
@@ -277,6 +291,117 @@ hook_data_end(void *arg, const struct server_txn *t, bool ok)
 	queue_commit(se->msg, se->msg->size + t->size, commit_done, se);
 }
 
+static void
+hook_starttls(void *arg)
+{
+	struct session *se = arg;
+	/* Acted on after this input round (session_process), so the 220 is
+	 * queued in the clear first and nothing pipelined after STARTTLS is
+	 * ever read (the CVE-2011-0411 class of injection). */
+	se->starttls = true;
+}
+
+/* Compare without an early exit, so timing says nothing about the hash. */
+static bool
+ct_equal(const char *a, const char *b)
+{
+	unsigned char d = 0;
+	for (; *a && *b; a++, b++)
+		d |= (unsigned char)(*a ^ *b);
+	return d == 0 && *a == *b;
+}
+
+struct auth_job {
+	struct session *se;
+	char file[4096];
+	char user[256];
+	char pass[512];
+	bool ok;
+};
+
+/* Worker thread: look USER up in the auth_users file and check PASS with
+ * crypt(3). Slow hashes (yescrypt, sha512crypt) must not stall the loop. */
+static void
+auth_work(void *arg)
+{
+	struct auth_job *j = arg;
+	FILE *f = fopen(j->file, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	j->ok = false;
+	if (!f)
+		return;
+	size_t ulen = strlen(j->user);
+	while ((n = getline(&line, &cap, f)) > 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (line[0] == '#' || strncmp(line, j->user, ulen) != 0 || line[ulen] != ':')
+			continue;
+		const char *hash = line + ulen + 1;
+		struct crypt_data cd;
+		memset(&cd, 0, sizeof(cd));
+		const char *got = crypt_r(j->pass, hash, &cd);
+		j->ok = got && got[0] != '*' && strlen(got) == strlen(hash) &&
+			ct_equal(got, hash);
+		explicit_bzero(&cd, sizeof(cd));
+		break;
+	}
+	free(line);
+	fclose(f);
+}
+
+static void
+auth_verdict(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_job *j = arg;
+	struct session *se = j->se;
+
+	if (!se->gone) {
+		server_auth_done(se->srv, j->ok);
+		session_process(se);
+	}
+	explicit_bzero(j, sizeof(*j));
+	free(j);
+	session_unref(se);
+}
+
+static void
+auth_done(void *arg)
+{
+	struct auth_job *j = arg;
+	struct session *se = j->se;
+
+	explicit_bzero(j->pass, sizeof(j->pass));
+	if (j->ok) {
+		log_info("%s: authenticated as %s", se->client, j->user);
+		se->auth_failures = 0;
+		auth_verdict(-1, 0, j);
+		return;
+	}
+	/* A growing delay slows password guessing down. */
+	se->auth_failures++;
+	log_warn("%s: authentication failed for user %s", se->client, j->user);
+	struct timeval tv = {se->auth_failures < 10 ? se->auth_failures : 10, 0};
+	event_base_once(s_base, -1, EV_TIMEOUT, auth_verdict, j, &tv);
+}
+
+static void
+hook_auth(void *arg, const char *user, const char *password)
+{
+	struct session *se = arg;
+	struct auth_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		fatal("out of memory");
+	j->se = se;
+	snprintf(j->file, sizeof(j->file), "%s", se->lis->conf->auth_users);
+	snprintf(j->user, sizeof(j->user), "%s", user);
+	snprintf(j->pass, sizeof(j->pass), "%s", password);
+	se->refs++;
+	worker_submit(auth_work, auth_done, j);
+}
+
 static const struct server_hooks hooks = {
 	.write = hook_write,
 	.close = hook_close,
@@ -284,6 +409,8 @@ static const struct server_hooks hooks = {
 	.data_start = hook_data_start,
 	.data_write = hook_data_write,
 	.data_end = hook_data_end,
+	.starttls = hook_starttls,
+	.auth = hook_auth,
 };
 
 /* ---- I/O ------------------------------------------------------------- */
@@ -305,7 +432,53 @@ session_process(struct session *se)
 		if (evbuffer_get_length(bufferevent_get_output(se->bev)) > SESSION_OUT_MAX)
 			session_settle(se);
 	}
+	if (se->starttls) {
+		se->starttls = false;
+		/* Whatever came after STARTTLS was sent in the clear: drop it. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		session_start_tls(se);
+		return;
+	}
 	session_settle(se);
+}
+
+/* Put the session's connection under TLS (SMTPS at accept, or after
+ * STARTTLS); the handshake's end comes to session_event(). */
+static void
+session_start_tls(struct session *se)
+{
+	struct bufferevent *tb = tls_bev_server(s_base, se->bev, se->lis->tls);
+	if (!tb) {
+		log_err("%s: cannot start TLS", se->client);
+		session_close(se);
+		return;
+	}
+	se->bev = tb;
+	se->handshake = true;
+	struct timeval tv = {SESSION_TIMEOUT, 0};
+	bufferevent_set_timeouts(tb, &tv, &tv);
+	bufferevent_setcb(tb, session_read, session_write, session_event, se);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+}
+
+static void
+session_tls_up(struct session *se)
+{
+	struct tls_info info;
+
+	se->handshake = false;
+	se->tls = true;
+	tls_bev_info(se->bev, &info);
+	snprintf(se->tls_proto, sizeof(se->tls_proto), "%s", info.protocol);
+	stats_count(STAT_TLS_IN, NULL, 1);
+	log_info("%s: TLS established: %s (%s)", se->client, info.protocol, info.cipher);
+	if (se->srv->state == SRV_TLS) {
+		server_tls_done(se->srv, true);
+		session_process(se);
+	} else {
+		server_start(se->srv); /* SMTPS: the greeting comes after TLS */
+		session_settle(se);
+	}
 }
 
 static void
@@ -336,6 +509,20 @@ session_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *se = arg;
 
+	if (se->handshake) {
+		if (what & BEV_EVENT_CONNECTED) {
+			session_tls_up(se);
+			return;
+		}
+		char why[256];
+		if (what & BEV_EVENT_TIMEOUT)
+			snprintf(why, sizeof(why), "timeout");
+		else
+			tls_bev_error(bev, why, sizeof(why));
+		log_info("%s: TLS handshake failed: %s", se->client, why);
+		session_close(se);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (server_paused(se->srv) && !se->closing) {
 			/* Waiting for the spool, not for the client. */
@@ -401,11 +588,16 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	if (getnameinfo(sa, (socklen_t)salen, se->ip, sizeof(se->ip), NULL, 0, NI_NUMERICHOST))
 		snprintf(se->ip, sizeof(se->ip), "unknown");
 	snprintf(se->client, sizeof(se->client), "unknown[%s]", se->ip);
+	const struct conf_listen *cl = lis->conf;
 	struct server_params p = {
 		.hostname = c->hostname,
-		.max_size = lis->conf->max_message_size,
-		.max_rcpt = lis->conf->max_recipients,
-		.normalize = lis->conf->bare_newline == BARE_NEWLINE_NORMALIZE,
+		.max_size = cl->max_message_size,
+		.max_rcpt = cl->max_recipients,
+		.normalize = cl->bare_newline == BARE_NEWLINE_NORMALIZE,
+		.starttls = cl->tls == LISTEN_TLS_STARTTLS,
+		.tls = cl->tls == LISTEN_TLS_SMTPS,
+		.require_tls = cl->require_tls,
+		.auth = cl->auth_users != NULL,
 	};
 	se->srv = server_new(&p, &hooks, se);
 	se->bev = bufferevent_socket_new(s_base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -429,7 +621,10 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	bufferevent_setcb(se->bev, session_read, session_write, session_event, se);
 	bufferevent_enable(se->bev, EV_READ | EV_WRITE);
 	log_debug("connect from %s", se->client);
-	server_start(se->srv);
+	if (cl->tls == LISTEN_TLS_SMTPS)
+		session_start_tls(se);
+	else
+		server_start(se->srv);
 }
 
 static void
@@ -465,6 +660,18 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 			fatal("out of memory");
 		lis->conf = cl;
 		lis->c = c;
+		if (cl->tls != LISTEN_TLS_NONE) {
+			char *why = NULL;
+			if (tls_init() == -1 ||
+			    !(lis->tls = tls_server_new(cl->tls_cert, cl->tls_key, cl->tls_min_version,
+							&why))) {
+				snprintf(err, sizeof(err), "listen %s: %s", cl->name,
+					 why ? why : "cannot initialise TLS");
+				*cause = err;
+				free(lis);
+				return -1;
+			}
+		}
 		lis->l = evconnlistener_new_bind(base, accept_cb, lis,
 						 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
 							 LEV_OPT_CLOSE_ON_EXEC,

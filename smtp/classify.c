@@ -12,13 +12,20 @@
  * Replies that only a code or a status class identifies (421, 552, 530, 4.7.x)
  * are the last rows.
  *
+ * A row of kind CLASS_NONE also stops the search: it keeps a reply that looks
+ * like a category out of it.
+ *
+ * TEXT may be the reply's text or its verbatim lines joined (reply.c's line, which
+ * relayd logs and keeps): the code and status that start each line are skipped.
+ *
  * Invariants: pure, no allocation, no I/O, no state; every string returned is
  * static. TEXT and STATUS may hold any bytes and be NULL; at most CLASSIFY_SCAN
- * bytes of TEXT are looked at (a reply from reply.c is shorter), and nothing is
- * read past its NUL. A code outside 400..599 (a success, or 0 for a local failure)
- * is always CLASS_NONE, whose label and explanation are NULL. reroute is only ever
- * true for CLASS_BLOCKLIST and CLASS_REPUTATION, and not for a domain listing
- * (Spamhaus DBL), where a different sending IP cannot help.
+ * bytes of TEXT are looked at (a reply from reply.c is shorter), nothing is read
+ * past its NUL, and the one buffer, on the stack, holds that much. A code outside
+ * 400..599 (a success, or 0 for a local failure) is always CLASS_NONE; CLASS_NONE,
+ * and only it, has a NULL label and explanation. reroute is only ever true for
+ * CLASS_BLOCKLIST and CLASS_REPUTATION, and not for a domain listing (Spamhaus
+ * DBL), where a different sending IP cannot help.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -326,7 +333,12 @@ static const struct rule rules[] = {
 	  .kind = CLASS_REPUTATION, .label = "reputation: Yahoo", .explain = ex_yahoo,
 	  .reroute = true },
 
-	/* Any other DNS blocklist, then any other IP reputation block. */
+	/* Any other DNS blocklist, then any other IP reputation block; but a
+	 * block list of sender addresses says nothing about the IP. */
+	{ .text = { "sender address rejected: blacklisted",
+		    "sender address rejected: blocklisted", "sender blacklisted",
+		    "sender blocklisted", "sender address blacklisted", "sender is blacklisted" },
+	  .kind = CLASS_NONE },
 	{ .text = { "blocked using", "service unavailable; client host", "dnsbl", "rbl",
 		    "realtime blackhole", "realtime black list", "black list", "block list",
 		    "blacklist*", "blocklist*" },
@@ -442,7 +454,7 @@ static const struct rule rules[] = {
 	  .text = { "try again later", "try later", "retry later", "come back later",
 		    "try again in" },
 	  .kind = CLASS_GREYLIST, .label = "greylisted", .explain = ex_greylist },
-	{ .codes = { 421, 421 }, .status = { "-", "4.7.*" },
+	{ .codes = { 421, 421 }, .status = { "-", "4.0.0", "4.7.*" },
 	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate },
 	{ .codes = { 421, 453 }, .status = { "4.7.*" },
 	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate },
@@ -532,32 +544,32 @@ classify_find(const char *t, size_t n, const char *pat)
 }
 
 /*
- * Parse an enhanced status "C.SSS.DDD" at S (at most N bytes): the class, then
- * one to three digits twice, ending at N, a NUL or a byte that is neither a digit
- * nor a dot. Returns whether it was one.
+ * Length of an enhanced status "C.SSS.DDD" at S (at most N bytes), stored in ST:
+ * the class, then one to three digits twice, ending at N, a NUL or a byte that is
+ * neither a digit nor a dot. 0 when there is none.
  */
-static bool
+static size_t
 classify_status_parse(const char *s, size_t n, struct status *st)
 {
 	size_t i = 0, d;
 	int part;
 
 	if (n < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5'))
-		return false;
+		return 0;
 	st->part[0] = s[i++] - '0';
 	for (part = 1; part < 3; part++) {
 		if (i >= n || s[i++] != '.')
-			return false;
+			return 0;
 		st->part[part] = 0;
 		for (d = 0; i < n && d < 4 && s[i] >= '0' && s[i] <= '9'; d++, i++)
 			st->part[part] = st->part[part] * 10 + (s[i] - '0');
 		if (d == 0 || d > 3)
-			return false;
+			return 0;
 	}
 	if (i < n && s[i] != '\0' && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.'))
-		return false;
+		return 0;
 	st->present = true;
-	return true;
+	return i;
 }
 
 /* One part of a status pattern ("*", "7", "606-649") at *PP against VAL. */
@@ -625,31 +637,89 @@ classify_rule_match(const struct rule *r, int code, const struct status *st, con
 	return (!has_status || status_ok) && (!has_text || text_ok);
 }
 
+/* Whether a reply-line marker ("550-", "550 ", "550" at the end) starts at T[I]. */
+static bool
+classify_marker(const char *t, size_t n, size_t i, const char digits[3])
+{
+	if (i > 0 && !classify_space(t[i - 1]))
+		return false;
+	if (n - i < 3 || memcmp(t + i, digits, 3) != 0)
+		return false;
+	return n - i == 3 || t[i + 3] == '-' || t[i + 3] == ' ';
+}
+
 /*
- * The reply's enhanced status: STATUS when given, else one at the start of TEXT
- * (after spaces and a '#', as in "550 #5.7.1 ...") whose class is the code's.
+ * Copy the N bytes of T to OUT (at least N bytes) without the reply-line markers
+ * that the verbatim lines of a multi-line reply carry ("550-5.7.1 ", "550 "), so
+ * that a phrase broken over two lines is whole again: each marker, at the start
+ * or after white space, becomes one space. The first marker's status is stored
+ * in FIRST. Returns the length, never more than N.
+ */
+static size_t
+classify_unwrap(int code, const char *t, size_t n, char *out, struct status *first)
+{
+	char digits[3] = { (char)('0' + code / 100), (char)('0' + code / 10 % 10),
+			   (char)('0' + code % 10) };
+	struct status st;
+	size_t i = 0, o = 0, j, sl;
+
+	/* A marker takes three bytes or more and gives one: o never passes i. */
+	while (i < n) {
+		if (!classify_marker(t, n, i, digits)) {
+			out[o++] = t[i++];
+			continue;
+		}
+		i += n - i > 3 ? 4 : 3;
+		j = i < n && t[i] == '#' ? i + 1 : i;
+		memset(&st, 0, sizeof(st));
+		if ((sl = classify_status_parse(t + j, n - j, &st)) != 0 &&
+		    st.part[0] == code / 100 && (j + sl == n || classify_space(t[j + sl]))) {
+			if (!first->present)
+				*first = st;
+			i = j + sl;
+		}
+		while (i < n && classify_space(t[i]))
+			i++;
+		if (o > 0 && out[o - 1] != ' ')
+			out[o++] = ' ';
+	}
+	return o;
+}
+
+/*
+ * The reply's enhanced status: STATUS, unless it is missing or only says its
+ * class ("5.0.0", as relayd fills in for a reply without one); then the status
+ * after the first line's code (FIRST), or one at the start of TEXT (after spaces
+ * and a '#', as in "#5.7.1 ...") whose class is the code's.
  */
 static void
-classify_status(int code, const char *status, const char *text, size_t len, struct status *st)
+classify_status(int code, const char *status, const struct status *first, const char *text,
+		size_t len, struct status *st)
 {
+	struct status t;
 	size_t i = 0;
 
 	memset(st, 0, sizeof(*st));
-	if (status != NULL && status[0] != '\0') {
-		classify_status_parse(status, strnlen(status, 32), st);
+	if (status != NULL && classify_status_parse(status, strnlen(status, 32), st) != 0 &&
+	    (st->part[1] != 0 || st->part[2] != 0))
+		return;
+	if (first->present) {
+		*st = *first;
 		return;
 	}
 	while (i < len && i < 8 && (text[i] == ' ' || text[i] == '#'))
 		i++;
-	if (classify_status_parse(text + i, len - i, st) && st->part[0] != code / 100)
-		st->present = false;
+	memset(&t, 0, sizeof(t));
+	if (classify_status_parse(text + i, len - i, &t) != 0 && t.part[0] == code / 100)
+		*st = t;
 }
 
 /* Classify a reply: the first row of rules[] that matches it, or CLASS_NONE. */
 void
 classify(int code, const char *status, const char *text, struct classification *out)
 {
-	struct status st;
+	struct status st, first;
+	char buf[CLASSIFY_SCAN];
 	size_t len, i;
 
 	out->kind = CLASS_NONE;
@@ -660,11 +730,12 @@ classify(int code, const char *status, const char *text, struct classification *
 		return;
 	if (text == NULL)
 		text = "";
-	len = strnlen(text, CLASSIFY_SCAN);
-	classify_status(code, status, text, len, &st);
+	memset(&first, 0, sizeof(first));
+	len = classify_unwrap(code, text, strnlen(text, sizeof(buf)), buf, &first);
+	classify_status(code, status, &first, buf, len, &st);
 
 	for (i = 0; i < NELEM(rules); i++) {
-		if (!classify_rule_match(&rules[i], code, &st, text, len))
+		if (!classify_rule_match(&rules[i], code, &st, buf, len))
 			continue;
 		out->kind = rules[i].kind;
 		out->label = rules[i].label;

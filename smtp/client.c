@@ -19,11 +19,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "smtp/base64.h"
 #include "smtp/client.h"
 #include "smtp/cmd.h"
 
 static const char *state_names[] = {
-	"GREETING", "EHLO", "HELO", "READY", "RSET", "TXN", "BODY", "DOT", "QUIT", "DEAD",
+	"GREETING", "EHLO", "HELO", "STARTTLS", "TLS", "AUTH", "READY",
+	"RSET",	    "TXN",  "BODY", "DOT",	"QUIT", "DEAD",
 };
 
 /* The state's name, for traces. */
@@ -35,6 +37,8 @@ client_strstate(enum client_state st)
 
 static void
 sendf(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void after_ehlo(struct client *c);
+static void auth_response(struct client *c, const struct reply *r);
 
 static void
 sendf(struct client *c, const char *fmt, ...)
@@ -81,6 +85,7 @@ static void
 fail(struct client *c, const struct reply *r)
 {
 	c->state = CL_DEAD;
+	explicit_bzero(c->pass, sizeof(c->pass));
 	c->h->fail(c->arg, r);
 }
 
@@ -91,9 +96,24 @@ local_reply(struct reply *r, int code, const char *status, const char *text)
 	r->code = code;
 	snprintf(r->status, sizeof(r->status), "%s", status);
 	snprintf(r->text, sizeof(r->text), "%s", text);
-	snprintf(r->line, sizeof(r->line), "%d %s %s", code, status, text);
+	if (code)
+		snprintf(r->line, sizeof(r->line), "%d %s %s", code, status, text);
+	else
+		snprintf(r->line, sizeof(r->line), "%s", text);
 	r->complete = true;
 	r->nlines = 1;
+}
+
+/* A failure that must only ever defer: TLS or AUTH trouble. */
+static void
+fail_temp(struct client *c, const char *status, const char *fmt, const struct reply *r)
+{
+	struct reply lr;
+	char text[REPLY_TEXT_MAX];
+	snprintf(text, sizeof(text), fmt, r ? r->line : "");
+	local_reply(&lr, 0, status, text);
+	c->fail_temp = true;
+	fail(c, &lr);
 }
 
 /* A new connection's protocol state; the greeting is awaited. */
@@ -111,12 +131,25 @@ client_new(const char *helo, const struct client_hooks *h, void *arg)
 	return c;
 }
 
+/* TLS policy and AUTH credentials for this connection. */
+void
+client_configure(struct client *c, const struct client_opts *o)
+{
+	c->opts = *o;
+	c->tls = o->tls_active;
+	snprintf(c->user, sizeof(c->user), "%s", o->user ? o->user : "");
+	snprintf(c->pass, sizeof(c->pass), "%s", o->pass ? o->pass : "");
+	c->opts.user = c->opts.user ? c->user : NULL;
+	c->opts.pass = NULL;
+}
+
 /* Release C. */
 void
 client_free(struct client *c)
 {
 	if (!c)
 		return;
+	explicit_bzero(c->pass, sizeof(c->pass));
 	free(c->replies);
 	free(c);
 }
@@ -163,6 +196,95 @@ ehlo_line(struct client *c, const char *line, size_t len)
 				c->ext.auth_login = true;
 		}
 	}
+}
+
+/* EHLO (or HELO) is done: STARTTLS, then AUTH, then ready. The TLS
+ * requirement is enforced here and only here. */
+static void
+after_ehlo(struct client *c)
+{
+	if (!c->tls && c->opts.tls != CLIENT_TLS_NONE) {
+		if (c->ext.starttls) {
+			c->state = CL_STARTTLS;
+			sendf(c, "STARTTLS\r\n");
+			return;
+		}
+		if (c->opts.tls == CLIENT_TLS_REQUIRE) {
+			fail_temp(c, "4.7.4", "TLS is required, but was not offered by the remote host%s",
+				  NULL);
+			return;
+		}
+	}
+	if (c->opts.user) {
+		if (!c->tls) {
+			fail_temp(c, "4.7.4",
+				  "the remote host offered no TLS: the password is never sent in "
+				  "plaintext%s",
+				  NULL);
+			return;
+		}
+		if (c->ext.auth_plain || c->ext.auth_login) {
+			char buf[600], b64[820];
+			c->state = CL_AUTH;
+			if (c->ext.auth_plain) {
+				/* RFC 4616: authzid NUL authcid NUL passwd */
+				size_t ul = strlen(c->user), pl = strlen(c->pass);
+				buf[0] = '\0';
+				memcpy(buf + 1, c->user, ul);
+				buf[ul + 1] = '\0';
+				memcpy(buf + ul + 2, c->pass, pl);
+				base64_encode(buf, ul + pl + 2, b64, sizeof(b64));
+				c->auth_step = 0;
+				sendf(c, "AUTH PLAIN %s\r\n", b64);
+			} else {
+				c->auth_step = 1;
+				sendf(c, "AUTH LOGIN\r\n");
+			}
+			explicit_bzero(buf, sizeof(buf));
+			explicit_bzero(b64, sizeof(b64));
+			return;
+		}
+	}
+	client_enter_state(c, CL_READY);
+}
+
+static void
+auth_response(struct client *c, const struct reply *r)
+{
+	char b64[820];
+
+	if (r->code == 235) {
+		explicit_bzero(c->pass, sizeof(c->pass));
+		client_enter_state(c, CL_READY);
+		return;
+	}
+	if (r->code == 334 && c->auth_step == 1) {
+		base64_encode(c->user, strlen(c->user), b64, sizeof(b64));
+		c->auth_step = 2;
+		sendf(c, "%s\r\n", b64);
+		return;
+	}
+	if (r->code == 334 && c->auth_step == 2) {
+		base64_encode(c->pass, strlen(c->pass), b64, sizeof(b64));
+		explicit_bzero(c->pass, sizeof(c->pass));
+		c->auth_step = 3;
+		sendf(c, "%s\r\n", b64);
+		explicit_bzero(b64, sizeof(b64));
+		return;
+	}
+	/* 535 and the rest: a configuration problem, never a bounce. */
+	fail_temp(c, "4.7.8", "authentication failed: %s", r);
+}
+
+/* The STARTTLS handshake succeeded: the server's extensions may differ
+ * under TLS, so ask again (RFC 3207 4.2). */
+void
+client_tls_done(struct client *c)
+{
+	if (c->state != CL_TLS)
+		return;
+	c->tls = true;
+	client_enter_state(c, CL_EHLO);
 }
 
 static void
@@ -323,7 +445,7 @@ client_response(struct client *c, const struct reply *r)
 		break;
 	case CL_EHLO:
 		if (r->code / 100 == 2) {
-			client_enter_state(c, CL_READY);
+			after_ehlo(c);
 		} else if (r->code == 421) {
 			fail(c, r);
 		} else {
@@ -335,7 +457,26 @@ client_response(struct client *c, const struct reply *r)
 			fail(c, r);
 			return;
 		}
-		client_enter_state(c, CL_READY);
+		after_ehlo(c);
+		break;
+	case CL_STARTTLS:
+		if (r->code == 220) {
+			c->state = CL_TLS;
+			c->h->starttls(c->arg);
+			return;
+		}
+		if (c->opts.tls == CLIENT_TLS_REQUIRE) {
+			fail_temp(c, "4.7.4", "TLS is required, but the remote host refused STARTTLS: %s",
+				  r);
+			return;
+		}
+		c->ext.starttls = false;
+		after_ehlo(c);
+		break;
+	case CL_TLS:
+		break;
+	case CL_AUTH:
+		auth_response(c, r);
 		break;
 	case CL_RSET:
 		if (r->code / 100 != 2) {

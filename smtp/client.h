@@ -5,6 +5,8 @@
  * client_input()               one line from the server (CRLF removed)
  * client_txn()                 start a transaction (when ready)
  * client_quit()                say QUIT
+ * client_configure()           TLS policy and AUTH credentials
+ * client_tls_done()            STARTTLS handshake finished
  * client_strstate()            the state's name
  *
  * The owner (relayd/mta.c) connects and moves bytes; this file decides
@@ -24,6 +26,9 @@ enum client_state {
 	CL_GREETING, /* waiting for 220 */
 	CL_EHLO,
 	CL_HELO,
+	CL_STARTTLS, /* STARTTLS sent */
+	CL_TLS,	     /* handshake in progress (the owner's) */
+	CL_AUTH,     /* AUTH PLAIN / LOGIN exchange */
 	CL_READY, /* idle: the owner may start a transaction or quit */
 	CL_RSET,
 	CL_TXN,	  /* MAIL, RCPT, DATA replies */
@@ -50,6 +55,19 @@ struct client_msg {
 	bool smtputf8;
 };
 
+enum client_tls {
+	CLIENT_TLS_NONE,    /* never STARTTLS */
+	CLIENT_TLS_MAY,	    /* STARTTLS when offered */
+	CLIENT_TLS_REQUIRE, /* STARTTLS or fail: no mail in plaintext */
+};
+
+struct client_opts {
+	enum client_tls tls;
+	bool tls_active;  /* already in TLS (SMTPS) */
+	const char *user; /* AUTH after TLS; NULL: none */
+	const char *pass;
+};
+
 struct client_hooks {
 	void (*write)(void *arg, const char *buf, size_t len);
 	/* 354 came: write the stored body, with its final ".\r\n". */
@@ -61,9 +79,12 @@ struct client_hooks {
 	 * failed RCPT, a failed MAIL or DATA, or the reply to the body). */
 	void (*txn_done)(void *arg, const struct reply *replies);
 	/* The session failed and is dead: bad greeting or HELO, a 421, a
-	 * malformed reply. R says why; no txn_done follows for the current
-	 * transaction. */
+	 * malformed reply, TLS or AUTH trouble. R says why (code 0: a local
+	 * reason in R->line); no txn_done follows for the current transaction.
+	 * c->fail_temp says the failure must never bounce (TLS, AUTH). */
 	void (*fail)(void *arg, const struct reply *r);
+	/* 220 to STARTTLS: start the handshake, then client_tls_done(). */
+	void (*starttls)(void *arg);
 };
 
 struct client {
@@ -71,6 +92,11 @@ struct client {
 	const struct client_hooks *h;
 	void *arg;
 	char helo[256];
+	struct client_opts opts;
+	char user[256], pass[256];
+	bool tls;	/* TLS is on */
+	bool fail_temp; /* the failure reported must not bounce */
+	int auth_step;
 	struct client_ext ext;
 	struct reply r;
 	/* transaction */
@@ -83,6 +109,10 @@ struct client {
 };
 
 struct client *client_new(const char *helo, const struct client_hooks *h, void *arg);
+/* TLS policy and credentials; before the greeting arrives. */
+void client_configure(struct client *c, const struct client_opts *o);
+/* The STARTTLS handshake succeeded: EHLO again. */
+void client_tls_done(struct client *c);
 void client_free(struct client *c);
 /* Returns -1 when the line was malformed (the session is then dead and
  * fail() has been called). */

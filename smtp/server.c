@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "smtp/base64.h"
 #include "smtp/server.h"
 
 static void
@@ -48,7 +50,8 @@ reply(struct server *s, const char *fmt, ...)
 const char *
 server_strstate(enum server_state st)
 {
-	static const char *names[] = {"INIT", "HELO", "MAIL", "RCPT", "DATA", "COMMIT", "CLOSED"};
+	static const char *names[] = {"INIT", "HELO",	   "MAIL",      "RCPT", "DATA",
+				      "COMMIT", "TLS", "AUTH", "AUTHCHECK", "CLOSED"};
 	return st <= SRV_CLOSED ? names[st] : "?";
 }
 
@@ -94,6 +97,7 @@ server_new(const struct server_params *p, const struct server_hooks *h, void *ar
 	s->h = h;
 	s->arg = arg;
 	s->state = SRV_INIT;
+	s->tls = p->tls;
 	return s;
 }
 
@@ -182,14 +186,18 @@ do_helo(struct server *s, const char *args, bool ehlo)
 		reply(s, "250 %s", s->p.hostname);
 		return;
 	}
+	bool starttls = s->p.starttls && !s->tls;
+	bool auth = s->p.auth && s->tls && !s->authenticated;
 	reply(s,
 	      "250-%s\r\n"
 	      "250-PIPELINING\r\n"
 	      "250-SIZE %llu\r\n"
 	      "250-8BITMIME\r\n"
 	      "250-ENHANCEDSTATUSCODES\r\n"
+	      "%s%s"
 	      "250 SMTPUTF8",
-	      s->p.hostname, (unsigned long long)s->p.max_size);
+	      s->p.hostname, (unsigned long long)s->p.max_size, starttls ? "250-STARTTLS\r\n" : "",
+	      auth ? "250-AUTH PLAIN LOGIN\r\n" : "");
 }
 
 static void
@@ -210,6 +218,10 @@ proceed_mail(struct server *s, const char *args)
 	const char *params, *err;
 	struct cmd_mail_params mp;
 
+	if (s->p.require_tls && !s->tls) {
+		error_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return;
+	}
 	if (cmd_path(args, "FROM", true, s->txn.sender, sizeof(s->txn.sender), &params, &err) == -1 ||
 	    cmd_mail_params(params, &mp, &err) == -1) {
 		s->txn.sender[0] = '\0';
@@ -332,6 +344,204 @@ proceed_quit(struct server *s, const char *args)
 	close_session(s);
 }
 
+static bool
+check_no_txn(struct server *s)
+{
+	if (!need_helo(s))
+		return false;
+	if (s->state != SRV_HELO) {
+		error_reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_starttls(struct server *s)
+{
+	/* Not offered: 502 whatever the state (proceed_starttls says it). */
+	return !s->p.starttls || check_no_txn(s);
+}
+
+static void
+proceed_starttls(struct server *s, const char *args)
+{
+	if (!s->p.starttls) {
+		error_reply(s, "502 5.5.1 Error: command not implemented");
+		return;
+	}
+	if (s->tls) {
+		error_reply(s, "554 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (*args) {
+		error_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	s->state = SRV_TLS;
+	s->h->starttls(s->arg);
+}
+
+/* The STARTTLS handshake finished: on success everything learnt before
+ * is forgotten (RFC 3207 4.2) and the client must EHLO again. */
+void
+server_tls_done(struct server *s, bool ok)
+{
+	if (s->state != SRV_TLS)
+		return;
+	if (!ok) {
+		close_session(s);
+		return;
+	}
+	txn_reset(s);
+	s->txn.helo[0] = '\0';
+	s->tls = true;
+	s->state = SRV_INIT;
+}
+
+static void
+auth_check(struct server *s, const char *user, const char *pass)
+{
+	s->state = SRV_AUTHCHECK;
+	snprintf(s->user, sizeof(s->user), "%s", user);
+	s->h->auth(s->arg, user, pass);
+}
+
+static void
+auth_abort(struct server *s, const char *text)
+{
+	s->state = s->auth_return;
+	s->auth_step = AUTH_NONE;
+	error_reply(s, text);
+}
+
+/* AUTH PLAIN's response: authzid NUL authcid NUL password (RFC 4616). */
+static void
+auth_plain(struct server *s, const char *b64)
+{
+	char buf[768];
+	long n = base64_decode(b64, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		auth_abort(s, "501 5.5.2 Error: cannot decode the AUTH response");
+		return;
+	}
+	buf[n] = '\0';
+	char *user = memchr(buf, '\0', (size_t)n);
+	char *pass = user ? memchr(user + 1, '\0', (size_t)(buf + n - (user + 1))) : NULL;
+	if (!user || !pass || !user[1]) {
+		explicit_bzero(buf, sizeof(buf));
+		auth_abort(s, "501 5.5.2 Error: bad AUTH PLAIN response");
+		return;
+	}
+	auth_check(s, user + 1, pass + 1);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static void
+auth_response(struct server *s, const char *line)
+{
+	if (strcmp(line, "*") == 0) {
+		auth_abort(s, "501 5.7.0 Error: authentication aborted");
+		return;
+	}
+	switch (s->auth_step) {
+	case AUTH_PLAIN:
+		auth_plain(s, line);
+		break;
+	case AUTH_LOGIN_USER: {
+		long n = base64_decode(line, s->user, sizeof(s->user) - 1);
+		if (n <= 0) {
+			auth_abort(s, "501 5.5.2 Error: cannot decode the AUTH response");
+			return;
+		}
+		s->user[n] = '\0';
+		s->auth_step = AUTH_LOGIN_PASS;
+		reply(s, "334 UGFzc3dvcmQ6"); /* "Password:" */
+		break;
+	}
+	case AUTH_LOGIN_PASS: {
+		char pass[512], user[256];
+		long n = base64_decode(line, pass, sizeof(pass) - 1);
+		if (n < 0) {
+			auth_abort(s, "501 5.5.2 Error: cannot decode the AUTH response");
+			return;
+		}
+		pass[n] = '\0';
+		snprintf(user, sizeof(user), "%s", s->user);
+		auth_check(s, user, pass);
+		explicit_bzero(pass, sizeof(pass));
+		break;
+	}
+	case AUTH_NONE:
+		break;
+	}
+}
+
+static void
+proceed_auth(struct server *s, const char *args)
+{
+	if (!s->p.auth) {
+		error_reply(s, "503 5.5.1 Error: authentication not enabled");
+		return;
+	}
+	if (!s->tls) {
+		error_reply(s, "538 5.7.11 Encryption required for requested authentication "
+			       "mechanism");
+		return;
+	}
+	if (s->authenticated) {
+		error_reply(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	char mech[32];
+	size_t n = strcspn(args, " ");
+	if (n == 0 || n >= sizeof(mech)) {
+		error_reply(s, "501 5.5.4 Syntax: AUTH mechanism");
+		return;
+	}
+	memcpy(mech, args, n);
+	mech[n] = '\0';
+	const char *initial = args[n] ? args + n + 1 : NULL;
+	s->auth_return = s->state;
+	if (strcasecmp(mech, "PLAIN") == 0) {
+		s->auth_step = AUTH_PLAIN;
+		if (initial && strcmp(initial, "=") != 0) {
+			auth_plain(s, initial);
+			return;
+		}
+		s->state = SRV_AUTH;
+		reply(s, "334 ");
+	} else if (strcasecmp(mech, "LOGIN") == 0) {
+		s->state = SRV_AUTH;
+		s->auth_step = AUTH_LOGIN_USER;
+		if (initial) {
+			auth_response(s, initial);
+			return;
+		}
+		reply(s, "334 VXNlcm5hbWU6"); /* "Username:" */
+	} else {
+		error_reply(s, "504 5.5.4 Error: unrecognized authentication type");
+	}
+}
+
+/* The verdict on the credentials given to AUTH. */
+void
+server_auth_done(struct server *s, bool ok)
+{
+	if (s->state != SRV_AUTHCHECK)
+		return;
+	s->state = s->auth_return;
+	s->auth_step = AUTH_NONE;
+	if (ok) {
+		s->authenticated = true;
+		reply(s, "235 2.7.0 Authentication successful");
+		return;
+	}
+	s->user[0] = '\0';
+	error_reply(s, "535 5.7.8 Error: authentication failed");
+}
+
 static void
 proceed_unimpl(struct server *s, const char *args)
 {
@@ -360,8 +570,8 @@ static const struct {
 	{CMD_VRFY, check_any, proceed_vrfy},
 	{CMD_QUIT, check_any, proceed_quit},
 	{CMD_EXPN, check_any, proceed_unimpl},
-	{CMD_STARTTLS, check_any, proceed_unimpl},
-	{CMD_AUTH, check_any, proceed_unimpl},
+	{CMD_STARTTLS, check_starttls, proceed_starttls},
+	{CMD_AUTH, check_no_txn, proceed_auth},
 	{CMD_BDAT, check_any, proceed_unimpl},
 	{CMD_UNKNOWN, check_any, proceed_unknown},
 };
@@ -424,7 +634,8 @@ server_data_done(struct server *s, const char *text)
 bool
 server_paused(const struct server *s)
 {
-	return s->state == SRV_COMMIT || s->state == SRV_CLOSED;
+	return s->state == SRV_COMMIT || s->state == SRV_TLS || s->state == SRV_AUTHCHECK ||
+	       s->state == SRV_CLOSED;
 }
 
 /* Feed LEN bytes; returns how many were consumed (fewer when paused). */
@@ -465,7 +676,11 @@ server_input(struct server *s, const char *buf, size_t len)
 			n--;
 		s->line[n] = '\0';
 		s->linelen = 0;
-		command(s, s->line, n);
+		if (s->state == SRV_AUTH)
+			auth_response(s, s->line);
+		else
+			command(s, s->line, n);
+		explicit_bzero(s->line, n);
 	}
 	return used;
 }
@@ -484,7 +699,7 @@ server_timeout(struct server *s)
 void
 server_shutdown(struct server *s)
 {
-	if (s->state == SRV_CLOSED || s->state == SRV_COMMIT)
+	if (s->state == SRV_CLOSED || s->state == SRV_COMMIT || s->state == SRV_AUTHCHECK)
 		return;
 	if (s->state == SRV_DATA)
 		s->h->data_end(s->arg, &s->txn, false);

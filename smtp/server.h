@@ -5,6 +5,8 @@
  * server_start()               send the greeting
  * server_input()               feed bytes from the client
  * server_data_done()           the storage verdict for a finished DATA
+ * server_tls_done()            the STARTTLS handshake finished
+ * server_auth_done()           the verdict on AUTH credentials
  * server_paused()              waiting for the storage verdict or closed
  * server_timeout()             the client was idle too long: 421 and close
  * server_shutdown()            relayd is stopping: 421 and close
@@ -31,6 +33,10 @@ struct server_params {
 	uint64_t max_size; /* SIZE; larger messages get 552 5.3.4 */
 	unsigned max_rcpt; /* beyond: 452 4.5.3 */
 	bool normalize;	   /* bare_newline = normalize */
+	bool starttls;	   /* offer STARTTLS (until TLS is on) */
+	bool tls;	   /* the session starts in TLS (SMTPS) */
+	bool require_tls;  /* MAIL before TLS: 530 5.7.0 */
+	bool auth;	   /* offer AUTH PLAIN LOGIN once TLS is on */
 };
 
 /* The transaction as the hooks see it. */
@@ -57,6 +63,12 @@ struct server_hooks {
 	/* DATA ended. OK false: discard the message, nothing more to do. OK
 	 * true: store it and call server_data_done() with the verdict. */
 	void (*data_end)(void *arg, const struct server_txn *t, bool ok);
+	/* "220 Ready to start TLS" was written: discard unread input (it was
+	 * sent in the clear before the handshake), start TLS, then call
+	 * server_tls_done(). */
+	void (*starttls)(void *arg);
+	/* Check USER's PASSWORD, then call server_auth_done(). */
+	void (*auth)(void *arg, const char *user, const char *password);
 };
 
 enum server_state {
@@ -66,8 +78,13 @@ enum server_state {
 	SRV_RCPT,   /* at least one RCPT accepted */
 	SRV_DATA,   /* receiving the body */
 	SRV_COMMIT, /* waiting for server_data_done() */
+	SRV_TLS,    /* waiting for server_tls_done() */
+	SRV_AUTH,   /* reading an AUTH response line (334 sent) */
+	SRV_AUTHCHECK, /* waiting for server_auth_done() */
 	SRV_CLOSED, /* QUIT or 421: nothing more is read */
 };
+
+enum server_auth_step { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 
 struct server {
 	enum server_state state;
@@ -77,6 +94,11 @@ struct server {
 	struct server_txn txn;
 	struct data_scan ds;
 	bool data_ok; /* still storing this DATA (not too big, no error) */
+	bool tls;     /* TLS is on */
+	bool authenticated;
+	char user[256]; /* authenticated user, or "" */
+	enum server_auth_step auth_step;
+	enum server_state auth_return; /* state to go back to after AUTH */
 	unsigned errors;
 	size_t linelen;
 	bool overflow;
@@ -89,6 +111,8 @@ void server_free(struct server *s);
 void server_start(struct server *s);
 size_t server_input(struct server *s, const char *buf, size_t len);
 void server_data_done(struct server *s, const char *reply);
+void server_tls_done(struct server *s, bool ok);
+void server_auth_done(struct server *s, bool ok);
 bool server_paused(const struct server *s);
 void server_timeout(struct server *s);
 void server_shutdown(struct server *s);

@@ -3,9 +3,10 @@
  *
  * The table holds real replies, each with a comment naming where it was
  * published: the providers' own documentation where it quotes its replies,
- * otherwise a public bounce or log. Texts are given as reply.c hands them over
- * (the lines of a multi-line reply joined with a space, the code and the
- * first line's status removed). Rows marked "format:" are built from a
+ * otherwise a public bounce or log. Most texts are reply.c's text (the lines
+ * of a multi-line reply joined with a space, the code and the first line's
+ * status removed); the "lines:" rows are its verbatim line, which is what
+ * relayd logs, keeps and classifies. Rows marked "format:" are built from a
  * documented format rather than copied from one bounce. Mismatches print
  * "got X, want Y"; every row is checked before the test fails.
  */
@@ -555,6 +556,83 @@ static const struct row rows[] = {
 	/* relayd's own shutdown reply (docs/operation.md) */
 	{ "shutting down", 421, "4.3.2", "Service shutting down", CLASS_NONE, NULL, false },
 
+	/* --- verbatim lines, as relayd logs and keeps them (reply.c's line: every
+	 * line's code and status, phrases broken over lines); status as dlv.c
+	 * sets it, "X.0.0" when the reply has none --- */
+	/* https://pastebin.com/6G7q8H39 */
+	{ "lines: gmail unusual rate", 421, "4.7.0",
+	  "421-4.7.0 [216.194.173.80 15] Our system has detected an unusual rate of 421-4.7.0 "
+	  "unsolicited mail originating from your IP address. To protect our 421-4.7.0 users "
+	  "from spam, mail sent from your IP address has been temporarily 421-4.7.0 rate "
+	  "limited. Please visit 421-4.7.0 "
+	  "https://support.google.com/mail/?p=UnsolicitedRateLimitError to 421 4.7.0 review our "
+	  "Bulk Email Senders Guidelines. p4si3522070uam.9 - gsmtp",
+	  CLASS_REPUTATION, "reputation: Gmail", true },
+	/* https://mythicintel.com/blog/421-from-gmail */
+	{ "lines: gmail 4.7.28", 421, "4.7.28",
+	  "421-4.7.28 [203.0.113.42] Our system has detected an unusual rate of 421-4.7.28 "
+	  "unsolicited mail originating from your IP address. To protect our 421-4.7.28 users from "
+	  "spam, mail sent from your IP address has been temporarily 421 4.7.28 rate limited. "
+	  "Please visit 421 4.7.28 https://support.google.com/mail/?p=UnsolicitedRateLimitError "
+	  "to 421 4.7.28 review our Bulk Email Senders Guidelines. - gsmtp",
+	  CLASS_REPUTATION, "reputation: Gmail", true },
+	/* https://discuss.vultr.com/discussion/1031/gmail-is-blocking-my-email (as logged) */
+	{ "lines: gmail low ip reputation", 421, "4.7.0",
+	  "Our system has detected that this message is 421-4.7.0 suspicious due to the very low "
+	  "reputation of the sending IP address. 421-4.7.0 To protect our users from spam, mail "
+	  "sent from your IP address has 421-4.7.0 been temporarily rate limited. Please visit 421 "
+	  "4.7.0 for more information.",
+	  CLASS_REPUTATION, "reputation: Gmail", true },
+	/* https://pastebin.com/UaXB41uS */
+	{ "lines: gmail unsolicited", 550, "5.7.1",
+	  "550-5.7.1 [195.64.158.216 12] Our system has detected that this message is 550-5.7.1 "
+	  "likely unsolicited mail. To reduce the amount of spam sent to Gmail, 550-5.7.1 this "
+	  "message has been blocked. Please visit 550 5.7.1 "
+	  "https://support.google.com/mail/answer/188131 for more information. dh9si2656259wib.8 "
+	  "- gsmtp",
+	  CLASS_SPAM, "spam", false },
+	/* https://pastebin.com/GpqZiPMT */
+	{ "lines: gmail no such user", 550, "5.1.1",
+	  "550-5.1.1 The email account that you tried to reach does not exist. Please try "
+	  "550-5.1.1 double-checking the recipient's email address for typos or 550-5.1.1 "
+	  "unnecessary spaces. Learn more at 550 5.1.1 https://support.google.com/mail/answer/6596 "
+	  "d72si22370812qhc.8 - gsmtp",
+	  CLASS_UNKNOWN_USER, "unknown user", false },
+	/* https://gist.github.com/s3w47m88/115688a7ecd5a8c762bd3f98932756b2 ("DMARC" alone on
+	 * its line) */
+	{ "lines: gmail dmarc", 550, "5.7.1",
+	  "550-5.7.1 Unauthenticated email from mydomain.com is not accepted due 550-5.7.1 to "
+	  "domain's DMARC policy. Please contact the administrator of 550-5.7.1 mydomain.com "
+	  "domain if this was a legitimate mail. Please 550-5.7.1 visit 550-5.7.1 "
+	  "https://support.google.com/mail/answer/2451690 to learn about the 550 5.7.1 DMARC "
+	  "initiative. a22si5387311pfc.217 - gsmtp",
+	  CLASS_POLICY, "policy: SPF/DMARC", false },
+	/* https://pastebin.com/XyCXXpvt (no status: dlv.c says 5.0.0) */
+	{ "lines: uceprotect", 550, "5.0.0",
+	  "550-Blacklisted in dnsbl-1.uceprotect.net: 550-IP 108.178.14.82 is UCEPROTECT-Level 1 "
+	  "listed. See 550 http://www.uceprotect.net/rblcheck.php?ipr=108.178.14.82",
+	  CLASS_BLOCKLIST, "UCEPROTECT", true },
+	/* https://pastebin.com/6Hv5w6Xi */
+	{ "lines: 1and1 quota", 552, "5.0.0",
+	  "552-Requested mail action aborted: exceeded storage allocation 552-Quota exceeded. 552 "
+	  "For explanation visit https://help.1and1.com/smtp-error-messages?ip=217.72.192.75&c=quot",
+	  CLASS_MAILBOX_FULL, "mailbox full", false },
+	/* https://pastebin.com/jhdNMiyp ("#5.7.1": reply.c keeps no status) */
+	{ "lines: hash status", 550, "5.0.0",
+	  "550 #5.7.1 Your access to submit messages to this e-mail system has been rejected.",
+	  CLASS_NONE, NULL, false },
+	{ "lines: one line", 554, "5.7.1",
+	  "554 5.7.1 <wedge@live.ca>: Relay access denied",
+	  CLASS_RELAY_DENIED, "relay denied", false },
+	{ "lines: 421 without status", 421, "4.0.0", "421 Service not available",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	{ "lines: status of the first line", 550, "5.0.0", "550 5.1.1 bad",
+	  CLASS_UNKNOWN_USER, "unknown user", false },
+	{ "lines: the code joins a phrase", 550, "5.0.0", "550-user 550 unknown",
+	  CLASS_UNKNOWN_USER, "unknown user", false },
+	{ "lines: another number does not", 554, "5.0.0", "554-user 550 unknown",
+	  CLASS_NONE, NULL, false },
+
 	/* --- edge cases --- */
 	{ "order: spamhaus in a relay/spam reply", 550, "5.7.1",
 	  "Relay access denied: spam source blocked using zen.spamhaus.org",
@@ -563,6 +641,8 @@ static const struct row rows[] = {
 	  "Client host [192.0.2.1] blocked using zen.spamhaus.org; "
 	  "https://www.spamhaus.org/pbl/query/PBL1234567",
 	  CLASS_BLOCKLIST, "Spamhaus PBL", true },
+	{ "sender address list is no IP listing", 554, "5.7.1",
+	  "<spammer@example.com>: Sender address rejected: blacklisted", CLASS_NONE, NULL, false },
 	{ "empty text", 550, "", "", CLASS_NONE, NULL, false },
 	{ "null text and status", 550, NULL, NULL, CLASS_NONE, NULL, false },
 	{ "code only 552", 552, NULL, NULL, CLASS_TOO_LARGE, "message too large", false },
@@ -749,6 +829,7 @@ test_random(void **state)
 	static const char *const words[] = {
 		"spam", "spamhaus", "zen.spamhaus.org", "5.7.1", "relay", "user unknown", "S3140",
 		"greylist", "tls required", "*", " ", "\t", "-", "#", ".", "quota", "dnsbl",
+		"550-", "550 ", "421-4.7.0 ", "550 #5.1.1 ", "552",
 	};
 	static const char *const statuses[] = {
 		"", "5.7.1", "4.7.0", "5.1.1", "5.7.606", "9.9.9", "5..1", "5.7.", "4.7.650",

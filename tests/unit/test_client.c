@@ -79,7 +79,15 @@ h_fail(void *arg, const struct reply *rp)
 	r->failr = *rp;
 }
 
-static const struct client_hooks hooks = {h_write, h_body, h_ready, h_txn_done, h_fail};
+static int starttls_calls;
+
+static void
+h_starttls(void *arg)
+{
+	starttls_calls++;
+}
+
+static const struct client_hooks hooks = {h_write, h_body, h_ready, h_txn_done, h_fail, h_starttls};
 
 static void
 feed(struct client *c, const char *lines)
@@ -299,6 +307,105 @@ test_reuse_from_ready(void **state)
 	client_free(c);
 }
 
+static struct client *
+start_opts(struct rec *r, const struct client_opts *o, const char *ehlo_reply)
+{
+	memset(r, 0, sizeof(*r));
+	r->c = client_new("relay.test", &hooks, r);
+	client_configure(r->c, o);
+	feed(r->c, "220 mx.example ESMTP");
+	expect_out(r, "EHLO relay.test\r\n");
+	feed(r->c, ehlo_reply);
+	return r->c;
+}
+
+static void
+test_tls_policy(void **state)
+{
+	struct rec r;
+	struct client_opts req = {CLIENT_TLS_REQUIRE, false, NULL, NULL};
+	struct client_opts may = {CLIENT_TLS_MAY, false, NULL, NULL};
+
+	/* Required but not offered: a failure that must never bounce. */
+	struct client *c = start_opts(&r, &req, "250 mx");
+	assert_int_equal(r.fail, 1);
+	assert_true(c->fail_temp);
+	assert_string_equal(r.failr.status, "4.7.4");
+	assert_non_null(strstr(r.failr.line, "not offered"));
+	assert_int_equal(r.ready, 0);
+	client_free(c);
+
+	/* May, not offered: plaintext is fine. */
+	c = start_opts(&r, &may, "250 mx");
+	assert_int_equal(r.ready, 1);
+	client_free(c);
+
+	/* Offered: STARTTLS, the owner's handshake, EHLO again. */
+	starttls_calls = 0;
+	c = start_opts(&r, &req, "250-mx\n250 STARTTLS");
+	expect_out(&r, "STARTTLS\r\n");
+	feed(c, "220 2.0.0 go ahead");
+	assert_int_equal(starttls_calls, 1);
+	assert_int_equal(c->state, CL_TLS);
+	client_tls_done(c);
+	expect_out(&r, "EHLO relay.test\r\n");
+	feed(c, "250-mx\n250 PIPELINING");
+	assert_int_equal(r.ready, 1);
+	assert_true(c->tls);
+	client_free(c);
+
+	/* Required and refused. */
+	c = start_opts(&r, &req, "250-mx\n250 STARTTLS");
+	expect_out(&r, "STARTTLS\r\n");
+	feed(c, "454 4.7.0 TLS not available");
+	assert_int_equal(r.fail, 1);
+	assert_true(c->fail_temp);
+	assert_non_null(strstr(r.failr.line, "454 4.7.0"));
+	client_free(c);
+}
+
+static void
+test_auth(void **state)
+{
+	struct rec r;
+	struct client_opts tls_auth = {CLIENT_TLS_NONE, true, "user", "secret"};
+	struct client_opts plain_auth = {CLIENT_TLS_NONE, false, "user", "secret"};
+
+	/* PLAIN: base64("\0user\0secret") */
+	struct client *c = start_opts(&r, &tls_auth, "250-mx\n250 AUTH PLAIN LOGIN");
+	expect_out(&r, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+	feed(c, "235 2.7.0 ok");
+	assert_int_equal(r.ready, 1);
+	client_free(c);
+
+	/* LOGIN when only that is offered. */
+	c = start_opts(&r, &tls_auth, "250-mx\n250 AUTH LOGIN");
+	expect_out(&r, "AUTH LOGIN\r\n");
+	feed(c, "334 VXNlcm5hbWU6");
+	expect_out(&r, "dXNlcg==\r\n");
+	feed(c, "334 UGFzc3dvcmQ6");
+	expect_out(&r, "c2VjcmV0\r\n");
+	feed(c, "235 2.7.0 ok");
+	assert_int_equal(r.ready, 1);
+	client_free(c);
+
+	/* 535 is a configuration problem: deferred, never bounced. */
+	c = start_opts(&r, &tls_auth, "250-mx\n250 AUTH PLAIN");
+	r.outlen = 0;
+	feed(c, "535 5.7.8 bad credentials");
+	assert_int_equal(r.fail, 1);
+	assert_true(c->fail_temp);
+	assert_string_equal(r.failr.status, "4.7.8");
+	client_free(c);
+
+	/* No TLS: the password never leaves. */
+	c = start_opts(&r, &plain_auth, "250-mx\n250 AUTH PLAIN");
+	assert_int_equal(r.fail, 1);
+	assert_true(c->fail_temp);
+	assert_null(strstr(r.out, "AUTH"));
+	client_free(c);
+}
+
 int
 main(void)
 {
@@ -307,6 +414,7 @@ main(void)
 		cmocka_unit_test(test_helo_fallback),	cmocka_unit_test(test_session_failures),
 		cmocka_unit_test(test_mail_rejected),	cmocka_unit_test(test_all_rcpt_rejected),
 		cmocka_unit_test(test_smtputf8_required), cmocka_unit_test(test_reuse_from_ready),
+		cmocka_unit_test(test_tls_policy),	  cmocka_unit_test(test_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

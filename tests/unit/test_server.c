@@ -77,14 +77,40 @@ h_data_end(void *arg, const struct server_txn *t, bool ok)
 		r->data_end_bad++;
 }
 
-static const struct server_hooks hooks = {h_write,	 h_close,	h_rcpt,
-					  h_data_start, h_data_write, h_data_end};
+static int starttls_calls;
+static char auth_user[64], auth_pass[64];
+
+static void
+h_starttls(void *arg)
+{
+	starttls_calls++;
+}
+
+static void
+h_auth(void *arg, const char *user, const char *pass)
+{
+	snprintf(auth_user, sizeof(auth_user), "%s", user);
+	snprintf(auth_pass, sizeof(auth_pass), "%s", pass);
+}
+
+static const struct server_hooks hooks = {h_write,	h_close,    h_rcpt, h_data_start,
+					  h_data_write, h_data_end, h_starttls, h_auth};
+
+static struct rec *
+new_rec_p(const struct server_params *p)
+{
+	struct rec *r = calloc(1, sizeof(*r));
+	r->s = server_new(p, &hooks, r);
+	server_start(r->s);
+	return r;
+}
 
 static struct rec *
 new_rec(uint64_t max_size, unsigned max_rcpt, bool normalize)
 {
 	struct rec *r = calloc(1, sizeof(*r));
-	struct server_params p = {"relay.test", max_size, max_rcpt, normalize};
+	struct server_params p = {"relay.test", max_size, max_rcpt, normalize, false, false, false,
+				  false};
 	r->s = server_new(&p, &hooks, r);
 	server_start(r->s);
 	return r;
@@ -279,6 +305,87 @@ test_null_sender_and_bytes(void **state)
 	free_rec(r);
 }
 
+static void
+test_starttls(void **state)
+{
+	struct server_params p = {"relay.test", 1000, 10, false, true, false, true, true};
+	struct rec *r = new_rec_p(&p);
+	r->outlen = 0;
+	send_str(r, "EHLO x\r\n");
+	assert_non_null(strstr(r->out, "250-STARTTLS\r\n"));
+	assert_null(strstr(r->out, "AUTH")); /* only after TLS */
+	r->outlen = 0;
+	send_str(r, "MAIL FROM:<a@b.c>\r\n");
+	expect(r, "530 5.7.0 Must issue a STARTTLS command first\r\n");
+	send_str(r, "AUTH PLAIN AHUAcA==\r\n");
+	assert_non_null(strstr(r->out, "538 5.7.11"));
+	r->outlen = 0;
+	/* Pipelined commands after STARTTLS are not consumed: the owner
+	 * throws them away before the handshake. */
+	starttls_calls = 0;
+	const char *in = "STARTTLS\r\nMAIL FROM:<evil@x>\r\n";
+	size_t used = server_input(r->s, in, strlen(in));
+	assert_int_equal(used, strlen("STARTTLS\r\n"));
+	assert_true(server_paused(r->s));
+	assert_int_equal(starttls_calls, 1);
+	expect(r, "220 2.0.0 Ready to start TLS\r\n");
+	server_tls_done(r->s, true);
+	/* Everything before is forgotten: EHLO first. */
+	send_str(r, "MAIL FROM:<a@b.c>\r\n");
+	assert_non_null(strstr(r->out, "503 5.5.1"));
+	r->outlen = 0;
+	send_str(r, "EHLO x\r\n");
+	assert_null(strstr(r->out, "STARTTLS"));
+	assert_non_null(strstr(r->out, "250-AUTH PLAIN LOGIN\r\n"));
+	r->outlen = 0;
+	send_str(r, "STARTTLS\r\n");
+	assert_non_null(strstr(r->out, "554 5.5.1"));
+	free_rec(r);
+}
+
+static void
+test_auth(void **state)
+{
+	struct server_params p = {"relay.test", 1000, 10, false, false, true, false, true};
+	struct rec *r = new_rec_p(&p);
+	send_str(r, "EHLO x\r\n");
+	r->outlen = 0;
+	/* PLAIN with an initial response: base64("\0user\0secret") */
+	send_str(r, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\nNOOP\r\n");
+	assert_true(server_paused(r->s));
+	assert_string_equal(auth_user, "user");
+	assert_string_equal(auth_pass, "secret");
+	server_auth_done(r->s, false);
+	assert_non_null(strstr(r->out, "535 5.7.8"));
+	assert_false(r->s->authenticated);
+	/* LOGIN, step by step. */
+	r->outlen = 0;
+	send_str(r, "AUTH LOGIN\r\n");
+	expect(r, "334 VXNlcm5hbWU6\r\n");
+	send_str(r, "dXNlcg==\r\n");
+	expect(r, "334 UGFzc3dvcmQ6\r\n");
+	send_str(r, "c2VjcmV0\r\n");
+	server_auth_done(r->s, true);
+	expect(r, "235 2.7.0 Authentication successful\r\n");
+	assert_true(r->s->authenticated);
+	send_str(r, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+	assert_non_null(strstr(r->out, "503 5.5.1"));
+	free_rec(r);
+
+	/* Aborts, bad base64, unknown mechanisms. */
+	r = new_rec_p(&p);
+	send_str(r, "EHLO x\r\n");
+	r->outlen = 0;
+	send_str(r, "AUTH PLAIN\r\n*\r\n");
+	expect(r, "334 \r\n501 5.7.0 Error: authentication aborted\r\n");
+	send_str(r, "AUTH PLAIN !!!!\r\n");
+	assert_non_null(strstr(r->out, "501 5.5.2"));
+	r->outlen = 0;
+	send_str(r, "AUTH CRAM-MD5\r\n");
+	assert_non_null(strstr(r->out, "504 5.5.4"));
+	free_rec(r);
+}
+
 int
 main(void)
 {
@@ -286,7 +393,8 @@ main(void)
 		cmocka_unit_test(test_greeting_and_ehlo),  cmocka_unit_test(test_command_table),
 		cmocka_unit_test(test_long_line),	   cmocka_unit_test(test_pipelined_transaction),
 		cmocka_unit_test(test_data_limits),	   cmocka_unit_test(test_too_many_errors),
-		cmocka_unit_test(test_null_sender_and_bytes),
+		cmocka_unit_test(test_null_sender_and_bytes), cmocka_unit_test(test_starttls),
+		cmocka_unit_test(test_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
