@@ -66,6 +66,8 @@ struct session {
 	bool tls;
 	char tls_proto[16];
 	unsigned auth_failures;
+	bool close_scheduled;
+	struct evbuffer_cb_entry *drain_cb;
 	struct session *next, *prev;
 };
 
@@ -118,6 +120,46 @@ session_close(struct session *se)
 	session_unref(se);
 }
 
+static void
+close_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *se = arg;
+	session_close(se);
+	session_unref(se);
+}
+
+/* The socket-side buffer of a TLS session drained: the last reply (221,
+ * 421) is really out, so the connection may close now — from the top of
+ * the loop, not from inside libevent's write path. */
+static void
+under_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct session *se = arg;
+	if (evbuffer_get_length(buf) > 0 || se->close_scheduled)
+		return;
+	se->close_scheduled = true;
+	se->refs++;
+	event_base_once(s_base, -1, EV_TIMEOUT, close_later, se, NULL);
+}
+
+/* Everything written has left for the kernel: for a TLS session that
+ * means the encrypted bytes in the socket bufferevent too. */
+static bool
+session_flushed(struct session *se)
+{
+	if (evbuffer_get_length(bufferevent_get_output(se->bev)) > 0)
+		return false;
+	struct bufferevent *under = bufferevent_get_underlying(se->bev);
+	if (!under)
+		return true;
+	struct evbuffer *uout = bufferevent_get_output(under);
+	if (evbuffer_get_length(uout) == 0)
+		return true;
+	if (!se->drain_cb)
+		se->drain_cb = evbuffer_add_cb(uout, under_drained, se);
+	return false;
+}
+
 /* After processing: close if asked and flushed, throttle if the client
  * does not read its replies. */
 static void
@@ -128,7 +170,7 @@ session_settle(struct session *se)
 	struct evbuffer *out = bufferevent_get_output(se->bev);
 	if (se->closing) {
 		bufferevent_disable(se->bev, EV_READ);
-		if (evbuffer_get_length(out) == 0)
+		if (session_flushed(se))
 			session_close(se);
 		return;
 	}
@@ -493,7 +535,8 @@ session_write(struct bufferevent *bev, void *arg)
 	struct session *se = arg;
 
 	if (se->closing) {
-		session_close(se);
+		if (session_flushed(se))
+			session_close(se);
 		return;
 	}
 	if (se->throttled) {

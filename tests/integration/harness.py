@@ -478,7 +478,15 @@ class Relayd:
                             f"{self.host}:{self.port}\n--- log tail ---\n{tail(self.log_text())}",
                             pytrace=False)
             try:
-                with socket.create_connection((self.host, self.port), timeout=2) as s:
+                with socket.create_connection((self.host, self.port), timeout=2) as raw:
+                    s = raw
+                    if re.search(r'(?m)^\s*tls\s*=\s*"smtps"', self.conf_path.read_text()):
+                        # An SMTPS listener greets only after the handshake.
+                        import ssl
+                        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                        ctx.check_hostname = False
+                        ctx.verify_mode = ssl.CERT_NONE
+                        s = ctx.wrap_socket(raw)
                     s.settimeout(max(0.1, deadline - time.monotonic()))
                     data = b""
                     while b"\n" not in data:
@@ -660,6 +668,8 @@ class Message:
     mail_options: List[str]
     helo: Optional[str]
     reply: str
+    tls: Optional[str] = None   # "TLSv1.3" when the session was under TLS
+    auth: Optional[str] = None  # the AUTH login name, if any
 
 
 @dataclass
@@ -724,6 +734,17 @@ class _Controller(Controller):
             self.scripted._trigger_peers.add(s.getsockname())
             s.settimeout(1.0)
             s.connect((self.hostname, self.port))
+            if self.ssl_context:
+                import ssl
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                try:
+                    with ctx.wrap_socket(s) as t:
+                        t.recv(1024)
+                except (OSError, ssl.SSLError):
+                    pass
+                return
             s.recv(1024)
 
 
@@ -744,7 +765,13 @@ class ScriptedServer:
     def __init__(self, host: str = "127.0.0.1", port: Optional[int] = None, *,
                  greeting: Script = None, ehlo_replies: Script = None, mail_replies: Script = None,
                  rcpt_replies: Script = None, data_replies: Script = None,
-                 name: Optional[str] = None, start: bool = True):
+                 name: Optional[str] = None, start: bool = True,
+                 smtp_kwargs: Optional[dict] = None, ssl_context=None):
+        # smtp_kwargs go to aiosmtpd's SMTP: tls_context= (offer STARTTLS),
+        # require_starttls=, authenticator=, auth_require_tls=, ...
+        # ssl_context= makes the whole connection implicit TLS (SMTPS).
+        self.smtp_kwargs = dict(smtp_kwargs or {})
+        self.ssl_context = ssl_context
         self.host = host
         self.port = port or free_port(host)
         self.name = name or f"{host}:{self.port}"
@@ -775,12 +802,15 @@ class ScriptedServer:
     def running(self) -> bool:
         return self._ctl is not None
 
+    def _controller(self):
+        return _Controller(self, hostname=self.host, port=self.port,
+                           server_hostname=f"scripted-{self.host}", ident="ESMTP scripted",
+                           ready_timeout=5.0, ssl_context=self.ssl_context, **self.smtp_kwargs)
+
     def start(self):
         assert self._ctl is None, f"{self.name} already running"
         # A fresh controller (and event loop) each time: stop() closes the loop.
-        self._ctl = _Controller(self, hostname=self.host, port=self.port,
-                                server_hostname=f"scripted-{self.host}",
-                                ident="ESMTP scripted", ready_timeout=5.0)
+        self._ctl = self._controller()
         deadline = time.monotonic() + 5
         while True:
             try:
@@ -788,9 +818,7 @@ class ScriptedServer:
                 return self
             except OSError:
                 # the port may still be held briefly after stop(); retry
-                self._ctl = _Controller(self, hostname=self.host, port=self.port,
-                                        server_hostname=f"scripted-{self.host}",
-                                        ident="ESMTP scripted", ready_timeout=5.0)
+                self._ctl = self._controller()
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
@@ -888,9 +916,16 @@ class ScriptedServer:
         r = self.data_replies.next()
         with self._cond:
             reply = r or f"250 2.0.0 Ok: queued as S{len(self.messages) + 1}"
+            tls = None
+            if getattr(session, "ssl", None):
+                obj = session.ssl.get("ssl_object")
+                tls = obj.version() if obj is not None else "TLS"
+            login = getattr(session, "login_data", None)
+            if isinstance(login, bytes):
+                login = login.decode(errors="replace")
             msg = Message(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
                           tuple(session.peer), list(envelope.mail_options), session.host_name,
-                          reply)
+                          reply, tls, login)
             (self.messages if reply.startswith("2") else self.rejected).append(msg)
             self.events.append(Event("data", f"{len(msg.content)} bytes", reply, session.peer))
             self._cond.notify_all()
