@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "relayd/dlv.h"
+#include "smtp/classify.h"
 
 /* Outcome of a complete reply R from RELAY over TLS (or "none"). */
 void
@@ -46,9 +47,27 @@ dlv_local(struct dlv *d, enum dlv_kind kind, const char *status, const char *rel
 int
 dlv_rank(const struct dlv *d)
 {
+	if (d->kind == DLV_REROUTE)
+		return 4;
 	if (d->kind == DLV_PERMFAIL)
 		return 3;
 	if (d->code >= 400)
 		return 2;
 	return 1;
+}
+
+/* A reputation or blocklist block goes to the fallback instead of bouncing
+ * or waiting: another IP is the only thing that helps. */
+bool
+dlv_detour(struct dlv *d, bool can_detour)
+{
+	struct classification cl;
+
+	if (!can_detour || d->code < 400 || d->kind == DLV_OK)
+		return false;
+	classify(d->code, d->status, d->text, &cl);
+	if (!cl.reroute)
+		return false;
+	d->kind = DLV_REROUTE;
+	return true;
 }

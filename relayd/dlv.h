@@ -5,6 +5,8 @@
  * dlv_local()    outcome decided locally (network error, TLS, no route, ...)
  * dlv_rank()     how informative an outcome is, to keep the best when hosts
  *                fail one after another
+ * dlv_detour()   turn a reputation or blocklist block into DLV_REROUTE when
+ *                the transport has a fallback (and this is not already it)
  *
  * This is the ONE place that decides defer versus bounce (as Postfix's
  * smtp_trouble.c): everything else asks it.
@@ -12,9 +14,16 @@
 #ifndef RELAYD_DLV_H
 #define RELAYD_DLV_H
 
+#include <stdbool.h>
+
 #include "smtp/reply.h"
 
-enum dlv_kind { DLV_OK, DLV_TEMPFAIL, DLV_PERMFAIL };
+enum dlv_kind {
+	DLV_OK,
+	DLV_TEMPFAIL,
+	DLV_PERMFAIL,
+	DLV_REROUTE, /* a reputation/blocklist block: try the fallback transport */
+};
 
 struct dlv {
 	enum dlv_kind kind;
@@ -31,6 +40,11 @@ void dlv_reply(struct dlv *d, const struct reply *r, const char *relay, const ch
 /* A local outcome: KIND with STATUS ("4.4.1") and a reason in words. */
 void dlv_local(struct dlv *d, enum dlv_kind kind, const char *status, const char *relay,
 	       const char *reason);
+
+/* When D is a 4xx or 5xx reply the classifier calls a blocklist or
+ * IP-reputation block and CAN_DETOUR (the transport has a fallback and the
+ * recipient has not been re-routed yet), make it DLV_REROUTE; true if so. */
+bool dlv_detour(struct dlv *d, bool can_detour);
 
 /* Higher is more informative: a permanent failure (5xx reply, domain not
  * found) > a 4xx reply > a local temporary reason. */

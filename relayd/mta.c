@@ -41,6 +41,7 @@
 #include "relayd/queue.h"
 #include "relayd/stats.h"
 #include "relayd/relayd.h"
+#include "smtp/classify.h"
 #include "smtp/client.h"
 #include "tls/tls.h"
 
@@ -50,6 +51,7 @@
 struct dest {
 	const struct conf_transport *t;
 	char *domain; /* MX delivery; NULL for relays */
+	time_t detour_until; /* mail goes to the fallback until then */
 	struct mta_job *head, *tail;
 	unsigned nconn;
 	struct mta_conn *idle; /* idle connections */
@@ -139,6 +141,61 @@ dest_take(struct dest *d)
 		j->next = NULL;
 	}
 	return j;
+}
+
+static struct dest *
+dest_lookup(const struct conf_transport *t, const char *domain)
+{
+	for (struct dest *d = m_dests; d; d = d->next)
+		if (d->t == t && (t->nrelay > 0 || (domain && d->domain &&
+						    strcasecmp(domain, d->domain) == 0)))
+			return d;
+	return NULL;
+}
+
+/* A reputation block from D: hold its mail on the fallback for a while,
+ * logged once per hold. */
+static void
+dest_hold(struct dest *d, const struct dlv *why)
+{
+	const struct conf_transport *t = d->t;
+	time_t now = time(NULL);
+	struct classification cl;
+
+	if (!t->fallback)
+		return;
+	if (d->detour_until <= now) {
+		classify(why->code, why->status, why->text, &cl);
+		log_info("%s: destination %s rejects the sending IP (%s); its mail goes through "
+			 "transport %s for %us",
+			 t->name, d->domain ? d->domain : "(relay)", cl.label ? cl.label : "blocked",
+			 t->fallback->name, t->fallback_hold);
+	}
+	d->detour_until = now + (time_t)t->fallback_hold;
+}
+
+/* Is T's destination for DOMAIN on its fallback now. */
+bool
+mta_detour_active(const struct conf_transport *t, const char *domain, time_t *until)
+{
+	struct dest *d = dest_lookup(t, domain);
+	if (!d || d->detour_until <= time(NULL))
+		return false;
+	if (until)
+		*until = d->detour_until;
+	return true;
+}
+
+/* Destinations on hold now. */
+size_t
+mta_detours(void)
+{
+	size_t n = 0;
+	time_t now = time(NULL);
+	for (struct dest *d = m_dests; d; d = d->next)
+		if (d->detour_until > now)
+			n++;
+	return n;
 }
 
 static struct dest *
@@ -517,8 +574,11 @@ hook_txn_done(void *arg, const struct reply *replies)
 	mc->have_best = false;
 	struct timeval tv = {(time_t)mc->t->command_timeout, 0};
 	bufferevent_set_timeouts(mc->bev, &tv, &tv);
+	bool can_detour = !j->detoured && j->transport->fallback;
 	for (size_t i = 0; i < j->nrcpt; i++) {
 		dlv_reply(&d, &replies[i], mc->relay, mc->tls_proto);
+		if (dlv_detour(&d, can_detour))
+			dest_hold(mc->d, &d);
 		queue_result(j->msg, j->rcpt[i], j->transport->name, &d);
 	}
 	queue_job_done(j->msg);
@@ -571,6 +631,16 @@ conn_settle(struct mta_conn *mc)
 			dlv_local(&d, DLV_TEMPFAIL, mc->fail_reply.status, mc->relay,
 				  mc->fail_reply.line);
 			snprintf(d.tls, sizeof(d.tls), "%s", mc->tls_proto);
+		}
+		if (mc->job && dlv_detour(&d, !mc->job->detoured && mc->t->fallback)) {
+			/* The greeting or EHLO already says the IP is blocked:
+			 * every host of this destination would say the same. */
+			struct mta_job *j = mc->job;
+			mc->job = NULL;
+			dest_hold(mc->d, &d);
+			job_finish(j, &d);
+			conn_free(mc);
+			return;
 		}
 		note_failure(mc, &d);
 		conn_next_addr(mc);

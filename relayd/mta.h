@@ -5,6 +5,8 @@
  * mta_submit()    deliver a job: one message's recipients for one destination
  * mta_shutdown()  close every outbound connection
  * mta_sessions()  outbound sessions open now
+ * mta_detour_active()  is a destination's mail held on its fallback now
+ * mta_detours()   destinations on hold now (metrics)
  *
  * A destination is (transport, relay list) or (transport, recipient domain)
  * for MX delivery. Each has a FIFO of jobs and at most max_connections
@@ -15,7 +17,9 @@
 #ifndef RELAYD_MTA_H
 #define RELAYD_MTA_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "conf/conf.h"
 
@@ -28,6 +32,7 @@ struct mta_job {
 	char *domain; /* recipients' domain for MX delivery; NULL for relays */
 	size_t *rcpt; /* indices into msg->rcpt */
 	size_t nrcpt;
+	bool detoured; /* TRANSPORT is a fallback already: never detour again */
 	struct mta_job *next; /* private to mta.c */
 };
 
@@ -35,5 +40,13 @@ int mta_init(struct event_base *base);
 void mta_submit(struct mta_job *job);
 void mta_shutdown(void);
 size_t mta_sessions(void);
+
+/* True while T's destination (DOMAIN for MX delivery, ignored for relays)
+ * sends its mail straight to T's fallback after a reputation block; *UNTIL
+ * (may be NULL) gets the end of the hold. */
+bool mta_detour_active(const struct conf_transport *t, const char *domain, time_t *until);
+
+/* Destinations whose mail is held on a fallback right now. */
+size_t mta_detours(void);
 
 #endif

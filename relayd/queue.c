@@ -88,6 +88,7 @@ msg_free(struct qmsg *m)
 		free(m->rcpt[i].last_reply);
 		free(m->rcpt[i].transport);
 		free(m->rcpt[i].relay);
+		free(m->rcpt[i].detour);
 	}
 	free(m->rcpt);
 	free(m->sender);
@@ -386,10 +387,34 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 		free(r->last_reply);
 		r->last_reply = xstrdup(d->text);
 	}
+	const struct conf_transport *t = conf_transport_find(c, transport);
+	struct dlv rd;
+	if (d->kind == DLV_REROUTE && !(t && t->fallback)) {
+		/* The fallback went away in a reload: wait and try again. */
+		rd = *d;
+		rd.kind = DLV_TEMPFAIL;
+		d = &rd;
+	}
 	switch (d->kind) {
 	case DLV_OK:
 		r->state = RCPT_SENT;
 		break;
+	case DLV_REROUTE: {
+		/* Once, and at once: the fallback gets it on the next run. */
+		free(r->detour);
+		r->detour = xstrdup(t->fallback->name);
+		r->state = RCPT_PENDING;
+		r->next_attempt = now;
+		rd = *d;
+		int n = snprintf(rd.text, sizeof(rd.text), "to transport %.64s: ", r->detour);
+		if (n > 0 && (size_t)n < sizeof(rd.text))
+			memcpy(rd.text + n, d->text,
+			       strnlen(d->text, sizeof(rd.text) - (size_t)n - 1) + 1);
+		rd.text[sizeof(rd.text) - 1] = '\0';
+		stats_count(STAT_REROUTED, transport, 1);
+		log_outcome(m, r, transport, &rd, "rerouted");
+		return;
+	}
 	case DLV_PERMFAIL:
 		r->state = RCPT_BOUNCED;
 		r->notify = true;
@@ -510,10 +535,11 @@ state_save(struct qmsg *m)
 	evbuffer_add_printf(j->buf, "RELAYD-STATE 1\nwarned %d\n", m->warned ? 1 : 0);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		struct qrcpt *r = &m->rcpt[i];
-		evbuffer_add_printf(j->buf, "r %zu %d %u %lld %d %s %s %s %s\n", i, (int)r->state,
-				    r->attempts, (long long)r->next_attempt, r->code,
+		evbuffer_add_printf(j->buf, "r %zu %d %u %lld %d %s %s %s %s %s\n", i,
+				    (int)r->state, r->attempts, (long long)r->next_attempt, r->code,
 				    r->status[0] ? r->status : "-", r->transport ? r->transport : "-",
-				    r->relay ? r->relay : "-", r->last_reply ? r->last_reply : "");
+				    r->relay ? r->relay : "-", r->detour ? r->detour : "-",
+				    r->last_reply ? r->last_reply : "");
 	}
 	m->state_writing = true;
 	m->refs++;
@@ -810,10 +836,24 @@ dispatch(struct qmsg *m, time_t now)
 			continue;
 		}
 		const struct conf_transport *t = rt->transport;
+		bool detoured = false;
+		if (r->detour) {
+			/* Re-routed after a reputation block: stays there. */
+			const struct conf_transport *ft = conf_transport_find(c, r->detour);
+			if (ft) {
+				t = ft;
+				detoured = true;
+			}
+		} else if (t->fallback && mta_detour_active(t, domain, NULL)) {
+			/* The destination is on hold: straight to the fallback. */
+			t = t->fallback;
+			detoured = true;
+		}
 		bool mx = t->nrelay == 0;
 		struct mta_job *j;
 		for (j = jobs; j; j = j->next)
-			if (j->transport == t && (!mx || strcasecmp(j->domain, domain) == 0))
+			if (j->transport == t && j->detoured == detoured &&
+			    (!mx || strcasecmp(j->domain, domain) == 0))
 				break;
 		if (!j) {
 			j = calloc(1, sizeof(*j));
@@ -821,6 +861,7 @@ dispatch(struct qmsg *m, time_t now)
 				fatal("out of memory");
 			j->msg = m;
 			j->transport = t;
+			j->detoured = detoured;
 			j->domain = mx ? xstrdup(domain) : NULL;
 			j->rcpt = calloc(m->nrcpt, sizeof(*j->rcpt));
 			if (!j->rcpt)
@@ -1115,9 +1156,9 @@ load_state(struct qmsg *m)
 		int st, code, off = 0;
 		unsigned att;
 		long long next;
-		char tname[256], status[16], relay[400];
-		if (sscanf(line, "r %zu %d %u %lld %d %15s %255s %399s %n", &idx, &st, &att, &next,
-			   &code, status, tname, relay, &off) < 8 ||
+		char tname[256], status[16], relay[400], detour[256];
+		if (sscanf(line, "r %zu %d %u %lld %d %15s %255s %399s %255s %n", &idx, &st, &att,
+			   &next, &code, status, tname, relay, detour, &off) < 9 ||
 		    idx >= m->nrcpt || st < RCPT_PENDING || st > RCPT_EXPIRED) {
 			log_warn("%s: ignoring bad line in state file", m->id);
 			continue;
@@ -1132,6 +1173,8 @@ load_state(struct qmsg *m)
 		r->transport = strcmp(tname, "-") == 0 ? NULL : xstrdup(tname);
 		free(r->relay);
 		r->relay = strcmp(relay, "-") == 0 ? NULL : xstrdup(relay);
+		free(r->detour);
+		r->detour = strcmp(detour, "-") == 0 ? NULL : xstrdup(detour);
 		free(r->last_reply);
 		r->last_reply = off > 0 && line[off] ? xstrdup(line + off) : NULL;
 	}

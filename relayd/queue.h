@@ -50,6 +50,7 @@ struct qrcpt {
 	char *last_reply; /* NULL until an attempt failed */
 	char *transport;  /* transport of the last attempt, NULL before */
 	char *relay;	  /* "HOST[IP]:PORT" of the last attempt, or NULL */
+	char *detour;	  /* re-routed to this fallback transport, or NULL */
 	int code;	  /* remote reply code of the last attempt, 0: local */
 	char status[16];  /* enhanced status of the last attempt */
 	bool inflight;	  /* in a delivery job now */
