@@ -52,6 +52,17 @@ struct dest {
 	const struct conf_transport *t;
 	char *domain; /* MX delivery; NULL for relays */
 	time_t detour_until; /* mail goes to the fallback until then */
+
+	/* shaping */
+	struct event *timer;  /* wakes the destination (rate, pause) */
+	double tokens;	      /* rate: token bucket of capacity 1 */
+	double tok_last;      /* monotonic seconds of the last refill */
+	unsigned backoff;     /* 421 / rate-limit back-off level */
+	unsigned cur_max;     /* concurrency now (<= max_connections) */
+	double paused_until;  /* monotonic; no new transactions before */
+	time_t down_until;    /* connections fail: jobs are deferred at once */
+	struct dlv down_why;
+	bool deferred_some;   /* a recipient was deferred: release on success */
 	struct mta_job *head, *tail;
 	unsigned nconn;
 	struct mta_conn *idle; /* idle connections */
@@ -109,6 +120,9 @@ static void mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size
 static void conn_connect(struct mta_conn *mc);
 static void conn_free(struct mta_conn *mc);
 static void dest_pump(struct dest *d);
+static double mono(void);
+static bool dest_token(struct dest *d);
+static int literal_addr(const char *host, int port, struct dns_addr *a);
 
 /* ---- jobs ------------------------------------------------------------ */
 
@@ -211,9 +225,115 @@ dest_find(const struct conf_transport *t, const char *domain)
 		fatal("out of memory");
 	d->t = t;
 	d->domain = domain ? strdup(domain) : NULL;
+	d->cur_max = t->max_connections;
+	d->tokens = 1;
+	d->tok_last = mono();
 	d->next = m_dests;
 	m_dests = d;
 	return d;
+}
+
+/* ---- destination shaping ------------------------------------------------ */
+
+static double
+mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *
+dest_name(const struct dest *d)
+{
+	return d->domain ? d->domain : "(relay)";
+}
+
+/* The unit of patience: the first retry delay, at most 10 seconds. */
+static unsigned
+pause_unit(void)
+{
+	const struct conf_queue *q = &relayd_conf->queue;
+	unsigned u = q->nretry ? q->retry[0] : 10;
+	return u < 1 ? 1 : u > 10 ? 10 : u;
+}
+
+static void
+dest_wake(evutil_socket_t fd, short what, void *arg)
+{
+	dest_pump(arg);
+}
+
+static void
+dest_arm(struct dest *d, double seconds)
+{
+	if (!d->timer && !(d->timer = evtimer_new(m_base, dest_wake, d)))
+		fatal("out of memory");
+	struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+	evtimer_add(d->timer, &tv);
+}
+
+/* "Too many connections", a 421 or a rate-limit reply: halve the
+ * destination's concurrency and pause it, longer each time. */
+static void
+dest_backoff(struct dest *d, const struct dlv *why)
+{
+	unsigned old = d->cur_max;
+	if (d->backoff < 8)
+		d->backoff++;
+	if (d->cur_max > 1)
+		d->cur_max /= 2;
+	unsigned pause = pause_unit() << (d->backoff - 1);
+	if (pause > 600)
+		pause = 600;
+	d->paused_until = mono() + pause;
+	log_info("%s: destination %s is throttling (%s); concurrency %u -> %u, paused for %us",
+		 d->t->name, dest_name(d), why->text, old, d->cur_max, pause);
+}
+
+static void
+dest_recovered(struct dest *d)
+{
+	if (d->backoff) {
+		d->backoff = 0;
+		d->cur_max = d->t->max_connections;
+		log_info("%s: destination %s recovered; concurrency back to %u", d->t->name,
+			 dest_name(d), d->cur_max);
+	}
+	d->down_until = 0;
+	if (d->deferred_some) {
+		/* It works again: what waits for it need not wait out its
+		 * back-off. */
+		d->deferred_some = false;
+		queue_release(d->t->name, d->domain);
+	}
+}
+
+/* No host of D could be reached: for a short while, further jobs are
+ * deferred at once with the same reason instead of each timing out. */
+static void
+dest_down(struct dest *d, const struct dlv *why)
+{
+	d->down_until = time(NULL) + pause_unit();
+	d->down_why = *why;
+}
+
+/* React to one outcome from D. */
+static void
+dest_outcome(struct dest *d, const struct dlv *o)
+{
+	if (o->kind == DLV_OK) {
+		dest_recovered(d);
+		return;
+	}
+	if (o->kind == DLV_TEMPFAIL)
+		d->deferred_some = true;
+	if (o->code >= 400) {
+		struct classification cl;
+		classify(o->code, o->status, o->text, &cl);
+		if (o->code == 421 || cl.kind == CLASS_RATE_LIMIT)
+			dest_backoff(d, o);
+	}
 }
 
 /* ---- connection: failures and host walking --------------------------- */
@@ -317,6 +437,9 @@ conn_exhausted(struct mta_conn *mc)
 	if (j) {
 		if (!mc->have_best)
 			dlv_local(&mc->best, DLV_TEMPFAIL, "4.4.1", NULL, "no relay host could be tried");
+		if (mc->best.kind == DLV_TEMPFAIL && mc->best.code == 0)
+			dest_down(mc->d, &mc->best);
+		dest_outcome(mc->d, &mc->best);
 		job_finish(j, &mc->best);
 	}
 	conn_free(mc);
@@ -542,9 +665,11 @@ hook_ready(void *arg)
 	if (mc->job)
 		return;
 	if (mc->nmsgs < mc->t->max_messages_per_connection && relayd_conf) {
-		struct mta_job *j = dest_take(d);
-		if (j) {
-			mc->job = j;
+		/* Reuse, within the rate and any pause; otherwise wait idle and
+		 * let dest_pump() hand the job over when it may go. */
+		if (d->head && d->paused_until <= mono() && d->down_until <= time(NULL) &&
+		    dest_token(d)) {
+			mc->job = dest_take(d);
 			start_job(mc);
 			return;
 		}
@@ -575,10 +700,19 @@ hook_txn_done(void *arg, const struct reply *replies)
 	struct timeval tv = {(time_t)mc->t->command_timeout, 0};
 	bufferevent_set_timeouts(mc->bev, &tv, &tv);
 	bool can_detour = !j->detoured && j->transport->fallback;
+	bool throttled = false;
 	for (size_t i = 0; i < j->nrcpt; i++) {
 		dlv_reply(&d, &replies[i], mc->relay, mc->tls_proto);
 		if (dlv_detour(&d, can_detour))
 			dest_hold(mc->d, &d);
+		/* One back-off per transaction, however many recipients. */
+		if (d.kind != DLV_TEMPFAIL || !throttled) {
+			unsigned before = mc->d->backoff;
+			dest_outcome(mc->d, &d);
+			throttled |= mc->d->backoff > before;
+		} else {
+			mc->d->deferred_some = true;
+		}
 		queue_result(j->msg, j->rcpt[i], j->transport->name, &d);
 	}
 	queue_job_done(j->msg);
@@ -641,6 +775,12 @@ conn_settle(struct mta_conn *mc)
 			job_finish(j, &d);
 			conn_free(mc);
 			return;
+		}
+		if (d.code == 421 || d.kind == DLV_TEMPFAIL) {
+			struct classification cl;
+			classify(d.code, d.status, d.text, &cl);
+			if (d.code == 421 || cl.kind == CLASS_RATE_LIMIT)
+				dest_backoff(mc->d, &d);
 		}
 		note_failure(mc, &d);
 		conn_next_addr(mc);
@@ -768,14 +908,12 @@ conn_start_socket(struct mta_conn *mc)
 		return;
 	}
 	if (mc->t->source_address) {
-		struct sockaddr_storage src;
-		int srclen = sizeof(src);
-		char spec[128];
-		snprintf(spec, sizeof(spec), strchr(mc->t->source_address, ':') ? "[%s]:0" : "%s:0",
-			 mc->t->source_address);
-		if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&src, &srclen) == 0 &&
-		    src.ss_family == sa->sa_family)
-			bind(fd, (struct sockaddr *)&src, (socklen_t)srclen);
+		struct dns_addr src;
+		if (literal_addr(mc->t->source_address, 0, &src) == 0 &&
+		    src.ss.ss_family == sa->sa_family &&
+		    bind(fd, (struct sockaddr *)&src.ss, src.len) == -1)
+			log_warn("%s: cannot bind to source_address %s: %s", mc->t->name,
+				 mc->t->source_address, strerror(errno));
 	}
 	mc->bev = bufferevent_socket_new(m_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!mc->bev)
@@ -1051,13 +1189,54 @@ conn_free(struct mta_conn *mc)
 
 static bool m_stopping;
 
-/* Give waiting jobs to idle connections, or open new ones up to the limit. */
+/* A token for one more message, by the transport's rate; when there is
+ * none, the destination wakes up when there will be. */
+static bool
+dest_token(struct dest *d)
+{
+	const struct conf_rate *r = &d->t->rate;
+	if (r->n == 0)
+		return true;
+	double now = mono(), per = (double)r->interval / r->n;
+	d->tokens += (now - d->tok_last) / per;
+	d->tok_last = now;
+	if (d->tokens > 1)
+		d->tokens = 1;
+	if (d->tokens >= 1) {
+		d->tokens -= 1;
+		return true;
+	}
+	dest_arm(d, (1 - d->tokens) * per);
+	return false;
+}
+
+/* Give waiting jobs to idle connections, or open new ones up to the limit,
+ * as fast as the rate and any back-off allow. */
 static void
 dest_pump(struct dest *d)
 {
 	if (m_stopping)
 		return;
+	if (d->head && d->down_until > time(NULL)) {
+		/* Known unreachable: defer now, with the reason. */
+		struct dlv why = d->down_why;
+		snprintf(why.text, sizeof(why.text), "delivery temporarily suspended: %.980s",
+			 d->down_why.text);
+		struct mta_job *j;
+		while ((j = dest_take(d)) != NULL)
+			job_finish(j, &why);
+		return;
+	}
+	double now = mono();
+	if (d->head && d->paused_until > now) {
+		dest_arm(d, d->paused_until - now);
+		return;
+	}
 	while (d->head) {
+		if (!d->idle && d->nconn >= d->cur_max)
+			break;
+		if (!dest_token(d))
+			break;
 		if (d->idle) {
 			struct mta_conn *mc = d->idle;
 			d->idle = mc->next_idle;
@@ -1067,8 +1246,6 @@ dest_pump(struct dest *d)
 			start_job(mc);
 			continue;
 		}
-		if (d->nconn >= d->t->max_connections)
-			break;
 		conn_new(d, dest_take(d));
 	}
 }

@@ -955,6 +955,34 @@ queue_flush(const char *qid)
 	return qid && !found ? -1 : 0;
 }
 
+/* Deferred recipients of TRANSPORT (and DOMAIN) are due now: the
+ * destination works again. A scan, but only after failures. */
+void
+queue_release(const char *transport, const char *domain)
+{
+	time_t now = time(NULL);
+	size_t n = 0;
+
+	for (struct qmsg *m = q_head; m; m = m->next) {
+		bool any = false;
+		for (size_t i = 0; i < m->nrcpt; i++) {
+			struct qrcpt *r = &m->rcpt[i];
+			if (r->state != RCPT_PENDING || r->inflight || r->next_attempt <= now ||
+			    !r->transport || strcmp(r->transport, transport) != 0 ||
+			    (domain && strcasecmp(cmd_domain(r->addr), domain) != 0))
+				continue;
+			r->next_attempt = now;
+			any = true;
+			n++;
+		}
+		if (any)
+			queue_schedule(m);
+	}
+	if (n)
+		log_info("%s: destination %s works again: %zu deferred recipient%s released", transport,
+			 domain ? domain : "(relay)", n, n == 1 ? "" : "s");
+}
+
 /* Remove QID from the queue without a bounce; -1 when there is none. A
  * delivery in flight finishes, but its outcome no longer matters. */
 int

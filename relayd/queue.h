@@ -127,6 +127,10 @@ int queue_flush(const char *qid);
 /* Remove QID without a bounce; 0, or -1 when it is not queued. */
 int queue_delete(const char *qid);
 
+/* A delivery over TRANSPORT (to DOMAIN for MX delivery; NULL: any)
+ * succeeded again: its deferred recipients are retried now. */
+void queue_release(const char *transport, const char *domain);
+
 /* Call CB for each queued message (read-only). */
 void queue_foreach(void (*cb)(void *arg, const struct qmsg *m), void *arg);
 

@@ -678,6 +678,7 @@ class Event:
     arg: str
     reply: str
     peer: tuple = field(default=())
+    t: float = field(default_factory=time.monotonic)
 
 
 class _ScriptedSMTP(SMTP):
@@ -785,6 +786,7 @@ class ScriptedServer:
         self.events: List[Event] = []
         self.connections = 0
         self.active = 0
+        self.max_active = 0     # most sessions open at once
         self.sessions = 0
         self._trigger_peers = set()
         self._live = set()      # open protocol objects, to abort on stop()
@@ -852,6 +854,7 @@ class ScriptedServer:
         with self._cond:
             self.connections += 1
             self.active += 1
+            self.max_active = max(self.max_active, self.active)
             g = self.greeting.next()
             self.events.append(Event("connect", "", g or "220 (default)", tuple(peer)))
             self._cond.notify_all()
