@@ -33,6 +33,7 @@
 #define DNS_MAX_MX 32
 #define DNS_TTL_MAX 3600
 #define DNS_TTL_NEGATIVE 60
+#define DNS_TTL_MIN 5
 #define DNS_CACHE_BUCKETS 512
 
 struct dns_sock {
@@ -172,8 +173,10 @@ cache_put(enum qtype type, const char *name, const struct answer *a, int ttl)
 		return;
 	if (a->st != DNS_OK)
 		ttl = DNS_TTL_NEGATIVE;
-	if (ttl <= 0)
-		return;
+	/* A TTL of 0 still answers for the transaction at hand: routing at
+	 * dispatch relies on the answer a lookup just brought. */
+	if (ttl < DNS_TTL_MIN)
+		ttl = DNS_TTL_MIN;
 	if (ttl > DNS_TTL_MAX)
 		ttl = DNS_TTL_MAX;
 	struct cache_entry *e = cache_get(type, name);
@@ -514,6 +517,19 @@ dns_mx(const char *domain, dns_mx_cb cb, void *arg)
 	d_in_call = false;
 	dns_rearm();
 	return q;
+}
+
+/* DOMAIN's MX answer from the cache, or 0 when there is none. */
+int
+dns_mx_cached(const char *domain, enum dns_status *st, struct dns_mx *mx, size_t *n)
+{
+	struct cache_entry *e = cache_get(Q_MX, domain);
+	if (!e)
+		return 0;
+	*st = e->a.st;
+	*n = e->a.nmx;
+	memcpy(mx, e->a.mx, e->a.nmx * sizeof(*mx));
+	return 1;
 }
 
 /* Forget Q: its callback will not run. Only before the callback ran

@@ -5,11 +5,12 @@
  * dns_shutdown()   cancel everything
  * dns_addrs()      A and AAAA of a host name (and /etc/hosts)
  * dns_mx()         MX records of a domain, by preference
+ * dns_mx_cached()  the same from the cache only, without waiting
  * dns_cancel()     forget a query (its callback will not run)
  *
  * Nothing here blocks: c-ares sockets are watched by libevent and its
  * timeouts run on a libevent timer. Answers are cached for their TTL
- * (capped at an hour; "not found" for a minute; failures never).
+ * (at least 5 s, at most an hour; "not found" for a minute; failures never).
  */
 #ifndef RELAYD_DNS_H
 #define RELAYD_DNS_H
@@ -51,6 +52,9 @@ int dns_init(struct event_base *base, const struct conf *c, char **cause);
 void dns_shutdown(void);
 struct dns_query *dns_addrs(const char *host, int port, dns_addrs_cb cb, void *arg);
 struct dns_query *dns_mx(const char *domain, dns_mx_cb cb, void *arg);
+/* The cached MX answer for DOMAIN, if there is one: 1 (with *ST, MX, *N
+ * filled; MX has room for 32), or 0 when a lookup is needed. */
+int dns_mx_cached(const char *domain, enum dns_status *st, struct dns_mx *mx, size_t *n);
 void dns_cancel(struct dns_query *q);
 const char *dns_strstatus(enum dns_status st);
 

@@ -35,6 +35,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "relayd/dns.h"
 #include "relayd/log.h"
 #include "relayd/mta.h"
 #include "relayd/queue.h"
@@ -807,12 +808,73 @@ expire(struct qmsg *m, size_t i)
 	log_outcome(m, r, r->transport ? r->transport : "none", &d, "expired");
 }
 
+/* A lookup of a domain's MX hosts that recipients wait for, to know
+ * whether an mx: route applies. It counts as a job of the message. */
+struct mxwait {
+	struct qmsg *m;
+	char domain[256];
+	size_t *idx;
+	size_t n;
+	struct mxwait *next;
+};
+
+static void
+mx_ready(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
+{
+	struct mxwait *w = arg;
+	struct qmsg *m = w->m;
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < w->n; i++) {
+		struct qrcpt *r = &m->rcpt[w->idx[i]];
+		if (st == DNS_TEMPFAIL) {
+			struct dlv d;
+			char why[400];
+			snprintf(why, sizeof(why),
+				 "temporary DNS failure looking up the MX hosts of %s (for mx: routes)",
+				 w->domain);
+			dlv_local(&d, DLV_TEMPFAIL, "4.4.3", NULL, why);
+			queue_result(m, w->idx[i], "none", &d);
+		} else {
+			/* The answer is cached now: route on the next run. */
+			r->inflight = false;
+			r->next_attempt = now;
+		}
+	}
+	free(w->idx);
+	free(w);
+	queue_job_done(m);
+}
+
+/* The route of R's domain; NULL with *WAIT set when the domain's MX hosts
+ * must be looked up first. */
+static const struct conf_route *
+route_of(const struct conf *c, const char *domain, bool *wait)
+{
+	*wait = false;
+	if (!route_needs_mx(c, domain))
+		return route_lookup(c, domain, NULL, 0);
+	enum dns_status st;
+	struct dns_mx mx[32];
+	size_t n;
+	if (!dns_mx_cached(domain, &st, mx, &n)) {
+		*wait = true;
+		return NULL;
+	}
+	const char *hosts[32];
+	size_t k = 0;
+	for (size_t i = 0; st == DNS_OK && i < n && k < 32; i++)
+		hosts[k++] = mx[i].host;
+	return route_lookup(c, domain, hosts, k);
+}
+
 /* Hand M's due recipients to mta.c, one job per destination. */
 static void
 dispatch(struct qmsg *m, time_t now)
 {
 	const struct conf *c = relayd_conf;
 	struct mta_job *jobs = NULL;
+	struct mxwait *waits = NULL;
 	bool changed = false;
 
 	for (size_t i = 0; i < m->nrcpt; i++) {
@@ -825,7 +887,26 @@ dispatch(struct qmsg *m, time_t now)
 			continue;
 		}
 		const char *domain = cmd_domain(r->addr);
-		const struct conf_route *rt = route_lookup(c, domain, NULL, 0);
+		bool wait;
+		const struct conf_route *rt = route_of(c, domain, &wait);
+		if (wait) {
+			struct mxwait *w;
+			for (w = waits; w; w = w->next)
+				if (strcasecmp(w->domain, domain) == 0)
+					break;
+			if (!w) {
+				if (!(w = calloc(1, sizeof(*w))) ||
+				    !(w->idx = calloc(m->nrcpt, sizeof(*w->idx))))
+					fatal("out of memory");
+				w->m = m;
+				snprintf(w->domain, sizeof(w->domain), "%s", domain);
+				w->next = waits;
+				waits = w;
+			}
+			w->idx[w->n++] = i;
+			r->inflight = true;
+			continue;
+		}
 		if (!rt) {
 			struct dlv d;
 			dlv_local(&d, DLV_TEMPFAIL, "4.3.5", NULL,
@@ -871,6 +952,13 @@ dispatch(struct qmsg *m, time_t now)
 		}
 		j->rcpt[j->nrcpt++] = i;
 		r->inflight = true;
+	}
+	while (waits) {
+		struct mxwait *w = waits;
+		waits = w->next;
+		m->jobs++;
+		m->refs++;
+		dns_mx(w->domain, mx_ready, w);
 	}
 	while (jobs) {
 		struct mta_job *j = jobs;

@@ -1,19 +1,44 @@
 /*
- * relayctl.c — steer a running relayd, or ask a configuration offline.
+ * relayctl.c — steer a running relayd over its control socket.
  *
  * main()   relayctl [-s SOCKET | -f FILE] COMMAND [ARGS]
  *
+ * The socket is -s SOCKET, or the control_socket of -f FILE (default
+ * /etc/relayd/relayd.conf). relayctl sends its command line as one request
+ * line and copies the answer (control.h): after "ok" the rest goes to
+ * stdout; after "error: MESSAGE" the message and the rest go to stderr.
+ * `route` asks the daemon (its live configuration) and, when none answers
+ * and a configuration file was read, answers from that file itself.
+ *
  * Exit status: 0 done, 1 error (message on stderr), 2 usage.
  */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include "conf/conf.h"
+#include "relayd/control.h"
 #include "relayd/relayd.h"
-#include "relayd/route.h"
-#include "smtp/cmd.h"
+
+#define RELAYCTL_TIMEOUT 60 /* seconds without a byte from relayd */
+
+/* Each command and how many arguments it takes. */
+static const struct {
+	const char *name;
+	int min, max;
+} commands[] = {
+	{"queue", 0, 1}, {"flush", 0, 1}, {"delete", 1, 1},
+	{"route", 1, 1}, {"stats", 0, 0}, {"reload", 0, 0},
+};
 
 static void
 usage(void)
@@ -30,58 +55,147 @@ print_error(void *arg, const char *msg)
 	fprintf(stderr, "%s\n", msg);
 }
 
-static const char *
-level_name(enum conf_tls_level l)
+/* Write all of BUF to FD; 0 or -1. */
+static int
+write_all(int fd, const char *buf, size_t len)
 {
-	switch (l) {
-	case TLS_LEVEL_NONE:
-		return "none";
-	case TLS_LEVEL_MAY:
-		return "may";
-	case TLS_LEVEL_ENCRYPT:
-		return "encrypt";
-	case TLS_LEVEL_VERIFY:
-		return "verify";
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
 	}
-	return "?";
+	return 0;
 }
 
-/* route ADDRESS: the route pattern, transport and its settings. */
+/* Connect to the control socket at PATH; the fd, or -1 with errno set. */
 static int
-cmd_route(const struct conf *c, const char *address)
+ctl_connect(const char *path)
 {
-	const char *domain = cmd_domain(address);
-	if (!*domain) {
-		fprintf(stderr, "relayctl: %s: not an address with a domain\n", address);
+	struct sockaddr_un sun;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Read from FD into BUF with a timeout; bytes read, 0 at EOF, -1 on error. */
+static ssize_t
+read_some(int fd, char *buf, size_t len)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	for (;;) {
+		int rv = poll(&p, 1, RELAYCTL_TIMEOUT * 1000);
+		if (rv == -1 && errno == EINTR)
+			continue;
+		if (rv == 0) {
+			fprintf(stderr, "relayctl: relayd did not answer within %d seconds\n",
+				RELAYCTL_TIMEOUT);
+			return -1;
+		}
+		ssize_t n = read(fd, buf, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			fprintf(stderr, "relayctl: reading from relayd: %s\n", strerror(errno));
+		return n;
+	}
+}
+
+/* Send REQUEST on FD and copy the answer; the exit status. */
+static int
+ctl_run(int fd, const char *request)
+{
+	char buf[16384], first[CONTROL_LINE_MAX + 1];
+	size_t flen = 0;
+	int out = -1;
+	ssize_t n;
+
+	if (write_all(fd, request, strlen(request)) == -1 || write_all(fd, "\n", 1) == -1) {
+		fprintf(stderr, "relayctl: sending to relayd: %s\n", strerror(errno));
 		return 1;
 	}
-	const struct conf_route *r = route_lookup(c, domain, NULL, 0);
-	if (!r) {
-		printf("address: %s\nroute: none (refused at RCPT with 550 5.1.2)\n", address);
-		return 0;
+	while ((n = read_some(fd, buf, sizeof(buf))) > 0) {
+		const char *p = buf;
+		size_t len = (size_t)n;
+		if (out == -1) {
+			char *nl = memchr(buf, '\n', len);
+			size_t take = nl ? (size_t)(nl - buf) : len;
+			if (flen + take > CONTROL_LINE_MAX) {
+				fprintf(stderr, "relayctl: unexpected answer from relayd\n");
+				return 1;
+			}
+			memcpy(first + flen, buf, take);
+			flen += take;
+			if (!nl)
+				continue;
+			first[flen] = '\0';
+			p = nl + 1;
+			len -= take + 1;
+			if (strcmp(first, "ok") == 0) {
+				out = STDOUT_FILENO;
+			} else if (strncmp(first, "error: ", 7) == 0) {
+				fprintf(stderr, "relayctl: %s\n", first + 7);
+				out = STDERR_FILENO;
+			} else {
+				fprintf(stderr, "relayctl: unexpected answer from relayd: %.200s\n",
+					first);
+				return 1;
+			}
+		}
+		if (len > 0 && write_all(out, p, len) == -1) {
+			if (errno != EPIPE)
+				fprintf(stderr, "relayctl: writing the output: %s\n", strerror(errno));
+			return 1;
+		}
 	}
-	const struct conf_transport *t = r->transport;
-	printf("address: %s\nroute: %s\ntransport: %s\n", address, r->pattern, t->name);
-	if (t->nrelay == 0) {
-		printf("relay: MX of %s, port %d\n", domain, t->port);
-	} else {
-		for (size_t i = 0; i < t->nrelay; i++)
-			printf("relay: %s%s%s:%d\n", t->relay[i].literal ? "[" : "", t->relay[i].host,
-			       t->relay[i].literal ? "]" : "",
-			       t->relay[i].port ? t->relay[i].port : t->port);
+	if (n == -1)
+		return 1;
+	if (out == -1) {
+		fprintf(stderr, "relayctl: relayd closed the connection without an answer\n");
+		return 1;
 	}
-	printf("tls: %s (%s)\n", t->tls->name, level_name(t->tls->level));
-	printf("smtps: %s\n", t->smtps ? "yes" : "no");
-	printf("helo: %s\n", t->helo);
-	printf("max_connections: %u\n", t->max_connections);
-	printf("max_messages_per_connection: %u\n", t->max_messages_per_connection);
-	if (t->rate.n)
-		printf("rate: %u per %us\n", t->rate.n, t->rate.interval);
-	else
-		printf("rate: unlimited\n");
-	if (t->fallback)
-		printf("fallback: %s (hold %us)\n", t->fallback->name, t->fallback_hold);
-	return 0;
+	return out == STDOUT_FILENO ? 0 : 1;
+}
+
+/* route ADDRESS answered from configuration C, without a daemon. */
+static int
+route_offline(const struct conf *c, const char *address)
+{
+	struct evbuffer *out = evbuffer_new();
+	const char *cause;
+	int rv = 0;
+
+	if (!out) {
+		fprintf(stderr, "relayctl: out of memory\n");
+		return 1;
+	}
+	if (control_route(c, address, out, &cause) == -1) {
+		fprintf(stderr, "relayctl: %s\n", cause);
+		rv = 1;
+	} else if (evbuffer_write(out, STDOUT_FILENO) < 0) {
+		rv = 1;
+	}
+	evbuffer_free(out);
+	return rv;
 }
 
 /* relayctl [-s SOCKET | -f FILE] COMMAND [ARGS] */
@@ -108,25 +222,63 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1)
+	if (argc < 1 || (file && sock))
 		usage();
-	const char *cmd = argv[0];
 
-	if (strcmp(cmd, "route") == 0) {
-		if (argc != 2)
-			usage();
-		struct conf *c = conf_load(file ? file : CONF_DEFAULT_FILE, print_error, NULL);
-		if (!c)
-			return 1;
-		int rv = cmd_route(c, argv[1]);
-		conf_free(c);
-		return rv;
-	}
-	if (strcmp(cmd, "queue") && strcmp(cmd, "flush") && strcmp(cmd, "delete") &&
-	    strcmp(cmd, "stats") && strcmp(cmd, "reload"))
+	size_t i, nargs = (size_t)argc - 1;
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			break;
+	if (i == sizeof(commands) / sizeof(commands[0]) || nargs < (size_t)commands[i].min ||
+	    nargs > (size_t)commands[i].max)
 		usage();
-	(void)sock;
-	fprintf(stderr, "relayctl: %s: the control socket is not available in this version\n",
-		cmd);
-	return 1;
+	if (strcmp(argv[0], "queue") == 0 && nargs == 1 && strcmp(argv[1], "--json") != 0)
+		usage();
+	bool route = strcmp(argv[0], "route") == 0;
+
+	/* The request: the command line, one line of text. */
+	char request[CONTROL_LINE_MAX + 1];
+	size_t len = 0;
+	for (int k = 0; k < argc; k++) {
+		for (const char *p = argv[k]; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7F) {
+				fprintf(stderr, "relayctl: control characters in \"%s\"\n", argv[k]);
+				return 1;
+			}
+		int n = snprintf(request + len, sizeof(request) - len, "%s%s", k ? " " : "",
+				 argv[k]);
+		if (n < 0 || (size_t)n >= sizeof(request) - len) {
+			fprintf(stderr, "relayctl: the command is longer than %d bytes\n",
+				CONTROL_LINE_MAX);
+			return 1;
+		}
+		len += (size_t)n;
+	}
+
+	struct conf *c = NULL;
+	if (!sock) {
+		file = file ? file : CONF_DEFAULT_FILE;
+		c = conf_load(file, print_error, NULL);
+		if (!c) {
+			fprintf(stderr, "relayctl: %s has errors; relayctl -s SOCKET reaches relayd "
+					"without reading it\n", file);
+			return 1;
+		}
+		sock = c->control_socket;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int fd = ctl_connect(sock);
+	int rv;
+	if (fd == -1 && route && c) {
+		rv = route_offline(c, argv[1]);
+	} else if (fd == -1) {
+		fprintf(stderr, "relayctl: cannot connect to relayd at %s: %s (is relayd running?)\n",
+			sock, strerror(errno));
+		rv = 1;
+	} else {
+		rv = ctl_run(fd, request);
+		close(fd);
+	}
+	conf_free(c);
+	return rv;
 }

@@ -26,6 +26,7 @@
 #include <event2/listener.h>
 
 #include "conf/value.h"
+#include "relayd/dns.h"
 #include "relayd/log.h"
 #include "relayd/queue.h"
 #include "relayd/relayd.h"
@@ -207,24 +208,75 @@ client_allowed(const struct session *se)
 	return false;
 }
 
+static char rcpt_reply[CMD_LINE_MAX + 160];
+
+/* The verdict once the route is known (NULL: no route). */
+static const char *
+rcpt_verdict(const char *rcpt, const struct conf_route *rt)
+{
+	if (rt)
+		return NULL;
+	snprintf(rcpt_reply, sizeof(rcpt_reply),
+		 "550 5.1.2 <%s>: Recipient address rejected: no route for domain %s", rcpt,
+		 cmd_domain(rcpt));
+	return rcpt_reply;
+}
+
+/* The route of DOMAIN given its MX answer (mx: routes). */
+static const struct conf_route *
+route_by_mx(const struct conf *c, const char *domain, const struct dns_mx *mx, size_t n)
+{
+	const char *hosts[32];
+	size_t k = 0;
+	for (size_t i = 0; i < n && k < 32; i++)
+		hosts[k++] = mx[i].host;
+	return route_lookup(c, domain, hosts, k);
+}
+
+static void
+rcpt_mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
+{
+	struct session *se = arg;
+	const char *rcpt = se->srv->pending_rcpt;
+
+	if (!se->gone) {
+		if (st == DNS_TEMPFAIL) {
+			snprintf(rcpt_reply, sizeof(rcpt_reply),
+				 "451 4.4.3 <%s>: Recipient address rejected: temporary DNS failure "
+				 "looking up the MX hosts of %s",
+				 rcpt, cmd_domain(rcpt));
+			server_rcpt_done(se->srv, rcpt_reply);
+		} else {
+			const struct conf_route *rt =
+				route_by_mx(se->c, cmd_domain(rcpt), mx, st == DNS_OK ? n : 0);
+			server_rcpt_done(se->srv, rcpt_verdict(rcpt, rt));
+		}
+		session_process(se);
+	}
+	session_unref(se);
+}
+
 static const char *
 hook_rcpt(void *arg, const struct server_txn *t, const char *rcpt)
 {
 	struct session *se = arg;
-	static char buf[CMD_LINE_MAX + 128];
 
 	if (!client_allowed(se) && !se->srv->authenticated) {
-		snprintf(buf, sizeof(buf), "554 5.7.1 <%s>: Relay access denied", rcpt);
-		return buf;
+		snprintf(rcpt_reply, sizeof(rcpt_reply), "554 5.7.1 <%s>: Relay access denied", rcpt);
+		return rcpt_reply;
 	}
 	const char *domain = cmd_domain(rcpt);
-	if (!route_lookup(se->c, domain, NULL, 0)) {
-		snprintf(buf, sizeof(buf),
-			 "550 5.1.2 <%s>: Recipient address rejected: no route for domain %s", rcpt,
-			 domain);
-		return buf;
-	}
-	return NULL;
+	if (!route_needs_mx(se->c, domain))
+		return rcpt_verdict(rcpt, route_lookup(se->c, domain, NULL, 0));
+	/* Only the MX hosts can tell whether an mx: route applies. */
+	enum dns_status st;
+	struct dns_mx mx[32];
+	size_t n;
+	if (dns_mx_cached(domain, &st, mx, &n))
+		return rcpt_verdict(rcpt, route_by_mx(se->c, domain, mx, st == DNS_OK ? n : 0));
+	se->refs++;
+	dns_mx(domain, rcpt_mx_done, se);
+	return SERVER_PENDING;
 }
 
 /* Keep only printable ASCII of a client-supplied name for the header. */
@@ -600,7 +652,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	  void *arg)
 {
 	struct listener *lis = arg;
-	const struct conf *c = lis->c;
+	const struct conf *c = relayd_conf; /* new sessions take the current one */
 	int one = 1;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -50,8 +50,8 @@ reply(struct server *s, const char *fmt, ...)
 const char *
 server_strstate(enum server_state st)
 {
-	static const char *names[] = {"INIT", "HELO",	   "MAIL",      "RCPT", "DATA",
-				      "COMMIT", "TLS", "AUTH", "AUTHCHECK", "CLOSED"};
+	static const char *names[] = {"INIT", "HELO", "MAIL",	   "RCPT",	"DATA", "COMMIT",
+				      "TLS",  "AUTH", "AUTHCHECK", "RCPTCHECK", "CLOSED"};
 	return st <= SRV_CLOSED ? names[st] : "?";
 }
 
@@ -238,6 +238,10 @@ proceed_mail(struct server *s, const char *args)
 	reply(s, "250 2.1.0 Ok");
 }
 
+const char SERVER_PENDING[] = "pending";
+
+static void rcpt_add(struct server *s, const char *rcpt);
+
 static void
 proceed_rcpt(struct server *s, const char *args)
 {
@@ -254,10 +258,36 @@ proceed_rcpt(struct server *s, const char *args)
 		return;
 	}
 	const char *refuse = s->h->rcpt(s->arg, &s->txn, rcpt);
+	if (refuse == SERVER_PENDING) {
+		snprintf(s->pending_rcpt, sizeof(s->pending_rcpt), "%s", rcpt);
+		s->auth_return = s->state;
+		s->state = SRV_RCPTCHECK;
+		return;
+	}
 	if (refuse) {
 		error_reply(s, refuse);
 		return;
 	}
+	rcpt_add(s, rcpt);
+}
+
+/* The verdict on a recipient the owner had to look up. */
+void
+server_rcpt_done(struct server *s, const char *refuse)
+{
+	if (s->state != SRV_RCPTCHECK)
+		return;
+	s->state = s->auth_return;
+	if (refuse) {
+		error_reply(s, refuse);
+		return;
+	}
+	rcpt_add(s, s->pending_rcpt);
+}
+
+static void
+rcpt_add(struct server *s, const char *rcpt)
+{
 	char **nr = realloc(s->txn.rcpt, (s->txn.nrcpt + 1) * sizeof(*nr));
 	char *copy = strdup(rcpt);
 	if (!nr || !copy) {
@@ -635,7 +665,7 @@ bool
 server_paused(const struct server *s)
 {
 	return s->state == SRV_COMMIT || s->state == SRV_TLS || s->state == SRV_AUTHCHECK ||
-	       s->state == SRV_CLOSED;
+	       s->state == SRV_RCPTCHECK || s->state == SRV_CLOSED;
 }
 
 /* Feed LEN bytes; returns how many were consumed (fewer when paused). */
@@ -699,7 +729,8 @@ server_timeout(struct server *s)
 void
 server_shutdown(struct server *s)
 {
-	if (s->state == SRV_CLOSED || s->state == SRV_COMMIT || s->state == SRV_AUTHCHECK)
+	if (s->state == SRV_CLOSED || s->state == SRV_COMMIT || s->state == SRV_AUTHCHECK ||
+	    s->state == SRV_RCPTCHECK)
 		return;
 	if (s->state == SRV_DATA)
 		s->h->data_end(s->arg, &s->txn, false);

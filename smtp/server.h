@@ -7,6 +7,7 @@
  * server_data_done()           the storage verdict for a finished DATA
  * server_tls_done()            the STARTTLS handshake finished
  * server_auth_done()           the verdict on AUTH credentials
+ * server_rcpt_done()           the verdict on a recipient that needed a lookup
  * server_paused()              waiting for the storage verdict or closed
  * server_timeout()             the client was idle too long: 421 and close
  * server_shutdown()            relayd is stopping: 421 and close
@@ -27,6 +28,9 @@
 #include "smtp/data.h"
 
 #define SERVER_MAX_ERRORS 20
+
+/* Returned by the rcpt hook when the verdict needs a lookup. */
+extern const char SERVER_PENDING[];
 
 struct server_params {
 	const char *hostname;
@@ -54,7 +58,8 @@ struct server_hooks {
 	void (*write)(void *arg, const char *buf, size_t len);
 	/* Close the connection once written bytes are flushed. */
 	void (*close)(void *arg);
-	/* May RCPT be accepted? NULL, or the complete reply to refuse it. */
+	/* May RCPT be accepted? NULL, or the complete reply to refuse it, or
+	 * SERVER_PENDING: the owner answers later with server_rcpt_done(). */
 	const char *(*rcpt)(void *arg, const struct server_txn *t, const char *rcpt);
 	/* DATA begins: prepare storage. NULL, or the reply to refuse it. */
 	const char *(*data_start)(void *arg, const struct server_txn *t);
@@ -81,6 +86,7 @@ enum server_state {
 	SRV_TLS,    /* waiting for server_tls_done() */
 	SRV_AUTH,   /* reading an AUTH response line (334 sent) */
 	SRV_AUTHCHECK, /* waiting for server_auth_done() */
+	SRV_RCPTCHECK, /* waiting for server_rcpt_done() */
 	SRV_CLOSED, /* QUIT or 421: nothing more is read */
 };
 
@@ -99,6 +105,7 @@ struct server {
 	char user[256]; /* authenticated user, or "" */
 	enum server_auth_step auth_step;
 	enum server_state auth_return; /* state to go back to after AUTH */
+	char pending_rcpt[CMD_LINE_MAX];
 	unsigned errors;
 	size_t linelen;
 	bool overflow;
@@ -113,6 +120,7 @@ size_t server_input(struct server *s, const char *buf, size_t len);
 void server_data_done(struct server *s, const char *reply);
 void server_tls_done(struct server *s, bool ok);
 void server_auth_done(struct server *s, bool ok);
+void server_rcpt_done(struct server *s, const char *refuse);
 bool server_paused(const struct server *s);
 void server_timeout(struct server *s);
 void server_shutdown(struct server *s);

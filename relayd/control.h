@@ -1,0 +1,48 @@
+/*
+ * control.h — the control socket relayctl talks to.
+ *
+ * control_probe()     does a process already answer on the socket path
+ * control_init()      create the socket (0600) and serve it on the loop
+ * control_shutdown()  stop serving and remove the socket
+ * control_route()     describe the route of an address (daemon and relayctl)
+ *
+ * Protocol (one connection per command): the client sends one request
+ * line, the relayctl command line without options ("queue --json",
+ * "delete QID"), at most CONTROL_LINE_MAX bytes, ending in LF. The server
+ * answers "ok" or "error: MESSAGE" on the first line, then the output
+ * (for an error, more lines explaining it), and closes the connection.
+ */
+#ifndef RELAYD_CONTROL_H
+#define RELAYD_CONTROL_H
+
+#include <sys/types.h>
+
+#include "conf/conf.h"
+
+#define CONTROL_LINE_MAX 1024
+
+struct event_base;
+struct evbuffer;
+
+/* 0 when nothing answers at PATH; -1 and *CAUSE (static) when a process
+ * (most likely another relayd) accepts connections there. */
+int control_probe(const char *path, char **cause);
+
+/*
+ * Remove a stale socket at PATH, create a new one with mode 0600 owned by
+ * UID:GID ((uid_t)-1: leave as created) and serve it on BASE. RELOAD is
+ * called for "reload": 0, or -1 with *ERRORS a malloc'd text of one
+ * "FILE:LINE: message" line per error. 0, or -1 and *CAUSE (static).
+ */
+int control_init(struct event_base *base, const char *path, uid_t uid, gid_t gid,
+		 int (*reload)(char **errors), char **cause);
+
+/* Stop accepting, drop the connections, remove the socket if it is ours. */
+void control_shutdown(void);
+
+/* Append to OUT what `relayctl route ADDRESS` prints under configuration C;
+ * 0, or -1 and *CAUSE (static) when ADDRESS has no domain. */
+int control_route(const struct conf *c, const char *address, struct evbuffer *out,
+		  const char **cause);
+
+#endif
