@@ -791,11 +791,11 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 void
 session_shutdown(void)
 {
-	while (s_listeners) {
-		struct listener *l = s_listeners;
-		s_listeners = l->next;
-		evconnlistener_free(l->l);
-		/* Sessions still point at l: keep it (process exits soon). */
+	/* Sessions still point at their listener: only the socket goes. */
+	for (struct listener *l = s_listeners; l; l = l->next) {
+		if (l->l)
+			evconnlistener_free(l->l);
+		l->l = NULL;
 	}
 	for (struct session *se = s_head, *next; se; se = next) {
 		next = se->next;

@@ -104,13 +104,14 @@ local_reply(struct reply *r, int code, const char *status, const char *text)
 	r->nlines = 1;
 }
 
-/* A failure that must only ever defer: TLS or AUTH trouble. */
+/* A failure that must only ever defer: TLS or AUTH trouble. WHY, then
+ * the remote reply R if there is one. */
 static void
-fail_temp(struct client *c, const char *status, const char *fmt, const struct reply *r)
+fail_temp(struct client *c, const char *status, const char *why, const struct reply *r)
 {
 	struct reply lr;
 	char text[REPLY_TEXT_MAX];
-	snprintf(text, sizeof(text), fmt, r ? r->line : "");
+	snprintf(text, sizeof(text), "%.100s%.900s", why, r ? r->line : "");
 	local_reply(&lr, 0, status, text);
 	c->fail_temp = true;
 	fail(c, &lr);
@@ -210,7 +211,7 @@ after_ehlo(struct client *c)
 			return;
 		}
 		if (c->opts.tls == CLIENT_TLS_REQUIRE) {
-			fail_temp(c, "4.7.4", "TLS is required, but was not offered by the remote host%s",
+			fail_temp(c, "4.7.4", "TLS is required, but was not offered by the remote host",
 				  NULL);
 			return;
 		}
@@ -219,7 +220,7 @@ after_ehlo(struct client *c)
 		if (!c->tls) {
 			fail_temp(c, "4.7.4",
 				  "the remote host offered no TLS: the password is never sent in "
-				  "plaintext%s",
+				  "plaintext",
 				  NULL);
 			return;
 		}
@@ -273,7 +274,7 @@ auth_response(struct client *c, const struct reply *r)
 		return;
 	}
 	/* 535 and the rest: a configuration problem, never a bounce. */
-	fail_temp(c, "4.7.8", "authentication failed: %s", r);
+	fail_temp(c, "4.7.8", "authentication failed: ", r);
 }
 
 /* The STARTTLS handshake succeeded: the server's extensions may differ
@@ -466,7 +467,7 @@ client_response(struct client *c, const struct reply *r)
 			return;
 		}
 		if (c->opts.tls == CLIENT_TLS_REQUIRE) {
-			fail_temp(c, "4.7.4", "TLS is required, but the remote host refused STARTTLS: %s",
+			fail_temp(c, "4.7.4", "TLS is required, but the remote host refused STARTTLS: ",
 				  r);
 			return;
 		}

@@ -67,7 +67,7 @@ h_txn_done(void *arg, const struct reply *replies)
 	r->txn_done++;
 	r->nreplies = 0;
 	/* The test messages have at most 8 recipients. */
-	for (size_t i = 0; i < 8 && replies[i].code; i++)
+	for (size_t i = 0; i < r->c->msg.nrcpt && i < 8; i++)
 		r->replies[r->nreplies++] = replies[i];
 }
 
