@@ -383,6 +383,7 @@ static cfg_opt_t conf_listen_opts[] = {
 	V("max_recipients"),
 	V("max_clients"),
 	V("bare_newline"),
+	V("timeout"),
 	CFG_END()
 };
 
@@ -1153,6 +1154,8 @@ conf_build_listen(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		conf_unsigned(x, sec, "max_clients", &l->max_clients);
 		conf_keyword(x, sec, "bare_newline", conf_bare_newline_words, 2, &bare);
 		l->bare_newline = (enum conf_bare_newline)bare;
+		l->timeout = 300;
+		conf_duration(x, sec, "timeout", 1, &l->timeout);
 
 		/*
 		 * Two listeners on one socket: the second bind() would fail. One

@@ -52,6 +52,8 @@ struct conf_listen {
 	unsigned max_recipients;
 	unsigned max_clients;
 	enum conf_bare_newline bare_newline;
+	unsigned timeout; /* seconds: idle, and for a whole command line; DATA
+			     gets four times as long in all */
 };
 
 enum conf_tls_level { TLS_LEVEL_NONE, TLS_LEVEL_MAY, TLS_LEVEL_ENCRYPT, TLS_LEVEL_VERIFY };

@@ -35,6 +35,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,6 +398,13 @@ main(int argc, char **argv)
 	/* stderr until detached, so start-up errors reach the terminal. */
 	log_init("relayd", true, verbose);
 	signal(SIGPIPE, SIG_IGN);
+	/* Every session is a descriptor: the soft limit (often 1024) must
+	 * not be what caps max_clients. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	privs_lookup(c);
 	if (!foreground) {
 		/* A relative file name must survive the chdir("/") for reloads. */

@@ -37,7 +37,6 @@
 #include "smtp/server.h"
 #include "tls/tls.h"
 
-#define SESSION_TIMEOUT 300	     /* seconds; RFC 5321 4.5.3.2.7 */
 #define SESSION_OUT_MAX (64 * 1024) /* stop reading while this much is unsent */
 
 struct listener {
@@ -69,6 +68,12 @@ struct session {
 	unsigned auth_failures;
 	bool close_scheduled;
 	struct evbuffer_cb_entry *drain_cb;
+	/* Deadlines: a whole command line within `timeout`, a whole DATA
+	 * within four times that, so a client trickling a byte a second
+	 * cannot hold a session forever (idle reads alone would never end). */
+	struct event *deadline;
+	int dl_phase; /* 0 none (we are the ones waiting), 1 command, 2 DATA */
+	unsigned long dl_lines;
 	struct session *next, *prev;
 };
 
@@ -79,6 +84,7 @@ static size_t s_count, s_committing;
 
 static void session_process(struct session *se);
 static void session_start_tls(struct session *se);
+static void session_settle(struct session *se);
 static void session_event(struct bufferevent *bev, short what, void *arg);
 static void session_read(struct bufferevent *bev, void *arg);
 static void session_write(struct bufferevent *bev, void *arg);
@@ -88,6 +94,8 @@ session_unref(struct session *se)
 {
 	if (--se->refs > 0)
 		return;
+	if (se->deadline)
+		event_free(se->deadline);
 	server_free(se->srv);
 	if (se->msg)
 		queue_abort(se->msg);
@@ -105,6 +113,8 @@ session_close(struct session *se)
 	if (se->bev)
 		bufferevent_free(se->bev);
 	se->bev = NULL;
+	if (se->deadline)
+		evtimer_del(se->deadline);
 	if (se->prev)
 		se->prev->next = se->next;
 	else
@@ -161,6 +171,36 @@ session_flushed(struct session *se)
 	return false;
 }
 
+static void
+deadline_passed(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *se = arg;
+	if (se->gone || se->closing)
+		return;
+	log_info("%s: deadline passed in state %s (a client must send each command within "
+		 "%us)", se->client, server_strstate(se->srv->state), se->lis->conf->timeout);
+	server_timeout(se->srv);
+	session_settle(se);
+}
+
+/* Arm the deadline for what the client owes us now: the next command
+ * line, or the rest of DATA; none while we are the ones to answer. */
+static void
+session_deadline(struct session *se)
+{
+	int phase = server_paused(se->srv) ? 0 : se->srv->state == SRV_DATA ? 2 : 1;
+	if (phase == se->dl_phase && (phase != 1 || se->srv->lines == se->dl_lines))
+		return;
+	se->dl_phase = phase;
+	se->dl_lines = se->srv->lines;
+	if (phase == 0) {
+		evtimer_del(se->deadline);
+		return;
+	}
+	struct timeval tv = {(time_t)se->lis->conf->timeout * (phase == 2 ? 4 : 1), 0};
+	evtimer_add(se->deadline, &tv);
+}
+
 /* After processing: close if asked and flushed, throttle if the client
  * does not read its replies. */
 static void
@@ -168,6 +208,7 @@ session_settle(struct session *se)
 {
 	if (se->gone)
 		return;
+	session_deadline(se);
 	struct evbuffer *out = bufferevent_get_output(se->bev);
 	if (se->closing) {
 		bufferevent_disable(se->bev, EV_READ);
@@ -549,7 +590,7 @@ session_start_tls(struct session *se)
 	}
 	se->bev = tb;
 	se->handshake = true;
-	struct timeval tv = {SESSION_TIMEOUT, 0};
+	struct timeval tv = {(time_t)se->lis->conf->timeout, 0};
 	bufferevent_set_timeouts(tb, &tv, &tv);
 	bufferevent_setcb(tb, session_read, session_write, session_event, se);
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
@@ -624,7 +665,8 @@ session_event(struct bufferevent *bev, short what, void *arg)
 			bufferevent_enable(bev, EV_WRITE);
 			return;
 		}
-		log_info("timeout after %s from %s", server_strstate(se->srv->state), se->client);
+		log_info("timeout after %s from %s (%s)", server_strstate(se->srv->state), se->client,
+			 (what & BEV_EVENT_READING) ? "reading" : "writing");
 		server_timeout(se->srv);
 		se->closing = true;
 		bufferevent_set_timeouts(bev, NULL, NULL);
@@ -711,8 +753,12 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	if (s_head)
 		s_head->prev = se;
 	s_head = se;
-	struct timeval tv = {SESSION_TIMEOUT, 0};
+	struct timeval tv = {(time_t)cl->timeout, 0};
 	bufferevent_set_timeouts(se->bev, &tv, &tv);
+	se->deadline = evtimer_new(s_base, deadline_passed, se);
+	if (!se->deadline)
+		fatal("out of memory");
+	se->dl_phase = -1;
 	bufferevent_setcb(se->bev, session_read, session_write, session_event, se);
 	bufferevent_enable(se->bev, EV_READ | EV_WRITE);
 	log_debug("connect from %s", se->client);
@@ -720,6 +766,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		session_start_tls(se);
 	else
 		server_start(se->srv);
+	session_deadline(se);
 }
 
 static void

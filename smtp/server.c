@@ -696,6 +696,7 @@ server_input(struct server *s, const char *buf, size_t len)
 		if (s->overflow) {
 			s->overflow = false;
 			s->linelen = 0;
+			s->lines++;
 			error_reply(s, "500 5.5.2 Error: line too long");
 			continue;
 		}
@@ -706,6 +707,7 @@ server_input(struct server *s, const char *buf, size_t len)
 			n--;
 		s->line[n] = '\0';
 		s->linelen = 0;
+		s->lines++;
 		if (s->state == SRV_AUTH)
 			auth_response(s, s->line);
 		else

@@ -106,6 +106,7 @@ struct server {
 	enum server_auth_step auth_step;
 	enum server_state auth_return; /* state to go back to after AUTH */
 	char pending_rcpt[CMD_LINE_MAX];
+	unsigned long lines; /* complete lines read in command mode */
 	unsigned errors;
 	size_t linelen;
 	bool overflow;

@@ -35,6 +35,18 @@ class DnsServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self):
+        # dnsmasq binds UDP and TCP on its port: a port free for one may be
+        # taken for the other, or be grabbed meanwhile; then pick another
+        # (a restart after stop() keeps the port when it can).
+        for attempt in range(8):
+            try:
+                return self._start()
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == 7:
+                    raise
+                self.port = free_port("127.0.0.1", socket.SOCK_DGRAM)
+
+    def _start(self):
         args = [DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null",
                 f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
                 "--no-resolv", "--no-hosts", "--pid-file=", "--log-queries",
