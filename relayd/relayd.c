@@ -157,9 +157,7 @@ reload_notes(const struct conf *old, const struct conf *c)
 		log_warn("reload: metrics_listen changed; it %s", later);
 	if (dns)
 		log_warn("reload: dns_servers changed; it %s", later);
-	if (lis)
-		log_warn("reload: listen sections changed; the listeners keep their settings "
-			 "until relayd is restarted");
+	(void)lis; /* session_reload() says what of the listeners needs a restart */
 }
 
 /* Warn when the secret FILE (KEY of SECTION "NAME") is readable by others. */
@@ -219,6 +217,7 @@ relayd_reload(char **errors)
 	secrets_check(c);
 	/* The old one stays allocated: sessions and jobs may point into it. */
 	relayd_conf = c;
+	session_reload(c);
 	log_info("configuration reloaded from %s", conf_file);
 	return 0;
 }

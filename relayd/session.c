@@ -833,6 +833,53 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 	return 0;
 }
 
+static struct tls_ctx **s_retired; /* contexts replaced on reload, kept */
+static size_t s_nretired;
+
+/* A reload: each listener whose section keeps its name, address, port
+ * and TLS mode takes the new settings (allow, limits, timeout, auth_users)
+ * for new sessions, and re-reads its certificate and key, so a renewed
+ * certificate needs no restart. Anything else needs a restart (logged).
+ * Sessions in progress keep what they started with. */
+void
+session_reload(const struct conf *c)
+{
+	for (struct listener *lis = s_listeners; lis; lis = lis->next) {
+		const struct conf_listen *old = lis->conf, *nl = NULL;
+		for (size_t i = 0; i < c->nlisten && !nl; i++)
+			if (strcmp(c->listen[i].name, old->name) == 0)
+				nl = &c->listen[i];
+		if (!nl || nl->port != old->port || strcmp(nl->address, old->address) != 0 ||
+		    nl->tls != old->tls) {
+			log_warn("reload: listen %s: address, port or tls mode changed (or the "
+				 "section is gone); it keeps its settings until relayd is restarted",
+				 old->name);
+			continue;
+		}
+		if (nl->tls != LISTEN_TLS_NONE) {
+			char *why = NULL;
+			struct tls_ctx *ctx =
+				tls_server_new(nl->tls_cert, nl->tls_key, nl->tls_min_version, &why);
+			if (!ctx) {
+				log_err("reload: listen %s: keeping the running certificate: %s",
+					old->name, why ? why : "TLS error");
+				continue;
+			}
+			/* Handshakes in progress may still use the old context. */
+			struct tls_ctx **r = realloc(s_retired, (s_nretired + 1) * sizeof(*r));
+			if (!r)
+				fatal("out of memory");
+			s_retired = r;
+			s_retired[s_nretired++] = lis->tls;
+			lis->tls = ctx;
+			log_info("reload: listen %s: certificate loaded from %s", old->name,
+				 nl->tls_cert);
+		}
+		lis->conf = nl;
+		lis->c = c;
+	}
+}
+
 /* Close the listeners; idle sessions get 421, sessions in DATA lose the
  * message (never acknowledged), sessions waiting for the spool finish. */
 void

@@ -123,5 +123,36 @@ def test_reload_listener_change_needs_restart(relay_sink):
     r.conf_path.write_text(text.replace(f"port = {r.port}", f"port = {r.port + 1}"))
     mark = r.mark()
     reload(r, "relayctl")
-    r.wait_log(r"listen sections changed.*restart", since=mark)
+    r.wait_log(r"listen main: address, port or tls mode changed.*restarted", since=mark)
     assert rcpt_code(r, "x@example.com") == 250   # the old listener still serves
+
+
+def test_reload_listener_settings_and_certificate(start_relayd, scripted, tmp_path):
+    """A listener keeping its address takes new allow lists at once, and
+    re-reads its certificate (renewal without restart)."""
+    import ssl
+    import smtplib
+    from tlsca import TestCA, client_context
+    ca = TestCA(tmp_path / "ca")
+    cert1, key1 = ca.issue("one.test.example")
+    cert2, key2 = ca.issue("two.test.example")
+    sink = scripted("127.0.0.2", name="sink")
+    r = start_relayd(listen={"tls": "starttls", "tls_cert": cert1, "tls_key": key1},
+                     transports={"sink": transport(sink)}, routes={"*": "sink"})
+
+    def peer_cn():
+        with smtplib.SMTP("127.0.0.1", r.port, timeout=10) as s:
+            s.ehlo("client.test")
+            s.starttls(context=client_context())
+            der = s.sock.getpeercert(binary_form=True)
+            return ssl.DER_cert_to_PEM_cert(der)
+
+    first = peer_cn()
+    text = r.conf_path.read_text().replace(cert1, cert2).replace(key1, key2)
+    text = text.replace('port = %d' % r.port, 'port = %d\n\tallow = {"127.0.0.99/32"}' % r.port)
+    r.conf_path.write_text(text)
+    mark = r.mark()
+    reload(r, "relayctl")
+    r.wait_log(r"reload: listen main: certificate loaded from .*two\.test\.example", since=mark)
+    assert peer_cn() != first
+    assert rcpt_code(r, "x@example.com") == 554     # the new allow list
