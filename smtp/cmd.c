@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "smtp/cmd.h"
+#include "smtp/utf8.h"
 
 /* RFC 5321 4.5.3.1: limits on the parts of a path. */
 #define CMD_LOCAL_MAX 64
@@ -68,42 +69,11 @@ cmd_isatext(unsigned char c)
 	return cmd_isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
-/*
- * Length of the well-formed UTF-8 sequence of two or more bytes at P
- * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
- */
+/* Length of the well-formed UTF-8 sequence at P (before END), or 0. */
 static size_t
 cmd_utf8(const char *p, const char *end)
 {
-	const unsigned char *s = (const unsigned char *)p;
-	size_t n, i;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if ((size_t)(end - p) < n)
-		return 0;
-	/* Only the second byte has a narrowed range. */
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
+	return utf8_seq((const unsigned char *)p, (size_t)(end - p), NULL);
 }
 
 /* Dot-string: atoms of atext (or UTF-8) joined by single dots. */

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "smtp/dsn.h"
+#include "smtp/utf8.h"
 
 #define DSN_LINE_MAX 998    /* RFC 5322 2.1.1, without the CRLF */
 #define DSN_FOLD 78	    /* preferred length of a header line */
@@ -134,43 +135,6 @@ dsn_str(const char *s)
 	return s != NULL ? s : "";
 }
 
-/*
- * Length of the well-formed UTF-8 sequence of two or more bytes at S (RFC
- * 3629: no overlong forms, no surrogates, nothing above U+10FFFF) with its
- * code point in *CP, or 0.
- */
-static size_t
-dsn_utf8(const unsigned char *s, size_t avail, unsigned long *cp)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (avail < n || s[1] < lo || s[1] > hi)
-		return 0;
-	*cp = s[0] & (0x7f >> n);
-	for (i = 1; i < n; i++) {
-		if (i > 1 && (s[i] < 0x80 || s[i] > 0xbf))
-			return 0;
-		*cp = (*cp << 6) | (s[i] & 0x3f);
-	}
-	return n;
-}
 
 /*
  * Append N bytes of S as safe text: each control character (C0, DEL, C1)
@@ -198,7 +162,7 @@ dsn_clean(struct dbuf *b, const char *s, size_t n, enum dsn_mode mode, bool blan
 		} else if (u[i] >= 0x20 && u[i] < 0x7f) {
 			dbuf_add(b, s + i, 1);
 			i++;
-		} else if (u[i] >= 0x80 && (k = dsn_utf8(u + i, n - i, &cp)) != 0) {
+		} else if (u[i] >= 0x80 && (k = utf8_seq(u + i, n - i, &cp)) != 0) {
 			if (cp < 0xa0 || mode == DSN_ASCII)
 				dbuf_add(b, "?", 1);
 			else if (mode == DSN_XTEXT)

@@ -13,42 +13,10 @@
 #include <string.h>
 
 #include "smtp/reply.h"
+#include "smtp/utf8.h"
 
 #define REPLY_ELLIPSIS "..."
 
-/*
- * Length of the well-formed UTF-8 sequence of two or more bytes at S (RFC
- * 3629: no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
- */
-static size_t
-reply_utf8(const unsigned char *s, size_t avail)
-{
-	size_t n, i;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (avail < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
 
 /*
  * Copy LEN bytes of IN to OUT (at least LEN + 1 bytes) as safe text: each
@@ -64,7 +32,7 @@ reply_clean(char *out, const char *in, size_t len)
 	while (i < len) {
 		if (s[i] >= 0x20 && s[i] < 0x7f)
 			out[o++] = (char)s[i++];
-		else if (s[i] >= 0x80 && (n = reply_utf8(s + i, len - i)) != 0) {
+		else if (s[i] >= 0x80 && (n = utf8_seq(s + i, len - i, NULL)) != 0) {
 			if (s[i] == 0xc2 && s[i + 1] < 0xa0)
 				out[o++] = '?';
 			else {
