@@ -116,6 +116,7 @@ static struct mta_conn *m_conns;
 static size_t m_nconns;
 
 static void conn_next_host(struct mta_conn *mc);
+static bool conn_stale(const struct mta_conn *mc);
 static void mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n);
 static void conn_connect(struct mta_conn *mc);
 static void conn_free(struct mta_conn *mc);
@@ -363,10 +364,20 @@ conn_drop_socket(struct mta_conn *mc)
 		evtimer_del(mc->timer);
 }
 
+/* A reused connection that died before the server acknowledged anything
+ * of the new transaction (it closed an idle connection, or the RSET
+ * failed): a fresh connection to the same address, not a host failure. */
+static bool
+conn_stale(const struct mta_conn *mc)
+{
+	return mc->job && mc->nmsgs > 0 && mc->cl && mc->cl->acked == 0;
+}
+
 /* This address failed; try the next one (or the next host). */
 static void
 conn_next_addr(struct mta_conn *mc)
 {
+	bool stale = conn_stale(mc);
 	conn_drop_socket(mc);
 	if (!mc->job) {
 		/* An idle or finishing connection: nothing to retry. */
@@ -375,6 +386,14 @@ conn_next_addr(struct mta_conn *mc)
 	}
 	mc->job_started = false;
 	mc->no_tls = false;
+	if (stale) {
+		log_debug("%s: reused connection to %s was gone; reconnecting", mc->t->name,
+			  mc->relay);
+		mc->nmsgs = 0;
+		mc->have_best = false;
+		conn_connect(mc);
+		return;
+	}
 	mc->addr_i++;
 	conn_connect(mc);
 }
@@ -776,7 +795,7 @@ conn_settle(struct mta_conn *mc)
 			conn_free(mc);
 			return;
 		}
-		if (d.code == 421 || d.kind == DLV_TEMPFAIL) {
+		if (!conn_stale(mc) && (d.code == 421 || d.kind == DLV_TEMPFAIL)) {
 			struct classification cl;
 			classify(d.code, d.status, d.text, &cl);
 			if (d.code == 421 || cl.kind == CLASS_RATE_LIMIT)

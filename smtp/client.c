@@ -68,6 +68,7 @@ client_enter_state(struct client *c, enum client_state next)
 		break;
 	case CL_RSET:
 		c->need_rset = false;
+		c->dirty = false;
 		sendf(c, "RSET\r\n");
 		break;
 	case CL_QUIT:
@@ -340,6 +341,7 @@ client_txn(struct client *c, const struct client_msg *m)
 		return -1;
 	c->sent = c->acked = c->accepted = 0;
 	c->mail_failed = false;
+	c->rset_wait = false;
 	if (m->smtputf8 && !c->ext.smtputf8) {
 		/* RFC 6531 3.4: never downgrade; this host cannot take it. */
 		for (size_t i = 0; i < m->nrcpt; i++)
@@ -356,9 +358,18 @@ client_txn(struct client *c, const struct client_msg *m)
 		return 0;
 	}
 	c->state = CL_TXN;
+	if (c->dirty) {
+		/* A reused connection: RSET first, so the server's state is
+		 * known; with PIPELINING it rides in the same write. */
+		c->rset_wait = true;
+		sendf(c, "RSET\r\n");
+		if (!c->ext.pipelining)
+			return 0;
+	}
+	c->dirty = true;
 	if (c->ext.pipelining) {
-		/* MAIL, RCPT..., DATA in one go (RFC 2920 3.1): the owner
-		 * turns consecutive writes into one segment. */
+		/* [RSET,] MAIL, RCPT..., DATA in one go (RFC 2920 3.1): the
+		 * owner turns consecutive writes into one segment. */
 		while (c->sent <= m->nrcpt + 1)
 			txn_next(c);
 	} else {
@@ -381,6 +392,19 @@ static void
 txn_response(struct client *c, const struct reply *r)
 {
 	size_t n = c->msg.nrcpt;
+
+	if (c->rset_wait) {
+		c->rset_wait = false;
+		if (r->code / 100 != 2) {
+			fail(c, r); /* the connection is no good: a new one will do */
+			return;
+		}
+		if (!c->ext.pipelining) {
+			c->dirty = true;
+			txn_next(c);
+		}
+		return;
+	}
 	size_t idx = c->acked++;
 
 	if (r->code == 421) {

@@ -106,6 +106,8 @@ struct client {
 	size_t accepted;
 	bool mail_failed;
 	bool need_rset;
+	bool dirty;	  /* a transaction ran since the last RSET or EHLO */
+	bool rset_wait;	  /* this transaction began with RSET; its reply is due */
 };
 
 struct client *client_new(const char *helo, const struct client_hooks *h, void *arg);

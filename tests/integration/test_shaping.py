@@ -143,3 +143,46 @@ def test_success_releases_deferred_early(start_relayd, scripted):
     r.send("a@origin.test", ["second@dest.test"], simple_message())
     r.wait_log(r"out: destination \(relay\) works again: 1 deferred recipient released")
     r.wait_log(sent_re("first@dest.test", qid=q1, status="sent", attempts=2), timeout=10)
+
+
+def test_stale_reused_connection_reconnects(start_relayd):
+    """A server that serves one transaction per connection and answers the
+    RSET of a reused connection with 421: relayd reconnects to the same
+    address; nothing is deferred, the back-off does not kick in."""
+    from test_faults import RawServer, read_line
+
+    got = []
+
+    def one_txn(c):
+        c.sendall(b"220 one-shot ESMTP\r\n")
+        while True:
+            line = read_line(c).upper()
+            if line.startswith(b"EHLO"):
+                c.sendall(b"250-one-shot\r\n250 PIPELINING\r\n")
+            elif line.startswith(b"RSET"):
+                c.sendall(b"421 4.4.2 one transaction per connection\r\n")
+                return
+            elif line.startswith(b"DATA"):
+                c.sendall(b"354 go\r\n")
+                body = b""
+                while not body.endswith(b"\r\n.\r\n"):
+                    body += c.recv(65536)
+                got.append(body)
+                c.sendall(b"250 2.0.0 ok\r\n")
+            elif line.startswith(b"QUIT"):
+                c.sendall(b"221 bye\r\n")
+                return
+            else:
+                c.sendall(b"250 ok\r\n")
+
+    srv = RawServer("127.0.0.2", one_txn)
+    try:
+        r = start_relayd(transports={"out": transport(srv.relay)}, routes={"*": "out"})
+        q1 = r.send("a@origin.test", ["one@dest.test"], simple_message())
+        r.wait_log(sent_re("one@dest.test", qid=q1, status="sent"))
+        q2 = r.send("a@origin.test", ["two@dest.test"], simple_message())
+        r.wait_log(sent_re("two@dest.test", qid=q2, status="sent", attempts=1))
+        assert len(got) == 2 and srv.conns == 2
+        assert not r.find_log(r"status=deferred|throttling")
+    finally:
+        srv.close()

@@ -298,12 +298,38 @@ test_reuse_from_ready(void **state)
 	struct client *c = start(&r, "250-mx\n250 PIPELINING");
 	r.next = &msg2;
 	client_txn(c, &msg2);
+	r.outlen = 0;
+	r.out[0] = '\0';
 	feed(c, "250 ok\n250 ok\n250 ok\n354 go\n250 done");
-	/* The second transaction was started from ready() right away. */
+	/* The second transaction was started from ready() right away, with
+	 * RSET first in the same pipelined write. */
 	assert_int_equal(r.txn_done, 1);
 	assert_int_equal(c->state, CL_TXN);
-	feed(c, "250 ok\n250 ok\n250 ok\n354 go\n250 done");
+	assert_non_null(strstr(r.out, "body\r\n.\r\nRSET\r\nMAIL FROM:<a@b.example>"));
+	feed(c, "250 reset\n250 ok\n250 ok\n250 ok\n354 go\n250 done");
 	assert_int_equal(r.txn_done, 2);
+	assert_int_equal(r.replies[0].code, 250);
+	assert_string_equal(r.replies[0].text, "done");
+	client_free(c);
+
+	/* Without PIPELINING: RSET, wait, then MAIL. A failed RSET means
+	 * the connection is no good. */
+	c = start(&r, "250 mx");
+	client_txn(c, &msg2);
+	feed(c, "250 ok\n250 ok\n250 ok\n354 go\n250 done");
+	r.outlen = 0;
+	r.out[0] = '\0';
+	client_txn(c, &msg2);
+	expect_out(&r, "RSET\r\n");
+	feed(c, "250 reset");
+	expect_out(&r, "MAIL FROM:<a@b.example>\r\n");
+	client_free(c);
+	c = start(&r, "250 mx");
+	client_txn(c, &msg2);
+	feed(c, "250 ok\n250 ok\n250 ok\n354 go\n250 done");
+	client_txn(c, &msg2);
+	feed(c, "421 4.4.2 idle too long");
+	assert_int_equal(r.fail, 1);
 	client_free(c);
 }
 
