@@ -176,8 +176,12 @@ ehlo_line(struct client *c, const char *line, size_t len)
 	if (strcmp(kw, "PIPELINING") == 0) {
 		c->ext.pipelining = true;
 	} else if (strcmp(kw, "SIZE") == 0) {
+		/* The line is not NUL-terminated: digits within its length. */
+		uint64_t v = 0;
+		for (size_t k = 0; k < restlen && rest[k] >= '0' && rest[k] <= '9'; k++)
+			v = v > UINT64_MAX / 10 ? UINT64_MAX : v * 10 + (uint64_t)(rest[k] - '0');
 		c->ext.size = true;
-		c->ext.maxsize = restlen ? strtoull(rest, NULL, 10) : 0;
+		c->ext.maxsize = v;
 	} else if (strcmp(kw, "8BITMIME") == 0) {
 		c->ext.eightbit = true;
 	} else if (strcmp(kw, "SMTPUTF8") == 0) {

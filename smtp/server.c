@@ -481,7 +481,7 @@ auth_response(struct server *s, const char *line)
 		break;
 	case AUTH_LOGIN_USER: {
 		long n = base64_decode(line, s->user, sizeof(s->user) - 1);
-		if (n <= 0) {
+		if (n <= 0 || memchr(s->user, '\0', (size_t)n)) {
 			auth_abort(s, "501 5.5.2 Error: cannot decode the AUTH response");
 			return;
 		}
@@ -637,7 +637,8 @@ data_finish(struct server *s)
 			       "(lines must end with CRLF)");
 		return;
 	}
-	if (!s->data_ok) {
+	/* The last piece may have pushed it over without another out(). */
+	if (!s->data_ok || s->ds.size > s->p.max_size) {
 		s->h->data_end(s->arg, &s->txn, false);
 		txn_reset(s);
 		s->state = SRV_HELO;
@@ -723,6 +724,8 @@ server_timeout(struct server *s)
 {
 	if (s->state == SRV_CLOSED)
 		return;
+	if (s->state == SRV_DATA)
+		s->h->data_end(s->arg, &s->txn, false);
 	reply(s, "421 4.4.2 %s Error: timeout exceeded", s->p.hostname);
 	close_session(s);
 }

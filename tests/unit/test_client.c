@@ -177,6 +177,20 @@ test_sequential(void **state)
 }
 
 static void
+test_ehlo_size_within_line(void **state)
+{
+	/* Regression (fuzz_client): the SIZE value is read only within the
+	 * line's length, never past it. */
+	struct rec r;
+	memset(&r, 0, sizeof(r));
+	r.c = client_new("relay.test", &hooks, &r);
+	client_input(r.c, "220 x", 5);
+	client_input(r.c, "250 SIZE 12345", 10);
+	assert_int_equal(r.c->ext.maxsize, 1);
+	client_free(r.c);
+}
+
+static void
 test_helo_fallback(void **state)
 {
 	struct rec r;
@@ -441,6 +455,7 @@ main(void)
 		cmocka_unit_test(test_mail_rejected),	cmocka_unit_test(test_all_rcpt_rejected),
 		cmocka_unit_test(test_smtputf8_required), cmocka_unit_test(test_reuse_from_ready),
 		cmocka_unit_test(test_tls_policy),	  cmocka_unit_test(test_auth),
+		cmocka_unit_test(test_ehlo_size_within_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,6 +264,21 @@ test_data_limits(void **state)
 	assert_false(server_paused(r->s));
 	free_rec(r);
 
+	/* Regression (fuzz_server): one read that crosses the limit and ends
+	 * DATA at once is still refused. */
+	r = new_rec(64, 2, false);
+	{
+		char in[256];
+		int n = snprintf(in, sizeof(in),
+				 "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n%s\r\n.\r\n",
+				 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				 "xxxxxxxxxxxxxxxxxxxxx");
+		server_input(r->s, in, (size_t)n);
+	}
+	assert_non_null(strstr(r->out, "552 5.3.4"));
+	assert_int_equal(r->data_end_ok, 0);
+	free_rec(r);
+
 	/* Bare LF: rejected in reject mode, normalised otherwise. */
 	r = new_rec(10000, 2, false);
 	send_str(r, "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<1@b.c>\r\nDATA\r\na\nb\r\n.\r\n");
