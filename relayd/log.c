@@ -22,16 +22,25 @@
 static bool log_fg = true;
 static bool log_v;
 static const char *log_ident = "relayd";
+static long log_pid; /* cached: getpid() on every line adds up */
 
 /* Choose syslog or stderr; called once at start. */
 void
 log_init(const char *ident, bool foreground, bool verbose)
 {
 	log_ident = ident;
+	log_pid = 0; /* set by log_pid_refresh() after a fork */
 	log_fg = foreground;
 	log_v = verbose;
 	if (!foreground)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+/* Cache the pid for log lines (call after daemon's fork). */
+void
+log_pid_refresh(void)
+{
+	log_pid = (long)getpid();
 }
 
 /* True with -v. */
@@ -58,7 +67,7 @@ log_vline(int pri, const char *level, const char *fmt, va_list ap)
 	localtime_r(&tv.tv_sec, &tm);
 	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ld %s[%ld]: %s%s\n",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (long)(tv.tv_usec / 1000), log_ident, (long)getpid(), level,
+			 tm.tm_sec, (long)(tv.tv_usec / 1000), log_ident, log_pid ? log_pid : (long)getpid(), level,
 			 msg);
 	if (n < 0)
 		return;

@@ -15,6 +15,7 @@
 
 void log_init(const char *ident, bool foreground, bool verbose);
 bool log_verbose(void);
+void log_pid_refresh(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -104,6 +104,10 @@ struct mta_conn {
 	bool handshake;	    /* TLS handshake in progress */
 	bool starttls_req;  /* the client asked for the handshake */
 	char tls_proto[32]; /* "none" or "TLSv1.3" */
+	bool tls_on;	    /* the bufferevent is a TLS one */
+	/* Commands (and the body) of one round, sent with one writev or
+	 * sendfile when the socket is plain: no write event per command. */
+	struct evbuffer *outq;
 	char pass[256];	    /* auth_password_file's first line */
 	const char **rcpts; /* the current job's addresses, for the client */
 	struct mta_conn *next_idle;
@@ -116,6 +120,7 @@ static struct mta_conn *m_conns;
 static size_t m_nconns;
 
 static void conn_next_host(struct mta_conn *mc);
+static void conn_flush(struct mta_conn *mc);
 static bool conn_stale(const struct mta_conn *mc);
 static void mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n);
 static void conn_connect(struct mta_conn *mc);
@@ -357,6 +362,9 @@ conn_drop_socket(struct mta_conn *mc)
 	mc->bev = NULL;
 	mc->handshake = false;
 	mc->starttls_req = false;
+	mc->tls_on = false;
+	if (mc->outq)
+		evbuffer_drain(mc->outq, evbuffer_get_length(mc->outq));
 	snprintf(mc->tls_proto, sizeof(mc->tls_proto), "none");
 	client_free(mc->cl);
 	mc->cl = NULL;
@@ -520,6 +528,7 @@ conn_start_tls(struct mta_conn *mc)
 	}
 	mc->bev = tb;
 	mc->handshake = true;
+	mc->tls_on = true;
 	struct timeval tv = {(time_t)mc->t->command_timeout, 0};
 	bufferevent_set_timeouts(tb, &tv, &tv);
 	bufferevent_setcb(tb, conn_read, NULL, conn_event, mc);
@@ -562,6 +571,7 @@ conn_tls_up(struct mta_conn *mc)
 		return;
 	}
 	client_tls_done(mc->cl);
+	conn_flush(mc);
 }
 
 static void
@@ -596,7 +606,25 @@ hook_write(void *arg, const char *buf, size_t len)
 {
 	struct mta_conn *mc = arg;
 	if (mc->bev)
-		bufferevent_write(mc->bev, buf, len);
+		evbuffer_add(mc->outq, buf, len);
+}
+
+/* Send what this round wrote: straight to a plain socket when nothing
+ * else is pending (one writev, or sendfile for the body), the rest
+ * through the bufferevent. */
+static void
+conn_flush(struct mta_conn *mc)
+{
+	if (!mc->bev || evbuffer_get_length(mc->outq) == 0)
+		return;
+	struct evbuffer *out = bufferevent_get_output(mc->bev);
+	if (!mc->tls_on && !mc->handshake && evbuffer_get_length(out) == 0) {
+		while (evbuffer_get_length(mc->outq) > 0)
+			if (evbuffer_write(mc->outq, bufferevent_getfd(mc->bev)) <= 0)
+				break;
+	}
+	if (evbuffer_get_length(mc->outq) > 0)
+		bufferevent_write_buffer(mc->bev, mc->outq);
 }
 
 static void
@@ -606,7 +634,7 @@ hook_body(void *arg)
 	off_t off, len;
 	int fd = queue_body(mc->job->msg, &off, &len);
 
-	if (fd == -1 || evbuffer_add_file(bufferevent_get_output(mc->bev), fd, off, len) == -1) {
+	if (fd == -1 || evbuffer_add_file(mc->outq, fd, off, len) == -1) {
 		/* Never send a truncated body: drop the connection so the
 		 * server discards the transaction. */
 		if (fd != -1)
@@ -667,6 +695,7 @@ idle_timeout(evutil_socket_t fd, short what, void *arg)
 	mc->idle = false;
 	mc->quitting = true;
 	client_quit(mc->cl);
+	conn_flush(mc);
 	struct timeval tv = {MTA_QUIT_SECONDS, 0};
 	evtimer_add(mc->timer, &tv);
 }
@@ -847,10 +876,12 @@ conn_read(struct bufferevent *bev, void *arg)
 			mc->starttls_req = false;
 			/* Nothing the server sent in the clear after 220 counts. */
 			evbuffer_drain(in, evbuffer_get_length(in));
+			conn_flush(mc);
 			conn_start_tls(mc);
 			return;
 		}
 	}
+	conn_flush(mc);
 }
 
 static void
@@ -1160,7 +1191,8 @@ conn_new(struct dest *d, struct mta_job *j)
 	if (mc->t->auth_password_file && read_password(mc) == -1)
 		return;
 	mc->timer = evtimer_new(m_base, idle_timeout, mc);
-	if (!mc->timer)
+	mc->outq = evbuffer_new();
+	if (!mc->timer || !mc->outq)
 		fatal("out of memory");
 	d->nconn++;
 	m_nconns++;
@@ -1189,6 +1221,8 @@ conn_free(struct mta_conn *mc)
 	if (mc->timer)
 		event_free(mc->timer);
 	free(mc->rcpts);
+	if (mc->outq)
+		evbuffer_free(mc->outq);
 	explicit_bzero(mc->pass, sizeof(mc->pass));
 	if (mc->job) {
 		/* Only at shutdown: the job stays queued on disk. */
@@ -1263,6 +1297,7 @@ dest_pump(struct dest *d)
 			evtimer_del(mc->timer);
 			mc->job = dest_take(d);
 			start_job(mc);
+			conn_flush(mc);
 			continue;
 		}
 		conn_new(d, dest_take(d));

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,16 +151,18 @@ static void
 queue_newid(char *id)
 {
 	struct timeval tv;
-	struct stat st;
 
-	for (;;) {
-		gettimeofday(&tv, NULL);
-		uint64_t us = ((uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec) & 0xFFFFFFFFFFFFFu;
-		snprintf(id, QID_MAX, "%013" PRIX64 "%03X", us,
-			 q_idseq++ & 0xFFFu);
-		if (fstatat(q_dirfd, id, &st, 0) == -1 && errno == ENOENT)
-			return;
-	}
+	/* Strictly increasing within a run (never below the last one given);
+	 * a restart starts from the clock. The rename into queue/ refuses to
+	 * replace a file, so even a clock set back cannot lose a message. */
+	static uint64_t last;
+	gettimeofday(&tv, NULL);
+	uint64_t us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	uint64_t v = (us << 12) | (q_idseq++ & 0xFFFu);
+	if (v <= last)
+		v = last + 1;
+	last = v;
+	snprintf(id, QID_MAX, "%016" PRIX64, v);
 }
 
 /* ---- receiving ------------------------------------------------------ */
@@ -200,11 +203,80 @@ queue_create(const struct qenv *env)
 	return m;
 }
 
+/* ---- the pool of spent files ------------------------------------------ */
+
+#define POOL_MAX 1024		    /* files kept */
+#define POOL_FILE_MAX (256 * 1024) /* larger ones are not kept */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned pool_free[POOL_MAX];
+static size_t pool_n;
+static unsigned pool_seq;
+
+static bool
+pool_take(unsigned *slot)
+{
+	pthread_mutex_lock(&pool_lock);
+	bool ok = pool_n > 0;
+	if (ok)
+		*slot = pool_free[--pool_n];
+	pthread_mutex_unlock(&pool_lock);
+	return ok;
+}
+
+static void
+pool_give(unsigned slot)
+{
+	pthread_mutex_lock(&pool_lock);
+	pool_free[pool_n++] = slot;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/* A slot name for a file to be kept, or false when the pool is full. */
+static bool
+pool_reserve(unsigned *slot)
+{
+	pthread_mutex_lock(&pool_lock);
+	bool ok = pool_n + 1 < POOL_MAX;
+	if (ok)
+		*slot = pool_seq++;
+	pthread_mutex_unlock(&pool_lock);
+	return ok;
+}
+
+/* Open the file a new message is written to: a spent one from the pool
+ * (overwritten, then cut to size at commit), else a new one. */
+static int
+tmp_open(struct qmsg *m)
+{
+	unsigned slot;
+	while (pool_take(&slot)) {
+		snprintf(m->tmpname, sizeof(m->tmpname), "pool.%u", slot);
+		int fd = openat(q_tmpfd, m->tmpname, O_WRONLY | O_CLOEXEC);
+		if (fd != -1)
+			return fd;
+	}
+	snprintf(m->tmpname, sizeof(m->tmpname), "%s", m->id);
+	return openat(q_tmpfd, m->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+/* The tmp file of a message that was not committed. */
+static void
+tmp_drop(struct qmsg *m)
+{
+	unsigned slot;
+	if (sscanf(m->tmpname, "pool.%u", &slot) == 1)
+		pool_give(slot);
+	else if (m->tmpname[0])
+		unlinkat(q_tmpfd, m->tmpname, 0);
+	m->tmpname[0] = '\0';
+}
+
 static int
 spill(struct qmsg *m)
 {
 	if (m->fd == -1) {
-		m->fd = openat(q_tmpfd, m->id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		m->fd = tmp_open(m);
 		if (m->fd == -1)
 			return -1;
 	}
@@ -240,7 +312,19 @@ queue_write_cb(void *arg, const char *buf, size_t len)
 	queue_write(arg, buf, len);
 }
 
-/* Worker thread: write, fsync, rename into queue/, fsync queue/. */
+static pthread_mutex_t ds_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct qmsg *ds_head; /* renamed into queue/, awaiting its fsync */
+static bool ds_running;
+static unsigned q_committing; /* loop thread: commits not yet answered */
+
+static void commit_done(void *arg);
+
+/* Worker thread: write, fsync, rename into queue/; then the directory
+ * fsync is shared (group commit): the first worker to get here fsyncs
+ * queue/ for every message renamed before it started, again and again
+ * while more arrive; the others leave their message to it. A message's
+ * completion is posted only once a directory fsync that began after its
+ * rename has returned. */
 static void
 commit_work(void *arg)
 {
@@ -257,16 +341,50 @@ commit_work(void *arg)
 	snprintf(sizebuf, sizeof(sizebuf), "%020" PRIu64, m->size);
 	if (pwrite(m->fd, sizebuf, 20, (off_t)m->size_at) != 20)
 		goto fail;
+	/* A file from the pool may be longer than this message. */
+	if (ftruncate(m->fd, m->body_off + m->body_len) == -1)
+		goto fail;
 	if (fsync(m->fd) == -1)
 		goto fail;
 	close(m->fd);
 	m->fd = -1;
-	if (renameat2(q_tmpfd, m->id, q_dirfd, m->id, RENAME_NOREPLACE) == -1)
+	if (renameat2(q_tmpfd, m->tmpname, q_dirfd, m->id, RENAME_NOREPLACE) == -1)
 		goto fail;
-	/* ---- From here on the message is safe once the directory is. ---- */
-	if (fsync(q_dirfd) == -1)
-		goto fail;
+	m->tmpname[0] = '\0';
 	m->error = 0;
+
+	pthread_mutex_lock(&ds_lock);
+	m->ds_next = ds_head;
+	ds_head = m;
+	if (ds_running) {
+		pthread_mutex_unlock(&ds_lock);
+		return;
+	}
+	ds_running = true;
+	for (;;) {
+		struct qmsg *batch = ds_head;
+		ds_head = NULL;
+		if (!batch) {
+			ds_running = false;
+			break;
+		}
+		pthread_mutex_unlock(&ds_lock);
+		/* ---- From here on these messages are safe. ---- */
+		int rc = fsync(q_dirfd), err = errno;
+		while (batch) {
+			struct qmsg *next = batch->ds_next;
+			if (rc == -1) {
+				/* Not known to be durable: refuse, and take it
+				 * back so it is not delivered behind a 451. */
+				batch->error = err ? err : EIO;
+				unlinkat(q_dirfd, batch->id, 0);
+			}
+			worker_post(commit_done, batch);
+			batch = next;
+		}
+		pthread_mutex_lock(&ds_lock);
+	}
+	pthread_mutex_unlock(&ds_lock);
 	return;
 fail:
 	m->error = errno ? errno : EIO;
@@ -274,7 +392,8 @@ fail:
 		close(m->fd);
 		m->fd = -1;
 	}
-	unlinkat(q_tmpfd, m->id, 0);
+	tmp_drop(m);
+	worker_post(commit_done, m);
 }
 
 static void
@@ -283,6 +402,7 @@ commit_done(void *arg)
 	struct qmsg *m = arg;
 	void (*cb)(void *, struct qmsg *, int) = m->commit_cb;
 
+	q_committing--;
 	evbuffer_free(m->buf);
 	m->buf = NULL;
 	if (m->error) {
@@ -309,7 +429,8 @@ queue_commit(struct qmsg *m, uint64_t size, void (*cb)(void *, struct qmsg *, in
 	m->state = Q_COMMITTING;
 	/* Even a known failure is reported from the worker's completion, so
 	 * the caller is never called back from inside this function. */
-	worker_submit(commit_work, commit_done, m);
+	q_committing++;
+	worker_submit(commit_work, NULL, m);
 }
 
 /* Drop a message that was never committed. */
@@ -319,8 +440,8 @@ queue_abort(struct qmsg *m)
 	if (m->fd != -1) {
 		close(m->fd);
 		m->fd = -1;
-		unlinkat(q_tmpfd, m->id, 0);
 	}
+	tmp_drop(m);
 	msg_unref(m);
 }
 
@@ -450,8 +571,22 @@ static void
 remove_work(void *arg)
 {
 	struct qmsg *m = arg;
-	unlinkat(q_dirfd, m->id, 0);
-	unlinkat(q_statefd, m->id, 0);
+	unsigned slot;
+	char name[32];
+
+	/* Keep small files for reuse: renaming costs less than the inode
+	 * allocation a new file needs (bench/README.md). */
+	if (m->body_off + m->body_len <= POOL_FILE_MAX && pool_reserve(&slot)) {
+		snprintf(name, sizeof(name), "pool.%u", slot);
+		if (renameat(q_dirfd, m->id, q_tmpfd, name) == 0)
+			pool_give(slot);
+		else
+			unlinkat(q_dirfd, m->id, 0);
+	} else {
+		unlinkat(q_dirfd, m->id, 0);
+	}
+	if (m->has_state)
+		unlinkat(q_statefd, m->id, 0);
 }
 
 static void
@@ -543,6 +678,7 @@ state_save(struct qmsg *m)
 				    r->last_reply ? r->last_reply : "");
 	}
 	m->state_writing = true;
+	m->has_state = true;
 	m->refs++;
 	worker_submit(state_work, state_done, j);
 }
@@ -1097,6 +1233,13 @@ queue_foreach(void (*cb)(void *arg, const struct qmsg *m), void *arg)
 		cb(arg, m);
 }
 
+/* No commit waiting for its completion. */
+bool
+queue_idle(void)
+{
+	return q_committing == 0;
+}
+
 /* Messages in the queue. */
 size_t
 queue_count(void)
@@ -1257,6 +1400,7 @@ load_state(struct qmsg *m)
 			close(fd);
 		return;
 	}
+	m->has_state = true;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -1327,13 +1471,22 @@ open_subdir(int spoolfd, const char *name)
 static void
 recover(void)
 {
-	/* tmp/ holds only messages that never got their 250. */
+	/* tmp/ holds messages that never got their 250, and the pool. */
 	DIR *d = fdopendir(dup(q_tmpfd));
 	struct dirent *de;
 	if (d) {
-		while ((de = readdir(d)))
-			if (de->d_name[0] != '.')
-				unlinkat(q_tmpfd, de->d_name, 0);
+		while ((de = readdir(d))) {
+			unsigned slot;
+			if (de->d_name[0] == '.')
+				continue;
+			if (sscanf(de->d_name, "pool.%u", &slot) == 1 && pool_n + 1 < POOL_MAX) {
+				pool_free[pool_n++] = slot;
+				if (slot >= pool_seq)
+					pool_seq = slot + 1;
+				continue;
+			}
+			unlinkat(q_tmpfd, de->d_name, 0);
+		}
 		closedir(d);
 	}
 	size_t n = 0, bad = 0;

@@ -15,6 +15,8 @@
  *
  * Spool layout (all under conf->spool, mode 0700):
  *   tmp/QID      being written (O_EXCL); removed at start
+ *   tmp/pool.N   spent message files kept for reuse (creating an inode
+ *                costs more than overwriting one)
  *   queue/QID    committed: envelope header, blank line, stored body
  *   state/QID    recipient states, replaced atomically (write + rename)
  *   corrupt/QID  unreadable files moved aside at start
@@ -81,6 +83,9 @@ struct qmsg {
 	struct evbuffer *buf;
 	int error;
 	bool state_writing, state_dirty;
+	bool has_state;	  /* state/QID exists */
+	char tmpname[32]; /* its file in tmp/ while being written */
+	struct qmsg *ds_next; /* awaiting the directory fsync (group commit) */
 	void (*commit_cb)(void *, struct qmsg *, int);
 	void *commit_arg;
 	struct qmsg *next, *prev;
@@ -119,6 +124,9 @@ void queue_result(struct qmsg *m, size_t idx, const char *transport, const struc
 void queue_job_done(struct qmsg *m);
 
 size_t queue_count(void);
+
+/* True when no message is being made durable (for a clean stop). */
+bool queue_idle(void);
 
 /* Retry every deferred recipient now (or only those of QID); 0, or -1 when
  * QID is not queued. */

@@ -92,7 +92,7 @@ reload_error(void *arg, const char *msg)
 static void
 stop_check(evutil_socket_t fd, short what, void *arg)
 {
-	if (session_idle() && worker_busy() == 0) {
+	if (session_idle() && worker_busy() == 0 && queue_idle()) {
 		event_base_loopexit(base, NULL);
 		return;
 	}
@@ -414,6 +414,7 @@ main(int argc, char **argv)
 			conf_file = abs;
 		detach_start();
 	}
+	log_pid_refresh();
 
 	char *cause = NULL;
 	base = event_base_new();

@@ -74,6 +74,9 @@ struct session {
 	struct event *deadline;
 	int dl_phase; /* 0 none (we are the ones waiting), 1 command, 2 DATA */
 	unsigned long dl_lines;
+	/* Replies of one processing round, written with one writev when the
+	 * socket is plain: no write event armed and disarmed per reply. */
+	struct evbuffer *outq;
 	struct session *next, *prev;
 };
 
@@ -85,6 +88,7 @@ static size_t s_count, s_committing;
 static void session_process(struct session *se);
 static void session_start_tls(struct session *se);
 static void session_settle(struct session *se);
+static void session_flush(struct session *se);
 static void session_event(struct bufferevent *bev, short what, void *arg);
 static void session_read(struct bufferevent *bev, void *arg);
 static void session_write(struct bufferevent *bev, void *arg);
@@ -96,6 +100,8 @@ session_unref(struct session *se)
 		return;
 	if (se->deadline)
 		event_free(se->deadline);
+	if (se->outq)
+		evbuffer_free(se->outq);
 	server_free(se->srv);
 	if (se->msg)
 		queue_abort(se->msg);
@@ -208,6 +214,7 @@ session_settle(struct session *se)
 {
 	if (se->gone)
 		return;
+	session_flush(se);
 	session_deadline(se);
 	struct evbuffer *out = bufferevent_get_output(se->bev);
 	if (se->closing) {
@@ -229,7 +236,24 @@ hook_write(void *arg, const char *buf, size_t len)
 {
 	struct session *se = arg;
 	if (se->bev)
-		bufferevent_write(se->bev, buf, len);
+		evbuffer_add(se->outq, buf, len);
+}
+
+/* Send the replies of this round: straight to the socket when it is
+ * plain and nothing else is pending, the rest through the bufferevent. */
+static void
+session_flush(struct session *se)
+{
+	if (!se->bev || evbuffer_get_length(se->outq) == 0)
+		return;
+	struct evbuffer *out = bufferevent_get_output(se->bev);
+	if (!se->tls && !se->handshake && evbuffer_get_length(out) == 0) {
+		while (evbuffer_get_length(se->outq) > 0)
+			if (evbuffer_write(se->outq, bufferevent_getfd(se->bev)) <= 0)
+				break;
+	}
+	if (evbuffer_get_length(se->outq) > 0)
+		bufferevent_write_buffer(se->bev, se->outq);
 }
 
 static void
@@ -564,13 +588,16 @@ session_process(struct session *se)
 		evbuffer_drain(in, n);
 		if (n == 0)
 			break;
-		if (evbuffer_get_length(bufferevent_get_output(se->bev)) > SESSION_OUT_MAX)
+		if (evbuffer_get_length(se->outq) +
+			    evbuffer_get_length(bufferevent_get_output(se->bev)) >
+		    SESSION_OUT_MAX)
 			session_settle(se);
 	}
 	if (se->starttls) {
 		se->starttls = false;
 		/* Whatever came after STARTTLS was sent in the clear: drop it. */
 		evbuffer_drain(in, evbuffer_get_length(in));
+		session_flush(se); /* the 220, in the clear, before the handshake */
 		session_start_tls(se);
 		return;
 	}
@@ -756,7 +783,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	struct timeval tv = {(time_t)cl->timeout, 0};
 	bufferevent_set_timeouts(se->bev, &tv, &tv);
 	se->deadline = evtimer_new(s_base, deadline_passed, se);
-	if (!se->deadline)
+	se->outq = evbuffer_new();
+	if (!se->deadline || !se->outq)
 		fatal("out of memory");
 	se->dl_phase = -1;
 	bufferevent_setcb(se->bev, session_read, session_write, session_event, se);
@@ -766,6 +794,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		session_start_tls(se);
 	else
 		server_start(se->srv);
+	session_flush(se);
 	session_deadline(se);
 }
 

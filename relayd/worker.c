@@ -95,7 +95,8 @@ worker_drain(evutil_socket_t fd, short what, void *unused)
 	pthread_mutex_unlock(&w_lock);
 	while (j) {
 		struct job *next = j->next;
-		w_busy--;
+		if (j->work)
+			w_busy--; /* posted completions were never counted */
 		if (j->done)
 			j->done(j->arg);
 		free(j);
@@ -139,6 +140,27 @@ worker_submit(void (*work)(void *), void (*done)(void *), void *arg)
 	push(&w_head, &w_tail, j);
 	pthread_cond_signal(&w_cond);
 	pthread_mutex_unlock(&w_lock);
+}
+
+/* Queue DONE(ARG) for the loop from a worker thread. */
+void
+worker_post(void (*done)(void *), void *arg)
+{
+	struct job *j = malloc(sizeof(*j));
+	if (!j)
+		fatal("worker: out of memory");
+	j->work = NULL;
+	j->done = done;
+	j->arg = arg;
+	pthread_mutex_lock(&w_lock);
+	bool wake = d_head == NULL;
+	push(&d_head, &d_tail, j);
+	pthread_mutex_unlock(&w_lock);
+	if (wake) {
+		uint64_t one = 1;
+		ssize_t n = write(w_efd, &one, sizeof(one));
+		(void)n;
+	}
 }
 
 /* Jobs whose done() has not run yet. */
