@@ -64,6 +64,9 @@ static bool q_stopping;
 static unsigned q_idseq;
 
 static void queue_schedule(struct qmsg *m);
+static void commit_done(void *arg);
+static void msg_finish(struct qmsg *m);
+static void load_state(struct qmsg *m);
 static void queue_rearm(void);
 static void msg_unref(struct qmsg *m);
 
@@ -312,12 +315,281 @@ queue_write_cb(void *arg, const char *buf, size_t len)
 	queue_write(arg, buf, len);
 }
 
+/* ---- the journal ------------------------------------------------------ */
+
+/*
+ * A message received in memory (the common case: up to QUEUE_SPILL bytes)
+ * is made durable as a record appended to the active segment log/N.log by
+ * one journal thread, which takes every commit waiting, appends them all
+ * and makes them durable with one fdatasync: creating, fsyncing, renaming
+ * and deleting a file per message costs most of the time otherwise
+ * (bench/README.md). A record is "@QID LEN\n" and LEN bytes: the same
+ * envelope header and stored body a queue/ file holds.
+ *
+ * A finished message's id is appended to log/N.done (no sync: losing it
+ * costs a duplicate). A segment whose messages are all finished is
+ * deleted; the active one when the next batch comes. Segment structs and
+ * their live counts are shared by the loop and the journal thread under
+ * j_lock.
+ */
+#define SEG_MAX (4 * 1024 * 1024) /* start a new segment beyond this */
+
+struct segment {
+	unsigned id;
+	unsigned live;	 /* messages whose data is here and not finished */
+	bool retire;	 /* active, nothing live: replace at the next batch */
+	int donefd;	 /* loop thread: N.done, opened when first needed */
+	struct segment *next;
+};
+
+static int q_logfd = -1;
+static pthread_t j_thread;
+static pthread_mutex_t j_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t j_cond = PTHREAD_COND_INITIALIZER;
+static struct qmsg *j_head, *j_tail; /* waiting to be appended */
+static bool j_stop, j_running;
+static struct segment *j_segs;	 /* every segment (j_lock) */
+static struct segment *j_active; /* appended to (j_lock) */
+static unsigned j_seq;		 /* last segment id used */
+static int j_fd = -1;		 /* journal thread: the active segment */
+static off_t j_size;
+
+static void
+seg_name(char *buf, size_t len, unsigned id, const char *ext)
+{
+	snprintf(buf, len, "%08X.%s", id, ext);
+}
+
+/* Unlink a segment's files (any thread). */
+static void
+seg_unlink(unsigned id)
+{
+	char name[32];
+	seg_name(name, sizeof(name), id, "log");
+	unlinkat(q_logfd, name, 0);
+	seg_name(name, sizeof(name), id, "done");
+	unlinkat(q_logfd, name, 0);
+}
+
+/* Loop thread: a segment is gone from the list; close and free it. */
+static void
+seg_dead(void *arg)
+{
+	struct segment *g = arg;
+	if (g->donefd != -1)
+		close(g->donefd);
+	free(g);
+}
+
+static void
+seg_unlink_work(void *arg)
+{
+	seg_unlink(((struct segment *)arg)->id);
+}
+
+/* Under j_lock: take G out of the list. */
+static void
+seg_detach(struct segment *g)
+{
+	for (struct segment **pp = &j_segs; *pp; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+}
+
+/* Journal thread: a new active segment; -1 with errno. */
+static int
+seg_start(void)
+{
+	char name[32];
+	struct segment *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -1;
+	g->donefd = -1;
+	g->id = ++j_seq;
+	seg_name(name, sizeof(name), g->id, "log");
+	int fd = openat(q_logfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+	/* The new name must be durable before anything in it counts. */
+	if (fd == -1 || fsync(q_logfd) == -1) {
+		int err = errno;
+		if (fd != -1) {
+			close(fd);
+			unlinkat(q_logfd, name, 0);
+		}
+		free(g);
+		errno = err;
+		return -1;
+	}
+	if (j_fd != -1)
+		close(j_fd);
+	j_fd = fd;
+	j_size = 0;
+	pthread_mutex_lock(&j_lock);
+	g->next = j_segs;
+	j_segs = g;
+	j_active = g;
+	pthread_mutex_unlock(&j_lock);
+	return 0;
+}
+
+/* Journal thread: append BATCH (FIFO), fdatasync once, post completions. */
+static void
+journal_batch(struct qmsg *batch)
+{
+	int err = 0;
+	unsigned n = 0;
+
+	/* An active segment with nothing live left is replaced first: so a
+	 * full disk gets its space back before the next append. */
+	pthread_mutex_lock(&j_lock);
+	struct segment *dead = NULL;
+	if (j_active && j_active->retire && j_active->live == 0) {
+		dead = j_active;
+		seg_detach(dead);
+		j_active = NULL;
+	}
+	pthread_mutex_unlock(&j_lock);
+	if (dead) {
+		close(j_fd);
+		j_fd = -1;
+		seg_unlink(dead->id);
+		worker_post(seg_dead, dead);
+	}
+	if ((j_fd == -1 || j_size >= SEG_MAX) && seg_start() == -1)
+		err = errno ? errno : EIO;
+	off_t start = j_size;
+	struct segment *g = j_active;
+	for (struct qmsg *m = batch; m && !err; m = m->ds_next) {
+		size_t len = evbuffer_get_length(m->buf);
+		char *content = (char *)evbuffer_pullup(m->buf, -1);
+		char hdr[64], sizebuf[21];
+		int hl = snprintf(hdr, sizeof(hdr), "@%s %zu\n", m->id, len);
+		snprintf(sizebuf, sizeof(sizebuf), "%020" PRIu64, m->size);
+		memcpy(content + m->size_at, sizebuf, 20);
+		struct iovec iov[2] = {{hdr, (size_t)hl}, {content, len}};
+		size_t total = (size_t)hl + len, done = 0;
+		while (done < total) {
+			ssize_t w = writev(j_fd, iov, 2);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				err = errno;
+				break;
+			}
+			done += (size_t)w;
+			/* Advance the iovecs past what was written. */
+			for (int i = 0; i < 2 && w > 0; i++) {
+				size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+				iov[i].iov_base = (char *)iov[i].iov_base + k;
+				iov[i].iov_len -= k;
+				w -= (ssize_t)k;
+			}
+		}
+		if (err)
+			break;
+		m->seg = g;
+		m->rec_off = j_size + hl;
+		j_size += (off_t)total;
+		n++;
+	}
+	/* ---- From here on the batch is safe. ---- */
+	if (!err && fdatasync(j_fd) == -1)
+		err = errno ? errno : EIO;
+	if (err) {
+		if (j_fd != -1 && ftruncate(j_fd, start) == 0)
+			j_size = start;
+		for (struct qmsg *m = batch; m; m = m->ds_next) {
+			m->error = err;
+			m->seg = NULL;
+		}
+	} else {
+		pthread_mutex_lock(&j_lock);
+		g->live += n;
+		g->retire = false;
+		pthread_mutex_unlock(&j_lock);
+	}
+	while (batch) {
+		struct qmsg *next = batch->ds_next;
+		worker_post(commit_done, batch);
+		batch = next;
+	}
+}
+
+static void *
+journal_main(void *unused)
+{
+	pthread_mutex_lock(&j_lock);
+	for (;;) {
+		while (!j_head && !j_stop)
+			pthread_cond_wait(&j_cond, &j_lock);
+		if (!j_head)
+			break;
+		struct qmsg *batch = j_head;
+		j_head = j_tail = NULL;
+		pthread_mutex_unlock(&j_lock);
+		journal_batch(batch);
+		pthread_mutex_lock(&j_lock);
+	}
+	pthread_mutex_unlock(&j_lock);
+	if (j_fd != -1)
+		close(j_fd);
+	j_fd = -1;
+	return NULL;
+}
+
+/* Loop thread: hand M to the journal thread. */
+static void
+journal_submit(struct qmsg *m)
+{
+	m->ds_next = NULL;
+	pthread_mutex_lock(&j_lock);
+	if (j_tail)
+		j_tail->ds_next = m;
+	else
+		j_head = m;
+	j_tail = m;
+	pthread_cond_signal(&j_cond);
+	pthread_mutex_unlock(&j_lock);
+}
+
+/* Loop thread: M's record is no longer needed. */
+static void
+journal_finish(struct qmsg *m)
+{
+	struct segment *g = m->seg;
+	char line[QID_MAX + 2];
+
+	if (g->donefd == -1) {
+		char name[32];
+		seg_name(name, sizeof(name), g->id, "done");
+		g->donefd = openat(q_logfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	}
+	if (g->donefd != -1) {
+		int n = snprintf(line, sizeof(line), "%s\n", m->id);
+		ssize_t w = write(g->donefd, line, (size_t)n);
+		(void)w; /* lost: the message is delivered again, never lost */
+	}
+	m->seg = NULL;
+	pthread_mutex_lock(&j_lock);
+	bool gone = false;
+	if (--g->live == 0) {
+		if (g == j_active) {
+			g->retire = true;
+		} else {
+			seg_detach(g);
+			gone = true;
+		}
+	}
+	pthread_mutex_unlock(&j_lock);
+	if (gone)
+		worker_submit(seg_unlink_work, seg_dead, g);
+}
+
 static pthread_mutex_t ds_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct qmsg *ds_head; /* renamed into queue/, awaiting its fsync */
 static bool ds_running;
 static unsigned q_committing; /* loop thread: commits not yet answered */
-
-static void commit_done(void *arg);
 
 /* Worker thread: write, fsync, rename into queue/; then the directory
  * fsync is shared (group commit): the first worker to get here fsyncs
@@ -427,10 +699,13 @@ queue_commit(struct qmsg *m, uint64_t size, void (*cb)(void *, struct qmsg *, in
 	m->commit_cb = cb;
 	m->commit_arg = arg;
 	m->state = Q_COMMITTING;
-	/* Even a known failure is reported from the worker's completion, so
-	 * the caller is never called back from inside this function. */
+	/* Even a known failure is reported from a completion, so the caller
+	 * is never called back from inside this function. */
 	q_committing++;
-	worker_submit(commit_work, NULL, m);
+	if (m->fd == -1 && !m->error && j_running)
+		journal_submit(m);
+	else
+		worker_submit(commit_work, NULL, m);
 }
 
 /* Drop a message that was never committed. */
@@ -448,13 +723,28 @@ queue_abort(struct qmsg *m)
 /* ---- delivery ------------------------------------------------------- */
 
 /* An fd of the message file and where its stored body lies. */
+/* An fd of the file holding M and where M's content starts in it. */
+static int
+msg_open(const struct qmsg *m, off_t *base)
+{
+	if (m->seg) {
+		char name[32];
+		seg_name(name, sizeof(name), m->seg->id, "log");
+		*base = m->rec_off;
+		return openat(q_logfd, name, O_RDONLY | O_CLOEXEC);
+	}
+	*base = 0;
+	return openat(q_dirfd, m->id, O_RDONLY | O_CLOEXEC);
+}
+
 int
 queue_body(struct qmsg *m, off_t *off, off_t *len)
 {
-	int fd = openat(q_dirfd, m->id, O_RDONLY | O_CLOEXEC);
+	off_t base;
+	int fd = msg_open(m, &base);
 	if (fd == -1)
 		return -1;
-	*off = m->body_off;
+	*off = base + m->body_off;
 	*len = m->body_len;
 	return fd;
 }
@@ -574,6 +864,11 @@ remove_work(void *arg)
 	unsigned slot;
 	char name[32];
 
+	if (m->rec_off) {
+		/* A journal record: only the state file is a file of its own. */
+		unlinkat(q_statefd, m->id, 0);
+		return;
+	}
 	/* Keep small files for reuse: renaming costs less than the inode
 	 * allocation a new file needs (bench/README.md). */
 	if (m->body_off + m->body_len <= POOL_FILE_MAX && pool_reserve(&slot)) {
@@ -601,6 +896,15 @@ msg_finish(struct qmsg *m)
 	m->state = Q_DONE;
 	sched_cancel(&q_sched, &m->sched);
 	list_del(m);
+	if (m->seg) {
+		journal_finish(m);
+		if (m->has_state) {
+			worker_submit(remove_work, remove_done, m);
+			return;
+		}
+		msg_unref(m);
+		return;
+	}
 	worker_submit(remove_work, remove_done, m);
 }
 
@@ -697,11 +1001,13 @@ read_headers(const struct qmsg *m, size_t *len)
 {
 	enum { MAX = 64 * 1024 };
 	*len = 0;
-	int fd = openat(q_dirfd, m->id, O_RDONLY | O_CLOEXEC);
+	off_t base;
+	int fd = msg_open(m, &base);
 	if (fd == -1)
 		return NULL;
 	char *raw = malloc(MAX);
-	ssize_t n = raw ? pread(fd, raw, MAX, m->body_off) : -1;
+	size_t want = (off_t)MAX < m->body_len ? (size_t)MAX : (size_t)m->body_len;
+	ssize_t n = raw ? pread(fd, raw, want, base + m->body_off) : -1;
 	close(fd);
 	if (n <= 0) {
 		free(raw);
@@ -1298,25 +1604,17 @@ read_header(int fd, off_t fsize, size_t *hlen)
 	return NULL;
 }
 
-static int
-load_message(const char *name, struct qmsg **out, const char **why)
+/* Parse an envelope header HDR (HLEN bytes up to and including the blank
+ * line; modified in place) into a new message; NULL with *WHY. */
+static struct qmsg *
+parse_envelope(char *hdr, size_t hlen, const char **why)
 {
-	int fd = openat(q_dirfd, name, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	size_t hlen = 0;
-	char *hdr = NULL;
 	struct qmsg *m = NULL;
 	size_t cap = 0;
 
-	*why = "unreadable";
-	if (fd == -1 || fstat(fd, &st) == -1)
-		goto bad;
-	*why = "truncated header";
-	if (!(hdr = read_header(fd, st.st_size, &hlen)))
-		goto bad;
 	*why = "bad header";
-	if (strncmp(hdr, "RELAYD 1\n", 9) != 0)
-		goto bad;
+	if (hlen < 11 || strncmp(hdr, "RELAYD 1\n", 9) != 0)
+		return NULL;
 	m = msg_new();
 	hdr[hlen - 1] = '\0';
 	bool have_id = false, have_from = false, have_arrival = false;
@@ -1339,12 +1637,14 @@ load_message(const char *name, struct qmsg **out, const char **why)
 		} else if (strcmp(line, "size") == 0) {
 			m->size = strtoull(v, NULL, 10);
 		} else if (strcmp(line, "client") == 0) {
+			free(m->client);
 			m->client = xstrdup(v);
 		} else if (strcmp(line, "body") == 0) {
 			m->body = atoi(v);
 		} else if (strcmp(line, "smtputf8") == 0) {
 			m->smtputf8 = atoi(v) != 0;
 		} else if (strcmp(line, "from") == 0) {
+			free(m->sender);
 			m->sender = xstrdup(v);
 			have_from = true;
 		} else if (strcmp(line, "rcpt") == 0) {
@@ -1357,23 +1657,48 @@ load_message(const char *name, struct qmsg **out, const char **why)
 			}
 			memset(&m->rcpt[m->nrcpt], 0, sizeof(m->rcpt[0]));
 			m->rcpt[m->nrcpt].addr = xstrdup(v);
-			m->rcpt[m->nrcpt].next_attempt = 0;
 			m->nrcpt++;
 		}
 	}
-	if (!have_id || !have_from || !have_arrival || m->nrcpt == 0 || strcmp(m->id, name) != 0)
+	if (!have_id || !have_from || !have_arrival || m->nrcpt == 0)
 		goto bad;
 	if (!m->client)
 		m->client = xstrdup("unknown");
 	m->body_off = (off_t)hlen;
+	for (size_t i = 0; i < m->nrcpt; i++)
+		m->rcpt[i].next_attempt = m->arrival;
+	return m;
+bad:
+	msg_free(m);
+	return NULL;
+}
+
+static int
+load_message(const char *name, struct qmsg **out, const char **why)
+{
+	int fd = openat(q_dirfd, name, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t hlen = 0;
+	char *hdr = NULL;
+	struct qmsg *m = NULL;
+
+	*why = "unreadable";
+	if (fd == -1 || fstat(fd, &st) == -1)
+		goto bad;
+	*why = "truncated header";
+	if (!(hdr = read_header(fd, st.st_size, &hlen)))
+		goto bad;
+	if (!(m = parse_envelope(hdr, hlen, why)))
+		goto bad;
+	*why = "bad header";
+	if (strcmp(m->id, name) != 0)
+		goto bad;
 	m->body_len = st.st_size - (off_t)hlen;
 	*why = "truncated body";
 	char tail[5];
 	if (m->body_len < 5 || pread(fd, tail, 5, st.st_size - 5) != 5 ||
 	    memcmp(tail, "\r\n.\r\n", 5) != 0)
 		goto bad;
-	for (size_t i = 0; i < m->nrcpt; i++)
-		m->rcpt[i].next_attempt = m->arrival;
 	free(hdr);
 	close(fd);
 	*out = m;
@@ -1443,6 +1768,216 @@ load_state(struct qmsg *m)
 }
 
 static int
+qid_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Copy LEN bytes at OFF of segment file FD into corrupt/NAME. */
+static void
+save_aside(int fd, off_t off, off_t len, const char *name, const char *why)
+{
+	int cfd = openat(q_dirfd, "../corrupt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int out = cfd == -1 ? -1 : openat(cfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	char buf[65536];
+	while (out != -1 && len > 0) {
+		ssize_t n = pread(fd, buf, len < (off_t)sizeof(buf) ? (size_t)len : sizeof(buf), off);
+		if (n <= 0 || write(out, buf, (size_t)n) != n)
+			break;
+		off += n;
+		len -= n;
+	}
+	if (out != -1)
+		close(out);
+	if (cfd != -1)
+		close(cfd);
+	log_warn("%s: corrupt journal record saved to corrupt/: %s", name, why);
+}
+
+/* Recover one segment: its records, less those named in its .done file. */
+static size_t
+recover_segment(unsigned id)
+{
+	char name[32];
+	seg_name(name, sizeof(name), id, "log");
+	int fd = openat(q_logfd, name, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	/* Finished ids, sorted for bsearch. */
+	char **done = NULL;
+	size_t ndone = 0, capdone = 0;
+	seg_name(name, sizeof(name), id, "done");
+	FILE *df = fdopen(openat(q_logfd, name, O_RDONLY | O_CLOEXEC), "r");
+	if (df) {
+		char line[QID_MAX + 4];
+		while (fgets(line, sizeof(line), df)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (ndone == capdone) {
+				capdone = capdone ? capdone * 2 : 256;
+				char **nd = realloc(done, capdone * sizeof(*nd));
+				if (!nd)
+					fatal("out of memory");
+				done = nd;
+			}
+			done[ndone++] = xstrdup(line);
+		}
+		fclose(df);
+	}
+	if (ndone)
+		qsort(done, ndone, sizeof(*done), qid_cmp);
+
+	struct segment *g = calloc(1, sizeof(*g));
+	if (!g)
+		fatal("out of memory");
+	g->id = id;
+	g->donefd = -1;
+	size_t n = 0;
+	off_t off = 0;
+	char *buf = NULL;
+	size_t cap = 0;
+	while (off < st.st_size) {
+		char head[64];
+		ssize_t r = pread(fd, head, sizeof(head) - 1, off);
+		if (r <= 0)
+			break;
+		head[r] = '\0';
+		char qid[QID_MAX];
+		unsigned long long len;
+		int hl = 0;
+		char *nl = memchr(head, '\n', (size_t)r);
+		if (!nl || sscanf(head, "@%23s %llu%n", qid, &len, &hl) != 2 ||
+		    head + hl != nl) {
+			char aside[48];
+			snprintf(aside, sizeof(aside), "%08X.log.%lld", id, (long long)off);
+			save_aside(fd, off, st.st_size - off, aside, "unreadable record header");
+			break;
+		}
+		off_t content = off + (nl - head) + 1;
+		if (content + (off_t)len > st.st_size) {
+			/* Cut short: by a crash before its fdatasync (then it was
+			 * never acknowledged), or by damage. Kept aside either way. */
+			char aside[48];
+			snprintf(aside, sizeof(aside), "%s.incomplete", qid);
+			save_aside(fd, off, st.st_size - off, aside,
+				   "incomplete last record (never acknowledged if relayd stopped "
+				   "while writing it)");
+			break;
+		}
+		if (len + 1 > cap) {
+			cap = len + 1;
+			char *nb = realloc(buf, cap);
+			if (!nb)
+				fatal("out of memory");
+			buf = nb;
+		}
+		const char *why = "unreadable";
+		struct qmsg *m = NULL;
+		if (pread(fd, buf, len, content) == (ssize_t)len) {
+			buf[len] = '\0';
+			char *end = strstr(buf, "\n\n");
+			why = "truncated header";
+			if (end) {
+				size_t hlen = (size_t)(end - buf) + 2;
+				m = parse_envelope(buf, hlen, &why);
+				if (m && (strcmp(m->id, qid) != 0 || len < hlen + 5 ||
+					  memcmp(buf + len - 5, "\r\n.\r\n", 5) != 0)) {
+					why = "bad record";
+					msg_free(m);
+					m = NULL;
+				} else if (m) {
+					m->body_len = (off_t)(len - hlen);
+				}
+			}
+		}
+		off = content + (off_t)len;
+		if (!m) {
+			save_aside(fd, content, (off_t)len, qid, why);
+			continue;
+		}
+		const char *key = m->id;
+		if (ndone && bsearch(&key, done, ndone, sizeof(*done), qid_cmp)) {
+			msg_free(m);
+			continue;
+		}
+		load_state(m);
+		if (msg_finished(m)) {
+			/* Finished before the crash; only its .done line was lost. */
+			if (m->has_state)
+				unlinkat(q_statefd, m->id, 0);
+			msg_free(m);
+			continue;
+		}
+		m->seg = g;
+		m->rec_off = content;
+		m->state = Q_QUEUED;
+		list_add(m);
+		g->live++;
+		n++;
+		queue_schedule(m);
+	}
+	free(buf);
+	for (size_t i = 0; i < ndone; i++)
+		free(done[i]);
+	free(done);
+	close(fd);
+	if (g->live == 0) {
+		seg_unlink(id);
+		free(g);
+	} else {
+		g->next = j_segs;
+		j_segs = g;
+	}
+	return n;
+}
+
+/* Every segment, oldest first; the journal then starts a new one. */
+static size_t
+recover_journal(void)
+{
+	DIR *d = fdopendir(dup(q_logfd));
+	struct dirent *de;
+	unsigned *ids = NULL;
+	size_t nids = 0, cap = 0, n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		unsigned id;
+		char ext[8];
+		if (sscanf(de->d_name, "%8X.%7s", &id, ext) != 2)
+			continue;
+		if (id > j_seq)
+			j_seq = id;
+		if (strcmp(ext, "log") != 0)
+			continue;
+		if (nids == cap) {
+			cap = cap ? cap * 2 : 16;
+			unsigned *ni = realloc(ids, cap * sizeof(*ni));
+			if (!ni)
+				fatal("out of memory");
+			ids = ni;
+		}
+		ids[nids++] = id;
+	}
+	closedir(d);
+	for (size_t i = 0; i < nids; i++)
+		for (size_t k = i + 1; k < nids; k++)
+			if (ids[k] < ids[i]) {
+				unsigned t = ids[i];
+				ids[i] = ids[k];
+				ids[k] = t;
+			}
+	for (size_t i = 0; i < nids; i++)
+		n += recover_segment(ids[i]);
+	free(ids);
+	return n;
+}
+
+static int
 mkdirs(const char *path)
 {
 	char buf[4096];
@@ -1489,7 +2024,7 @@ recover(void)
 		}
 		closedir(d);
 	}
-	size_t n = 0, bad = 0;
+	size_t n = recover_journal(), bad = 0;
 	d = fdopendir(dup(q_dirfd));
 	if (d) {
 		while ((de = readdir(d))) {
@@ -1556,6 +2091,12 @@ queue_init(struct event_base *base, char **cause)
 	int cfd = open_subdir(sfd, "corrupt");
 	if (cfd != -1)
 		close(cfd);
+	if ((q_logfd = open_subdir(sfd, "log")) == -1) {
+		snprintf(err, sizeof(err), "cannot open spool %s/log: %s", spool, strerror(errno));
+		*cause = err;
+		close(sfd);
+		return -1;
+	}
 	close(sfd);
 	q_timer = evtimer_new(base, queue_run, NULL);
 	if (!q_timer) {
@@ -1563,7 +2104,26 @@ queue_init(struct event_base *base, char **cause)
 		return -1;
 	}
 	recover();
+	if (pthread_create(&j_thread, NULL, journal_main, NULL) != 0) {
+		*cause = "cannot start the journal thread";
+		return -1;
+	}
+	j_running = true;
 	return 0;
+}
+
+/* Stop the journal thread (everything committed has been answered). */
+void
+queue_close(void)
+{
+	if (!j_running)
+		return;
+	pthread_mutex_lock(&j_lock);
+	j_stop = true;
+	pthread_cond_signal(&j_cond);
+	pthread_mutex_unlock(&j_lock);
+	pthread_join(j_thread, NULL);
+	j_running = false;
 }
 
 /* Stop dispatching; spool writes already submitted finish in the worker. */

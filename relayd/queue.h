@@ -14,6 +14,9 @@
  * queue_flush(), queue_delete(), queue_foreach()   for relayctl
  *
  * Spool layout (all under conf->spool, mode 0700):
+ *   log/N.log    the journal: messages kept in memory while received
+ *                (up to 256 KiB) appended as records, many per fdatasync
+ *   log/N.done   the ids of N.log's messages that are finished
  *   tmp/QID      being written (O_EXCL); removed at start
  *   tmp/pool.N   spent message files kept for reuse (creating an inode
  *                costs more than overwriting one)
@@ -22,7 +25,8 @@
  *   corrupt/QID  unreadable files moved aside at start
  *
  * Invariant: a message is in queue/ only after its file and the directory
- * were fsync'd; the commit callback runs after that and only then may the
+ * were fsync'd, and in the journal only after an fdatasync that followed
+ * its record; the commit callback runs after that and only then may the
  * caller answer 250. Everything else about a message (what was sent,
  * attempts) may be lost in a crash and then costs a duplicate, never a loss.
  */
@@ -39,6 +43,7 @@
 #include "relayd/sched.h"
 
 struct event_base;
+struct segment;
 
 #define QID_MAX 24
 
@@ -85,6 +90,8 @@ struct qmsg {
 	bool state_writing, state_dirty;
 	bool has_state;	  /* state/QID exists */
 	char tmpname[32]; /* its file in tmp/ while being written */
+	struct segment *seg; /* journal segment holding it, or NULL: queue/QID */
+	off_t rec_off;	     /* where its record's content starts in SEG */
 	struct qmsg *ds_next; /* awaiting the directory fsync (group commit) */
 	void (*commit_cb)(void *, struct qmsg *, int);
 	void *commit_arg;
@@ -127,6 +134,9 @@ size_t queue_count(void);
 
 /* True when no message is being made durable (for a clean stop). */
 bool queue_idle(void);
+
+/* After the loop has stopped: stop the journal thread. */
+void queue_close(void);
 
 /* Retry every deferred recipient now (or only those of QID); 0, or -1 when
  * QID is not queued. */

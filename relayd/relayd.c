@@ -311,7 +311,7 @@ privs_lookup(const struct conf *c)
 static void
 spool_chown(const char *spool)
 {
-	static const char *const subdirs[] = {"queue", "state", "tmp", "corrupt"};
+	static const char *const subdirs[] = {"queue", "state", "tmp", "corrupt", "log"};
 	int sfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (sfd == -1 || fchown(sfd, run_uid, run_gid) == -1)
@@ -460,6 +460,7 @@ main(int argc, char **argv)
 	event_base_dispatch(base);
 
 	control_shutdown();
+	queue_close();
 	worker_shutdown();
 	dns_shutdown();
 	log_info("relayd stopped");

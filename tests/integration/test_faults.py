@@ -76,23 +76,47 @@ def test_sigkill_at_random_points_loses_nothing(start_relayd, scripted):
 
 
 def test_corrupt_spool_files_moved_aside(start_relayd, scripted):
+    """Damage in both stores: journal records (log/N.log) and queue/ files
+    (messages over 256 KiB). Unreadable parts go to corrupt/, are logged,
+    and never stop relayd; everything else is delivered."""
     sink = scripted("127.0.0.2", name="sink", start=False)
     r = start_relayd(transports={"sink": transport(sink)}, routes={"*": "sink"})
+    big = simple_message(body=("b" * 998 + "\r\n") * 300)       # ~300 KB: a queue/ file
     good = r.send("a@origin.test", ["good@dest.test"], simple_message())
-    bad = r.send("a@origin.test", ["bad@dest.test"], simple_message())
+    mangled = r.send("a@origin.test", ["mangled@dest.test"], simple_message())
+    after = r.send("a@origin.test", ["after@dest.test"], simple_message())
+    cut = r.send("a@origin.test", ["cut@dest.test"], simple_message())
+    big_ok = r.send("a@origin.test", ["bigok@dest.test"], big)
+    big_cut = r.send("a@origin.test", ["bigcut@dest.test"], big)
     r.stop()
-    q = r.workdir / "spool" / "queue"
-    data = (q / bad).read_bytes()
-    (q / bad).write_bytes(data[: len(data) // 2])            # truncated
-    (q / "0000000000000000").write_bytes(os.urandom(300))     # garbage
-    (q / "0000000000000001").write_bytes(b"")                 # empty
+    spool = r.workdir / "spool"
+    seg = sorted((spool / "log").glob("*.log"))[-1]
+    data = bytearray(seg.read_bytes())
+    # A damaged envelope in the middle: its record is set aside, the next
+    # ones are still read (the record length is intact).
+    i = data.index(b"RELAYD 1\nid " + mangled.encode())
+    data[i:i + 8] = b"GARBAGE!"
+    # The last record cut short.
+    j = data.index(b"@" + cut.encode())
+    seg.write_bytes(bytes(data[: j + 200]))
+    q = spool / "queue"
+    f = q / big_cut
+    f.write_bytes(f.read_bytes()[:50000])                        # truncated file
+    (q / "0000000000000000").write_bytes(os.urandom(300))        # garbage
+    (q / "0000000000000001").write_bytes(b"")                    # empty
     sink.start()
     r.start()
-    r.wait_log(r"%s: corrupt queue file moved to corrupt/: truncated body" % bad)
+    r.wait_log(r"%s: corrupt queue file moved to corrupt/: truncated body" % big_cut)
     r.wait_log(r"0000000000000000: corrupt queue file moved to corrupt/")
-    r.wait_log(sent_re("good@dest.test", qid=good, status="sent"))
-    corrupt = {p.name for p in (r.workdir / "spool" / "corrupt").iterdir()}
-    assert {bad, "0000000000000000", "0000000000000001"} <= corrupt
+    r.wait_log(r"%s: corrupt journal record saved to corrupt/: bad header" % mangled)
+    r.wait_log(r"%s\.incomplete: corrupt journal record saved to corrupt/: incomplete" % cut)
+    for rc, qid in (("good", good), ("after", after), ("bigok", big_ok)):
+        r.wait_log(sent_re(f"{rc}@dest.test", qid=qid, status="sent"))
+    corrupt = {p.name for p in (spool / "corrupt").iterdir()}
+    assert {big_cut, "0000000000000000", "0000000000000001", mangled,
+            cut + ".incomplete"} <= corrupt, corrupt
+    assert not any(m.rcpt_tos[0].startswith(("mangled", "cut", "bigcut"))
+                   for m in sink.messages)
 
 
 def test_full_spool_452_and_recovery(start_relayd, scripted):

@@ -72,7 +72,9 @@ def test_privilege_drop(start_relayd, scripted, open_dir):
     qid = r.send("s@origin.test", ["early@dest.test"], simple_message("before the drop"))
     r.wait_log(sent_re("early@dest.test", qid=qid, status="deferred", strict_relay=False))
     r.stop()
-    assert os.stat(spool / "queue" / qid).st_uid == 0
+    # Small messages live in the journal (log/N.log), large ones in queue/.
+    held = list((spool / "log").glob("*.log")) + list((spool / "queue").iterdir())
+    assert held and all(os.stat(f).st_uid == 0 for f in held)
 
     r.conf_path.write_text(conf(USER))
     mark = r.mark()
@@ -85,11 +87,12 @@ def test_privilege_drop(start_relayd, scripted, open_dir):
               .splitlines()[0].split())
     assert [int(g) for g in groups] in ([], [pw.pw_gid]), groups
 
-    for p in [spool] + [spool / d for d in ("queue", "state", "tmp", "corrupt")]:
+    for p in [spool] + [spool / d for d in ("queue", "state", "tmp", "corrupt", "log")]:
         st = os.stat(p)
         assert st.st_uid == pw.pw_uid, f"{p} owned by uid {st.st_uid}, want {pw.pw_uid}"
         assert stat.S_IMODE(st.st_mode) == 0o700, f"{p} mode {oct(st.st_mode)}"
-    for f in list((spool / "queue").iterdir()) + list((spool / "state").iterdir()):
+    for f in (list((spool / "queue").iterdir()) + list((spool / "state").iterdir()) +
+              list((spool / "log").iterdir())):
         assert os.stat(f).st_uid == pw.pw_uid, f"{f} still owned by uid {os.stat(f).st_uid}"
     st = os.lstat(spool / "control.sock")
     assert st.st_uid == pw.pw_uid and stat.S_IMODE(st.st_mode) == 0o600, \
