@@ -868,9 +868,8 @@ def recovery(cfg, relayd: Relayd) -> dict:
         if p.stderr.strip():
             raise BenchError(f"queueing for the recovery test: {p.stderr[-2000:]}")
         relayd.stop()
-        queued = len(os.listdir(relayd.spool / "queue"))
-        if queued != n:
-            raise BenchError(f"recovery: {queued} files in queue/, want {n}")
+        # Small messages are journal records (log/N.log), not files; the
+        # count is checked against what relayd says it recovered, below.
         kinds = ["warm"] * cfg["recover_warm"] + (["cold"] if cfg["recover_cold"] else [])
         for kind in kinds:
             if kind == "cold":
