@@ -2048,18 +2048,28 @@ recover(void)
 		}
 		closedir(d);
 	}
-	/* State files whose message is gone. */
+	/* State files whose message is gone: neither a file in queue/ nor a
+	 * journal record recovered above (those loaded theirs: has_state). */
+	const char **live = NULL;
+	size_t nlive = 0;
+	if (q_count && !(live = malloc(q_count * sizeof(*live))))
+		fatal("out of memory");
+	for (struct qmsg *m = q_head; m; m = m->next)
+		if (m->has_state)
+			live[nlive++] = m->id;
+	qsort(live, nlive, sizeof(*live), qid_cmp);
 	d = fdopendir(dup(q_statefd));
 	if (d) {
-		struct stat st;
 		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.')
+			const char *key = de->d_name;
+			if (key[0] == '.')
 				continue;
-			if (fstatat(q_dirfd, de->d_name, &st, 0) == -1)
-				unlinkat(q_statefd, de->d_name, 0);
+			if (!nlive || !bsearch(&key, live, nlive, sizeof(*live), qid_cmp))
+				unlinkat(q_statefd, key, 0);
 		}
 		closedir(d);
 	}
+	free(live);
 	log_info("queue: recovered %zu message%s%s", n, n == 1 ? "" : "s",
 		 bad ? " (some corrupt files moved to corrupt/)" : "");
 }
