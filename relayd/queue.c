@@ -2057,7 +2057,8 @@ recover(void)
 	for (struct qmsg *m = q_head; m; m = m->next)
 		if (m->has_state)
 			live[nlive++] = m->id;
-	qsort(live, nlive, sizeof(*live), qid_cmp);
+	if (nlive)
+		qsort(live, nlive, sizeof(*live), qid_cmp);
 	d = fdopendir(dup(q_statefd));
 	if (d) {
 		while ((de = readdir(d))) {
