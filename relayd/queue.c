@@ -1952,8 +1952,16 @@ recover_journal(void)
 			continue;
 		if (id > j_seq)
 			j_seq = id;
-		if (strcmp(ext, "log") != 0)
+		if (strcmp(ext, "log") != 0) {
+			/* A .done whose segment is gone: relayd stopped between
+			 * the two unlinks of seg_unlink(). */
+			char lname[32];
+			seg_name(lname, sizeof(lname), id, "log");
+			if (strcmp(ext, "done") == 0 && faccessat(q_logfd, lname, F_OK, 0) == -1 &&
+			    errno == ENOENT)
+				unlinkat(q_logfd, de->d_name, 0);
 			continue;
+		}
 		if (nids == cap) {
 			cap = cap ? cap * 2 : 16;
 			unsigned *ni = realloc(ids, cap * sizeof(*ni));

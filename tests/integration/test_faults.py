@@ -104,6 +104,10 @@ def test_corrupt_spool_files_moved_aside(start_relayd, scripted):
     f.write_bytes(f.read_bytes()[:50000])                        # truncated file
     (q / "0000000000000000").write_bytes(os.urandom(300))        # garbage
     (q / "0000000000000001").write_bytes(b"")                    # empty
+    # Left by a stop between two unlinks: a .done without its segment, and
+    # the state of a message that is gone. Both are removed at start.
+    (spool / "log" / "0000FFFF.done").write_text("00000000DEADBEEF\n")
+    (spool / "state" / "00000000000000AB").write_text("RELAYD-STATE 1\nwarned 0\n")
     sink.start()
     r.start()
     r.wait_log(r"%s: corrupt queue file moved to corrupt/: truncated body" % big_cut)
@@ -117,6 +121,8 @@ def test_corrupt_spool_files_moved_aside(start_relayd, scripted):
             cut + ".incomplete"} <= corrupt, corrupt
     assert not any(m.rcpt_tos[0].startswith(("mangled", "cut", "bigcut"))
                    for m in sink.messages)
+    assert not (spool / "log" / "0000FFFF.done").exists(), "a stale .done file was kept"
+    assert not (spool / "state" / "00000000000000AB").exists(), "an orphan state file was kept"
 
 
 def test_full_spool_452_and_recovery(start_relayd, scripted):
