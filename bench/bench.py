@@ -904,6 +904,27 @@ def recovery(cfg, relayd: Relayd) -> dict:
     return out
 
 
+def traced_run(relayd: Relayd, sink: Sink, cmd: list, outp: Path, conc: int,
+               msgs: int) -> dict:
+    """Run MSGS 1 KiB messages at concurrency CONC (a connection each) with
+    the running relayd traced by CMD (strace and its options) writing to
+    OUTP; stop the tracer, then relayd. The run_one() result."""
+    st = subprocess.Popen(cmd + ["-o", str(outp), "-p", str(relayd.proc.pid)],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, start_new_session=True)
+    RUNNING.append(st)
+    time.sleep(1.0)
+    r = run_one(relayd, sink, 1024, conc, False, msgs)
+    time.sleep(0.5)
+    st.send_signal(signal.SIGINT)
+    try:
+        st.wait(30)
+    finally:
+        RUNNING.remove(st)
+    relayd.stop()
+    return r
+
+
 def syscalls(relayd: Relayd, sink: Sink, msgs: int) -> dict:
     """strace -c over relayd's threads during MSGS messages (1 KiB, c=10, a
     connection per message): spool syscalls per message."""
@@ -915,19 +936,7 @@ def syscalls(relayd: Relayd, sink: Sink, msgs: int) -> dict:
     relayd.start()
     warm = run_one(relayd, sink, 1024, 10, False, min(500, msgs))
     outp = BASE / "strace.txt"
-    st = subprocess.Popen([strace, "-f", "-c", "-o", str(outp), "-p", str(relayd.proc.pid)],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, start_new_session=True)
-    RUNNING.append(st)
-    time.sleep(1.0)
-    r = run_one(relayd, sink, 1024, 10, False, msgs)
-    time.sleep(0.5)
-    st.send_signal(signal.SIGINT)
-    try:
-        st.wait(30)
-    finally:
-        RUNNING.remove(st)
-    relayd.stop()
+    r = traced_run(relayd, sink, [strace, "-f", "-c"], outp, 10, msgs)
     calls = {}
     for line in outp.read_text().splitlines():
         f = line.split()
@@ -957,21 +966,9 @@ def durability_order(relayd: Relayd, sink: Sink, msgs: int) -> dict:
     relayd.stop()
     relayd.start()
     outp = BASE / "strace-order.txt"
-    st = subprocess.Popen([strace, "-f", "-ttt", "-s", "96", "-e",
-                           "trace=write,writev,pwrite64,fsync,fdatasync,renameat2",
-                           "-o", str(outp), "-p", str(relayd.proc.pid)],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, start_new_session=True)
-    RUNNING.append(st)
-    time.sleep(1.0)
-    r = run_one(relayd, sink, 1024, 50, False, msgs)
-    time.sleep(0.5)
-    st.send_signal(signal.SIGINT)
-    try:
-        st.wait(30)
-    finally:
-        RUNNING.remove(st)
-    relayd.stop()
+    r = traced_run(relayd, sink, [strace, "-f", "-ttt", "-s", "96", "-e",
+                                  "trace=write,writev,pwrite64,fsync,fdatasync,renameat2"],
+                   outp, 50, msgs)
     written, acked, syncs, pending = {}, {}, [], {}
     for line in outp.read_text(errors="replace").splitlines():
         m = _TS.match(line)
@@ -1057,7 +1054,7 @@ def versions(relayd_bin: Path) -> dict:
     dirty = sh(["git", "-C", str(REPO), "status", "--porcelain", "--", "conf", "smtp", "tls",
                 "relayd", "Makefile"])
     v["relayd_git"] = head + (" + uncommitted changes in: " +
-                              ", ".join(line[3:] for line in dirty.splitlines())
+                              ", ".join(line.split(maxsplit=1)[-1] for line in dirty.splitlines())
                               if dirty else "")
     v["relayd"] = sh([str(relayd_bin), "-V"])
     v["postfix"] = sh(["postconf", "-d", "-h", "mail_version"])

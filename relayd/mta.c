@@ -38,6 +38,7 @@
 #include "relayd/dns.h"
 #include "relayd/log.h"
 #include "relayd/mta.h"
+#include "relayd/outq.h"
 #include "relayd/queue.h"
 #include "relayd/stats.h"
 #include "relayd/relayd.h"
@@ -615,16 +616,7 @@ hook_write(void *arg, const char *buf, size_t len)
 static void
 conn_flush(struct mta_conn *mc)
 {
-	if (!mc->bev || evbuffer_get_length(mc->outq) == 0)
-		return;
-	struct evbuffer *out = bufferevent_get_output(mc->bev);
-	if (!mc->tls_on && !mc->handshake && evbuffer_get_length(out) == 0) {
-		while (evbuffer_get_length(mc->outq) > 0)
-			if (evbuffer_write(mc->outq, bufferevent_getfd(mc->bev)) <= 0)
-				break;
-	}
-	if (evbuffer_get_length(mc->outq) > 0)
-		bufferevent_write_buffer(mc->bev, mc->outq);
+	outq_flush(mc->bev, mc->outq, !mc->tls_on && !mc->handshake);
 }
 
 static void

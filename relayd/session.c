@@ -29,6 +29,7 @@
 #include "relayd/dns.h"
 #include "relayd/log.h"
 #include "relayd/queue.h"
+#include "relayd/outq.h"
 #include "relayd/relayd.h"
 #include "relayd/route.h"
 #include "relayd/session.h"
@@ -244,16 +245,7 @@ hook_write(void *arg, const char *buf, size_t len)
 static void
 session_flush(struct session *se)
 {
-	if (!se->bev || evbuffer_get_length(se->outq) == 0)
-		return;
-	struct evbuffer *out = bufferevent_get_output(se->bev);
-	if (!se->tls && !se->handshake && evbuffer_get_length(out) == 0) {
-		while (evbuffer_get_length(se->outq) > 0)
-			if (evbuffer_write(se->outq, bufferevent_getfd(se->bev)) <= 0)
-				break;
-	}
-	if (evbuffer_get_length(se->outq) > 0)
-		bufferevent_write_buffer(se->bev, se->outq);
+	outq_flush(se->bev, se->outq, !se->tls && !se->handshake);
 }
 
 static void
