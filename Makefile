@@ -85,7 +85,12 @@ test: test-deps
 lint:
 	clang-format --dry-run --Werror $(SRCS) $(wildcard */*.h) $(UNITSRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--suppress=missingIncludeSystem -I. $(SRCS)
+		--suppress=missingIncludeSystem -I. \
+		--suppress=ctunullpointer:smtp/client.c $(SRCS)
+# (ctunullpointer: cppcheck reads mta.c's `mc->cl &&` after client_input(),
+# which a hook may have closed, as a hint that the pointer passed before it
+# may be NULL; conn_read() runs only while the connection, and so mc->cl,
+# exists.)
 
 clean:
 	rm -rf build

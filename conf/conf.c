@@ -46,9 +46,9 @@
 #include "conf/conf.h"
 #include "conf/value.h"
 
-#define CONF_INCLUDE_MAX 8		   /* include() nesting; catches loops */
+#define CONF_INCLUDE_MAX 8		 /* include() nesting; catches loops */
 #define CONF_FILE_MAX (16 * 1024 * 1024) /* no real configuration is near */
-#define CONF_AT "|at"			   /* hidden: where a section starts */
+#define CONF_AT "|at"			 /* hidden: where a section starts */
 
 /* A value as written, and where. */
 struct conf_val {
@@ -89,15 +89,14 @@ struct conf_ctx {
 
 static struct conf_ctx *conf_cur;
 
-static const char *const conf_builtin_policies[] = { "none", "may", "encrypt", "verify" };
+static const char *const conf_builtin_policies[] = {"none", "may", "encrypt", "verify"};
 
 /* ---- errors ---------------------------------------------------------- */
 
 /* Record "FILE:LINE: message"; control characters become '?' so one error
  * stays one line whatever the value held. */
 static void
-conf_verror(struct conf_ctx *x, const char *file, int line, long seq, const char *fmt,
-	    va_list ap)
+conf_verror(struct conf_ctx *x, const char *file, int line, long seq, const char *fmt, va_list ap)
 {
 	struct conf_err *e;
 	char *msg, *full, *p;
@@ -299,8 +298,10 @@ conf_at_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 		/* Route patterns ignore case, as matching does. */
 		if (strcmp(cfg->name, "route") == 0 ? strcasecmp(title, d->title) == 0
 						    : strcmp(title, d->title) == 0) {
-			conf_error(x, at, "%s \"%s\" is declared twice (first at %s:%d); "
-				   "remove or rename one", cfg->name, title, d->file, d->line);
+			conf_error(x, at,
+				   "%s \"%s\" is declared twice (first at %s:%d); "
+				   "remove or rename one",
+				   cfg->name, title, d->file, d->line);
 			break;
 		}
 	}
@@ -311,15 +312,19 @@ conf_at_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 		while (*c && (isalnum((unsigned char)*c) || strchr("_.-", *c)))
 			c++;
 		if (*c || !*title)
-			conf_error(x, at, "%s name \"%s\" is not valid; use letters, digits, "
-				   "'_', '.' and '-' only", cfg->name, title);
+			conf_error(x, at,
+				   "%s name \"%s\" is not valid; use letters, digits, "
+				   "'_', '.' and '-' only",
+				   cfg->name, title);
 	}
 	if (strcmp(cfg->name, "tls_policy") == 0 && title != NULL) {
 		for (i = 0; i < 4; i++)
 			if (strcmp(title, conf_builtin_policies[i]) == 0)
-				conf_error(x, at, "tls_policy \"%s\" duplicates the built-in "
+				conf_error(x, at,
+					   "tls_policy \"%s\" duplicates the built-in "
 					   "policy of that name; choose another name (none, may, "
-					   "encrypt and verify are built in)", title);
+					   "encrypt and verify are built in)",
+					   title);
 	}
 
 	if ((d = reallocarray(x->decls, x->ndecls + 1, sizeof(*d))) == NULL) {
@@ -359,6 +364,7 @@ conf_title(cfg_t *sec)
 
 static int conf_include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv);
 
+/* clang-format off */
 #define V(n) { .name = n, .type = CFGT_PTR, .parsecb = conf_val_cb, .freecb = conf_val_free }
 #define VL(n, d)                                                                          \
 	{ .name = n, .type = CFGT_PTR, .flags = CFGF_LIST, .def.parsed = d,               \
@@ -366,88 +372,63 @@ static int conf_include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **ar
 #define AT                                                                                \
 	{ .name = CONF_AT, .type = CFGT_PTR, .def.parsed = "0", .parsecb = conf_at_cb,    \
 	  .freecb = conf_val_free }
+/* clang-format on */
 
 /* The schema: every key of the contract, nothing else. */
-static cfg_opt_t conf_listen_opts[] = {
-	AT,
-	V("address"),
-	V("port"),
-	V("tls"),
-	V("tls_cert"),
-	V("tls_key"),
-	V("tls_min_version"),
-	V("require_tls"),
-	VL("allow", "{\"127.0.0.0/8\", \"::1/128\"}"),
-	V("auth_users"),
-	V("max_message_size"),
-	V("max_recipients"),
-	V("max_clients"),
-	V("bare_newline"),
-	V("timeout"),
-	CFG_END()
-};
+static cfg_opt_t conf_listen_opts[] = {AT,
+				       V("address"),
+				       V("port"),
+				       V("tls"),
+				       V("tls_cert"),
+				       V("tls_key"),
+				       V("tls_min_version"),
+				       V("require_tls"),
+				       VL("allow", "{\"127.0.0.0/8\", \"::1/128\"}"),
+				       V("auth_users"),
+				       V("max_message_size"),
+				       V("max_recipients"),
+				       V("max_clients"),
+				       V("bare_newline"),
+				       V("timeout"),
+				       CFG_END()};
 
 static cfg_opt_t conf_policy_opts[] = {
-	AT,
-	V("level"),
-	V("min_version"),
-	V("ca_file"),
-	VL("match", NULL),
-	V("ciphers"),
-	CFG_END()
-};
+	AT, V("level"), V("min_version"), V("ca_file"), VL("match", NULL), V("ciphers"), CFG_END()};
 
-static cfg_opt_t conf_transport_opts[] = {
-	AT,
-	VL("relay", NULL),
-	V("port"),
-	V("smtps"),
-	V("tls"),
-	V("auth_user"),
-	V("auth_password_file"),
-	V("source_address"),
-	V("helo"),
-	V("max_connections"),
-	V("max_messages_per_connection"),
-	V("rate"),
-	V("connect_timeout"),
-	V("command_timeout"),
-	V("data_timeout"),
-	V("fallback"),
-	V("fallback_hold"),
-	CFG_END()
-};
+static cfg_opt_t conf_transport_opts[] = {AT,
+					  VL("relay", NULL),
+					  V("port"),
+					  V("smtps"),
+					  V("tls"),
+					  V("auth_user"),
+					  V("auth_password_file"),
+					  V("source_address"),
+					  V("helo"),
+					  V("max_connections"),
+					  V("max_messages_per_connection"),
+					  V("rate"),
+					  V("connect_timeout"),
+					  V("command_timeout"),
+					  V("data_timeout"),
+					  V("fallback"),
+					  V("fallback_hold"),
+					  CFG_END()};
 
-static cfg_opt_t conf_route_opts[] = {
-	AT,
-	V("transport"),
-	CFG_END()
-};
+static cfg_opt_t conf_route_opts[] = {AT, V("transport"), CFG_END()};
 
 static cfg_opt_t conf_queue_opts[] = {
-	AT,
-	VL("retry", "{\"1m\", \"5m\", \"15m\", \"30m\", \"1h\", \"2h\", \"4h\"}"),
-	V("max_lifetime"),
-	V("delay_warning"),
-	CFG_END()
-};
+	AT, VL("retry", "{\"1m\", \"5m\", \"15m\", \"30m\", \"1h\", \"2h\", \"4h\"}"),
+	V("max_lifetime"), V("delay_warning"), CFG_END()};
 
 static cfg_opt_t conf_opts[] = {
-	V("hostname"),
-	V("spool"),
-	V("control_socket"),
-	V("user"),
-	VL("dns_servers", NULL),
-	V("metrics_listen"),
-	CFG_SEC("listen", conf_listen_opts, CFGF_MULTI | CFGF_TITLE),
+	V("hostname"), V("spool"), V("control_socket"), V("user"), VL("dns_servers", NULL),
+	V("metrics_listen"), CFG_SEC("listen", conf_listen_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("tls_policy", conf_policy_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("transport", conf_transport_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("route", conf_route_opts, CFGF_MULTI | CFGF_TITLE),
 	/* MULTI so a second queue section is seen (and refused), not merged. */
-	CFG_SEC("queue", conf_queue_opts, CFGF_MULTI),
-	CFG_FUNC("include", conf_include_cb),
-	CFG_END()
-};
+	CFG_SEC("queue", conf_queue_opts, CFGF_MULTI), CFG_FUNC("include", conf_include_cb),
+	CFG_END()};
 
 /* Is NAME a key of the section options OPTS. */
 static bool
@@ -491,50 +472,58 @@ conf_unknown(struct conf_ctx *x, cfg_t *cfg, const char *name)
 			    conf_has_key(conf_opts[i].subopts, name) && n < 8)
 				where[n++] = conf_opts[i].name;
 		if (best != NULL)
-			conf_error_here(x, cfg, "unknown key or section \"%s\"; did you mean "
-					"\"%s\"?", name, best);
+			conf_error_here(x, cfg,
+					"unknown key or section \"%s\"; did you mean "
+					"\"%s\"?",
+					name, best);
 		else if (n == 1)
-			conf_error_here(x, cfg, "unknown key \"%s\" here; it belongs inside a "
-					"%s section", name, where[0]);
+			conf_error_here(x, cfg,
+					"unknown key \"%s\" here; it belongs inside a "
+					"%s section",
+					name, where[0]);
 		else if (n > 1)
-			conf_error_here(x, cfg, "unknown key \"%s\" here; it belongs inside a "
-					"%s or %s section", name, where[0], where[1]);
+			conf_error_here(x, cfg,
+					"unknown key \"%s\" here; it belongs inside a "
+					"%s or %s section",
+					name, where[0], where[1]);
 		else
-			conf_error_here(x, cfg, "unknown key or section \"%s\"; see the "
-					"configuration keys in the documentation", name);
+			conf_error_here(x, cfg,
+					"unknown key or section \"%s\"; see the "
+					"configuration keys in the documentation",
+					name);
 		return;
 	}
 	if (best != NULL)
-		conf_error_here(x, cfg, "unknown key \"%s\" in %s; did you mean \"%s\"?", name,
-				sec, best);
+		conf_error_here(x, cfg, "unknown key \"%s\" in %s; did you mean \"%s\"?", name, sec,
+				best);
 	else if (conf_has_key(conf_opts, name))
-		conf_error_here(x, cfg, "unknown key \"%s\" in %s; is the \"}\" that closes "
-				"%s missing?", name, sec, sec);
+		conf_error_here(x, cfg,
+				"unknown key \"%s\" in %s; is the \"}\" that closes "
+				"%s missing?",
+				name, sec, sec);
 	else
-		conf_error_here(x, cfg, "unknown key \"%s\" in %s; see the keys of %s in the "
-				"documentation", name, sec, cfg->name);
+		conf_error_here(x, cfg,
+				"unknown key \"%s\" in %s; see the keys of %s in the "
+				"documentation",
+				name, sec, cfg->name);
 }
 
 /* libconfuse's messages, reworded to say what to do (arg: one string). */
 static const struct {
 	const char *lib, *ours;
 } conf_rewords[] = {
-	{ "missing equal sign after option '%s'",
-	  "missing \"=\" after \"%s\"; write %s = VALUE" },
-	{ "missing opening brace for section '%s'",
-	  "missing \"{\" after %s; write %s { ... }" },
-	{ "missing title for section '%s'",
-	  "%s needs a quoted name; write %s \"NAME\" { ... }" },
-	{ "unexpected token '%s'",
-	  "unexpected \"%s\"; is a \"=\", \",\" or quote missing before it?" },
-	{ "attempt to append to non-list option '%s'",
-	  "\"+=\" works on lists only; write %s = VALUE" },
-	{ "missing parenthesis for function '%s'", "write %s(\"FILE\")" },
-	{ "syntax error in call of function '%s'",
-	  "syntax error in %s(); write include(\"FILE\")" },
-	{ "premature end of file",
-	  "unexpected end of file; a value, a \"}\" or a closing quote is missing" },
-	{ "unexpected closing brace", "unexpected \"}\": it closes nothing" },
+	{"missing equal sign after option '%s'", "missing \"=\" after \"%s\"; write %s = VALUE"},
+	{"missing opening brace for section '%s'", "missing \"{\" after %s; write %s { ... }"},
+	{"missing title for section '%s'", "%s needs a quoted name; write %s \"NAME\" { ... }"},
+	{"unexpected token '%s'",
+	 "unexpected \"%s\"; is a \"=\", \",\" or quote missing before it?"},
+	{"attempt to append to non-list option '%s'",
+	 "\"+=\" works on lists only; write %s = VALUE"},
+	{"missing parenthesis for function '%s'", "write %s(\"FILE\")"},
+	{"syntax error in call of function '%s'", "syntax error in %s(); write include(\"FILE\")"},
+	{"premature end of file",
+	 "unexpected end of file; a value, a \"}\" or a closing quote is missing"},
+	{"unexpected closing brace", "unexpected \"}\": it closes nothing"},
 };
 
 /* libconfuse reports here: syntax errors, which stop its parse. */
@@ -559,7 +548,8 @@ conf_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 	}
 	if (strcmp(fmt, "missing title for section '%s'") == 0 && arg != NULL &&
 	    strcmp(arg, "route") == 0) {
-		conf_error_here(x, cfg, "route needs a quoted pattern; write route "
+		conf_error_here(x, cfg,
+				"route needs a quoted pattern; write route "
 				"\"example.com\" { transport = \"NAME\" } (and \"*\" in quotes)");
 		return;
 	}
@@ -732,7 +722,8 @@ conf_parse_text(struct conf_ctx *x, cfg_t *cfg, char *buf, size_t len)
 		return -1;
 	if (unclosed != 0) {
 		cfg->line = unclosed;
-		conf_error_here(x, cfg, "this \"{\" is never closed; add the \"}\" that ends "
+		conf_error_here(x, cfg,
+				"this \"{\" is never closed; add the \"}\" that ends "
 				"its section");
 		x->partial = true;
 		return -1;
@@ -760,8 +751,10 @@ conf_include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 		return 0;
 	}
 	if (x->depth >= CONF_INCLUDE_MAX) {
-		conf_error_here(x, cfg, "include(\"%s\") nests includes more than %d deep; does "
-				"a file include itself?", argv[0], CONF_INCLUDE_MAX);
+		conf_error_here(x, cfg,
+				"include(\"%s\") nests includes more than %d deep; does "
+				"a file include itself?",
+				argv[0], CONF_INCLUDE_MAX);
 		x->partial = true;
 		return 0;
 	}
@@ -875,8 +868,7 @@ conf_str(struct conf_ctx *x, cfg_t *sec, const char *name, const char *def)
 
 /* A duration of at least MIN seconds into *OUT (left alone when absent). */
 static void
-conf_duration(struct conf_ctx *x, cfg_t *sec, const char *name, unsigned min,
-	      unsigned *out)
+conf_duration(struct conf_ctx *x, cfg_t *sec, const char *name, unsigned min, unsigned *out)
 {
 	const struct conf_val *v = conf_get(sec, name);
 	unsigned n;
@@ -884,11 +876,13 @@ conf_duration(struct conf_ctx *x, cfg_t *sec, const char *name, unsigned min,
 	if (v == NULL)
 		return;
 	if (value_duration(v->s, &n) == -1)
-		conf_error(x, v, "%s = \"%s\" is not a duration; write e.g. \"30s\", \"5m\", "
-			   "\"2h\", \"5d\" or a number of seconds", name, v->s);
+		conf_error(x, v,
+			   "%s = \"%s\" is not a duration; write e.g. \"30s\", \"5m\", "
+			   "\"2h\", \"5d\" or a number of seconds",
+			   name, v->s);
 	else if (n < min)
-		conf_error(x, v, "%s = \"%s\" is too short; it must be at least %us", name,
-			   v->s, min);
+		conf_error(x, v, "%s = \"%s\" is too short; it must be at least %us", name, v->s,
+			   min);
 	else
 		*out = n;
 }
@@ -903,8 +897,10 @@ conf_size(struct conf_ctx *x, cfg_t *sec, const char *name, uint64_t *out)
 	if (v == NULL)
 		return;
 	if (value_size(v->s, &n) == -1 || n == 0)
-		conf_error(x, v, "%s = \"%s\" is not a size; write e.g. \"512K\", \"50M\", "
-			   "\"1G\" or a number of bytes", name, v->s);
+		conf_error(x, v,
+			   "%s = \"%s\" is not a size; write e.g. \"512K\", \"50M\", "
+			   "\"1G\" or a number of bytes",
+			   name, v->s);
 	else
 		*out = n;
 }
@@ -934,8 +930,8 @@ conf_port(struct conf_ctx *x, cfg_t *sec, const char *name, int *out)
 	if (v == NULL)
 		return;
 	if (conf_number(v->s, 1, 65535, &n) == -1)
-		conf_error(x, v, "%s = \"%s\" is not a port; use a number from 1 to 65535",
-			   name, v->s);
+		conf_error(x, v, "%s = \"%s\" is not a port; use a number from 1 to 65535", name,
+			   v->s);
 	else
 		*out = (int)n;
 }
@@ -950,8 +946,7 @@ conf_bool(struct conf_ctx *x, cfg_t *sec, const char *name, bool *out)
 	if (v == NULL)
 		return;
 	if ((b = cfg_parse_boolean(v->s)) == -1)
-		conf_error(x, v, "%s = \"%s\" is not a boolean; write true or false", name,
-			   v->s);
+		conf_error(x, v, "%s = \"%s\" is not a boolean; write true or false", name, v->s);
 	else
 		*out = b == 1;
 }
@@ -963,8 +958,10 @@ conf_tls_version(struct conf_ctx *x, cfg_t *sec, const char *name, int *out)
 	const struct conf_val *v = conf_get(sec, name);
 
 	if (v != NULL && value_tls_version(v->s, out) == -1)
-		conf_error(x, v, "%s = \"%s\" is not a TLS version; write \"TLSv1.2\" or "
-			   "\"TLSv1.3\"", name, v->s);
+		conf_error(x, v,
+			   "%s = \"%s\" is not a TLS version; write \"TLSv1.2\" or "
+			   "\"TLSv1.3\"",
+			   name, v->s);
 }
 
 /*
@@ -972,8 +969,8 @@ conf_tls_version(struct conf_ctx *x, cfg_t *sec, const char *name, int *out)
  * The message lists them all: "none", "starttls" or "smtps".
  */
 static void
-conf_keyword(struct conf_ctx *x, cfg_t *sec, const char *name, const char *const *words,
-	     int n, int *out)
+conf_keyword(struct conf_ctx *x, cfg_t *sec, const char *name, const char *const *words, int n,
+	     int *out)
 {
 	const struct conf_val *v = conf_get(sec, name);
 	char list[256];
@@ -991,7 +988,10 @@ conf_keyword(struct conf_ctx *x, cfg_t *sec, const char *name, const char *const
 	list[0] = '\0';
 	for (i = 0; i < n && used < sizeof(list); i++)
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s\"%s\"",
-					 i == 0 ? "" : i == n - 1 ? " or " : ", ", words[i]);
+					 i == 0	      ? ""
+					 : i == n - 1 ? " or "
+						      : ", ",
+					 words[i]);
 	conf_error(x, v, "%s = \"%s\" is not valid; use %s", name, v->s, list);
 }
 
@@ -1027,8 +1027,10 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 
 	if ((v = conf_get(cfg, "hostname")) != NULL) {
 		if (!value_domain(v->s))
-			conf_error(x, v, "hostname = \"%s\" is not a host name; write the "
-				   "fully qualified name, e.g. \"relay.example.com\"", v->s);
+			conf_error(x, v,
+				   "hostname = \"%s\" is not a host name; write the "
+				   "fully qualified name, e.g. \"relay.example.com\"",
+				   v->s);
 		c->hostname = conf_dup(x, v->s);
 	} else {
 		/* gethostname() need not terminate a truncated name. */
@@ -1041,8 +1043,8 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	c->spool = conf_str(x, cfg, "spool", "/var/spool/relayd");
 	if ((v = conf_get(cfg, "control_socket")) != NULL)
 		c->control_socket = conf_str(x, cfg, "control_socket", NULL);
-	else if (c->spool != NULL && asprintf(&c->control_socket, "%s/control.sock",
-					      c->spool) == -1) {
+	else if (c->spool != NULL &&
+		 asprintf(&c->control_socket, "%s/control.sock", c->spool) == -1) {
 		c->control_socket = NULL;
 		x->oom = true;
 	}
@@ -1050,7 +1052,8 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	    strlen(c->control_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		const struct conf_val *at = v ? v : conf_get(cfg, "spool");
 
-		conf_error(x, at, "control socket path \"%s\" is longer than a unix socket "
+		conf_error(x, at,
+			   "control socket path \"%s\" is longer than a unix socket "
 			   "allows (%zu bytes); set a shorter control_socket",
 			   c->control_socket, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	}
@@ -1063,8 +1066,10 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		v = conf_nth(cfg, "dns_servers", i);
 		h = NULL;
 		if (value_hostport(v->s, &h, &port, &literal) == -1 || !literal)
-			conf_error(x, v, "dns_servers entry \"%s\" is not an address; write "
-				   "\"IP\", \"IP:PORT\" or \"[IPv6]:PORT\"", v->s);
+			conf_error(x, v,
+				   "dns_servers entry \"%s\" is not an address; write "
+				   "\"IP\", \"IP:PORT\" or \"[IPv6]:PORT\"",
+				   v->s);
 		free(h);
 		c->dns_servers[c->ndns_servers++] = conf_dup(x, v->s);
 	}
@@ -1072,7 +1077,8 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	if ((v = conf_get(cfg, "metrics_listen")) != NULL) {
 		p = NULL;
 		if (value_hostport(v->s, &p, &port, &literal) == -1 || !literal || port == 0)
-			conf_error(x, v, "metrics_listen = \"%s\" is not an address and port; "
+			conf_error(x, v,
+				   "metrics_listen = \"%s\" is not an address and port; "
 				   "write \"IP:PORT\", e.g. \"127.0.0.1:9100\" or \"[::1]:9100\"",
 				   v->s);
 		free(p);
@@ -1080,8 +1086,8 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	}
 }
 
-static const char *const conf_listen_tls_words[] = { "none", "starttls", "smtps" };
-static const char *const conf_bare_newline_words[] = { "reject", "normalize" };
+static const char *const conf_listen_tls_words[] = {"none", "starttls", "smtps"};
+static const char *const conf_bare_newline_words[] = {"reject", "normalize"};
 
 /* listen sections. */
 static void
@@ -1092,7 +1098,8 @@ conf_build_listen(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 
 	if (n == 0) {
 		if (!x->partial)
-			conf_error(x, NULL, "no listen section: relayd would accept no mail; "
+			conf_error(x, NULL,
+				   "no listen section: relayd would accept no mail; "
 				   "add one, e.g. listen \"local\" { port = 2525 }");
 		return;
 	}
@@ -1112,7 +1119,8 @@ conf_build_listen(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		l->line = at->line;
 		l->address = conf_str(x, sec, "address", "127.0.0.1");
 		if ((v = conf_get(sec, "address")) != NULL && !value_ip(v->s))
-			conf_error(x, v, "address = \"%s\" is not an IP address; listen takes "
+			conf_error(x, v,
+				   "address = \"%s\" is not an IP address; listen takes "
 				   "an IPv4 or IPv6 literal such as \"127.0.0.1\" or \"::1\"",
 				   v->s);
 		l->port = 2525;
@@ -1124,11 +1132,14 @@ conf_build_listen(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 			l->tls_key = conf_str(x, sec, "tls_key", NULL);
 			v = conf_get(sec, "tls");
 			if (!x->partial && l->tls_cert == NULL && l->tls_key == NULL)
-				conf_error(x, v, "listen \"%s\": tls = \"%s\" needs tls_cert and "
-					   "tls_key (PEM files)", l->name, v->s);
+				conf_error(x, v,
+					   "listen \"%s\": tls = \"%s\" needs tls_cert and "
+					   "tls_key (PEM files)",
+					   l->name, v->s);
 			else if (!x->partial && (l->tls_cert == NULL || l->tls_key == NULL))
-				conf_error(x, v, "listen \"%s\": tls = \"%s\" needs %s too", l->name,
-					   v->s, l->tls_cert == NULL ? "tls_cert" : "tls_key");
+				conf_error(x, v, "listen \"%s\": tls = \"%s\" needs %s too",
+					   l->name, v->s,
+					   l->tls_cert == NULL ? "tls_cert" : "tls_key");
 		}
 		l->tls_min_version = CONF_TLSV12;
 		conf_tls_version(x, sec, "tls_min_version", &l->tls_min_version);
@@ -1142,8 +1153,10 @@ conf_build_listen(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 			if (value_cidr(v->s, &l->allow[l->nallow]) == 0)
 				l->nallow++;
 			else
-				conf_error(x, v, "allow entry \"%s\" is not a network; write e.g. "
-					   "\"10.0.0.0/8\", \"2001:db8::/32\" or an address", v->s);
+				conf_error(x, v,
+					   "allow entry \"%s\" is not a network; write e.g. "
+					   "\"10.0.0.0/8\", \"2001:db8::/32\" or an address",
+					   v->s);
 		}
 		l->auth_users = conf_str(x, sec, "auth_users", NULL);
 		l->max_message_size = 50 * 1024 * 1024;
@@ -1175,16 +1188,17 @@ conf_build_listen(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 			    strcmp(o->name ? o->name : "", l->name ? l->name : "") != 0 &&
 			    value_cidr(o->address, &other) == 0 && other.family == addr.family &&
 			    memcmp(addr.addr, other.addr, sizeof(addr.addr)) == 0) {
-				conf_error(x, at, "listen \"%s\" uses %s port %d like listen \"%s\" "
-					   "(line %d); change its address or port", l->name,
-					   l->address, l->port, o->name, o->line);
+				conf_error(x, at,
+					   "listen \"%s\" uses %s port %d like listen \"%s\" "
+					   "(line %d); change its address or port",
+					   l->name, l->address, l->port, o->name, o->line);
 				break;
 			}
 		}
 	}
 }
 
-static const char *const conf_level_words[] = { "none", "may", "encrypt", "verify" };
+static const char *const conf_level_words[] = {"none", "may", "encrypt", "verify"};
 
 /* The four built-in policies, then the tls_policy sections. */
 static void
@@ -1211,8 +1225,10 @@ conf_build_policies(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		p->name = conf_dup(x, conf_title(sec));
 		p->line = at->line;
 		if (conf_get(sec, "level") == NULL && !x->partial)
-			conf_error(x, at, "tls_policy \"%s\" has no level; add level = \"none\", "
-				   "\"may\", \"encrypt\" or \"verify\"", p->name);
+			conf_error(x, at,
+				   "tls_policy \"%s\" has no level; add level = \"none\", "
+				   "\"may\", \"encrypt\" or \"verify\"",
+				   p->name);
 		conf_keyword(x, sec, "level", conf_level_words, 4, &level);
 		p->level = (enum conf_tls_level)level;
 		p->min_version = CONF_TLSV12;
@@ -1226,9 +1242,11 @@ conf_build_policies(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		for (j = 0; p->match != NULL && j < k; j++) {
 			v = conf_nth(sec, "match", j);
 			if (!value_domain(v->s[0] == '.' ? v->s + 1 : v->s))
-				conf_error(x, v, "match entry \"%s\" is not a host name or a "
+				conf_error(x, v,
+					   "match entry \"%s\" is not a host name or a "
 					   "\".suffix\"; write e.g. \"mx.example.com\" or "
-					   "\".example.com\"", v->s);
+					   "\".example.com\"",
+					   v->s);
 			p->match[p->nmatch++] = conf_dup(x, v->s);
 		}
 	}
@@ -1257,12 +1275,16 @@ conf_build_relay(struct conf_ctx *x, const struct conf_val *v, struct conf_relay
 	r->host = NULL;
 	close = strchr(v->s, ']');
 	if (v->s[0] == '[' && close != NULL && !value_ip(v->s))
-		conf_error(x, v, "relay \"%s\": brackets are for IP addresses only; write "
+		conf_error(x, v,
+			   "relay \"%s\": brackets are for IP addresses only; write "
 			   "the host name without them (a relay name is never looked up by "
-			   "MX)", v->s);
+			   "MX)",
+			   v->s);
 	else
-		conf_error(x, v, "relay \"%s\" is not a smarthost; write \"host\", "
-			   "\"host:port\", \"[ip]\" or \"[ip]:port\"", v->s);
+		conf_error(x, v,
+			   "relay \"%s\" is not a smarthost; write \"host\", "
+			   "\"host:port\", \"[ip]\" or \"[ip]:port\"",
+			   v->s);
 }
 
 /* transport sections; fallbacks are resolved once all exist. */
@@ -1306,35 +1328,46 @@ conf_build_transports(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 			if (p != NULL)
 				t->tls = p;
 			else if (!x->partial)
-				conf_error(x, v, "tls_policy \"%s\" is not declared (transport "
+				conf_error(x, v,
+					   "tls_policy \"%s\" is not declared (transport "
 					   "\"%s\"); declare it or use \"none\", \"may\", "
-					   "\"encrypt\" or \"verify\"", v->s, t->name);
+					   "\"encrypt\" or \"verify\"",
+					   v->s, t->name);
 		}
 		if (t->smtps && t->tls != NULL && t->tls->level == TLS_LEVEL_NONE)
-			conf_error(x, conf_get(sec, "smtps"), "transport \"%s\": smtps = true "
+			conf_error(x, conf_get(sec, "smtps"),
+				   "transport \"%s\": smtps = true "
 				   "contradicts tls = \"%s\" (level none); use tls = \"encrypt\" "
-				   "or \"verify\", or drop smtps", t->name, t->tls->name);
+				   "or \"verify\", or drop smtps",
+				   t->name, t->tls->name);
 
 		user = conf_get(sec, "auth_user");
 		pass = conf_get(sec, "auth_password_file");
 		t->auth_user = conf_str(x, sec, "auth_user", NULL);
 		t->auth_password_file = conf_str(x, sec, "auth_password_file", NULL);
 		if (!x->partial && user != NULL && pass == NULL)
-			conf_error(x, user, "transport \"%s\": auth_user needs "
+			conf_error(x, user,
+				   "transport \"%s\": auth_user needs "
 				   "auth_password_file, the file that holds the password",
 				   t->name);
 		else if (!x->partial && user == NULL && pass != NULL)
-			conf_error(x, pass, "transport \"%s\": auth_password_file needs "
-				   "auth_user, the name to log in as", t->name);
+			conf_error(x, pass,
+				   "transport \"%s\": auth_password_file needs "
+				   "auth_user, the name to log in as",
+				   t->name);
 
 		if ((v = conf_get(sec, "source_address")) != NULL && !value_ip(v->s))
-			conf_error(x, v, "source_address = \"%s\" is not an IP address of this "
-				   "host", v->s);
+			conf_error(x, v,
+				   "source_address = \"%s\" is not an IP address of this "
+				   "host",
+				   v->s);
 		t->source_address = conf_str(x, sec, "source_address", NULL);
 
 		if ((v = conf_get(sec, "helo")) != NULL && !conf_ehlo_name(v->s))
-			conf_error(x, v, "helo = \"%s\" is not a host name; write e.g. "
-				   "\"relay.example.com\" or \"[192.0.2.1]\"", v->s);
+			conf_error(x, v,
+				   "helo = \"%s\" is not a host name; write e.g. "
+				   "\"relay.example.com\" or \"[192.0.2.1]\"",
+				   v->s);
 		t->helo = conf_str(x, sec, "helo", c->hostname);
 
 		t->max_connections = 10;
@@ -1343,8 +1376,10 @@ conf_build_transports(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		conf_unsigned(x, sec, "max_messages_per_connection",
 			      &t->max_messages_per_connection);
 		if ((v = conf_get(sec, "rate")) != NULL && value_rate(v->s, &t->rate) == -1)
-			conf_error(x, v, "rate = \"%s\" is not a rate; write \"N/s\", \"N/m\", "
-				   "\"N/h\" or \"N/d\" with N at least 1, e.g. \"100/m\"", v->s);
+			conf_error(x, v,
+				   "rate = \"%s\" is not a rate; write \"N/s\", \"N/m\", "
+				   "\"N/h\" or \"N/d\" with N at least 1, e.g. \"100/m\"",
+				   v->s);
 		t->connect_timeout = 30;
 		conf_duration(x, sec, "connect_timeout", 1, &t->connect_timeout);
 		t->command_timeout = 300;
@@ -1364,11 +1399,15 @@ conf_build_transports(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 			continue;
 		t->fallback = conf_transport_find(c, v->s);
 		if (t->fallback == t)
-			conf_error(x, v, "transport \"%s\" cannot fall back to itself; name "
-				   "another transport", t->name);
+			conf_error(x, v,
+				   "transport \"%s\" cannot fall back to itself; name "
+				   "another transport",
+				   t->name);
 		else if (t->fallback == NULL && !x->partial)
-			conf_error(x, v, "fallback transport \"%s\" is not declared (transport "
-				   "\"%s\")", v->s, t->name);
+			conf_error(x, v,
+				   "fallback transport \"%s\" is not declared (transport "
+				   "\"%s\")",
+				   v->s, t->name);
 	}
 }
 
@@ -1429,19 +1468,24 @@ conf_build_routes(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 			continue;
 		if (conf_route_pattern(r->pattern, &r->kind, &r->domain) == -1) {
 			if (strncmp(r->pattern, "*.", 2) == 0)
-				conf_error(x, at, "route \"%s\" is not a valid pattern; write "
-					   "\"%s\" for the subdomains of %s", r->pattern,
-					   r->pattern + 1, r->pattern + 2);
+				conf_error(x, at,
+					   "route \"%s\" is not a valid pattern; write "
+					   "\"%s\" for the subdomains of %s",
+					   r->pattern, r->pattern + 1, r->pattern + 2);
 			else
-				conf_error(x, at, "route \"%s\" is not a valid pattern; use "
+				conf_error(x, at,
+					   "route \"%s\" is not a valid pattern; use "
 					   "\"example.com\", \".example.com\" (its subdomains), "
 					   "\"mx:.example.com\" (domains whose MX hosts end so) "
-					   "or \"*\"", r->pattern);
+					   "or \"*\"",
+					   r->pattern);
 		}
 		if ((v = conf_get(sec, "transport")) == NULL) {
 			if (!x->partial)
-				conf_error(x, at, "route \"%s\" has no transport; add transport = "
-					   "\"NAME\"", r->pattern);
+				conf_error(x, at,
+					   "route \"%s\" has no transport; add transport = "
+					   "\"NAME\"",
+					   r->pattern);
 			continue;
 		}
 		r->transport = conf_transport_find(c, v->s);
@@ -1455,7 +1499,7 @@ conf_build_routes(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 static void
 conf_build_queue(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 {
-	static const unsigned def[] = { 60, 300, 900, 1800, 3600, 7200, 14400 };
+	static const unsigned def[] = {60, 300, 900, 1800, 3600, 7200, 14400};
 	struct conf_queue *q = &c->queue;
 	unsigned i, j, k, n = cfg_size(cfg, "queue");
 	const struct conf_val *v;
@@ -1480,18 +1524,23 @@ conf_build_queue(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		q->nretry = 0;
 		k = conf_count(sec, "retry");
 		if (k == 0 && !x->partial)
-			conf_error(x, conf_at(sec), "queue: retry is empty; give at least one "
+			conf_error(x, conf_at(sec),
+				   "queue: retry is empty; give at least one "
 				   "wait, e.g. retry = {\"5m\", \"1h\"}");
 		if (k > 0 && (q->retry = calloc(k, sizeof(*q->retry))) == NULL)
 			x->oom = true;
 		for (i = 0; q->retry != NULL && i < k; i++) {
 			v = conf_nth(sec, "retry", i);
 			if (value_duration(v->s, &q->retry[q->nretry]) == -1)
-				conf_error(x, v, "retry entry \"%s\" is not a duration; write "
-					   "e.g. \"30s\", \"5m\", \"2h\" or \"5d\"", v->s);
+				conf_error(x, v,
+					   "retry entry \"%s\" is not a duration; write "
+					   "e.g. \"30s\", \"5m\", \"2h\" or \"5d\"",
+					   v->s);
 			else if (q->retry[q->nretry] == 0)
-				conf_error(x, v, "retry entry \"%s\" is too short; it must be at "
-					   "least 1s", v->s);
+				conf_error(x, v,
+					   "retry entry \"%s\" is too short; it must be at "
+					   "least 1s",
+					   v->s);
 			else
 				q->nretry++;
 		}

@@ -38,8 +38,8 @@ enum conf_bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_NORMALIZE };
 
 struct conf_listen {
 	char *name;
-	int line; /* line of the section, for messages */
-	char *address;	   /* IPv4 or IPv6 literal */
+	int line;      /* line of the section, for messages */
+	char *address; /* IPv4 or IPv6 literal */
 	int port;
 	enum conf_listen_tls tls;
 	char *tls_cert, *tls_key; /* NULL when tls == none */
@@ -60,7 +60,7 @@ enum conf_tls_level { TLS_LEVEL_NONE, TLS_LEVEL_MAY, TLS_LEVEL_ENCRYPT, TLS_LEVE
 
 struct conf_tls_policy {
 	char *name;
-	int line;	/* 0 for the four built-ins */
+	int line; /* 0 for the four built-ins */
 	enum conf_tls_level level;
 	int min_version; /* CONF_TLSV12 or CONF_TLSV13 */
 	char *ca_file;	 /* NULL: system bundle */
@@ -97,8 +97,8 @@ struct conf_transport {
 	unsigned max_messages_per_connection;
 	struct conf_rate rate;
 	unsigned connect_timeout, command_timeout, data_timeout; /* seconds */
-	const struct conf_transport *fallback; /* NULL: none */
-	unsigned fallback_hold;		       /* seconds */
+	const struct conf_transport *fallback;			 /* NULL: none */
+	unsigned fallback_hold;					 /* seconds */
 };
 
 enum conf_route_kind {
@@ -128,8 +128,8 @@ struct conf {
 	char *hostname;
 	char *spool;
 	char *control_socket;
-	char *user;	     /* NULL: unset */
-	char **dns_servers;  /* "IP" or "IP:PORT"; NULL/0: /etc/resolv.conf */
+	char *user;	    /* NULL: unset */
+	char **dns_servers; /* "IP" or "IP:PORT"; NULL/0: /etc/resolv.conf */
 	size_t ndns_servers;
 	char *metrics_listen; /* NULL: unset */
 
@@ -149,8 +149,7 @@ struct conf {
  * returns NULL and, for each error, calls err(arg, "FILE:LINE: message")
  * (FILE as given; the message has no trailing newline).
  */
-struct conf *conf_load(const char *file, void (*err)(void *arg, const char *msg),
-		       void *arg);
+struct conf *conf_load(const char *file, void (*err)(void *arg, const char *msg), void *arg);
 
 /* Release everything conf_load() returned. NULL is fine. */
 void conf_free(struct conf *c);

@@ -192,7 +192,7 @@ value_prefix_equal(const uint8_t *a, const uint8_t *b, int prefix)
 bool
 value_cidr_match(const struct conf_cidr *net, const struct sockaddr *sa)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	uint8_t addr[16];
 	int family;
 

@@ -52,19 +52,19 @@
 #include "smtp/classify.h"
 #include "smtp/cmd.h"
 
-#define CONTROL_TIMEOUT 10	       /* seconds to send the request */
-#define CONTROL_WRITE_TIMEOUT 60       /* seconds a client may stall reading */
-#define CONTROL_MAX_CLIENTS 16	       /* concurrent connections */
-#define CONTROL_BATCH 512	       /* messages per listing batch */
-#define CONTROL_LOWAT (64 * 1024)      /* refill the listing below this */
+#define CONTROL_TIMEOUT 10	  /* seconds to send the request */
+#define CONTROL_WRITE_TIMEOUT 60  /* seconds a client may stall reading */
+#define CONTROL_MAX_CLIENTS 16	  /* concurrent connections */
+#define CONTROL_BATCH 512	  /* messages per listing batch */
+#define CONTROL_LOWAT (64 * 1024) /* refill the listing below this */
 
 struct ctl_conn {
 	struct bufferevent *bev;
-	bool listing;		/* a queue listing is being produced */
-	bool json;		/* ... as JSON */
-	bool closing;		/* close once the output is flushed */
-	char cursor[QID_MAX];	/* last queue id listed; "" before the first */
-	size_t nmsg, nrcpt;	/* listed so far */
+	bool listing;	      /* a queue listing is being produced */
+	bool json;	      /* ... as JSON */
+	bool closing;	      /* close once the output is flushed */
+	char cursor[QID_MAX]; /* last queue id listed; "" before the first */
+	size_t nmsg, nrcpt;   /* listed so far */
 	struct ctl_conn *next, *prev;
 };
 
@@ -110,8 +110,8 @@ conn_finish(struct ctl_conn *cc)
 		conn_free(cc);
 }
 
-static void
-reply_error(struct ctl_conn *cc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply_error(struct ctl_conn *cc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void
 reply_error(struct ctl_conn *cc, const char *fmt, ...)
@@ -482,12 +482,9 @@ cmd_reload(struct ctl_conn *cc, const char *arg)
 }
 
 static const struct ctl_cmd commands[] = {
-	{ "queue", ARG_OPTIONAL, cmd_queue },
-	{ "flush", ARG_OPTIONAL, cmd_flush },
-	{ "delete", ARG_REQUIRED, cmd_delete },
-	{ "route", ARG_REQUIRED, cmd_route },
-	{ "stats", ARG_NONE, cmd_stats },
-	{ "reload", ARG_NONE, cmd_reload },
+	{"queue", ARG_OPTIONAL, cmd_queue},   {"flush", ARG_OPTIONAL, cmd_flush},
+	{"delete", ARG_REQUIRED, cmd_delete}, {"route", ARG_REQUIRED, cmd_route},
+	{"stats", ARG_NONE, cmd_stats},	      {"reload", ARG_NONE, cmd_reload},
 };
 
 /* Run the request LINE: "VERB" or "VERB ARG" (ARG is the rest of the line). */
@@ -745,8 +742,7 @@ level_name(enum conf_tls_level l)
 
 /* What `relayctl route ADDRESS` prints: the route, transport and settings. */
 int
-control_route(const struct conf *c, const char *address, struct evbuffer *out,
-	      const char **cause)
+control_route(const struct conf *c, const char *address, struct evbuffer *out, const char **cause)
 {
 	static char err[CONTROL_LINE_MAX + 64];
 	const char *domain = cmd_domain(address);

@@ -27,11 +27,11 @@ enum dlv_kind {
 
 struct dlv {
 	enum dlv_kind kind;
-	int code;		  /* remote reply code, 0 when local */
-	char status[16];	  /* enhanced status "4.4.1" */
+	int code;		   /* remote reply code, 0 when local */
+	char status[16];	   /* enhanced status "4.4.1" */
 	char text[REPLY_TEXT_MAX]; /* remote reply verbatim, or the local reason */
-	char relay[400];	  /* "HOST[IP]:PORT", or "none" */
-	char tls[32];		  /* "none", "TLSv1.3" */
+	char relay[400];	   /* "HOST[IP]:PORT", or "none" */
+	char tls[32];		   /* "none", "TLSv1.3" */
 };
 
 /* Outcome of a complete reply R from RELAY. */

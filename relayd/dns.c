@@ -420,7 +420,8 @@ mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		if (rc != ARES_SUCCESS) {
 			q->a.st = rc == ARES_ENODATA ? DNS_NODATA : DNS_TEMPFAIL;
 		} else {
-			for (struct ares_mx_reply *m = mx; m && q->a.nmx < DNS_MAX_MX; m = m->next) {
+			for (struct ares_mx_reply *m = mx; m && q->a.nmx < DNS_MAX_MX;
+			     m = m->next) {
 				struct dns_mx *d = &q->a.mx[q->a.nmx++];
 				snprintf(d->host, sizeof(d->host), "%s", m->host);
 				size_t hl = strlen(d->host);

@@ -41,8 +41,7 @@ struct dns_mx {
 struct dns_query;
 
 /* ADDRS (N of them) is only valid during the call. */
-typedef void (*dns_addrs_cb)(void *arg, enum dns_status st, const struct dns_addr *addrs,
-			     size_t n);
+typedef void (*dns_addrs_cb)(void *arg, enum dns_status st, const struct dns_addr *addrs, size_t n);
 
 /* MX (N of them) sorted by preference, equal preferences shuffled; only
  * valid during the call. DNS_NODATA: the domain has no MX records. */

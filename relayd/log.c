@@ -67,8 +67,8 @@ log_vline(int pri, const char *level, const char *fmt, va_list ap)
 	localtime_r(&tv.tv_sec, &tm);
 	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ld %s[%ld]: %s%s\n",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (long)(tv.tv_usec / 1000), log_ident, log_pid ? log_pid : (long)getpid(), level,
-			 msg);
+			 tm.tm_sec, (long)(tv.tv_usec / 1000), log_ident,
+			 log_pid ? log_pid : (long)getpid(), level, msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {

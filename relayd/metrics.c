@@ -124,7 +124,9 @@ metrics_render(struct evbuffer *out)
 	family(out, "relayd_detours_active", "gauge",
 	       "Destinations whose mail goes to the transport's fallback now.");
 	return evbuffer_add_printf(out, "relayd_detours_active %zu\n",
-				   m_detours ? m_detours() : 0) < 0 ? -1 : 0;
+				   m_detours ? m_detours() : 0) < 0
+		       ? -1
+		       : 0;
 }
 
 static void

@@ -46,24 +46,24 @@
 #include "smtp/client.h"
 #include "tls/tls.h"
 
-#define MTA_IDLE_SECONDS 5  /* keep an idle connection for the next job */
-#define MTA_QUIT_SECONDS 5  /* wait for the reply to QUIT */
+#define MTA_IDLE_SECONDS 5 /* keep an idle connection for the next job */
+#define MTA_QUIT_SECONDS 5 /* wait for the reply to QUIT */
 
 struct dest {
 	const struct conf_transport *t;
-	char *domain; /* MX delivery; NULL for relays */
+	char *domain;	     /* MX delivery; NULL for relays */
 	time_t detour_until; /* mail goes to the fallback until then */
 
 	/* shaping */
-	struct event *timer;  /* wakes the destination (rate, pause) */
-	double tokens;	      /* rate: token bucket of capacity 1 */
-	double tok_last;      /* monotonic seconds of the last refill */
-	unsigned backoff;     /* 421 / rate-limit back-off level */
-	unsigned cur_max;     /* concurrency now (<= max_connections) */
-	double paused_until;  /* monotonic; no new transactions before */
-	time_t down_until;    /* connections fail: jobs are deferred at once */
+	struct event *timer; /* wakes the destination (rate, pause) */
+	double tokens;	     /* rate: token bucket of capacity 1 */
+	double tok_last;     /* monotonic seconds of the last refill */
+	unsigned backoff;    /* 421 / rate-limit back-off level */
+	unsigned cur_max;    /* concurrency now (<= max_connections) */
+	double paused_until; /* monotonic; no new transactions before */
+	time_t down_until;   /* connections fail: jobs are deferred at once */
 	struct dlv down_why;
-	bool deferred_some;   /* a recipient was deferred: release on success */
+	bool deferred_some; /* a recipient was deferred: release on success */
 	struct mta_job *head, *tail;
 	unsigned nconn;
 	struct mta_conn *idle; /* idle connections */
@@ -168,8 +168,8 @@ static struct dest *
 dest_lookup(const struct conf_transport *t, const char *domain)
 {
 	for (struct dest *d = m_dests; d; d = d->next)
-		if (d->t == t && (t->nrelay > 0 || (domain && d->domain &&
-						    strcasecmp(domain, d->domain) == 0)))
+		if (d->t == t &&
+		    (t->nrelay > 0 || (domain && d->domain && strcasecmp(domain, d->domain) == 0)))
 			return d;
 	return NULL;
 }
@@ -189,8 +189,8 @@ dest_hold(struct dest *d, const struct dlv *why)
 		classify(why->code, why->status, why->text, &cl);
 		log_info("%s: destination %s rejects the sending IP (%s); its mail goes through "
 			 "transport %s for %us",
-			 t->name, d->domain ? d->domain : "(relay)", cl.label ? cl.label : "blocked",
-			 t->fallback->name, t->fallback_hold);
+			 t->name, d->domain ? d->domain : "(relay)",
+			 cl.label ? cl.label : "blocked", t->fallback->name, t->fallback_hold);
 	}
 	d->detour_until = now + (time_t)t->fallback_hold;
 }
@@ -276,7 +276,8 @@ dest_arm(struct dest *d, double seconds)
 {
 	if (!d->timer && !(d->timer = evtimer_new(m_base, dest_wake, d)))
 		fatal("out of memory");
-	struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+	struct timeval tv = {(time_t)seconds,
+			     (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
 	evtimer_add(d->timer, &tv);
 }
 
@@ -464,7 +465,8 @@ conn_exhausted(struct mta_conn *mc)
 	mc->job = NULL;
 	if (j) {
 		if (!mc->have_best)
-			dlv_local(&mc->best, DLV_TEMPFAIL, "4.4.1", NULL, "no relay host could be tried");
+			dlv_local(&mc->best, DLV_TEMPFAIL, "4.4.1", NULL,
+				  "no relay host could be tried");
 		if (mc->best.kind == DLV_TEMPFAIL && mc->best.code == 0)
 			dest_down(mc->d, &mc->best);
 		dest_outcome(mc->d, &mc->best);
@@ -518,8 +520,8 @@ conn_start_tls(struct mta_conn *mc)
 {
 	char why[400];
 	struct tls_ctx *ctx = policy_ctx(mc->t->tls, why, sizeof(why));
-	struct bufferevent *tb = ctx ? tls_bev_client(m_base, mc->bev, ctx, mc->t->tls, mc->host)
-				     : NULL;
+	struct bufferevent *tb =
+		ctx ? tls_bev_client(m_base, mc->bev, ctx, mc->t->tls, mc->host) : NULL;
 	if (!tb) {
 		struct dlv d;
 		dlv_local(&d, DLV_TEMPFAIL, "4.7.5", mc->relay, ctx ? "cannot start TLS" : why);
@@ -542,9 +544,10 @@ conn_new_client(struct mta_conn *mc)
 	const struct conf_transport *t = mc->t;
 	enum conf_tls_level lvl = t->tls->level;
 	struct client_opts o = {
-		.tls = lvl == TLS_LEVEL_NONE || (lvl == TLS_LEVEL_MAY && mc->no_tls) ? CLIENT_TLS_NONE
-		       : lvl == TLS_LEVEL_MAY					  ? CLIENT_TLS_MAY
-										  : CLIENT_TLS_REQUIRE,
+		.tls = lvl == TLS_LEVEL_NONE || (lvl == TLS_LEVEL_MAY && mc->no_tls)
+			       ? CLIENT_TLS_NONE
+		       : lvl == TLS_LEVEL_MAY ? CLIENT_TLS_MAY
+					      : CLIENT_TLS_REQUIRE,
 		.tls_active = t->smtps,
 		.user = t->auth_user,
 		.pass = mc->pass,
@@ -768,7 +771,8 @@ hook_fail(void *arg, const struct reply *r)
 	mc->fail_reply = *r;
 	if (mc->fail_reply.status[0] == '4' && strcmp(mc->fail_reply.status, "4.7.8") == 0)
 		log_err("%s: authentication to %s failed: %s -- check auth_user and "
-			"auth_password_file", mc->t->name, mc->relay, r->line);
+			"auth_password_file",
+			mc->t->name, mc->relay, r->line);
 }
 
 static void

@@ -32,7 +32,7 @@ struct mta_job {
 	char *domain; /* recipients' domain for MX delivery; NULL for relays */
 	size_t *rcpt; /* indices into msg->rcpt */
 	size_t nrcpt;
-	bool detoured; /* TRANSPORT is a fallback already: never detour again */
+	bool detoured;	      /* TRANSPORT is a fallback already: never detour again */
 	struct mta_job *next; /* private to mta.c */
 };
 

@@ -208,7 +208,7 @@ queue_create(const struct qenv *env)
 
 /* ---- the pool of spent files ------------------------------------------ */
 
-#define POOL_MAX 1024		    /* files kept */
+#define POOL_MAX 1024		   /* files kept */
 #define POOL_FILE_MAX (256 * 1024) /* larger ones are not kept */
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -336,9 +336,9 @@ queue_write_cb(void *arg, const char *buf, size_t len)
 
 struct segment {
 	unsigned id;
-	unsigned live;	 /* messages whose data is here and not finished */
-	bool retire;	 /* active, nothing live: replace at the next batch */
-	int donefd;	 /* loop thread: N.done, opened when first needed */
+	unsigned live; /* messages whose data is here and not finished */
+	bool retire;   /* active, nothing live: replace at the next batch */
+	int donefd;    /* loop thread: N.done, opened when first needed */
 	struct segment *next;
 };
 
@@ -775,8 +775,8 @@ log_outcome(struct qmsg *m, struct qrcpt *r, const char *transport, const struct
 	log_info("%s: to=<%s>, transport=%s, relay=%s, delay=%lld, attempts=%u, tls=%s, "
 		 "dsn=%s, status=%s (%s%s%s%s)",
 		 m->id, r->addr, transport, d->relay, (long long)(now - m->arrival), r->attempts,
-		 d->tls, d->status, status, d->text, cl.label ? " [" : "",
-		 cl.label ? cl.label : "", cl.label ? "]" : "");
+		 d->tls, d->status, status, d->text, cl.label ? " [" : "", cl.label ? cl.label : "",
+		 cl.label ? "]" : "");
 }
 
 /* Record the outcome D of recipient IDX's attempt over TRANSPORT. */
@@ -839,7 +839,7 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 			r->next_attempt = m->arrival + (time_t)c->queue.max_lifetime;
 		break;
 	}
-	stats_count(r->state == RCPT_SENT	? STAT_SENT
+	stats_count(r->state == RCPT_SENT      ? STAT_SENT
 		    : r->state == RCPT_BOUNCED ? STAT_BOUNCED
 					       : STAT_DEFERRED,
 		    transport, 1);
@@ -977,8 +977,9 @@ state_save(struct qmsg *m)
 		struct qrcpt *r = &m->rcpt[i];
 		evbuffer_add_printf(j->buf, "r %zu %d %u %lld %d %s %s %s %s %s\n", i,
 				    (int)r->state, r->attempts, (long long)r->next_attempt, r->code,
-				    r->status[0] ? r->status : "-", r->transport ? r->transport : "-",
-				    r->relay ? r->relay : "-", r->detour ? r->detour : "-",
+				    r->status[0] ? r->status : "-",
+				    r->transport ? r->transport : "-", r->relay ? r->relay : "-",
+				    r->detour ? r->detour : "-",
 				    r->last_reply ? r->last_reply : "");
 	}
 	m->state_writing = true;
@@ -1077,8 +1078,8 @@ notify(struct qmsg *m, const size_t *idx, size_t n, bool delay)
 		return;
 	}
 	struct dsn_rcpt *dr = calloc(n, sizeof(*dr));
-	char (*hosts)[256] = calloc(n, sizeof(*hosts));
-	char (*ips)[64] = calloc(n, sizeof(*ips));
+	char(*hosts)[256] = calloc(n, sizeof(*hosts));
+	char(*ips)[64] = calloc(n, sizeof(*ips));
 	if (!dr || !hosts || !ips)
 		fatal("out of memory");
 	for (size_t i = 0; i < n; i++) {
@@ -1094,7 +1095,8 @@ notify(struct qmsg *m, const size_t *idx, size_t n, bool delay)
 			if (lb && rb && rb > lb) {
 				snprintf(hosts[i], sizeof(hosts[i]), "%.*s", (int)(lb - r->relay),
 					 r->relay);
-				snprintf(ips[i], sizeof(ips[i]), "%.*s", (int)(rb - lb - 1), lb + 1);
+				snprintf(ips[i], sizeof(ips[i]), "%.*s", (int)(rb - lb - 1),
+					 lb + 1);
 				dr[i].remote_host = hosts[i];
 				dr[i].remote_ip = ips[i];
 			}
@@ -1107,6 +1109,7 @@ notify(struct qmsg *m, const size_t *idx, size_t n, bool delay)
 	}
 	size_t hlen = 0;
 	char *headers = read_headers(m, &hlen);
+	unique++;
 	struct dsn_msg dm = {
 		.hostname = c->hostname,
 		.qid = m->id,
@@ -1119,7 +1122,7 @@ notify(struct qmsg *m, const size_t *idx, size_t n, bool delay)
 		.delay = delay,
 		.retry_until = delay ? m->arrival + (time_t)c->queue.max_lifetime : 0,
 		.now = time(NULL),
-		.unique = ++unique,
+		.unique = unique,
 	};
 	size_t len = 0;
 	char *text = dsn_build(&dm, &len);
@@ -1128,7 +1131,8 @@ notify(struct qmsg *m, const size_t *idx, size_t n, bool delay)
 	free(hosts);
 	free(ips);
 	if (!text) {
-		log_err("%s: cannot build the %s notification", m->id, delay ? "delay" : "non-delivery");
+		log_err("%s: cannot build the %s notification", m->id,
+			delay ? "delay" : "non-delivery");
 		return;
 	}
 	const char *to[1] = {m->sender};
@@ -1273,7 +1277,8 @@ mx_ready(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 			struct dlv d;
 			char why[400];
 			snprintf(why, sizeof(why),
-				 "temporary DNS failure looking up the MX hosts of %s (for mx: routes)",
+				 "temporary DNS failure looking up the MX hosts of %s (for mx: "
+				 "routes)",
 				 w->domain);
 			dlv_local(&d, DLV_TEMPFAIL, "4.4.3", NULL, why);
 			queue_result(m, w->idx[i], "none", &d);
@@ -1440,6 +1445,12 @@ queue_run(evutil_socket_t fd, short what, void *arg)
 	queue_rearm();
 }
 
+static long long
+tv_usec(const struct timeval *t)
+{
+	return (long long)t->tv_sec * 1000000 + t->tv_usec;
+}
+
 /* Arm the timer for the earliest scheduled message. */
 static void
 queue_rearm(void)
@@ -1452,16 +1463,12 @@ queue_rearm(void)
 	if (e->when > now)
 		tv.tv_sec = e->when - now;
 	/* A pending timer that fires earlier is fine: queue_run re-arms. */
-	struct timeval left;
+	struct timeval left, cur;
 	if (evtimer_pending(q_timer, &left)) {
-		struct timeval cur;
 		event_base_gettimeofday_cached(q_base, &cur);
-		if (timercmp(&left, &cur, >)) {
-			struct timeval rel;
-			timersub(&left, &cur, &rel);
-			if (!timercmp(&tv, &rel, <))
-				return;
-		}
+		long long until = tv_usec(&left) - tv_usec(&cur); /* till it fires */
+		if (until > 0 && tv_usec(&tv) >= until)
+			return;
 	}
 	evtimer_add(q_timer, &tv);
 }
@@ -1509,8 +1516,8 @@ queue_release(const char *transport, const char *domain)
 			queue_schedule(m);
 	}
 	if (n)
-		log_info("%s: destination %s works again: %zu deferred recipient%s released", transport,
-			 domain ? domain : "(relay)", n, n == 1 ? "" : "s");
+		log_info("%s: destination %s works again: %zu deferred recipient%s released",
+			 transport, domain ? domain : "(relay)", n, n == 1 ? "" : "s");
 }
 
 /* Remove QID from the queue without a bounce; -1 when there is none. A
@@ -1778,10 +1785,12 @@ static void
 save_aside(int fd, off_t off, off_t len, const char *name, const char *why)
 {
 	int cfd = openat(q_dirfd, "../corrupt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int out = cfd == -1 ? -1 : openat(cfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int out =
+		cfd == -1 ? -1 : openat(cfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	char buf[65536];
 	while (out != -1 && len > 0) {
-		ssize_t n = pread(fd, buf, len < (off_t)sizeof(buf) ? (size_t)len : sizeof(buf), off);
+		ssize_t n =
+			pread(fd, buf, len < (off_t)sizeof(buf) ? (size_t)len : sizeof(buf), off);
 		if (n <= 0 || write(out, buf, (size_t)n) != n)
 			break;
 		off += n;
@@ -1849,8 +1858,7 @@ recover_segment(unsigned id)
 		unsigned long long len;
 		int hl = 0;
 		char *nl = memchr(head, '\n', (size_t)r);
-		if (!nl || sscanf(head, "@%23s %llu%n", qid, &len, &hl) != 2 ||
-		    head + hl != nl) {
+		if (!nl || sscanf(head, "@%23s %llu%n", qid, &len, &hl) != 2 || head + hl != nl) {
 			char aside[48];
 			snprintf(aside, sizeof(aside), "%08X.log.%lld", id, (long long)off);
 			save_aside(fd, off, st.st_size - off, aside, "unreadable record header");

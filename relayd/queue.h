@@ -71,7 +71,7 @@ struct qmsg {
 	char *client; /* "HOST[IP]" */
 	time_t arrival;
 	uint64_t size;
-	int body;      /* BODY_NONE / BODY_7BIT / BODY_8BITMIME (cmd.h) */
+	int body; /* BODY_NONE / BODY_7BIT / BODY_8BITMIME (cmd.h) */
 	bool smtputf8;
 	struct qrcpt *rcpt;
 	size_t nrcpt;
@@ -88,10 +88,10 @@ struct qmsg {
 	struct evbuffer *buf;
 	int error;
 	bool state_writing, state_dirty;
-	bool has_state;	  /* state/QID exists */
-	char tmpname[32]; /* its file in tmp/ while being written */
-	struct segment *seg; /* journal segment holding it, or NULL: queue/QID */
-	off_t rec_off;	     /* where its record's content starts in SEG */
+	bool has_state;	      /* state/QID exists */
+	char tmpname[32];     /* its file in tmp/ while being written */
+	struct segment *seg;  /* journal segment holding it, or NULL: queue/QID */
+	off_t rec_off;	      /* where its record's content starts in SEG */
 	struct qmsg *ds_next; /* awaiting the directory fsync (group commit) */
 	void (*commit_cb)(void *, struct qmsg *, int);
 	void *commit_arg;

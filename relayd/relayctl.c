@@ -163,7 +163,8 @@ ctl_run(int fd, const char *request)
 		}
 		if (len > 0 && write_all(out, p, len) == -1) {
 			if (errno != EPIPE)
-				fprintf(stderr, "relayctl: writing the output: %s\n", strerror(errno));
+				fprintf(stderr, "relayctl: writing the output: %s\n",
+					strerror(errno));
 			return 1;
 		}
 	}
@@ -242,7 +243,8 @@ main(int argc, char **argv)
 	for (int k = 0; k < argc; k++) {
 		for (const char *p = argv[k]; *p; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7F) {
-				fprintf(stderr, "relayctl: control characters in \"%s\"\n", argv[k]);
+				fprintf(stderr, "relayctl: control characters in \"%s\"\n",
+					argv[k]);
 				return 1;
 			}
 		int n = snprintf(request + len, sizeof(request) - len, "%s%s", k ? " " : "",
@@ -260,8 +262,10 @@ main(int argc, char **argv)
 		file = file ? file : CONF_DEFAULT_FILE;
 		c = conf_load(file, print_error, NULL);
 		if (!c) {
-			fprintf(stderr, "relayctl: %s has errors; relayctl -s SOCKET reaches relayd "
-					"without reading it\n", file);
+			fprintf(stderr,
+				"relayctl: %s has errors; relayctl -s SOCKET reaches relayd "
+				"without reading it\n",
+				file);
 			return 1;
 		}
 		sock = c->control_socket;
@@ -272,8 +276,9 @@ main(int argc, char **argv)
 	if (fd == -1 && route && c) {
 		rv = route_offline(c, argv[1]);
 	} else if (fd == -1) {
-		fprintf(stderr, "relayctl: cannot connect to relayd at %s: %s (is relayd running?)\n",
-			sock, strerror(errno));
+		fprintf(stderr,
+			"relayctl: cannot connect to relayd at %s: %s (is relayd running?)\n", sock,
+			strerror(errno));
 		rv = 1;
 	} else {
 		rv = ctl_run(fd, request);

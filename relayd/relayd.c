@@ -129,9 +129,9 @@ listen_differ(const struct conf_listen *a, const struct conf_listen *b)
 	    a->port != b->port || a->tls != b->tls || str_differ(a->tls_cert, b->tls_cert) ||
 	    str_differ(a->tls_key, b->tls_key) || a->tls_min_version != b->tls_min_version ||
 	    a->require_tls != b->require_tls || str_differ(a->auth_users, b->auth_users) ||
-	    a->max_message_size != b->max_message_size ||
-	    a->max_recipients != b->max_recipients || a->max_clients != b->max_clients ||
-	    a->bare_newline != b->bare_newline || a->nallow != b->nallow)
+	    a->max_message_size != b->max_message_size || a->max_recipients != b->max_recipients ||
+	    a->max_clients != b->max_clients || a->bare_newline != b->bare_newline ||
+	    a->nallow != b->nallow)
 		return true;
 	return memcmp(a->allow, b->allow, a->nallow * sizeof(*a->allow)) != 0;
 }
@@ -331,8 +331,8 @@ spool_chown(const char *spool)
 			continue;
 		}
 		while ((de = readdir(d)) != NULL)
-			if (de->d_name[0] != '.' &&
-			    fchownat(dirfd(d), de->d_name, run_uid, run_gid, AT_SYMLINK_NOFOLLOW) == -1)
+			if (de->d_name[0] != '.' && fchownat(dirfd(d), de->d_name, run_uid, run_gid,
+							     AT_SYMLINK_NOFOLLOW) == -1)
 				fatal("cannot give %s/%s/%s to user %s: %s", spool, subdirs[i],
 				      de->d_name, relayd_conf->user, strerror(errno));
 		closedir(d);

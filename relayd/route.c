@@ -60,8 +60,7 @@ route_match_domain(const struct conf *c, const char *domain)
 			continue;
 		rlen = strlen(r->domain);
 		/* Strictly longer: ".example.com" never matches "example.com". */
-		if (len > rlen && route_endswith(domain, len, r->domain, rlen) &&
-		    rlen > bestlen) {
+		if (len > rlen && route_endswith(domain, len, r->domain, rlen) && rlen > bestlen) {
 			best = r;
 			bestlen = rlen;
 		}
@@ -82,14 +81,12 @@ route_mx_match(const char *pat, const char *host)
 		return len > plen && route_endswith(host, len, pat, plen);
 	if (len == plen)
 		return strncasecmp(host, pat, len) == 0;
-	return len > plen && host[len - plen - 1] == '.' &&
-	       route_endswith(host, len, pat, plen);
+	return len > plen && host[len - plen - 1] == '.' && route_endswith(host, len, pat, plen);
 }
 
 /* The most specific route for DOMAIN given its MX host names, or NULL. */
 const struct conf_route *
-route_lookup(const struct conf *c, const char *domain, const char *const *mxhosts,
-	     size_t nmx)
+route_lookup(const struct conf *c, const char *domain, const char *const *mxhosts, size_t nmx)
 {
 	const struct conf_route *r, *best = NULL, *any = NULL;
 	size_t i, j, rlen, bestlen = 0;

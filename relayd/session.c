@@ -59,10 +59,10 @@ struct session {
 	char ip[64];
 	char client[128]; /* "unknown[IP]" */
 	unsigned refs;
-	bool closing;  /* close once output is flushed */
-	bool gone;     /* connection closed; waiting for refs */
+	bool closing; /* close once output is flushed */
+	bool gone;    /* connection closed; waiting for refs */
 	bool throttled;
-	bool starttls; /* switch to TLS once this input round is over */
+	bool starttls;	/* switch to TLS once this input round is over */
 	bool handshake; /* TLS handshake in progress (SMTPS or STARTTLS) */
 	bool tls;
 	char tls_proto[16];
@@ -185,7 +185,8 @@ deadline_passed(evutil_socket_t fd, short what, void *arg)
 	if (se->gone || se->closing)
 		return;
 	log_info("%s: deadline passed in state %s (a client must send each command within "
-		 "%us)", se->client, server_strstate(se->srv->state), se->lis->conf->timeout);
+		 "%us)",
+		 se->client, server_strstate(se->srv->state), se->lis->conf->timeout);
 	server_timeout(se->srv);
 	session_settle(se);
 }
@@ -298,10 +299,11 @@ rcpt_mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 
 	if (!se->gone) {
 		if (st == DNS_TEMPFAIL) {
-			snprintf(rcpt_reply, sizeof(rcpt_reply),
-				 "451 4.4.3 <%s>: Recipient address rejected: temporary DNS failure "
-				 "looking up the MX hosts of %s",
-				 rcpt, cmd_domain(rcpt));
+			snprintf(
+				rcpt_reply, sizeof(rcpt_reply),
+				"451 4.4.3 <%s>: Recipient address rejected: temporary DNS failure "
+				"looking up the MX hosts of %s",
+				rcpt, cmd_domain(rcpt));
 			server_rcpt_done(se->srv, rcpt_reply);
 		} else {
 			const struct conf_route *rt =
@@ -319,7 +321,8 @@ hook_rcpt(void *arg, const struct server_txn *t, const char *rcpt)
 	struct session *se = arg;
 
 	if (!client_allowed(se) && !se->srv->authenticated) {
-		snprintf(rcpt_reply, sizeof(rcpt_reply), "554 5.7.1 <%s>: Relay access denied", rcpt);
+		snprintf(rcpt_reply, sizeof(rcpt_reply), "554 5.7.1 <%s>: Relay access denied",
+			 rcpt);
 		return rcpt_reply;
 	}
 	const char *domain = cmd_domain(rcpt);
@@ -372,15 +375,17 @@ hook_data_start(void *arg, const struct server_txn *t)
 	snprintf(with, sizeof(with), "%s%s%s%s", t->params.smtputf8 ? "UTF8SMTP" : "ESMTP",
 		 se->tls ? "S" : "", se->srv->authenticated ? "A" : "", "");
 	if (t->nrcpt == 1)
-		n = snprintf(hdr, sizeof(hdr),
-			     "Received: from %s (unknown [%s])\r\n\tby %s (relayd) with %s id %s\r\n"
-			     "\tfor <%s>; %s\r\n",
-			     helo, se->ip, se->c->hostname, with, se->msg->id, t->rcpt[0], date);
+		n = snprintf(
+			hdr, sizeof(hdr),
+			"Received: from %s (unknown [%s])\r\n\tby %s (relayd) with %s id %s\r\n"
+			"\tfor <%s>; %s\r\n",
+			helo, se->ip, se->c->hostname, with, se->msg->id, t->rcpt[0], date);
 	else
-		n = snprintf(hdr, sizeof(hdr),
-			     "Received: from %s (unknown [%s])\r\n\tby %s (relayd) with %s id %s;\r\n"
-			     "\t%s\r\n",
-			     helo, se->ip, se->c->hostname, with, se->msg->id, date);
+		n = snprintf(
+			hdr, sizeof(hdr),
+			"Received: from %s (unknown [%s])\r\n\tby %s (relayd) with %s id %s;\r\n"
+			"\t%s\r\n",
+			helo, se->ip, se->c->hostname, with, se->msg->id, date);
 	if (n < 0 || (size_t)n >= sizeof(hdr))
 		n = 0;
 	se->msg->size = (uint64_t)n;
@@ -405,8 +410,8 @@ commit_done(void *arg, struct qmsg *m, int err)
 	s_committing--;
 	se->msg = NULL;
 	if (err == 0) {
-		log_info("%s: from=<%s>, size=%llu, nrcpt=%zu, client=%s (queued)", m->id, m->sender,
-			 (unsigned long long)m->size, m->nrcpt, m->client);
+		log_info("%s: from=<%s>, size=%llu, nrcpt=%zu, client=%s (queued)", m->id,
+			 m->sender, (unsigned long long)m->size, m->nrcpt, m->client);
 		snprintf(text, sizeof(text), "250 2.0.0 Ok: queued as %s", m->id);
 		stats_count(STAT_RECEIVED, NULL, 1);
 	} else if (err == ENOSPC || err == EDQUOT) {
@@ -494,8 +499,7 @@ auth_work(void *arg)
 		struct crypt_data cd;
 		memset(&cd, 0, sizeof(cd));
 		const char *got = crypt_r(j->pass, hash, &cd);
-		j->ok = got && got[0] != '*' && strlen(got) == strlen(hash) &&
-			ct_equal(got, hash);
+		j->ok = got && got[0] != '*' && strlen(got) == strlen(hash) && ct_equal(got, hash);
 		explicit_bzero(&cd, sizeof(cd));
 		break;
 	}
@@ -684,8 +688,8 @@ session_event(struct bufferevent *bev, short what, void *arg)
 			bufferevent_enable(bev, EV_WRITE);
 			return;
 		}
-		log_info("timeout after %s from %s (%s)", server_strstate(se->srv->state), se->client,
-			 (what & BEV_EVENT_READING) ? "reading" : "writing");
+		log_info("timeout after %s from %s (%s)", server_strstate(se->srv->state),
+			 se->client, (what & BEV_EVENT_READING) ? "reading" : "writing");
 		server_timeout(se->srv);
 		se->closing = true;
 		bufferevent_set_timeouts(bev, NULL, NULL);
@@ -709,8 +713,7 @@ reject_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-	  void *arg)
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener *lis = arg;
 	const struct conf *c = relayd_conf; /* new sessions take the current one */
@@ -826,8 +829,8 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 		if (cl->tls != LISTEN_TLS_NONE) {
 			char *why = NULL;
 			if (tls_init() == -1 ||
-			    !(lis->tls = tls_server_new(cl->tls_cert, cl->tls_key, cl->tls_min_version,
-							&why))) {
+			    !(lis->tls = tls_server_new(cl->tls_cert, cl->tls_key,
+							cl->tls_min_version, &why))) {
 				snprintf(err, sizeof(err), "listen %s: %s", cl->name,
 					 why ? why : "cannot initialise TLS");
 				*cause = err;
@@ -840,8 +843,8 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 							 LEV_OPT_CLOSE_ON_EXEC,
 						 1024, (struct sockaddr *)&ss, sslen);
 		if (!lis->l) {
-			snprintf(err, sizeof(err), "listen %s: cannot listen on %s: %s", cl->name, spec,
-				 strerror(errno));
+			snprintf(err, sizeof(err), "listen %s: cannot listen on %s: %s", cl->name,
+				 spec, strerror(errno));
 			*cause = err;
 			free(lis);
 			return -1;
@@ -872,15 +875,16 @@ session_reload(const struct conf *c)
 				nl = &c->listen[i];
 		if (!nl || nl->port != old->port || strcmp(nl->address, old->address) != 0 ||
 		    nl->tls != old->tls) {
-			log_warn("reload: listen %s: address, port or tls mode changed (or the "
-				 "section is gone); it keeps its settings until relayd is restarted",
-				 old->name);
+			log_warn(
+				"reload: listen %s: address, port or tls mode changed (or the "
+				"section is gone); it keeps its settings until relayd is restarted",
+				old->name);
 			continue;
 		}
 		if (nl->tls != LISTEN_TLS_NONE) {
 			char *why = NULL;
-			struct tls_ctx *ctx =
-				tls_server_new(nl->tls_cert, nl->tls_key, nl->tls_min_version, &why);
+			struct tls_ctx *ctx = tls_server_new(nl->tls_cert, nl->tls_key,
+							     nl->tls_min_version, &why);
 			if (!ctx) {
 				log_err("reload: listen %s: keeping the running certificate: %s",
 					old->name, why ? why : "TLS error");

@@ -32,8 +32,8 @@ struct job {
 
 static pthread_mutex_t w_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t w_cond = PTHREAD_COND_INITIALIZER;
-static struct job *w_head, *w_tail;   /* to do */
-static struct job *d_head, *d_tail;   /* done, for the loop */
+static struct job *w_head, *w_tail; /* to do */
+static struct job *d_head, *d_tail; /* done, for the loop */
 static bool w_stop;
 static int w_efd = -1;
 static struct event *w_ev;

@@ -12,8 +12,7 @@
 
 #include "smtp/base64.h"
 
-static const char alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Encode LEN bytes of IN into OUT. */
 long
@@ -58,7 +57,8 @@ base64_decode(const char *in, void *out, size_t outlen)
 	for (size_t i = 0; i < len; i += 4) {
 		int a = value(in[i]), b = value(in[i + 1]);
 		int pad = (in[i + 2] == '=') + (in[i + 3] == '=');
-		if (a < 0 || b < 0 || (pad && i + 4 != len) || (in[i + 2] == '=' && in[i + 3] != '='))
+		if (a < 0 || b < 0 || (pad && i + 4 != len) ||
+		    (in[i + 2] == '=' && in[i + 3] != '='))
 			return -1;
 		int c = pad >= 2 ? 0 : value(in[i + 2]), d = pad >= 1 ? 0 : value(in[i + 3]);
 		if (c < 0 || d < 0)

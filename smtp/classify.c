@@ -658,8 +658,8 @@ classify_marker(const char *t, size_t n, size_t i, const char digits[3])
 static size_t
 classify_unwrap(int code, const char *t, size_t n, char *out, struct status *first)
 {
-	char digits[3] = { (char)('0' + code / 100), (char)('0' + code / 10 % 10),
-			   (char)('0' + code % 10) };
+	char digits[3] = {(char)('0' + code / 100), (char)('0' + code / 10 % 10),
+			  (char)('0' + code % 10)};
 	struct status st;
 	size_t i = 0, o = 0, j, sl;
 

@@ -24,7 +24,7 @@
 #include "smtp/cmd.h"
 
 static const char *state_names[] = {
-	"GREETING", "EHLO", "HELO", "STARTTLS", "TLS", "AUTH", "READY",
+	"GREETING", "EHLO", "HELO", "STARTTLS", "TLS",	"AUTH", "READY",
 	"RSET",	    "TXN",  "BODY", "DOT",	"QUIT", "DEAD",
 };
 
@@ -35,8 +35,7 @@ client_strstate(enum client_state st)
 	return st <= CL_DEAD ? state_names[st] : "?";
 }
 
-static void
-sendf(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sendf(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void after_ehlo(struct client *c);
 static void auth_response(struct client *c, const struct reply *r);
 
@@ -216,8 +215,8 @@ after_ehlo(struct client *c)
 			return;
 		}
 		if (c->opts.tls == CLIENT_TLS_REQUIRE) {
-			fail_temp(c, "4.7.4", "TLS is required, but was not offered by the remote host",
-				  NULL);
+			fail_temp(c, "4.7.4",
+				  "TLS is required, but was not offered by the remote host", NULL);
 			return;
 		}
 	}
@@ -495,8 +494,8 @@ client_response(struct client *c, const struct reply *r)
 			return;
 		}
 		if (c->opts.tls == CLIENT_TLS_REQUIRE) {
-			fail_temp(c, "4.7.4", "TLS is required, but the remote host refused STARTTLS: ",
-				  r);
+			fail_temp(c, "4.7.4",
+				  "TLS is required, but the remote host refused STARTTLS: ", r);
 			return;
 		}
 		c->ext.starttls = false;

@@ -29,13 +29,13 @@ enum client_state {
 	CL_STARTTLS, /* STARTTLS sent */
 	CL_TLS,	     /* handshake in progress (the owner's) */
 	CL_AUTH,     /* AUTH PLAIN / LOGIN exchange */
-	CL_READY, /* idle: the owner may start a transaction or quit */
+	CL_READY,    /* idle: the owner may start a transaction or quit */
 	CL_RSET,
-	CL_TXN,	  /* MAIL, RCPT, DATA replies */
-	CL_BODY,  /* body being sent / final reply awaited */
-	CL_DOT,	  /* empty body sent after an unexpected 354 */
+	CL_TXN,	 /* MAIL, RCPT, DATA replies */
+	CL_BODY, /* body being sent / final reply awaited */
+	CL_DOT,	 /* empty body sent after an unexpected 354 */
 	CL_QUIT,
-	CL_DEAD,  /* failed or quit: nothing more */
+	CL_DEAD, /* failed or quit: nothing more */
 };
 
 /* Extensions the server offered. */
@@ -106,8 +106,8 @@ struct client {
 	size_t accepted;
 	bool mail_failed;
 	bool need_rset;
-	bool dirty;	  /* a transaction ran since the last RSET or EHLO */
-	bool rset_wait;	  /* this transaction began with RSET; its reply is due */
+	bool dirty;	/* a transaction ran since the last RSET or EHLO */
+	bool rset_wait; /* this transaction began with RSET; its reply is due */
 };
 
 struct client *client_new(const char *helo, const struct client_hooks *h, void *arg);

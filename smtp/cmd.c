@@ -33,11 +33,10 @@ static const struct {
 	const char *name;
 	enum cmd_verb verb;
 } cmd_verbs[] = {
-	{ "HELO", CMD_HELO }, { "EHLO", CMD_EHLO }, { "MAIL", CMD_MAIL },
-	{ "RCPT", CMD_RCPT }, { "DATA", CMD_DATA }, { "RSET", CMD_RSET },
-	{ "NOOP", CMD_NOOP }, { "QUIT", CMD_QUIT }, { "VRFY", CMD_VRFY },
-	{ "EXPN", CMD_EXPN }, { "HELP", CMD_HELP }, { "STARTTLS", CMD_STARTTLS },
-	{ "AUTH", CMD_AUTH }, { "BDAT", CMD_BDAT },
+	{"HELO", CMD_HELO}, {"EHLO", CMD_EHLO}, {"MAIL", CMD_MAIL}, {"RCPT", CMD_RCPT},
+	{"DATA", CMD_DATA}, {"RSET", CMD_RSET}, {"NOOP", CMD_NOOP}, {"QUIT", CMD_QUIT},
+	{"VRFY", CMD_VRFY}, {"EXPN", CMD_EXPN}, {"HELP", CMD_HELP}, {"STARTTLS", CMD_STARTTLS},
+	{"AUTH", CMD_AUTH}, {"BDAT", CMD_BDAT},
 };
 
 static const char cmd_err_mail_syntax[] = "501 5.5.4 Syntax: MAIL FROM:<address>";

@@ -37,9 +37,9 @@ struct data_scan {
 	data_out_fn out; /* receives the stored form, in pieces */
 	void *arg;
 	/* results */
-	bool done;	/* CRLF.CRLF seen; ".\r\n" was emitted */
-	bool bare;	/* a bare LF or CR was seen (either mode) */
-	uint64_t size;	/* content bytes so far: unstuffed, CRLF line ends,
+	bool done;     /* CRLF.CRLF seen; ".\r\n" was emitted */
+	bool bare;     /* a bare LF or CR was seen (either mode) */
+	uint64_t size; /* content bytes so far: unstuffed, CRLF line ends,
 			   without the final "." line */
 	/* private */
 	int state;

@@ -46,9 +46,9 @@ enum dsn_mode {
 	DSN_XTEXT, /* RFC 6533 utf-8-addr-xtext: "\x{HEX}" (delivery-status address) */
 };
 
-static const char *dsn_days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-static const char *dsn_months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-				    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+static const char *dsn_days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char *dsn_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 static void
 dbuf_add(struct dbuf *b, const char *s, size_t n)
@@ -134,7 +134,6 @@ dsn_str(const char *s)
 {
 	return s != NULL ? s : "";
 }
-
 
 /*
  * Append N bytes of S as safe text: each control character (C0, DEL, C1)
@@ -296,7 +295,7 @@ dsn_fold(struct dbuf *b, const char *l, size_t n)
 static void
 dsn_field(struct dbuf *b, const char *name, const char *value, enum dsn_mode mode)
 {
-	struct dbuf l = { 0 };
+	struct dbuf l = {0};
 
 	dbuf_str(&l, name);
 	dbuf_add(&l, ": ", 2);
@@ -317,7 +316,7 @@ dsn_field(struct dbuf *b, const char *name, const char *value, enum dsn_mode mod
 static void
 dsn_wrap(struct dbuf *b, const char *first, const char *indent, const char *text)
 {
-	struct dbuf c = { 0 };
+	struct dbuf c = {0};
 	const char *t;
 	size_t col, sp, w, wcols, take, tcols, icols = dsn_cols(indent, strlen(indent));
 	bool any = false;
@@ -420,7 +419,7 @@ dsn_orig_headers(struct dbuf *b, const char *h, size_t n)
 static void
 dsn_text(struct dbuf *b, const struct dsn_msg *m)
 {
-	struct dbuf l = { 0 };
+	struct dbuf l = {0};
 	const struct dsn_rcpt *r;
 	char when[64], dur[64];
 	size_t i;
@@ -537,7 +536,7 @@ dsn_status_ok(const char *s)
 static void
 dsn_status(struct dbuf *b, const struct dsn_msg *m)
 {
-	struct dbuf l = { 0 };
+	struct dbuf l = {0};
 	const struct dsn_rcpt *r;
 	const char *status;
 	char date[64];
@@ -646,7 +645,7 @@ dsn_idchar(char c)
 char *
 dsn_build(const struct dsn_msg *m, size_t *len)
 {
-	struct dbuf out = { 0 }, parts[3] = { { 0 } }, l = { 0 };
+	struct dbuf out = {0}, parts[3] = {{0}}, l = {0};
 	const char *hostname = dsn_str(m->hostname), *h;
 	const char *cte[3];
 	char boundary[DSN_BOUNDARY_MAX + 1], date[64];

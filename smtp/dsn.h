@@ -30,7 +30,7 @@ struct dsn_msg {
 	const char *hostname; /* Reporting-MTA and MAILER-DAEMON@hostname */
 	const char *qid;      /* original queue id */
 	time_t arrival;
-	const char *sender; /* original envelope sender (the DSN goes there) */
+	const char *sender;  /* original envelope sender (the DSN goes there) */
 	const char *headers; /* original header section (CRLF or LF), may be NULL */
 	size_t headers_len;
 	const struct dsn_rcpt *rcpt;

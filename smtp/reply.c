@@ -17,7 +17,6 @@
 
 #define REPLY_ELLIPSIS "..."
 
-
 /*
  * Copy LEN bytes of IN to OUT (at least LEN + 1 bytes) as safe text: each
  * control byte and each byte of invalid UTF-8 becomes '?', and so does a

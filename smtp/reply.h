@@ -21,8 +21,8 @@
 #define REPLY_LINE_MAX 4096 /* longer input lines are an error */
 
 struct reply {
-	int code;	 /* 200..599 */
-	char status[16]; /* "5.7.1", or "" when the server gave none */
+	int code;		   /* 200..599 */
+	char status[16];	   /* "5.7.1", or "" when the server gave none */
 	char line[REPLY_TEXT_MAX]; /* "550-5.7.1 a 550 5.7.1 b": all lines */
 	char text[REPLY_TEXT_MAX]; /* "a b": texts without codes/status */
 	size_t nlines;

@@ -25,8 +25,7 @@
 #include "smtp/base64.h"
 #include "smtp/server.h"
 
-static void
-reply(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 reply(struct server *s, const char *fmt, ...)
@@ -50,7 +49,7 @@ reply(struct server *s, const char *fmt, ...)
 const char *
 server_strstate(enum server_state st)
 {
-	static const char *names[] = {"INIT", "HELO", "MAIL",	   "RCPT",	"DATA", "COMMIT",
+	static const char *names[] = {"INIT", "HELO", "MAIL",	   "RCPT",	"DATA",	 "COMMIT",
 				      "TLS",  "AUTH", "AUTHCHECK", "RCPTCHECK", "CLOSED"};
 	return st <= SRV_CLOSED ? names[st] : "?";
 }
@@ -176,7 +175,8 @@ static void
 do_helo(struct server *s, const char *args, bool ehlo)
 {
 	if (!*args) {
-		error_reply(s, ehlo ? "501 5.5.4 Syntax: EHLO hostname" : "501 5.5.4 Syntax: HELO hostname");
+		error_reply(s, ehlo ? "501 5.5.4 Syntax: EHLO hostname"
+				    : "501 5.5.4 Syntax: HELO hostname");
 		return;
 	}
 	txn_reset(s);
@@ -222,7 +222,8 @@ proceed_mail(struct server *s, const char *args)
 		error_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
-	if (cmd_path(args, "FROM", true, s->txn.sender, sizeof(s->txn.sender), &params, &err) == -1 ||
+	if (cmd_path(args, "FROM", true, s->txn.sender, sizeof(s->txn.sender), &params, &err) ==
+		    -1 ||
 	    cmd_mail_params(params, &mp, &err) == -1) {
 		s->txn.sender[0] = '\0';
 		error_reply(s, err);
@@ -589,20 +590,13 @@ static const struct {
 	bool (*check)(struct server *);
 	void (*proceed)(struct server *, const char *);
 } commands[] = {
-	{CMD_HELO, check_any, proceed_helo},
-	{CMD_EHLO, check_any, proceed_ehlo},
-	{CMD_MAIL, check_mail, proceed_mail},
-	{CMD_RCPT, check_rcpt, proceed_rcpt},
-	{CMD_DATA, check_data, proceed_data},
-	{CMD_RSET, check_any, proceed_rset},
-	{CMD_NOOP, check_any, proceed_noop},
-	{CMD_HELP, check_any, proceed_help},
-	{CMD_VRFY, check_any, proceed_vrfy},
-	{CMD_QUIT, check_any, proceed_quit},
-	{CMD_EXPN, check_any, proceed_unimpl},
-	{CMD_STARTTLS, check_starttls, proceed_starttls},
-	{CMD_AUTH, check_no_txn, proceed_auth},
-	{CMD_BDAT, check_any, proceed_unimpl},
+	{CMD_HELO, check_any, proceed_helo},	   {CMD_EHLO, check_any, proceed_ehlo},
+	{CMD_MAIL, check_mail, proceed_mail},	   {CMD_RCPT, check_rcpt, proceed_rcpt},
+	{CMD_DATA, check_data, proceed_data},	   {CMD_RSET, check_any, proceed_rset},
+	{CMD_NOOP, check_any, proceed_noop},	   {CMD_HELP, check_any, proceed_help},
+	{CMD_VRFY, check_any, proceed_vrfy},	   {CMD_QUIT, check_any, proceed_quit},
+	{CMD_EXPN, check_any, proceed_unimpl},	   {CMD_STARTTLS, check_starttls, proceed_starttls},
+	{CMD_AUTH, check_no_txn, proceed_auth},	   {CMD_BDAT, check_any, proceed_unimpl},
 	{CMD_UNKNOWN, check_any, proceed_unknown},
 };
 

@@ -77,17 +77,17 @@ struct server_hooks {
 };
 
 enum server_state {
-	SRV_INIT,   /* greeting sent, no HELO yet */
-	SRV_HELO,   /* HELO/EHLO done, no transaction */
-	SRV_MAIL,   /* MAIL accepted */
-	SRV_RCPT,   /* at least one RCPT accepted */
-	SRV_DATA,   /* receiving the body */
-	SRV_COMMIT, /* waiting for server_data_done() */
-	SRV_TLS,    /* waiting for server_tls_done() */
-	SRV_AUTH,   /* reading an AUTH response line (334 sent) */
+	SRV_INIT,      /* greeting sent, no HELO yet */
+	SRV_HELO,      /* HELO/EHLO done, no transaction */
+	SRV_MAIL,      /* MAIL accepted */
+	SRV_RCPT,      /* at least one RCPT accepted */
+	SRV_DATA,      /* receiving the body */
+	SRV_COMMIT,    /* waiting for server_data_done() */
+	SRV_TLS,       /* waiting for server_tls_done() */
+	SRV_AUTH,      /* reading an AUTH response line (334 sent) */
 	SRV_AUTHCHECK, /* waiting for server_auth_done() */
 	SRV_RCPTCHECK, /* waiting for server_rcpt_done() */
-	SRV_CLOSED, /* QUIT or 421: nothing more is read */
+	SRV_CLOSED,    /* QUIT or 421: nothing more is read */
 };
 
 enum server_auth_step { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
@@ -113,8 +113,7 @@ struct server {
 	char line[CMD_LINE_MAX + 1];
 };
 
-struct server *server_new(const struct server_params *p, const struct server_hooks *h,
-			  void *arg);
+struct server *server_new(const struct server_params *p, const struct server_hooks *h, void *arg);
 void server_free(struct server *s);
 void server_start(struct server *s);
 size_t server_input(struct server *s, const char *buf, size_t len);

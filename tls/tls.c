@@ -57,10 +57,10 @@ struct tls_conn {
 	bool server;
 	enum conf_tls_level level;
 	int min_version, max_version;
-	int peer_version;  /* legacy_version of the peer's hello; 0: none seen */
-	long verr;	   /* first certificate problem; X509_V_OK: none */
-	char vdetail[256]; /* " (...)" saying what verr was about, or "" */
-	char want[256];	   /* the names the certificate must match */
+	int peer_version;	     /* legacy_version of the peer's hello; 0: none seen */
+	long verr;		     /* first certificate problem; X509_V_OK: none */
+	char vdetail[256];	     /* " (...)" saying what verr was about, or "" */
+	char want[256];		     /* the names the certificate must match */
 	unsigned long err[TLS_NERR]; /* OpenSSL errors, oldest first */
 	int nerr;
 	struct bufferevent *bev; /* the filter; freeing it frees the SSL and this */
@@ -89,8 +89,7 @@ tls_init(void)
 }
 
 /* Format *CAUSE into the static buffer. */
-static void __attribute__((format(printf, 2, 3)))
-tls_cause(char **cause, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) tls_cause(char **cause, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -230,7 +229,7 @@ tls_key_mismatch(void)
 	unsigned long e = ERR_peek_error();
 
 	return ERR_GET_LIB(e) == ERR_LIB_X509 && (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ||
-						   ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
+						  ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
 }
 
 /* A listener's context from CERT (PEM, chain allowed) and KEY. */
@@ -239,8 +238,7 @@ tls_server_new(const char *cert, const char *key, int min_version, char **cause)
 {
 	struct tls_ctx *ctx;
 
-	if (tls_readable(cert, "certificate", cause) == -1 ||
-	    tls_readable(key, "key", cause) == -1)
+	if (tls_readable(cert, "certificate", cause) == -1 || tls_readable(key, "key", cause) == -1)
 		return NULL;
 	if ((ctx = tls_ctx_new(true, min_version, cause)) == NULL)
 		return NULL;
@@ -565,10 +563,9 @@ tls_bev_new(struct event_base *base, struct bufferevent *under, SSL *ssl, bool s
 	struct bufferevent *bev;
 
 	SSL_set_info_callback(ssl, tls_info_cb);
-	bev = bufferevent_openssl_filter_new(base, under, ssl,
-					     server ? BUFFEREVENT_SSL_ACCEPTING
-						    : BUFFEREVENT_SSL_CONNECTING,
-					     BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_openssl_filter_new(
+		base, under, ssl, server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+		BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		ERR_clear_error();
 	else
@@ -740,8 +737,9 @@ tls_version_error(struct tls_conn *c, int reason, char *buf, size_t len)
 			 "peer offered only versions older than %s (%s requires %s or later)", min,
 			 who, min);
 	else
-		snprintf(buf, len, "no TLS protocol version in common with the peer (%s allows %s "
-				   "to %s)",
+		snprintf(buf, len,
+			 "no TLS protocol version in common with the peer (%s allows %s "
+			 "to %s)",
 			 who, min, tls_version_name(c->max_version));
 }
 

@@ -43,8 +43,7 @@ int tls_init(void);
 /* A server context with CERT and KEY (PEM) and MIN_VERSION (CONF_TLSV12 or
  * CONF_TLSV13). NULL and *CAUSE ("cannot load certificate FILE: ...") on
  * error; *CAUSE is a static buffer, valid until the next call. */
-struct tls_ctx *tls_server_new(const char *cert, const char *key, int min_version,
-			       char **cause);
+struct tls_ctx *tls_server_new(const char *cert, const char *key, int min_version, char **cause);
 
 /* A client context for policy P: its min_version, ciphers, and for level
  * verify the CA bundle (ca_file, or the system's default paths). NULL and

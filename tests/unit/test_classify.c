@@ -723,20 +723,20 @@ test_names(void **state)
 		enum class_kind kind;
 		const char *name;
 	} names[] = {
-		{ CLASS_NONE, "none" },
-		{ CLASS_BLOCKLIST, "blocklist" },
-		{ CLASS_REPUTATION, "reputation" },
-		{ CLASS_UNKNOWN_USER, "unknown_user" },
-		{ CLASS_MAILBOX_FULL, "mailbox_full" },
-		{ CLASS_TOO_LARGE, "too_large" },
-		{ CLASS_TLS_REQUIRED, "tls_required" },
-		{ CLASS_AUTH_REQUIRED, "auth_required" },
-		{ CLASS_RATE_LIMIT, "rate_limit" },
-		{ CLASS_GREYLIST, "greylist" },
-		{ CLASS_DOMAIN_NOT_FOUND, "domain_not_found" },
-		{ CLASS_POLICY, "policy" },
-		{ CLASS_SPAM, "spam" },
-		{ CLASS_RELAY_DENIED, "relay_denied" },
+		{CLASS_NONE, "none"},
+		{CLASS_BLOCKLIST, "blocklist"},
+		{CLASS_REPUTATION, "reputation"},
+		{CLASS_UNKNOWN_USER, "unknown_user"},
+		{CLASS_MAILBOX_FULL, "mailbox_full"},
+		{CLASS_TOO_LARGE, "too_large"},
+		{CLASS_TLS_REQUIRED, "tls_required"},
+		{CLASS_AUTH_REQUIRED, "auth_required"},
+		{CLASS_RATE_LIMIT, "rate_limit"},
+		{CLASS_GREYLIST, "greylist"},
+		{CLASS_DOMAIN_NOT_FOUND, "domain_not_found"},
+		{CLASS_POLICY, "policy"},
+		{CLASS_SPAM, "spam"},
+		{CLASS_RELAY_DENIED, "relay_denied"},
 	};
 	size_t i;
 	int bad = 0;

@@ -450,11 +450,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pipelined_mixed), cmocka_unit_test(test_sequential),
-		cmocka_unit_test(test_helo_fallback),	cmocka_unit_test(test_session_failures),
-		cmocka_unit_test(test_mail_rejected),	cmocka_unit_test(test_all_rcpt_rejected),
-		cmocka_unit_test(test_smtputf8_required), cmocka_unit_test(test_reuse_from_ready),
-		cmocka_unit_test(test_tls_policy),	  cmocka_unit_test(test_auth),
+		cmocka_unit_test(test_pipelined_mixed),
+		cmocka_unit_test(test_sequential),
+		cmocka_unit_test(test_helo_fallback),
+		cmocka_unit_test(test_session_failures),
+		cmocka_unit_test(test_mail_rejected),
+		cmocka_unit_test(test_all_rcpt_rejected),
+		cmocka_unit_test(test_smtputf8_required),
+		cmocka_unit_test(test_reuse_from_ready),
+		cmocka_unit_test(test_tls_policy),
+		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_ehlo_size_within_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

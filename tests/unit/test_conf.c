@@ -135,8 +135,7 @@ expand(const char *want, const char *file)
 /* Check that E holds exactly WANT ("LINE: message", NULL-terminated), each
  * reported as "FILE:LINE: message". */
 static void
-check_errors(const char *name, const char *file, const struct errs *e,
-	     const char *const *want)
+check_errors(const char *name, const char *file, const struct errs *e, const char *const *want)
 {
 	size_t i, nwant = 0, flen = strlen(file);
 
@@ -170,239 +169,276 @@ struct err_case {
 
 static const struct err_case err_cases[] = {
 	/* keys and sections libconfuse does not know */
-	{ "unknown key at top level", L "frobnicate = 1\n",
-	  { "2: unknown key or section \"frobnicate\"; see the configuration keys in the "
-	    "documentation" } },
-	{ "misspelt key in a section", "listen \"l\" {\n\tadress = \"::1\"\n}\n",
-	  { "2: unknown key \"adress\" in listen \"l\"; did you mean \"address\"?" } },
-	{ "section key at top level", L "port = 25\n",
-	  { "2: unknown key \"port\" here; it belongs inside a listen or transport section" } },
-	{ "unknown section", L "mailer \"x\" {\n}\n",
-	  { "2: unknown key or section \"mailer\"; see the configuration keys in the "
-	    "documentation" } },
-	{ "key of another section", L "route \"*\" {\n\ttransport = \"t\"\n\tport = 25\n}\n",
-	  { "4: unknown key \"port\" in route \"*\"; see the keys of route in the "
-	    "documentation" } },
+	{"unknown key at top level",
+	 L "frobnicate = 1\n",
+	 {"2: unknown key or section \"frobnicate\"; see the configuration keys in the "
+	  "documentation"}},
+	{"misspelt key in a section",
+	 "listen \"l\" {\n\tadress = \"::1\"\n}\n",
+	 {"2: unknown key \"adress\" in listen \"l\"; did you mean \"address\"?"}},
+	{"section key at top level",
+	 L "port = 25\n",
+	 {"2: unknown key \"port\" here; it belongs inside a listen or transport section"}},
+	{"unknown section",
+	 L "mailer \"x\" {\n}\n",
+	 {"2: unknown key or section \"mailer\"; see the configuration keys in the "
+	  "documentation"}},
+	{"key of another section",
+	 L "route \"*\" {\n\ttransport = \"t\"\n\tport = 25\n}\n",
+	 {"4: unknown key \"port\" in route \"*\"; see the keys of route in the "
+	  "documentation"}},
 
 	/* syntax */
-	{ "missing closing brace before a section",
-	  "listen \"l\" {\n\tport = 25\ntransport \"t\" {\n}\n",
-	  { "3: unknown key \"transport\" in listen \"l\"; is the \"}\" that closes listen "
-	    "\"l\" missing?" } },
-	{ "section never closed", L "transport \"t\" {\n\tport = 25\n",
-	  { "2: this \"{\" is never closed; add the \"}\" that ends its section" } },
-	{ "missing equal sign", "listen \"l\" {\n\tport 25\n}\n",
-	  { "2: missing \"=\" after \"port\"; write port = VALUE" } },
-	{ "closing brace too many", L "}\n", { "2: unexpected \"}\": it closes nothing" } },
-	{ "unquoted star", L "route * {\n\ttransport = \"t\"\n}\n",
-	  { "2: route needs a quoted pattern; write route \"example.com\" { transport = "
-	    "\"NAME\" } (and \"*\" in quotes)" } },
-	{ "section without a name", "listen {\n}\n",
-	  { "1: listen needs a quoted name; write listen \"NAME\" { ... }" } },
-	{ "queue with a name", L "queue \"q\" {\n}\n",
-	  { "2: missing \"{\" after queue; write queue { ... }" } },
-	{ "append to a scalar", L "spool += \"/x\"\n",
-	  { "2: \"+=\" works on lists only; write spool = VALUE" } },
-	{ "unterminated list", L "dns_servers = { \"127.0.0.1\",\n",
-	  { "3: unexpected end of file; a value, a \"}\" or a closing quote is missing" } },
+	{"missing closing brace before a section",
+	 "listen \"l\" {\n\tport = 25\ntransport \"t\" {\n}\n",
+	 {"3: unknown key \"transport\" in listen \"l\"; is the \"}\" that closes listen "
+	  "\"l\" missing?"}},
+	{"section never closed",
+	 L "transport \"t\" {\n\tport = 25\n",
+	 {"2: this \"{\" is never closed; add the \"}\" that ends its section"}},
+	{"missing equal sign",
+	 "listen \"l\" {\n\tport 25\n}\n",
+	 {"2: missing \"=\" after \"port\"; write port = VALUE"}},
+	{"closing brace too many", L "}\n", {"2: unexpected \"}\": it closes nothing"}},
+	{"unquoted star",
+	 L "route * {\n\ttransport = \"t\"\n}\n",
+	 {"2: route needs a quoted pattern; write route \"example.com\" { transport = "
+	  "\"NAME\" } (and \"*\" in quotes)"}},
+	{"section without a name",
+	 "listen {\n}\n",
+	 {"1: listen needs a quoted name; write listen \"NAME\" { ... }"}},
+	{"queue with a name",
+	 L "queue \"q\" {\n}\n",
+	 {"2: missing \"{\" after queue; write queue { ... }"}},
+	{"append to a scalar",
+	 L "spool += \"/x\"\n",
+	 {"2: \"+=\" works on lists only; write spool = VALUE"}},
+	{"unterminated list",
+	 L "dns_servers = { \"127.0.0.1\",\n",
+	 {"3: unexpected end of file; a value, a \"}\" or a closing quote is missing"}},
 
 	/* values */
-	{ "bad durations",
-	  L "transport \"t\" {\n\tconnect_timeout = \"5x\"\n\tdata_timeout = 0\n"
-	    "\tfallback_hold = 1.5h\n}\n",
-	  { "3: connect_timeout = \"5x\" is not a duration; write e.g. \"30s\", \"5m\", \"2h\", "
-	    "\"5d\" or a number of seconds",
-	    "4: data_timeout = \"0\" is too short; it must be at least 1s",
-	    "5: fallback_hold = \"1.5h\" is not a duration; write e.g. \"30s\", \"5m\", \"2h\", "
-	    "\"5d\" or a number of seconds" } },
-	{ "bad size", "listen \"l\" {\n\tmax_message_size = \"50MB\"\n}\n",
-	  { "2: max_message_size = \"50MB\" is not a size; write e.g. \"512K\", \"50M\", "
-	    "\"1G\" or a number of bytes" } },
-	{ "zero size", "listen \"l\" {\n\tmax_message_size = 0\n}\n",
-	  { "2: max_message_size = \"0\" is not a size; write e.g. \"512K\", \"50M\", "
-	    "\"1G\" or a number of bytes" } },
-	{ "bad networks",
-	  "listen \"l\" {\n\tallow = { \"127.0.0.0/8\",\n\t\t\"10.0.0.0/33\",\n\t\t\"lan\" }\n}\n",
-	  { "3: allow entry \"10.0.0.0/33\" is not a network; write e.g. \"10.0.0.0/8\", "
-	    "\"2001:db8::/32\" or an address",
-	    "4: allow entry \"lan\" is not a network; write e.g. \"10.0.0.0/8\", "
-	    "\"2001:db8::/32\" or an address" } },
-	{ "listen address not an IP", "listen \"l\" {\n\taddress = \"localhost\"\n}\n",
-	  { "2: address = \"localhost\" is not an IP address; listen takes an IPv4 or IPv6 "
-	    "literal such as \"127.0.0.1\" or \"::1\"" } },
-	{ "bad ports",
-	  "listen \"l\" {\n\tport = 0\n}\ntransport \"t\" {\n\tport = 65536\n}\n"
-	  "transport \"u\" {\n\tport = \"smtp\"\n}\n",
-	  { "2: port = \"0\" is not a port; use a number from 1 to 65535",
-	    "5: port = \"65536\" is not a port; use a number from 1 to 65535",
-	    "8: port = \"smtp\" is not a port; use a number from 1 to 65535" } },
-	{ "bad rate", L "transport \"t\" {\n\trate = \"0/m\"\n}\n",
-	  { "3: rate = \"0/m\" is not a rate; write \"N/s\", \"N/m\", \"N/h\" or \"N/d\" with N "
-	    "at least 1, e.g. \"100/m\"" } },
-	{ "bad TLS versions",
-	  "listen \"l\" {\n\ttls_min_version = \"TLSv1.1\"\n}\n"
-	  "tls_policy \"p\" {\n\tlevel = \"may\"\n\tmin_version = \"1.3\"\n}\n",
-	  { "2: tls_min_version = \"TLSv1.1\" is not a TLS version; write \"TLSv1.2\" or "
-	    "\"TLSv1.3\"",
-	    "6: min_version = \"1.3\" is not a TLS version; write \"TLSv1.2\" or \"TLSv1.3\"" } },
-	{ "bad level", L "tls_policy \"p\" {\n\tlevel = \"strict\"\n}\n",
-	  { "3: level = \"strict\" is not valid; use \"none\", \"may\", \"encrypt\" or "
-	    "\"verify\"" } },
-	{ "bad listen tls and bare_newline",
-	  "listen \"l\" {\n\ttls = \"on\"\n\tbare_newline = \"fix\"\n}\n",
-	  { "2: tls = \"on\" is not valid; use \"none\", \"starttls\" or \"smtps\"",
-	    "3: bare_newline = \"fix\" is not valid; use \"reject\" or \"normalize\"" } },
-	{ "bad booleans",
-	  "listen \"l\" {\n\trequire_tls = maybe\n}\ntransport \"t\" {\n\tsmtps = 2\n}\n",
-	  { "2: require_tls = \"maybe\" is not a boolean; write true or false",
-	    "5: smtps = \"2\" is not a boolean; write true or false" } },
-	{ "bad counts",
-	  "listen \"l\" {\n\tmax_recipients = 0\n\tmax_clients = lots\n}\n"
-	  "transport \"t\" {\n\tmax_connections = -1\n}\n",
-	  { "2: max_recipients = \"0\" is not a whole number of 1 or more",
-	    "3: max_clients = \"lots\" is not a whole number of 1 or more",
-	    "6: max_connections = \"-1\" is not a whole number of 1 or more" } },
-	{ "empty string", L "spool = \"\"\n",
-	  { "2: spool is empty; give it a value or remove the line" } },
-	{ "bad host names",
-	  L "hostname = \"relay example\"\ntransport \"t\" {\n\thelo = \"-x\"\n}\n",
-	  { "2: hostname = \"relay example\" is not a host name; write the fully qualified "
-	    "name, e.g. \"relay.example.com\"",
-	    "4: helo = \"-x\" is not a host name; write e.g. \"relay.example.com\" or "
-	    "\"[192.0.2.1]\"" } },
-	{ "bad dns_servers and metrics_listen",
-	  L "dns_servers = { \"127.0.0.1:53\", \"dns.google\" }\nmetrics_listen = \"127.0.0.1\"\n",
-	  { "2: dns_servers entry \"dns.google\" is not an address; write \"IP\", \"IP:PORT\" "
-	    "or \"[IPv6]:PORT\"",
-	    "3: metrics_listen = \"127.0.0.1\" is not an address and port; write \"IP:PORT\", "
-	    "e.g. \"127.0.0.1:9100\" or \"[::1]:9100\"" } },
-	{ "bad source_address", L "transport \"t\" {\n\tsource_address = \"eth0\"\n}\n",
-	  { "3: source_address = \"eth0\" is not an IP address of this host" } },
-	{ "bad match", L "tls_policy \"p\" {\n\tlevel = verify\n\tmatch = { \"*.example.com\" }\n}\n",
-	  { "4: match entry \"*.example.com\" is not a host name or a \".suffix\"; write e.g. "
-	    "\"mx.example.com\" or \".example.com\"" } },
-	{ "control socket too long",
-	  L "spool = \"/var/spool/relayd/a/very/long/path/that/goes/on/and/on/and/on/and/on/and/"
-	    "on/and/on/and/on/until/it/is/too/long\"\n",
-	  { "2: control socket path \"/var/spool/relayd/a/very/long/path/that/goes/on/and/on/"
-	    "and/on/and/on/and/on/and/on/and/on/until/it/is/too/long/control.sock\" is longer "
-	    "than a unix socket allows (107 bytes); set a shorter control_socket" } },
+	{"bad durations",
+	 L "transport \"t\" {\n\tconnect_timeout = \"5x\"\n\tdata_timeout = 0\n"
+	   "\tfallback_hold = 1.5h\n}\n",
+	 {"3: connect_timeout = \"5x\" is not a duration; write e.g. \"30s\", \"5m\", \"2h\", "
+	  "\"5d\" or a number of seconds",
+	  "4: data_timeout = \"0\" is too short; it must be at least 1s",
+	  "5: fallback_hold = \"1.5h\" is not a duration; write e.g. \"30s\", \"5m\", \"2h\", "
+	  "\"5d\" or a number of seconds"}},
+	{"bad size",
+	 "listen \"l\" {\n\tmax_message_size = \"50MB\"\n}\n",
+	 {"2: max_message_size = \"50MB\" is not a size; write e.g. \"512K\", \"50M\", "
+	  "\"1G\" or a number of bytes"}},
+	{"zero size",
+	 "listen \"l\" {\n\tmax_message_size = 0\n}\n",
+	 {"2: max_message_size = \"0\" is not a size; write e.g. \"512K\", \"50M\", "
+	  "\"1G\" or a number of bytes"}},
+	{"bad networks",
+	 "listen \"l\" {\n\tallow = { \"127.0.0.0/8\",\n\t\t\"10.0.0.0/33\",\n\t\t\"lan\" }\n}\n",
+	 {"3: allow entry \"10.0.0.0/33\" is not a network; write e.g. \"10.0.0.0/8\", "
+	  "\"2001:db8::/32\" or an address",
+	  "4: allow entry \"lan\" is not a network; write e.g. \"10.0.0.0/8\", "
+	  "\"2001:db8::/32\" or an address"}},
+	{"listen address not an IP",
+	 "listen \"l\" {\n\taddress = \"localhost\"\n}\n",
+	 {"2: address = \"localhost\" is not an IP address; listen takes an IPv4 or IPv6 "
+	  "literal such as \"127.0.0.1\" or \"::1\""}},
+	{"bad ports",
+	 "listen \"l\" {\n\tport = 0\n}\ntransport \"t\" {\n\tport = 65536\n}\n"
+	 "transport \"u\" {\n\tport = \"smtp\"\n}\n",
+	 {"2: port = \"0\" is not a port; use a number from 1 to 65535",
+	  "5: port = \"65536\" is not a port; use a number from 1 to 65535",
+	  "8: port = \"smtp\" is not a port; use a number from 1 to 65535"}},
+	{"bad rate",
+	 L "transport \"t\" {\n\trate = \"0/m\"\n}\n",
+	 {"3: rate = \"0/m\" is not a rate; write \"N/s\", \"N/m\", \"N/h\" or \"N/d\" with N "
+	  "at least 1, e.g. \"100/m\""}},
+	{"bad TLS versions",
+	 "listen \"l\" {\n\ttls_min_version = \"TLSv1.1\"\n}\n"
+	 "tls_policy \"p\" {\n\tlevel = \"may\"\n\tmin_version = \"1.3\"\n}\n",
+	 {"2: tls_min_version = \"TLSv1.1\" is not a TLS version; write \"TLSv1.2\" or "
+	  "\"TLSv1.3\"",
+	  "6: min_version = \"1.3\" is not a TLS version; write \"TLSv1.2\" or \"TLSv1.3\""}},
+	{"bad level",
+	 L "tls_policy \"p\" {\n\tlevel = \"strict\"\n}\n",
+	 {"3: level = \"strict\" is not valid; use \"none\", \"may\", \"encrypt\" or "
+	  "\"verify\""}},
+	{"bad listen tls and bare_newline",
+	 "listen \"l\" {\n\ttls = \"on\"\n\tbare_newline = \"fix\"\n}\n",
+	 {"2: tls = \"on\" is not valid; use \"none\", \"starttls\" or \"smtps\"",
+	  "3: bare_newline = \"fix\" is not valid; use \"reject\" or \"normalize\""}},
+	{"bad booleans",
+	 "listen \"l\" {\n\trequire_tls = maybe\n}\ntransport \"t\" {\n\tsmtps = 2\n}\n",
+	 {"2: require_tls = \"maybe\" is not a boolean; write true or false",
+	  "5: smtps = \"2\" is not a boolean; write true or false"}},
+	{"bad counts",
+	 "listen \"l\" {\n\tmax_recipients = 0\n\tmax_clients = lots\n}\n"
+	 "transport \"t\" {\n\tmax_connections = -1\n}\n",
+	 {"2: max_recipients = \"0\" is not a whole number of 1 or more",
+	  "3: max_clients = \"lots\" is not a whole number of 1 or more",
+	  "6: max_connections = \"-1\" is not a whole number of 1 or more"}},
+	{"empty string",
+	 L "spool = \"\"\n",
+	 {"2: spool is empty; give it a value or remove the line"}},
+	{"bad host names",
+	 L "hostname = \"relay example\"\ntransport \"t\" {\n\thelo = \"-x\"\n}\n",
+	 {"2: hostname = \"relay example\" is not a host name; write the fully qualified "
+	  "name, e.g. \"relay.example.com\"",
+	  "4: helo = \"-x\" is not a host name; write e.g. \"relay.example.com\" or "
+	  "\"[192.0.2.1]\""}},
+	{"bad dns_servers and metrics_listen",
+	 L "dns_servers = { \"127.0.0.1:53\", \"dns.google\" }\nmetrics_listen = \"127.0.0.1\"\n",
+	 {"2: dns_servers entry \"dns.google\" is not an address; write \"IP\", \"IP:PORT\" "
+	  "or \"[IPv6]:PORT\"",
+	  "3: metrics_listen = \"127.0.0.1\" is not an address and port; write \"IP:PORT\", "
+	  "e.g. \"127.0.0.1:9100\" or \"[::1]:9100\""}},
+	{"bad source_address",
+	 L "transport \"t\" {\n\tsource_address = \"eth0\"\n}\n",
+	 {"3: source_address = \"eth0\" is not an IP address of this host"}},
+	{"bad match",
+	 L "tls_policy \"p\" {\n\tlevel = verify\n\tmatch = { \"*.example.com\" }\n}\n",
+	 {"4: match entry \"*.example.com\" is not a host name or a \".suffix\"; write e.g. "
+	  "\"mx.example.com\" or \".example.com\""}},
+	{"control socket too long",
+	 L "spool = \"/var/spool/relayd/a/very/long/path/that/goes/on/and/on/and/on/and/on/and/"
+	   "on/and/on/and/on/until/it/is/too/long\"\n",
+	 {"2: control socket path \"/var/spool/relayd/a/very/long/path/that/goes/on/and/on/"
+	  "and/on/and/on/and/on/and/on/and/on/until/it/is/too/long/control.sock\" is longer "
+	  "than a unix socket allows (107 bytes); set a shorter control_socket"}},
 
 	/* relays */
-	{ "malformed relays",
-	  L "transport \"t\" {\n\trelay = { \"[smtp.gmail.com]:587\",\n\t\t\"a b\",\n"
-	    "\t\t\"mx.example.com:0\", \"[192.0.2.1]:25\" }\n}\n",
-	  { "3: relay \"[smtp.gmail.com]:587\": brackets are for IP addresses only; write the "
-	    "host name without them (a relay name is never looked up by MX)",
-	    "4: relay \"a b\" is not a smarthost; write \"host\", \"host:port\", \"[ip]\" or "
-	    "\"[ip]:port\"",
-	    "5: relay \"mx.example.com:0\" is not a smarthost; write \"host\", \"host:port\", "
-	    "\"[ip]\" or \"[ip]:port\"" } },
+	{"malformed relays",
+	 L "transport \"t\" {\n\trelay = { \"[smtp.gmail.com]:587\",\n\t\t\"a b\",\n"
+	   "\t\t\"mx.example.com:0\", \"[192.0.2.1]:25\" }\n}\n",
+	 {"3: relay \"[smtp.gmail.com]:587\": brackets are for IP addresses only; write the "
+	  "host name without them (a relay name is never looked up by MX)",
+	  "4: relay \"a b\" is not a smarthost; write \"host\", \"host:port\", \"[ip]\" or "
+	  "\"[ip]:port\"",
+	  "5: relay \"mx.example.com:0\" is not a smarthost; write \"host\", \"host:port\", "
+	  "\"[ip]\" or \"[ip]:port\""}},
 
 	/* references */
-	{ "route to an undeclared transport",
-	  L "transport \"gmail\" {\n}\nroute \"gmail.com\" {\n\ttransport = \"gmial\"\n}\n",
-	  { "5: transport \"gmial\" is not declared (route \"gmail.com\")" } },
-	{ "undeclared tls policy", L "transport \"t\" {\n\ttls = \"strict\"\n}\n",
-	  { "3: tls_policy \"strict\" is not declared (transport \"t\"); declare it or use "
-	    "\"none\", \"may\", \"encrypt\" or \"verify\"" } },
-	{ "undeclared fallback", L "transport \"t\" {\n\tfallback = \"backup\"\n}\n",
-	  { "3: fallback transport \"backup\" is not declared (transport \"t\")" } },
-	{ "fallback to itself", L "transport \"t\" {\n\tfallback = \"t\"\n}\n",
-	  { "3: transport \"t\" cannot fall back to itself; name another transport" } },
-	{ "route without transport", L "route \"*\" {\n}\n",
-	  { "2: route \"*\" has no transport; add transport = \"NAME\"" } },
-	{ "policy without level", L "tls_policy \"p\" {\n\tca_file = \"/x\"\n}\n",
-	  { "2: tls_policy \"p\" has no level; add level = \"none\", \"may\", \"encrypt\" or "
-	    "\"verify\"" } },
+	{"route to an undeclared transport",
+	 L "transport \"gmail\" {\n}\nroute \"gmail.com\" {\n\ttransport = \"gmial\"\n}\n",
+	 {"5: transport \"gmial\" is not declared (route \"gmail.com\")"}},
+	{"undeclared tls policy",
+	 L "transport \"t\" {\n\ttls = \"strict\"\n}\n",
+	 {"3: tls_policy \"strict\" is not declared (transport \"t\"); declare it or use "
+	  "\"none\", \"may\", \"encrypt\" or \"verify\""}},
+	{"undeclared fallback",
+	 L "transport \"t\" {\n\tfallback = \"backup\"\n}\n",
+	 {"3: fallback transport \"backup\" is not declared (transport \"t\")"}},
+	{"fallback to itself",
+	 L "transport \"t\" {\n\tfallback = \"t\"\n}\n",
+	 {"3: transport \"t\" cannot fall back to itself; name another transport"}},
+	{"route without transport",
+	 L "route \"*\" {\n}\n",
+	 {"2: route \"*\" has no transport; add transport = \"NAME\""}},
+	{"policy without level",
+	 L "tls_policy \"p\" {\n\tca_file = \"/x\"\n}\n",
+	 {"2: tls_policy \"p\" has no level; add level = \"none\", \"may\", \"encrypt\" or "
+	  "\"verify\""}},
 
 	/* duplicates */
-	{ "duplicate listen", "listen \"l\" {\n}\nlisten \"l\" {\n\tport = 2526\n}\n",
-	  { "3: listen \"l\" is declared twice (first at %F:1); remove or rename one" } },
-	{ "duplicate transport", L "transport \"t\" {}\ntransport \"t\" {}\n",
-	  { "3: transport \"t\" is declared twice (first at %F:2); remove or rename one" } },
-	{ "duplicate tls_policy",
-	  L "tls_policy \"p\" { level = may }\ntls_policy \"p\" { level = none }\n",
-	  { "3: tls_policy \"p\" is declared twice (first at %F:2); remove or rename one" } },
-	{ "duplicate route, other case",
-	  L "transport \"t\" {}\nroute \"Example.com\" { transport = t }\n"
-	    "route \"example.COM\" { transport = t }\n",
-	  { "4: route \"example.COM\" is declared twice (first at %F:3); remove or rename "
-	    "one" } },
-	{ "tls_policy with a built-in's name", L "tls_policy \"verify\" {\n\tlevel = may\n}\n",
-	  { "2: tls_policy \"verify\" duplicates the built-in policy of that name; choose "
-	    "another name (none, may, encrypt and verify are built in)" } },
-	{ "duplicate queue", L "queue {\n}\nqueue {\n}\n",
-	  { "4: queue is declared twice (first at %F:2); merge the two" } },
-	{ "errors inside both duplicates",
-	  "listen \"l\" {\n\tport = x\n}\nlisten \"l\" {\n\tport = y\n}\n",
-	  { "2: port = \"x\" is not a port; use a number from 1 to 65535",
-	    "4: listen \"l\" is declared twice (first at %F:1); remove or rename one",
-	    "5: port = \"y\" is not a port; use a number from 1 to 65535" } },
-	{ "two listeners on one socket",
-	  "listen \"a\" {\n\taddress = \"::1\"\n}\nlisten \"b\" {\n\taddress = \"0::1\"\n}\n",
-	  { "4: listen \"b\" uses 0::1 port 2525 like listen \"a\" (line 1); change its "
-	    "address or port" } },
+	{"duplicate listen",
+	 "listen \"l\" {\n}\nlisten \"l\" {\n\tport = 2526\n}\n",
+	 {"3: listen \"l\" is declared twice (first at %F:1); remove or rename one"}},
+	{"duplicate transport",
+	 L "transport \"t\" {}\ntransport \"t\" {}\n",
+	 {"3: transport \"t\" is declared twice (first at %F:2); remove or rename one"}},
+	{"duplicate tls_policy",
+	 L "tls_policy \"p\" { level = may }\ntls_policy \"p\" { level = none }\n",
+	 {"3: tls_policy \"p\" is declared twice (first at %F:2); remove or rename one"}},
+	{"duplicate route, other case",
+	 L "transport \"t\" {}\nroute \"Example.com\" { transport = t }\n"
+	   "route \"example.COM\" { transport = t }\n",
+	 {"4: route \"example.COM\" is declared twice (first at %F:3); remove or rename "
+	  "one"}},
+	{"tls_policy with a built-in's name",
+	 L "tls_policy \"verify\" {\n\tlevel = may\n}\n",
+	 {"2: tls_policy \"verify\" duplicates the built-in policy of that name; choose "
+	  "another name (none, may, encrypt and verify are built in)"}},
+	{"duplicate queue",
+	 L "queue {\n}\nqueue {\n}\n",
+	 {"4: queue is declared twice (first at %F:2); merge the two"}},
+	{"errors inside both duplicates",
+	 "listen \"l\" {\n\tport = x\n}\nlisten \"l\" {\n\tport = y\n}\n",
+	 {"2: port = \"x\" is not a port; use a number from 1 to 65535",
+	  "4: listen \"l\" is declared twice (first at %F:1); remove or rename one",
+	  "5: port = \"y\" is not a port; use a number from 1 to 65535"}},
+	{"two listeners on one socket",
+	 "listen \"a\" {\n\taddress = \"::1\"\n}\nlisten \"b\" {\n\taddress = \"0::1\"\n}\n",
+	 {"4: listen \"b\" uses 0::1 port 2525 like listen \"a\" (line 1); change its "
+	  "address or port"}},
 
 	/* TLS */
-	{ "starttls without certificate", "listen \"l\" {\n\ttls = \"starttls\"\n}\n",
-	  { "2: listen \"l\": tls = \"starttls\" needs tls_cert and tls_key (PEM files)" } },
-	{ "smtps without key",
-	  "listen \"l\" {\n\ttls = \"smtps\"\n\ttls_cert = \"/etc/relayd/cert.pem\"\n}\n",
-	  { "2: listen \"l\": tls = \"smtps\" needs tls_key too" } },
-	{ "smtps with tls none", L "transport \"t\" {\n\tsmtps = true\n\ttls = \"none\"\n}\n",
-	  { "3: transport \"t\": smtps = true contradicts tls = \"none\" (level none); use tls "
-	    "= \"encrypt\" or \"verify\", or drop smtps" } },
-	{ "smtps with a declared level none policy",
-	  L "tls_policy \"plain\" { level = none }\ntransport \"t\" {\n\tsmtps = yes\n"
-	    "\ttls = plain\n}\n",
-	  { "4: transport \"t\": smtps = true contradicts tls = \"plain\" (level none); use tls "
-	    "= \"encrypt\" or \"verify\", or drop smtps" } },
-	{ "auth_user without password file", L "transport \"t\" {\n\tauth_user = \"me\"\n}\n",
-	  { "3: transport \"t\": auth_user needs auth_password_file, the file that holds the "
-	    "password" } },
-	{ "password file without auth_user",
-	  L "transport \"t\" {\n\tauth_password_file = \"/etc/pw\"\n}\n",
-	  { "3: transport \"t\": auth_password_file needs auth_user, the name to log in as" } },
+	{"starttls without certificate",
+	 "listen \"l\" {\n\ttls = \"starttls\"\n}\n",
+	 {"2: listen \"l\": tls = \"starttls\" needs tls_cert and tls_key (PEM files)"}},
+	{"smtps without key",
+	 "listen \"l\" {\n\ttls = \"smtps\"\n\ttls_cert = \"/etc/relayd/cert.pem\"\n}\n",
+	 {"2: listen \"l\": tls = \"smtps\" needs tls_key too"}},
+	{"smtps with tls none",
+	 L "transport \"t\" {\n\tsmtps = true\n\ttls = \"none\"\n}\n",
+	 {"3: transport \"t\": smtps = true contradicts tls = \"none\" (level none); use tls "
+	  "= \"encrypt\" or \"verify\", or drop smtps"}},
+	{"smtps with a declared level none policy",
+	 L "tls_policy \"plain\" { level = none }\ntransport \"t\" {\n\tsmtps = yes\n"
+	   "\ttls = plain\n}\n",
+	 {"4: transport \"t\": smtps = true contradicts tls = \"plain\" (level none); use tls "
+	  "= \"encrypt\" or \"verify\", or drop smtps"}},
+	{"auth_user without password file",
+	 L "transport \"t\" {\n\tauth_user = \"me\"\n}\n",
+	 {"3: transport \"t\": auth_user needs auth_password_file, the file that holds the "
+	  "password"}},
+	{"password file without auth_user",
+	 L "transport \"t\" {\n\tauth_password_file = \"/etc/pw\"\n}\n",
+	 {"3: transport \"t\": auth_password_file needs auth_user, the name to log in as"}},
 
 	/* routes */
-	{ "bad route patterns",
-	  L "transport \"t\" {}\nroute \"*.example.com\" { transport = t }\n"
-	    "route \"\" { transport = t }\nroute \"mx:\" { transport = t }\n"
-	    "route \"example.com.\" { transport = t }\nroute \"..com\" { transport = t }\n",
-	  { "3: route \"*.example.com\" is not a valid pattern; write \".example.com\" for the "
-	    "subdomains of example.com",
-	    "4: route \"\" is not a valid pattern; use \"example.com\", \".example.com\" (its "
-	    "subdomains), \"mx:.example.com\" (domains whose MX hosts end so) or \"*\"",
-	    "5: route \"mx:\" is not a valid pattern; use \"example.com\", \".example.com\" "
-	    "(its subdomains), \"mx:.example.com\" (domains whose MX hosts end so) or \"*\"",
-	    "6: route \"example.com.\" is not a valid pattern; use \"example.com\", "
-	    "\".example.com\" (its subdomains), \"mx:.example.com\" (domains whose MX hosts "
-	    "end so) or \"*\"",
-	    "7: route \"..com\" is not a valid pattern; use \"example.com\", \".example.com\" "
-	    "(its subdomains), \"mx:.example.com\" (domains whose MX hosts end so) or "
-	    "\"*\"" } },
+	{"bad route patterns",
+	 L "transport \"t\" {}\nroute \"*.example.com\" { transport = t }\n"
+	   "route \"\" { transport = t }\nroute \"mx:\" { transport = t }\n"
+	   "route \"example.com.\" { transport = t }\nroute \"..com\" { transport = t }\n",
+	 {"3: route \"*.example.com\" is not a valid pattern; write \".example.com\" for the "
+	  "subdomains of example.com",
+	  "4: route \"\" is not a valid pattern; use \"example.com\", \".example.com\" (its "
+	  "subdomains), \"mx:.example.com\" (domains whose MX hosts end so) or \"*\"",
+	  "5: route \"mx:\" is not a valid pattern; use \"example.com\", \".example.com\" "
+	  "(its subdomains), \"mx:.example.com\" (domains whose MX hosts end so) or \"*\"",
+	  "6: route \"example.com.\" is not a valid pattern; use \"example.com\", "
+	  "\".example.com\" (its subdomains), \"mx:.example.com\" (domains whose MX hosts "
+	  "end so) or \"*\"",
+	  "7: route \"..com\" is not a valid pattern; use \"example.com\", \".example.com\" "
+	  "(its subdomains), \"mx:.example.com\" (domains whose MX hosts end so) or "
+	  "\"*\""}},
 
 	/* queue */
-	{ "empty retry", L "queue {\n\tretry = {}\n}\n",
-	  { "2: queue: retry is empty; give at least one wait, e.g. retry = {\"5m\", "
-	    "\"1h\"}" } },
-	{ "bad retry entries", L "queue {\n\tretry = { \"1m\", \"0\",\n\t\t\"soon\" }\n}\n",
-	  { "3: retry entry \"0\" is too short; it must be at least 1s",
-	    "4: retry entry \"soon\" is not a duration; write e.g. \"30s\", \"5m\", \"2h\" or "
-	    "\"5d\"" } },
-	{ "bad queue durations", L "queue {\n\tmax_lifetime = 0\n\tdelay_warning = -1\n}\n",
-	  { "3: max_lifetime = \"0\" is too short; it must be at least 1s",
-	    "4: delay_warning = \"-1\" is not a duration; write e.g. \"30s\", \"5m\", \"2h\", "
-	    "\"5d\" or a number of seconds" } },
+	{"empty retry",
+	 L "queue {\n\tretry = {}\n}\n",
+	 {"2: queue: retry is empty; give at least one wait, e.g. retry = {\"5m\", "
+	  "\"1h\"}"}},
+	{"bad retry entries",
+	 L "queue {\n\tretry = { \"1m\", \"0\",\n\t\t\"soon\" }\n}\n",
+	 {"3: retry entry \"0\" is too short; it must be at least 1s",
+	  "4: retry entry \"soon\" is not a duration; write e.g. \"30s\", \"5m\", \"2h\" or "
+	  "\"5d\""}},
+	{"bad queue durations",
+	 L "queue {\n\tmax_lifetime = 0\n\tdelay_warning = -1\n}\n",
+	 {"3: max_lifetime = \"0\" is too short; it must be at least 1s",
+	  "4: delay_warning = \"-1\" is not a duration; write e.g. \"30s\", \"5m\", \"2h\", "
+	  "\"5d\" or a number of seconds"}},
 
 	/* the whole file */
-	{ "empty file", "",
-	  { "0: no listen section: relayd would accept no mail; add one, e.g. listen "
-	    "\"local\" { port = 2525 }" } },
-	{ "comments only", "# nothing\n// here\n/* at\n all */\n",
-	  { "0: no listen section: relayd would accept no mail; add one, e.g. listen "
-	    "\"local\" { port = 2525 }" } },
+	{"empty file",
+	 "",
+	 {"0: no listen section: relayd would accept no mail; add one, e.g. listen "
+	  "\"local\" { port = 2525 }"}},
+	{"comments only",
+	 "# nothing\n// here\n/* at\n all */\n",
+	 {"0: no listen section: relayd would accept no mail; add one, e.g. listen "
+	  "\"local\" { port = 2525 }"}},
 };
 
 static void
@@ -411,7 +447,7 @@ test_errors(void **state)
 	size_t i;
 
 	for (i = 0; i < NELEM(err_cases); i++) {
-		struct errs e = { .n = 0 };
+		struct errs e = {.n = 0};
 		char *path;
 		struct conf *c = load_text(err_cases[i].text, &e, &path);
 
@@ -428,21 +464,20 @@ test_errors(void **state)
 static void
 test_comment_lines(void **state)
 {
-	static const char text[] =
-		"# a comment\n"					   /* 1 */
-		"// another\n"					   /* 2 */
-		"/* a block\n"					   /* 3 */
-		"   over lines */\n"				   /* 4 */
-		"listen \"l\" { # trailing\n"			   /* 5 */
-		"\tallow = { \"127.0.0.0/8\", # inside a list\n" /* 6 */
-		"\t\t\"bogus\" } // after\n"			   /* 7 */
-		"\t/* block */ port = 0 /* more */\n"		   /* 8 */
-		"}\n"						   /* 9 */
-		"#\n#\n#\n"					   /* 10-12 */
-		"transport \"t\" {\n"				   /* 13 */
-		"\thelo = \"x#y\"\n"				   /* 14: '#' in quotes */
-		"\trelay = { \"a//b\" }\n"			   /* 15: '//' in quotes */
-		"}\n";						   /* 16 */
+	static const char text[] = "# a comment\n"				    /* 1 */
+				   "// another\n"				    /* 2 */
+				   "/* a block\n"				    /* 3 */
+				   "   over lines */\n"				    /* 4 */
+				   "listen \"l\" { # trailing\n"		    /* 5 */
+				   "\tallow = { \"127.0.0.0/8\", # inside a list\n" /* 6 */
+				   "\t\t\"bogus\" } // after\n"			    /* 7 */
+				   "\t/* block */ port = 0 /* more */\n"	    /* 8 */
+				   "}\n"					    /* 9 */
+				   "#\n#\n#\n"					    /* 10-12 */
+				   "transport \"t\" {\n"			    /* 13 */
+				   "\thelo = \"x#y\"\n"	      /* 14: '#' in quotes */
+				   "\trelay = { \"a//b\" }\n" /* 15: '//' in quotes */
+				   "}\n";		      /* 16 */
 	static const char *const want[] = {
 		"7: allow entry \"bogus\" is not a network; write e.g. \"10.0.0.0/8\", "
 		"\"2001:db8::/32\" or an address",
@@ -453,7 +488,7 @@ test_comment_lines(void **state)
 		"\"[ip]:port\"",
 		NULL,
 	};
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	char *path;
 
 	assert_null(load_text(text, &e, &path));
@@ -467,23 +502,22 @@ test_comment_lines(void **state)
 static void
 test_many_errors(void **state)
 {
-	static const char text[] =
-		"# relayd.conf with one mistake of each kind\n"  /* 1 */
-		"hostname = \"relay.example.com\"\n"		  /* 2 */
-		"listen \"local\" {\n"				  /* 3 */
-		"\tport = 99999\n"				  /* 4 */
-		"\ttls = \"starttls\"\n"			  /* 5 */
-		"}\n"						  /* 6 */
-		"transport \"gmail\" {\n"			  /* 7 */
-		"\trelay = { \"[smtp.gmail.com]:587\" }\n"	  /* 8 */
-		"\ttls = \"strict\"\n"				  /* 9 */
-		"\tconnect_timeout = \"5x\"\n"			  /* 10 */
-		"}\n"						  /* 11 */
-		"route \"gmail.com\" { transport = \"gmial\" }\n" /* 12 */
-		"route \"*\" { transport = \"gmail\" }\n"	  /* 13 */
-		"queue {\n"					  /* 14 */
-		"\tmax_lifetime = \"forever\"\n"		  /* 15 */
-		"}\n";						  /* 16 */
+	static const char text[] = "# relayd.conf with one mistake of each kind\n"   /* 1 */
+				   "hostname = \"relay.example.com\"\n"		     /* 2 */
+				   "listen \"local\" {\n"			     /* 3 */
+				   "\tport = 99999\n"				     /* 4 */
+				   "\ttls = \"starttls\"\n"			     /* 5 */
+				   "}\n"					     /* 6 */
+				   "transport \"gmail\" {\n"			     /* 7 */
+				   "\trelay = { \"[smtp.gmail.com]:587\" }\n"	     /* 8 */
+				   "\ttls = \"strict\"\n"			     /* 9 */
+				   "\tconnect_timeout = \"5x\"\n"		     /* 10 */
+				   "}\n"					     /* 11 */
+				   "route \"gmail.com\" { transport = \"gmial\" }\n" /* 12 */
+				   "route \"*\" { transport = \"gmail\" }\n"	     /* 13 */
+				   "queue {\n"					     /* 14 */
+				   "\tmax_lifetime = \"forever\"\n"		     /* 15 */
+				   "}\n";					     /* 16 */
 	static const char *const want[] = {
 		"4: port = \"99999\" is not a port; use a number from 1 to 65535",
 		"5: listen \"local\": tls = \"starttls\" needs tls_cert and tls_key (PEM files)",
@@ -498,7 +532,7 @@ test_many_errors(void **state)
 		"\"2h\", \"5d\" or a number of seconds",
 		NULL,
 	};
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	char *path;
 
 	assert_null(load_text(text, &e, &path));
@@ -516,21 +550,20 @@ test_many_errors(void **state)
 static void
 test_syntax_error_stops(void **state)
 {
-	static const char text[] =
-		"listen \"l\" {\n"				/* 1 */
-		"\tport = 0\n"					/* 2 */
-		"}\n"						/* 3 */
-		"route \"*\" { transport = \"later\" }\n"	/* 4 */
-		"transport \"t\" {\n"				/* 5 */
-		"\tport 25\n"					/* 6 */
-		"}\n"						/* 7 */
-		"transport \"later\" { port = 0 }\n";		/* 8 */
+	static const char text[] = "listen \"l\" {\n"			     /* 1 */
+				   "\tport = 0\n"			     /* 2 */
+				   "}\n"				     /* 3 */
+				   "route \"*\" { transport = \"later\" }\n" /* 4 */
+				   "transport \"t\" {\n"		     /* 5 */
+				   "\tport 25\n"			     /* 6 */
+				   "}\n"				     /* 7 */
+				   "transport \"later\" { port = 0 }\n";     /* 8 */
 	static const char *const want[] = {
 		"2: port = \"0\" is not a port; use a number from 1 to 65535",
 		"6: missing \"=\" after \"port\"; write port = VALUE",
 		NULL,
 	};
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	char *path;
 
 	assert_null(load_text(text, &e, &path));
@@ -543,7 +576,7 @@ test_syntax_error_stops(void **state)
 static void
 test_missing_file(void **state)
 {
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 
 	assert_null(conf_load("/nonexistent/relayd.conf", collect, &e));
 	assert_int_equal(e.n, 1);
@@ -558,7 +591,7 @@ test_missing_file(void **state)
 static void
 test_file_as_given(void **state)
 {
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	char *path = write_temp(L "usr = relayd\n"), *rel, *dir = strdup(path), *cwd;
 
 	*strrchr(dir, '/') = '\0';
@@ -570,7 +603,7 @@ test_file_as_given(void **state)
 	assert_int_equal(e.n, 1);
 	assert_int_equal(strncmp(e.msg[0], rel, strlen(rel)), 0);
 	assert_string_equal(e.msg[0] + strlen(rel), ":2: unknown key or section \"usr\"; "
-			    "did you mean \"user\"?");
+						    "did you mean \"user\"?");
 	errs_free(&e);
 	unlink(path);
 	free(path);
@@ -582,13 +615,13 @@ test_file_as_given(void **state)
 static void
 test_defaults(void **state)
 {
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	struct conf *c = load_text("listen \"l\" {}\ntransport \"t\" {}\n", &e, NULL);
 	const struct conf_listen *l;
 	const struct conf_transport *t;
 	const struct conf_queue *q;
-	static const unsigned retry[] = { 60, 300, 900, 1800, 3600, 7200, 14400 };
-	static const char *const builtin[] = { "none", "may", "encrypt", "verify" };
+	static const unsigned retry[] = {60, 300, 900, 1800, 3600, 7200, 14400};
+	static const char *const builtin[] = {"none", "may", "encrypt", "verify"};
 	struct conf_cidr net;
 	char host[256];
 	size_t i;
@@ -685,7 +718,7 @@ test_defaults(void **state)
 static void
 test_queue_section_defaults(void **state)
 {
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	struct conf *c = load_text(L "queue {\n\tdelay_warning = \"0\"\n}\n", &e, NULL);
 
 	assert_int_equal(e.n, 0);
@@ -775,25 +808,23 @@ test_every_key(void **state)
 		const char *pattern, *domain, *transport;
 		enum conf_route_kind kind;
 	} routes[] = {
-		{ "Gmail.COM", "gmail.com", "gmail", ROUTE_EXACT },
-		{ ".Example.com", ".example.com", "direct", ROUTE_SUFFIX },
-		{ "MX:.Google.com", ".google.com", "gmail", ROUTE_MX },
-		{ "mx:outlook.com", "outlook.com", "direct", ROUTE_MX },
-		{ "*", NULL, "direct", ROUTE_ANY },
+		{"Gmail.COM", "gmail.com", "gmail", ROUTE_EXACT},
+		{".Example.com", ".example.com", "direct", ROUTE_SUFFIX},
+		{"MX:.Google.com", ".google.com", "gmail", ROUTE_MX},
+		{"mx:outlook.com", "outlook.com", "direct", ROUTE_MX},
+		{"*", NULL, "direct", ROUTE_ANY},
 	};
 	static const struct {
 		const char *host;
 		int port;
 		bool literal;
 	} relays[] = {
-		{ "smtp.example.net", 587, false },
-		{ "192.0.2.1", 0, true },
-		{ "2001:db8::1", 2525, true },
-		{ "mx.example.org", 0, false },
-		{ "192.0.2.2", 0, true },
+		{"smtp.example.net", 587, false}, {"192.0.2.1", 0, true},
+		{"2001:db8::1", 2525, true},	  {"mx.example.org", 0, false},
+		{"192.0.2.2", 0, true},
 	};
-	static const char *const dns[] = { "127.0.0.1", "127.0.0.1:5353", "[::1]:53", "::1" };
-	struct errs e = { .n = 0 };
+	static const char *const dns[] = {"127.0.0.1", "127.0.0.1:5353", "[::1]:53", "::1"};
+	struct errs e = {.n = 0};
 	struct conf *c = load_text(text, &e, NULL);
 	const struct conf_listen *l;
 	const struct conf_tls_policy *p;
@@ -854,8 +885,7 @@ test_every_key(void **state)
 	assert_int_equal(t->nrelay, NELEM(relays));
 	for (i = 0; i < NELEM(relays); i++) {
 		if (strcmp(t->relay[i].host, relays[i].host) != 0 ||
-		    t->relay[i].port != relays[i].port ||
-		    t->relay[i].literal != relays[i].literal)
+		    t->relay[i].port != relays[i].port || t->relay[i].literal != relays[i].literal)
 			fail_msg("relay %zu: got %s %d %d, want %s %d %d", i, t->relay[i].host,
 				 t->relay[i].port, t->relay[i].literal, relays[i].host,
 				 relays[i].port, relays[i].literal);
@@ -912,7 +942,7 @@ test_every_key(void **state)
 static char *
 example_path(void)
 {
-	static const char *const ups[] = { ".", "..", "../..", "../../.." };
+	static const char *const ups[] = {".", "..", "../..", "../../.."};
 	const char *src = getenv("RELAYD_SRCDIR"), *bases[3];
 	char exe[PATH_MAX], file[PATH_MAX], *p;
 	ssize_t n;
@@ -953,7 +983,7 @@ example_path(void)
 static void
 test_example(void **state)
 {
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	char *path = example_path();
 	struct conf *c = conf_load(path, collect, &e);
 	const struct conf_transport *gmail, *direct;
@@ -1002,14 +1032,48 @@ static void
 test_example_documents_every_key(void **state)
 {
 	static const char *const keys[] = {
-		"hostname", "spool", "control_socket", "user", "dns_servers", "metrics_listen",
-		"address", "port", "tls", "tls_cert", "tls_key", "tls_min_version",
-		"require_tls", "allow", "auth_users", "max_message_size", "max_recipients",
-		"max_clients", "bare_newline", "level", "min_version", "ca_file", "match",
-		"ciphers", "relay", "smtps", "auth_user", "auth_password_file",
-		"source_address", "helo", "max_connections", "max_messages_per_connection",
-		"rate", "connect_timeout", "command_timeout", "data_timeout", "fallback",
-		"fallback_hold", "transport", "retry", "max_lifetime", "delay_warning",
+		"hostname",
+		"spool",
+		"control_socket",
+		"user",
+		"dns_servers",
+		"metrics_listen",
+		"address",
+		"port",
+		"tls",
+		"tls_cert",
+		"tls_key",
+		"tls_min_version",
+		"require_tls",
+		"allow",
+		"auth_users",
+		"max_message_size",
+		"max_recipients",
+		"max_clients",
+		"bare_newline",
+		"level",
+		"min_version",
+		"ca_file",
+		"match",
+		"ciphers",
+		"relay",
+		"smtps",
+		"auth_user",
+		"auth_password_file",
+		"source_address",
+		"helo",
+		"max_connections",
+		"max_messages_per_connection",
+		"rate",
+		"connect_timeout",
+		"command_timeout",
+		"data_timeout",
+		"fallback",
+		"fallback_hold",
+		"transport",
+		"retry",
+		"max_lifetime",
+		"delay_warning",
 	};
 	static const char *const sections[] = {
 		"listen \"", "tls_policy \"", "transport \"", "route \"", "queue {", "include(",
@@ -1040,13 +1104,15 @@ test_example_documents_every_key(void **state)
 static void
 test_include(void **state)
 {
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	char *sub = write_temp("# transports\ntransport \"direct\" {\n\tport = 2525\n}\n");
 	char *text, *main;
 	struct conf *c;
 
-	assert_true(asprintf(&text, "listen \"l\" {}\ninclude(\"%s\")\n"
-				    "route \"*\" { transport = \"direct\" }\n", sub) > 0);
+	assert_true(asprintf(&text,
+			     "listen \"l\" {}\ninclude(\"%s\")\n"
+			     "route \"*\" { transport = \"direct\" }\n",
+			     sub) > 0);
 	main = write_temp(text);
 	c = conf_load(main, collect, &e);
 	assert_int_equal(e.n, 0);
@@ -1071,24 +1137,30 @@ static void
 test_include_errors(void **state)
 {
 	char dir[] = "/tmp/relayd-test-dir-XXXXXX";
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	char *main, *sub, *want[4], *cwd;
 	size_t i;
 
 	assert_non_null(mkdtemp(dir));
 	sub = write_named(dir, "sub.conf", "\n\ntransport \"t\" {\n\tport = 0\n}\n");
 	main = write_named(dir, "main.conf",
-			   "listen \"l\" { port = 0 }\n"		/* 1 */
-			   "include(\"sub.conf\")\n"		/* 2 */
-			   "route \"*\" { transport = \"t\" }\n"	/* 3 */
-			   "transport \"u\" { port = 0 }\n");	/* 4 */
+			   "listen \"l\" { port = 0 }\n"	 /* 1 */
+			   "include(\"sub.conf\")\n"		 /* 2 */
+			   "route \"*\" { transport = \"t\" }\n" /* 3 */
+			   "transport \"u\" { port = 0 }\n");	 /* 4 */
 	assert_null(conf_load(main, collect, &e));
-	assert_true(asprintf(&want[0], "%s:1: port = \"0\" is not a port; use a number from "
-				       "1 to 65535", main) > 0);
-	assert_true(asprintf(&want[1], "%s:4: port = \"0\" is not a port; use a number from "
-				       "1 to 65535", sub) > 0);
-	assert_true(asprintf(&want[2], "%s:4: port = \"0\" is not a port; use a number from "
-				       "1 to 65535", main) > 0);
+	assert_true(asprintf(&want[0],
+			     "%s:1: port = \"0\" is not a port; use a number from "
+			     "1 to 65535",
+			     main) > 0);
+	assert_true(asprintf(&want[1],
+			     "%s:4: port = \"0\" is not a port; use a number from "
+			     "1 to 65535",
+			     sub) > 0);
+	assert_true(asprintf(&want[2],
+			     "%s:4: port = \"0\" is not a port; use a number from "
+			     "1 to 65535",
+			     main) > 0);
 	assert_int_equal(e.n, 3);
 	for (i = 0; i < 3; i++) {
 		if (strcmp(e.msg[i], want[i]) != 0)
@@ -1115,8 +1187,10 @@ test_include_errors(void **state)
 	sub = write_named(dir, "sub.conf", "transport \"t\" {\n\tbogus = 1\n}\n");
 	assert_null(conf_load(main, collect, &e));
 	assert_int_equal(e.n, 2);
-	assert_true(asprintf(&want[0], "%s:2: unknown key \"bogus\" in transport \"t\"; see "
-				       "the keys of transport in the documentation", sub) > 0);
+	assert_true(asprintf(&want[0],
+			     "%s:2: unknown key \"bogus\" in transport \"t\"; see "
+			     "the keys of transport in the documentation",
+			     sub) > 0);
 	assert_string_equal(e.msg[1], want[0]);
 	free(want[0]);
 	errs_free(&e);
@@ -1143,7 +1217,7 @@ test_include_missing(void **state)
 		"itself?",
 		NULL,
 	};
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	char *path, *text;
 
 	assert_null(load_text("listen \"l\" {}\n"
@@ -1178,7 +1252,7 @@ test_include_missing(void **state)
 static void
 test_load_again(void **state)
 {
-	struct errs e = { .n = 0 };
+	struct errs e = {.n = 0};
 	char *path = example_path();
 	struct conf *c;
 	int i;

@@ -402,12 +402,11 @@ test_scan_table(void **state)
 static void
 test_scan_smuggling(void **state)
 {
-	static const char *const xs[] = { "\n.\n", "\r.\r", "\r\n.\n", "\n.\r\n", "\r.\r\n", ".\n",
-					  ".\r",
-					  /* more of the same family */
-					  "\n.\r", "\r.\n", "\r\n.\r", "\r\n.\r\r\n", "\n..\n",
-					  "\r\n.\n.\n" };
-	static const char *const prefixes[] = { "a\r\n", "", "a" };
+	static const char *const xs[] = {
+		"\n.\n", "\r.\r", "\r\n.\n", "\n.\r\n", "\r.\r\n", ".\n", ".\r",
+		/* more of the same family */
+		"\n.\r", "\r.\n", "\r\n.\r", "\r\n.\r\r\n", "\n..\n", "\r\n.\n.\n"};
+	static const char *const prefixes[] = {"a\r\n", "", "a"};
 	static const char tail[] = "b\r\n.\r\n";
 	static const char next[] = "QUIT\r\n";
 	struct scan_result whole;
@@ -519,7 +518,7 @@ reference(bool normalize, const char *in, size_t len, struct scan_result *r)
 static void
 test_scan_random(void **state)
 {
-	static const char alphabet[] = { '.', '.', '\r', '\r', '\n', '\n', 'a', 'b', '\0', ' ' };
+	static const char alphabet[] = {'.', '.', '\r', '\r', '\n', '\n', 'a', 'b', '\0', ' '};
 	struct scan_result want, got;
 	char in[96];
 	size_t cuts[96], len, ncuts, i, k;
@@ -565,7 +564,7 @@ test_scan_random(void **state)
 static void
 test_scan_calls(void **state)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	struct data_scan d;
 	char *msg;
 	size_t len = 0, i, n;
@@ -612,7 +611,7 @@ test_scan_calls(void **state)
 static void
 test_scan_many_bare_cr(void **state)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	struct data_scan d;
 	size_t len = 400000, i;
 	char *msg = malloc(len + 8);
@@ -663,7 +662,7 @@ static const struct {
 static void
 test_stuff(void **state)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	size_t i;
 	int bad = 0;
 
@@ -706,7 +705,7 @@ static const struct {
 static void
 test_unstuff(void **state)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	size_t i;
 	int bad = 0;
 
@@ -736,8 +735,8 @@ test_unstuff(void **state)
 static void
 test_stuff_round_trip(void **state)
 {
-	static const char alphabet[] = { '.', '.', '.', 'a', 'z', ' ', '\t', '\0', '\xc3', '\xa9' };
-	struct buf stored = { 0 }, back = { 0 }, lfstored = { 0 };
+	static const char alphabet[] = {'.', '.', '.', 'a', 'z', ' ', '\t', '\0', '\xc3', '\xa9'};
+	struct buf stored = {0}, back = {0}, lfstored = {0};
 	struct scan_result r;
 	char content[512], lf[512];
 	size_t cuts[8], len, lflen, i, k, ncuts, linelen;

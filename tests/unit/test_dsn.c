@@ -591,8 +591,8 @@ check_dsn(const struct row *w, int idx, const char *out, size_t len)
 			"Content-Description,Content-Type",
 			"Content-Description,Content-Type,Content-Transfer-Encoding",
 		};
-		static const char *types[3] = { "text/plain; charset=utf-8",
-						"message/delivery-status", "text/rfc822-headers" };
+		static const char *types[3] = {"text/plain; charset=utf-8",
+					       "message/delivery-status", "text/rfc822-headers"};
 
 		s = strstr(part[i], "\r\n\r\n");
 		if (s == NULL) {
@@ -787,14 +787,14 @@ test_deterministic(void **state)
 static void
 test_nulls(void **state)
 {
-	static const struct dsn_rcpt r = { .addr = "x@y.test" };
-	struct dsn_msg m = { .hostname = "relay.test",
-			     .qid = "Q11",
-			     .sender = "s@x.test",
-			     .rcpt = &r,
-			     .nrcpt = 1,
-			     .now = T0,
-			     .arrival = T0 };
+	static const struct dsn_rcpt r = {.addr = "x@y.test"};
+	struct dsn_msg m = {.hostname = "relay.test",
+			    .qid = "Q11",
+			    .sender = "s@x.test",
+			    .rcpt = &r,
+			    .nrcpt = 1,
+			    .now = T0,
+			    .arrival = T0};
 	size_t len;
 	char *out;
 
@@ -817,7 +817,7 @@ test_nulls(void **state)
 static void
 test_orig_long_lines(void **state)
 {
-	static const size_t lens[] = { 998, 999, 1000, 1901, 2500 };
+	static const size_t lens[] = {998, 999, 1000, 1901, 2500};
 	struct row w = rows[7]; /* "no original headers": nothing else to check */
 	char *hdrs, *out, *p3, *q, *back;
 	size_t i, k, n = 0, len, blen;
@@ -911,14 +911,14 @@ test_status(void **state)
 		{ "x", true, "4.0.0" },
 	};
 	/* clang-format on */
-	struct dsn_rcpt r = { .addr = "x@y.test", .reply = "550 no" };
-	struct dsn_msg m = { .hostname = "relay.test",
-			     .qid = "Q12",
-			     .sender = "s@x.test",
-			     .rcpt = &r,
-			     .nrcpt = 1,
-			     .now = T0,
-			     .arrival = T0 };
+	struct dsn_rcpt r = {.addr = "x@y.test", .reply = "550 no"};
+	struct dsn_msg m = {.hostname = "relay.test",
+			    .qid = "Q12",
+			    .sender = "s@x.test",
+			    .rcpt = &r,
+			    .nrcpt = 1,
+			    .now = T0,
+			    .arrival = T0};
 	char want[64];
 	const char *got;
 	size_t i, len;
@@ -951,7 +951,7 @@ find_checker(void)
 {
 	static char path[4096];
 	char exe[2048];
-	const char *dirs[] = { "/../../tests/unit", "/../../../tests/unit" };
+	const char *dirs[] = {"/../../tests/unit", "/../../../tests/unit"};
 	const char *env = getenv("RELAYD_SRCDIR");
 	ssize_t n;
 	size_t i;

@@ -257,7 +257,7 @@ test_truncate_lines(void **state)
 static void
 test_truncate_utf8(void **state)
 {
-	static const char *const chars[] = { "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80" };
+	static const char *const chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
 	struct reply r;
 	char line[3000];
 	size_t len, shift, c;

@@ -19,10 +19,13 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static const struct conf_transport t_one = { .name = "one" };
+static const struct conf_transport t_one = {.name = "one"};
 
 /* A route as conf_load() makes it from PATTERN. */
-#define ROUTE(pat, k, dom) { .pattern = pat, .kind = k, .domain = dom, .transport = &t_one }
+#define ROUTE(pat, k, dom)                                                                         \
+	{                                                                                          \
+		.pattern = pat, .kind = k, .domain = dom, .transport = &t_one                      \
+	}
 
 /* Every kind, with nested suffixes and mx: patterns of several lengths. */
 static struct conf_route routes_all[] = {
@@ -44,9 +47,9 @@ static struct conf_route routes_some[] = {
 	ROUTE(".example.org", ROUTE_SUFFIX, ".example.org"),
 };
 
-static const struct conf conf_all = { .route = routes_all, .nroute = NELEM(routes_all) };
-static const struct conf conf_some = { .route = routes_some, .nroute = NELEM(routes_some) };
-static const struct conf conf_none = { .route = NULL, .nroute = 0 };
+static const struct conf conf_all = {.route = routes_all, .nroute = NELEM(routes_all)};
+static const struct conf conf_some = {.route = routes_some, .nroute = NELEM(routes_some)};
+static const struct conf conf_none = {.route = NULL, .nroute = 0};
 
 struct route_case {
 	const char *name;
@@ -58,59 +61,78 @@ struct route_case {
 
 static const struct route_case cases[] = {
 	/* exact */
-	{ "exact", &conf_all, "example.com", { NULL }, "example.com" },
-	{ "exact ignores case", &conf_all, "EXAMPLE.Com", { NULL }, "example.com" },
-	{ "exact ignores a trailing dot", &conf_all, "example.com.", { NULL }, "example.com" },
-	{ "exact beats mx", &conf_all, "gmail.com", { "gmail-smtp-in.l.google.com" },
-	  "gmail.com" },
+	{"exact", &conf_all, "example.com", {NULL}, "example.com"},
+	{"exact ignores case", &conf_all, "EXAMPLE.Com", {NULL}, "example.com"},
+	{"exact ignores a trailing dot", &conf_all, "example.com.", {NULL}, "example.com"},
+	{"exact beats mx", &conf_all, "gmail.com", {"gmail-smtp-in.l.google.com"}, "gmail.com"},
 
 	/* suffix */
-	{ "suffix", &conf_all, "a.example.com", { NULL }, ".example.com" },
-	{ "suffix, deeper", &conf_all, "x.y.example.com", { NULL }, ".example.com" },
-	{ "longest suffix wins", &conf_all, "a.sub.example.com", { NULL }, ".sub.example.com" },
-	{ "longest suffix, any case", &conf_all, "A.Sub.Example.COM", { NULL },
-	  ".sub.example.com" },
-	{ ".sub.example.com does not match itself", &conf_all, "sub.example.com", { NULL },
-	  ".example.com" },
-	{ "suffix needs a dot boundary", &conf_all, "notexample.com", { NULL }, ".com" },
-	{ "short suffix", &conf_all, "anything.com", { NULL }, ".com" },
-	{ "suffix beats mx", &conf_all, "a.example.com", { "aspmx.l.google.com" },
-	  ".example.com" },
-	{ "suffix with trailing dot", &conf_all, "a.example.com.", { NULL }, ".example.com" },
+	{"suffix", &conf_all, "a.example.com", {NULL}, ".example.com"},
+	{"suffix, deeper", &conf_all, "x.y.example.com", {NULL}, ".example.com"},
+	{"longest suffix wins", &conf_all, "a.sub.example.com", {NULL}, ".sub.example.com"},
+	{"longest suffix, any case", &conf_all, "A.Sub.Example.COM", {NULL}, ".sub.example.com"},
+	{".sub.example.com does not match itself",
+	 &conf_all,
+	 "sub.example.com",
+	 {NULL},
+	 ".example.com"},
+	{"suffix needs a dot boundary", &conf_all, "notexample.com", {NULL}, ".com"},
+	{"short suffix", &conf_all, "anything.com", {NULL}, ".com"},
+	{"suffix beats mx", &conf_all, "a.example.com", {"aspmx.l.google.com"}, ".example.com"},
+	{"suffix with trailing dot", &conf_all, "a.example.com.", {NULL}, ".example.com"},
 
 	/* mx: */
-	{ "mx suffix", &conf_all, "corp.org", { "alt1.aspmx.google.com" }, "mx:.google.com" },
-	{ "longest mx wins", &conf_all, "corp.org", { "aspmx.l.google.com" },
-	  "mx:.l.google.com" },
-	{ "longest mx, deeper host", &conf_all, "corp.org", { "alt1.aspmx.l.google.com" },
-	  "mx:.l.google.com" },
-	{ "mx ignores case and trailing dot", &conf_all, "corp.org",
-	  { "ASPMX.L.GOOGLE.COM." }, "mx:.l.google.com" },
-	{ "mx .suffix does not match itself", &conf_all, "corp.org", { "google.com" }, "*" },
-	{ "mx without dot matches the host itself", &conf_all, "corp.org", { "outlook.com" },
-	  "mx:outlook.com" },
-	{ "mx without dot matches below", &conf_all, "corp.org",
-	  { "corp-org.mail.protection.outlook.com" }, "mx:outlook.com" },
-	{ "mx without dot needs a dot boundary", &conf_all, "corp.org",
-	  { "notoutlook.com" }, "*" },
-	{ "any MX host may match", &conf_all, "corp.org",
-	  { "mx.other.net", "aspmx.l.google.com" }, "mx:.l.google.com" },
-	{ "longest over all MX hosts", &conf_all, "corp.org",
-	  { "alt1.aspmx.google.com", "aspmx.l.google.com" }, "mx:.l.google.com" },
-	{ "mx pattern written in upper case", &conf_all, "corp.org", { "mx1.example.net" },
-	  "MX:.Example.NET" },
-	{ "mx beats *", &conf_all, "corp.org", { "mx1.example.net" }, "MX:.Example.NET" },
+	{"mx suffix", &conf_all, "corp.org", {"alt1.aspmx.google.com"}, "mx:.google.com"},
+	{"longest mx wins", &conf_all, "corp.org", {"aspmx.l.google.com"}, "mx:.l.google.com"},
+	{"longest mx, deeper host",
+	 &conf_all,
+	 "corp.org",
+	 {"alt1.aspmx.l.google.com"},
+	 "mx:.l.google.com"},
+	{"mx ignores case and trailing dot",
+	 &conf_all,
+	 "corp.org",
+	 {"ASPMX.L.GOOGLE.COM."},
+	 "mx:.l.google.com"},
+	{"mx .suffix does not match itself", &conf_all, "corp.org", {"google.com"}, "*"},
+	{"mx without dot matches the host itself",
+	 &conf_all,
+	 "corp.org",
+	 {"outlook.com"},
+	 "mx:outlook.com"},
+	{"mx without dot matches below",
+	 &conf_all,
+	 "corp.org",
+	 {"corp-org.mail.protection.outlook.com"},
+	 "mx:outlook.com"},
+	{"mx without dot needs a dot boundary", &conf_all, "corp.org", {"notoutlook.com"}, "*"},
+	{"any MX host may match",
+	 &conf_all,
+	 "corp.org",
+	 {"mx.other.net", "aspmx.l.google.com"},
+	 "mx:.l.google.com"},
+	{"longest over all MX hosts",
+	 &conf_all,
+	 "corp.org",
+	 {"alt1.aspmx.google.com", "aspmx.l.google.com"},
+	 "mx:.l.google.com"},
+	{"mx pattern written in upper case",
+	 &conf_all,
+	 "corp.org",
+	 {"mx1.example.net"},
+	 "MX:.Example.NET"},
+	{"mx beats *", &conf_all, "corp.org", {"mx1.example.net"}, "MX:.Example.NET"},
 
 	/* * */
-	{ "star without MX hosts", &conf_all, "corp.org", { NULL }, "*" },
-	{ "star when no MX host matches", &conf_all, "corp.org", { "mx.corp.org" }, "*" },
+	{"star without MX hosts", &conf_all, "corp.org", {NULL}, "*"},
+	{"star when no MX host matches", &conf_all, "corp.org", {"mx.corp.org"}, "*"},
 
 	/* no route */
-	{ "no route without *", &conf_some, "corp.com", { NULL }, NULL },
-	{ "no route, MX ignored", &conf_some, "corp.com", { "aspmx.l.google.com" }, NULL },
-	{ "exact without *", &conf_some, "Example.ORG", { NULL }, "example.org" },
-	{ "suffix without *", &conf_some, "www.example.org", { NULL }, ".example.org" },
-	{ "empty configuration", &conf_none, "example.com", { NULL }, NULL },
+	{"no route without *", &conf_some, "corp.com", {NULL}, NULL},
+	{"no route, MX ignored", &conf_some, "corp.com", {"aspmx.l.google.com"}, NULL},
+	{"exact without *", &conf_some, "Example.ORG", {NULL}, "example.org"},
+	{"suffix without *", &conf_some, "www.example.org", {NULL}, ".example.org"},
+	{"empty configuration", &conf_none, "example.com", {NULL}, NULL},
 };
 
 static void
@@ -138,7 +160,7 @@ test_route_lookup(void **state)
 static void
 test_route_lookup_edges(void **state)
 {
-	const char *mx[] = { NULL, "aspmx.l.google.com" };
+	const char *mx[] = {NULL, "aspmx.l.google.com"};
 
 	assert_null(route_lookup(NULL, "example.com", NULL, 0));
 	assert_null(route_lookup(&conf_all, NULL, NULL, 0));
@@ -156,12 +178,12 @@ test_route_needs_mx(void **state)
 		const char *domain;
 		bool want;
 	} t[] = {
-		{ "exact route: no MX needed", &conf_all, "example.com", false },
-		{ "suffix route: no MX needed", &conf_all, "a.sub.example.com", false },
-		{ "only * or mx: left", &conf_all, "corp.org", true },
-		{ "case of exact ignored", &conf_all, "GMAIL.COM", false },
-		{ "no mx: routes at all", &conf_some, "corp.com", false },
-		{ "empty configuration", &conf_none, "corp.com", false },
+		{"exact route: no MX needed", &conf_all, "example.com", false},
+		{"suffix route: no MX needed", &conf_all, "a.sub.example.com", false},
+		{"only * or mx: left", &conf_all, "corp.org", true},
+		{"case of exact ignored", &conf_all, "GMAIL.COM", false},
+		{"no mx: routes at all", &conf_some, "corp.com", false},
+		{"empty configuration", &conf_none, "corp.com", false},
 	};
 	size_t i;
 

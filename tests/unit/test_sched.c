@@ -27,9 +27,9 @@ test_retry_schedule(void **state)
 		unsigned attempts;
 		time_t want; /* delay after a failure at t=1000 */
 	} cases[] = {
-		{"after attempt 1", 1, 60},   {"after attempt 2", 2, 300},
-		{"after attempt 3", 3, 900},  {"after attempt 7", 7, 14400},
-		{"last repeats", 8, 14400},   {"last repeats far", 100, 14400},
+		{"after attempt 1", 1, 60},	  {"after attempt 2", 2, 300},
+		{"after attempt 3", 3, 900},	  {"after attempt 7", 7, 14400},
+		{"last repeats", 8, 14400},	  {"last repeats far", 100, 14400},
 		{"zero treated as first", 0, 60},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -93,7 +93,7 @@ h_auth(void *arg, const char *user, const char *pass)
 	snprintf(auth_pass, sizeof(auth_pass), "%s", pass);
 }
 
-static const struct server_hooks hooks = {h_write,	h_close,    h_rcpt, h_data_start,
+static const struct server_hooks hooks = {h_write,	h_close,    h_rcpt,	h_data_start,
 					  h_data_write, h_data_end, h_starttls, h_auth};
 
 static struct rec *
@@ -109,8 +109,8 @@ static struct rec *
 new_rec(uint64_t max_size, unsigned max_rcpt, bool normalize)
 {
 	struct rec *r = calloc(1, sizeof(*r));
-	struct server_params p = {"relay.test", max_size, max_rcpt, normalize, false, false, false,
-				  false};
+	struct server_params p = {"relay.test", max_size, max_rcpt, normalize,
+				  false,	false,	  false,    false};
 	r->s = server_new(&p, &hooks, r);
 	server_start(r->s);
 	return r;
@@ -230,7 +230,8 @@ test_pipelined_transaction(void **state)
 	assert_true(server_paused(r->s));
 	assert_int_equal(used, len - strlen("NOOP\r\n"));
 	assert_int_equal(r->data_end_ok, 1);
-	assert_non_null(strstr(r->out, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n554 5.7.1 <denied@x.example>"));
+	assert_non_null(
+		strstr(r->out, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n554 5.7.1 <denied@x.example>"));
 	assert_non_null(strstr(r->out, "354 "));
 	assert_int_equal(r->s->txn.nrcpt, 1);
 	assert_memory_equal(r->stored, "line 1\r\n..dot\r\n.\r\n", r->storedlen);
@@ -269,10 +270,12 @@ test_data_limits(void **state)
 	r = new_rec(64, 2, false);
 	{
 		char in[256];
-		int n = snprintf(in, sizeof(in),
-				 "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n%s\r\n.\r\n",
-				 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-				 "xxxxxxxxxxxxxxxxxxxxx");
+		int n = snprintf(
+			in, sizeof(in),
+			"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n%s\r\n.\r\n",
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			"xxx"
+			"xxxxxxxxxxxxxxxxxxxxx");
 		server_input(r->s, in, (size_t)n);
 	}
 	assert_non_null(strstr(r->out, "552 5.3.4"));
@@ -405,10 +408,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_greeting_and_ehlo),  cmocka_unit_test(test_command_table),
-		cmocka_unit_test(test_long_line),	   cmocka_unit_test(test_pipelined_transaction),
-		cmocka_unit_test(test_data_limits),	   cmocka_unit_test(test_too_many_errors),
-		cmocka_unit_test(test_null_sender_and_bytes), cmocka_unit_test(test_starttls),
+		cmocka_unit_test(test_greeting_and_ehlo),
+		cmocka_unit_test(test_command_table),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_pipelined_transaction),
+		cmocka_unit_test(test_data_limits),
+		cmocka_unit_test(test_too_many_errors),
+		cmocka_unit_test(test_null_sender_and_bytes),
+		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,8 +102,8 @@ setup_pki(void **state)
 	FILE *f;
 	int rc;
 
-	snprintf(dir, sizeof(dir), "%s/relayd-tls-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR")
-									       : "/tmp");
+	snprintf(dir, sizeof(dir), "%s/relayd-tls-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(dir) == NULL)
 		return -1;
 	if (asprintf(&cmd, "cd %s && sh -s >openssl.log 2>&1", dir) < 0)
@@ -169,7 +169,7 @@ run_check(struct run *r)
 		event_base_loopbreak(r->base);
 	else if ((r->c.state == -1 || r->s.state == -1) && r->grace == NULL) {
 		/* One end gave up; give the other a moment to hear of it. */
-		struct timeval tv = { 0, 200000 };
+		struct timeval tv = {0, 200000};
 
 		r->grace = evtimer_new(r->base, run_grace, r->base);
 		evtimer_add(r->grace, &tv);
@@ -215,7 +215,7 @@ static void
 run_start(struct run *r, struct tls_ctx *sctx, struct tls_ctx *cctx,
 	  const struct conf_tls_policy *p, const char *host, struct bufferevent *plain[2])
 {
-	struct side *sides[2] = { &r->c, &r->s };
+	struct side *sides[2] = {&r->c, &r->s};
 	int i;
 
 	for (i = 0; i < 2; i++) {
@@ -235,7 +235,7 @@ run_start(struct run *r, struct tls_ctx *sctx, struct tls_ctx *cctx,
 static void
 run_loop(struct run *r)
 {
-	struct timeval tv = { 3, 0 };
+	struct timeval tv = {3, 0};
 
 	event_base_loopexit(r->base, &tv);
 	event_base_dispatch(r->base);
@@ -416,11 +416,11 @@ test_handshakes(void **state)
 
 	for (i = 0; i < NELEM(hcases); i++) {
 		const struct hcase *t = &hcases[i];
-		struct conf_tls_policy p = { 0 };
+		struct conf_tls_policy p = {0};
 		struct bufferevent *plain[2];
 		struct tls_ctx *sctx, *cctx;
 		evutil_socket_t fds[2];
-		struct run r = { 0 };
+		struct run r = {0};
 		char *cause = NULL;
 		size_t n;
 		bool bad = false;
@@ -505,8 +505,8 @@ test_handshakes(void **state)
 				bad = true;
 			}
 			if (r.s.line[0] != '\0') {
-				print_error("%s: got \"%s\" at the server, want nothing\n",
-					    t->name, r.s.line);
+				print_error("%s: got \"%s\" at the server, want nothing\n", t->name,
+					    r.s.line);
 				bad = true;
 			}
 			if (t->serr && (r.s.state != -1 || !has(r.s.err, t->serr))) {
@@ -593,7 +593,7 @@ test_ctx_errors(void **state)
 
 	for (i = 0; i < NELEM(ccases); i++) {
 		const struct ccase *t = &ccases[i];
-		struct conf_tls_policy p = { .name = "test", .level = TLS_LEVEL_VERIFY };
+		struct conf_tls_policy p = {.name = "test", .level = TLS_LEVEL_VERIFY};
 		struct tls_ctx *ctx;
 		char *cause = NULL;
 		const char *want = t->want ? expand(t->want) : NULL;
@@ -685,8 +685,7 @@ plain_client_read(struct bufferevent *bev, void *arg)
 							"mx.test.example");
 			assert_non_null(pl->run->c.bev);
 			pl->bev[0] = NULL;
-			bufferevent_setcb(pl->run->c.bev, side_read, NULL, side_event,
-					  &pl->run->c);
+			bufferevent_setcb(pl->run->c.bev, side_read, NULL, side_event, &pl->run->c);
 			bufferevent_enable(pl->run->c.bev, EV_READ | EV_WRITE);
 			return;
 		}
@@ -704,7 +703,7 @@ static void
 run_script(enum script script, struct run *r, struct tls_ctx *sctx, struct tls_ctx *cctx,
 	   const struct conf_tls_policy *p)
 {
-	struct plain pl = { script, r, sctx, cctx, p, { NULL, NULL }, 0 };
+	struct plain pl = {script, r, sctx, cctx, p, {NULL, NULL}, 0};
 	evutil_socket_t fds[2];
 
 	memset(r, 0, sizeof(*r));
@@ -738,12 +737,11 @@ run_script(enum script script, struct run *r, struct tls_ctx *sctx, struct tls_c
 static void
 test_scripts(void **state)
 {
-	struct conf_tls_policy p = { .name = "test", .level = TLS_LEVEL_VERIFY,
-				     .min_version = V12 };
+	struct conf_tls_policy p = {.name = "test", .level = TLS_LEVEL_VERIFY, .min_version = V12};
 	struct tls_ctx *sctx, *cctx;
 	struct tls_info info;
 	char *cause = NULL, again[256];
-	struct run r = { 0 };
+	struct run r = {0};
 
 	p.ca_file = (char *)path("ca.pem");
 	sctx = tls_server_new(path("srv.pem"), path("srv.key"), V12, &cause);

@@ -30,29 +30,29 @@ test_duration(void **state)
 		int rc;
 		unsigned want;
 	} t[] = {
-		{ "seconds", "30s", 0, 30 },
-		{ "minutes", "5m", 0, 300 },
-		{ "hours", "2h", 0, 7200 },
-		{ "days", "5d", 0, 432000 },
-		{ "bare seconds", "3600", 0, 3600 },
-		{ "zero", "0", 0, 0 },
-		{ "zero with unit", "0m", 0, 0 },
-		{ "largest", "4294967295", 0, UINT_MAX },
-		{ "largest days", "49710d", 0, 49710u * 86400u },
-		{ "overflow bare", "4294967296", BAD, 0 },
-		{ "overflow by unit", "49711d", BAD, 0 },
-		{ "empty", "", BAD, 0 },
-		{ "unit only", "m", BAD, 0 },
-		{ "unknown unit", "5x", BAD, 0 },
-		{ "upper-case unit", "5M", BAD, 0 },
-		{ "two units", "5mm", BAD, 0 },
-		{ "weeks are not a unit", "1w", BAD, 0 },
-		{ "leading blank", " 5m", BAD, 0 },
-		{ "trailing blank", "5m ", BAD, 0 },
-		{ "negative", "-5", BAD, 0 },
-		{ "plus sign", "+5", BAD, 0 },
-		{ "hex", "0x10", BAD, 0 },
-		{ "fraction", "1.5h", BAD, 0 },
+		{"seconds", "30s", 0, 30},
+		{"minutes", "5m", 0, 300},
+		{"hours", "2h", 0, 7200},
+		{"days", "5d", 0, 432000},
+		{"bare seconds", "3600", 0, 3600},
+		{"zero", "0", 0, 0},
+		{"zero with unit", "0m", 0, 0},
+		{"largest", "4294967295", 0, UINT_MAX},
+		{"largest days", "49710d", 0, 49710u * 86400u},
+		{"overflow bare", "4294967296", BAD, 0},
+		{"overflow by unit", "49711d", BAD, 0},
+		{"empty", "", BAD, 0},
+		{"unit only", "m", BAD, 0},
+		{"unknown unit", "5x", BAD, 0},
+		{"upper-case unit", "5M", BAD, 0},
+		{"two units", "5mm", BAD, 0},
+		{"weeks are not a unit", "1w", BAD, 0},
+		{"leading blank", " 5m", BAD, 0},
+		{"trailing blank", "5m ", BAD, 0},
+		{"negative", "-5", BAD, 0},
+		{"plus sign", "+5", BAD, 0},
+		{"hex", "0x10", BAD, 0},
+		{"fraction", "1.5h", BAD, 0},
 	};
 	size_t i;
 
@@ -64,13 +64,13 @@ test_duration(void **state)
 			fail_msg("%s: value_duration(\"%s\") got rc %d, want %d", t[i].name,
 				 t[i].in, rc, t[i].rc);
 		if (rc == 0 && got != t[i].want)
-			fail_msg("%s: value_duration(\"%s\") got %u, want %u", t[i].name,
-				 t[i].in, got, t[i].want);
+			fail_msg("%s: value_duration(\"%s\") got %u, want %u", t[i].name, t[i].in,
+				 got, t[i].want);
 		if (rc != 0 && got != 12345)
-			fail_msg("%s: value_duration(\"%s\") changed the output to %u",
-				 t[i].name, t[i].in, got);
+			fail_msg("%s: value_duration(\"%s\") changed the output to %u", t[i].name,
+				 t[i].in, got);
 	}
-	assert_int_equal(value_duration(NULL, &(unsigned){ 0 }), -1);
+	assert_int_equal(value_duration(NULL, &(unsigned){0}), -1);
 }
 
 static void
@@ -81,22 +81,22 @@ test_size(void **state)
 		int rc;
 		uint64_t want;
 	} t[] = {
-		{ "kibibytes", "512K", 0, 512 * 1024 },
-		{ "mebibytes", "50M", 0, 50 * 1024 * 1024 },
-		{ "gibibyte", "1G", 0, 1024 * 1024 * 1024 },
-		{ "lower-case unit", "1g", 0, 1024 * 1024 * 1024 },
-		{ "bare bytes", "100", 0, 100 },
-		{ "zero", "0", 0, 0 },
-		{ "largest", "18446744073709551615", 0, UINT64_MAX },
-		{ "largest G", "17179869183G", 0, 17179869183ull << 30 },
-		{ "overflow bare", "18446744073709551616", BAD, 0 },
-		{ "overflow by unit", "17179869184G", BAD, 0 },
-		{ "terabytes not supported", "1T", BAD, 0 },
-		{ "unit only", "K", BAD, 0 },
-		{ "two letters", "50MB", BAD, 0 },
-		{ "empty", "", BAD, 0 },
-		{ "blank", "50 M", BAD, 0 },
-		{ "negative", "-1", BAD, 0 },
+		{"kibibytes", "512K", 0, 512 * 1024},
+		{"mebibytes", "50M", 0, 50 * 1024 * 1024},
+		{"gibibyte", "1G", 0, 1024 * 1024 * 1024},
+		{"lower-case unit", "1g", 0, 1024 * 1024 * 1024},
+		{"bare bytes", "100", 0, 100},
+		{"zero", "0", 0, 0},
+		{"largest", "18446744073709551615", 0, UINT64_MAX},
+		{"largest G", "17179869183G", 0, 17179869183ull << 30},
+		{"overflow bare", "18446744073709551616", BAD, 0},
+		{"overflow by unit", "17179869184G", BAD, 0},
+		{"terabytes not supported", "1T", BAD, 0},
+		{"unit only", "K", BAD, 0},
+		{"two letters", "50MB", BAD, 0},
+		{"empty", "", BAD, 0},
+		{"blank", "50 M", BAD, 0},
+		{"negative", "-1", BAD, 0},
 	};
 	size_t i;
 
@@ -108,8 +108,8 @@ test_size(void **state)
 			fail_msg("%s: value_size(\"%s\") got rc %d, want %d", t[i].name, t[i].in,
 				 rc, t[i].rc);
 		if (rc == 0 && got != t[i].want)
-			fail_msg("%s: value_size(\"%s\") got %llu, want %llu", t[i].name,
-				 t[i].in, (unsigned long long)got, (unsigned long long)t[i].want);
+			fail_msg("%s: value_size(\"%s\") got %llu, want %llu", t[i].name, t[i].in,
+				 (unsigned long long)got, (unsigned long long)t[i].want);
 		if (rc != 0 && got != 12345)
 			fail_msg("%s: value_size(\"%s\") changed the output", t[i].name, t[i].in);
 	}
@@ -123,26 +123,26 @@ test_cidr(void **state)
 		int rc, family, prefix;
 		const char *addr; /* network address as text */
 	} t[] = {
-		{ "v4 network", "10.0.0.0/8", 0, AF_INET, 8, "10.0.0.0" },
-		{ "v4 host bits are cleared", "10.1.2.3/8", 0, AF_INET, 8, "10.0.0.0" },
-		{ "v4 odd prefix", "192.168.1.200/25", 0, AF_INET, 25, "192.168.1.128" },
-		{ "v4 bare address", "192.0.2.7", 0, AF_INET, 32, "192.0.2.7" },
-		{ "v4 everything", "0.0.0.0/0", 0, AF_INET, 0, "0.0.0.0" },
-		{ "v6 loopback", "::1/128", 0, AF_INET6, 128, "::1" },
-		{ "v6 bare address", "::1", 0, AF_INET6, 128, "::1" },
-		{ "v6 network", "2001:db8::/32", 0, AF_INET6, 32, "2001:db8::" },
-		{ "v6 host bits are cleared", "2001:db8:ffff::1/33", 0, AF_INET6, 33,
-		  "2001:db8:8000::" },
-		{ "v4 prefix too long", "10.0.0.0/33", BAD, 0, 0, NULL },
-		{ "v6 prefix too long", "::/129", BAD, 0, 0, NULL },
-		{ "empty prefix", "10.0.0.0/", BAD, 0, 0, NULL },
-		{ "no address", "/8", BAD, 0, 0, NULL },
-		{ "short v4", "10.0.0/8", BAD, 0, 0, NULL },
-		{ "two slashes", "10.0.0.0/8/9", BAD, 0, 0, NULL },
-		{ "negative prefix", "10.0.0.0/-1", BAD, 0, 0, NULL },
-		{ "blank in prefix", "10.0.0.0/ 8", BAD, 0, 0, NULL },
-		{ "host name", "localhost/8", BAD, 0, 0, NULL },
-		{ "empty", "", BAD, 0, 0, NULL },
+		{"v4 network", "10.0.0.0/8", 0, AF_INET, 8, "10.0.0.0"},
+		{"v4 host bits are cleared", "10.1.2.3/8", 0, AF_INET, 8, "10.0.0.0"},
+		{"v4 odd prefix", "192.168.1.200/25", 0, AF_INET, 25, "192.168.1.128"},
+		{"v4 bare address", "192.0.2.7", 0, AF_INET, 32, "192.0.2.7"},
+		{"v4 everything", "0.0.0.0/0", 0, AF_INET, 0, "0.0.0.0"},
+		{"v6 loopback", "::1/128", 0, AF_INET6, 128, "::1"},
+		{"v6 bare address", "::1", 0, AF_INET6, 128, "::1"},
+		{"v6 network", "2001:db8::/32", 0, AF_INET6, 32, "2001:db8::"},
+		{"v6 host bits are cleared", "2001:db8:ffff::1/33", 0, AF_INET6, 33,
+		 "2001:db8:8000::"},
+		{"v4 prefix too long", "10.0.0.0/33", BAD, 0, 0, NULL},
+		{"v6 prefix too long", "::/129", BAD, 0, 0, NULL},
+		{"empty prefix", "10.0.0.0/", BAD, 0, 0, NULL},
+		{"no address", "/8", BAD, 0, 0, NULL},
+		{"short v4", "10.0.0/8", BAD, 0, 0, NULL},
+		{"two slashes", "10.0.0.0/8/9", BAD, 0, 0, NULL},
+		{"negative prefix", "10.0.0.0/-1", BAD, 0, 0, NULL},
+		{"blank in prefix", "10.0.0.0/ 8", BAD, 0, 0, NULL},
+		{"host name", "localhost/8", BAD, 0, 0, NULL},
+		{"empty", "", BAD, 0, 0, NULL},
 	};
 	size_t i;
 
@@ -168,8 +168,8 @@ test_cidr(void **state)
 				 t[i].name, t[i].in, got.family, got.prefix, t[i].family,
 				 t[i].prefix);
 		if (memcmp(got.addr, want.addr, sizeof(want.addr)) != 0)
-			fail_msg("%s: value_cidr(\"%s\") got another address, want %s",
-				 t[i].name, t[i].in, t[i].addr);
+			fail_msg("%s: value_cidr(\"%s\") got another address, want %s", t[i].name,
+				 t[i].in, t[i].addr);
 	}
 }
 
@@ -196,25 +196,25 @@ test_cidr_match(void **state)
 		const char *name, *net, *addr;
 		bool want;
 	} t[] = {
-		{ "v4 inside", "127.0.0.0/8", "127.0.0.1", true },
-		{ "v4 outside", "127.0.0.0/8", "128.0.0.1", false },
-		{ "v4 last of /25", "192.168.1.0/25", "192.168.1.127", true },
-		{ "v4 first past /25", "192.168.1.0/25", "192.168.1.128", false },
-		{ "v4 host", "192.0.2.7", "192.0.2.7", true },
-		{ "v4 other host", "192.0.2.7", "192.0.2.8", false },
-		{ "v4 everything", "0.0.0.0/0", "203.0.113.9", true },
-		{ "v6 loopback", "::1/128", "::1", true },
-		{ "v6 other", "::1/128", "::2", false },
-		{ "v6 inside /33", "2001:db8::/33", "2001:db8:7fff::1", true },
-		{ "v6 outside /33", "2001:db8::/33", "2001:db8:8000::1", false },
-		{ "v6 everything", "::/0", "2001:db8::1", true },
-		{ "v4-mapped client in v4 net", "10.0.0.0/8", "::ffff:10.1.2.3", true },
-		{ "v4-mapped client outside v4 net", "10.0.0.0/8", "::ffff:11.1.2.3", false },
-		{ "v4-mapped loopback", "127.0.0.0/8", "::ffff:127.0.0.1", true },
-		{ "v4-compatible is not mapped", "10.0.0.0/8", "::10.1.2.3", false },
-		{ "v6 client, v4 net", "127.0.0.0/8", "::1", false },
-		{ "v4 client, v6 loopback", "::1/128", "127.0.0.1", false },
-		{ "v4 client, v4-mapped v6 net", "::ffff:0:0/96", "1.2.3.4", true },
+		{"v4 inside", "127.0.0.0/8", "127.0.0.1", true},
+		{"v4 outside", "127.0.0.0/8", "128.0.0.1", false},
+		{"v4 last of /25", "192.168.1.0/25", "192.168.1.127", true},
+		{"v4 first past /25", "192.168.1.0/25", "192.168.1.128", false},
+		{"v4 host", "192.0.2.7", "192.0.2.7", true},
+		{"v4 other host", "192.0.2.7", "192.0.2.8", false},
+		{"v4 everything", "0.0.0.0/0", "203.0.113.9", true},
+		{"v6 loopback", "::1/128", "::1", true},
+		{"v6 other", "::1/128", "::2", false},
+		{"v6 inside /33", "2001:db8::/33", "2001:db8:7fff::1", true},
+		{"v6 outside /33", "2001:db8::/33", "2001:db8:8000::1", false},
+		{"v6 everything", "::/0", "2001:db8::1", true},
+		{"v4-mapped client in v4 net", "10.0.0.0/8", "::ffff:10.1.2.3", true},
+		{"v4-mapped client outside v4 net", "10.0.0.0/8", "::ffff:11.1.2.3", false},
+		{"v4-mapped loopback", "127.0.0.0/8", "::ffff:127.0.0.1", true},
+		{"v4-compatible is not mapped", "10.0.0.0/8", "::10.1.2.3", false},
+		{"v6 client, v4 net", "127.0.0.0/8", "::1", false},
+		{"v4 client, v6 loopback", "::1/128", "127.0.0.1", false},
+		{"v4 client, v4-mapped v6 net", "::ffff:0:0/96", "1.2.3.4", true},
 	};
 	struct sockaddr_storage ss;
 	struct sockaddr_un sun;
@@ -245,32 +245,34 @@ test_ip_and_domain(void **state)
 		const char *name, *in;
 		bool ip, domain;
 	} t[] = {
-		{ "v4", "192.0.2.1", true, false },
-		{ "v6", "2001:db8::1", true, false },
-		{ "v6 loopback", "::1", true, false },
-		{ "v4-mapped", "::ffff:192.0.2.1", true, false },
-		{ "short v4", "1.2.3", false, false },
-		{ "v4 out of range", "256.1.1.1", false, false },
-		{ "mistyped address", "10.0.0.256", false, false },
-		{ "bracketed", "[::1]", false, false },
-		{ "trailing blank", "192.0.2.1 ", false, false },
-		{ "empty", "", false, false },
-		{ "domain", "example.com", false, true },
-		{ "single label", "localhost", false, true },
-		{ "hyphen inside", "mx-1.example.com", false, true },
-		{ "digit first", "3com.com", false, true },
-		{ "upper case", "MX.Example.COM", false, true },
-		{ "leading hyphen", "-mx.example.com", false, false },
-		{ "trailing hyphen", "mx-.example.com", false, false },
-		{ "empty label", "mx..example.com", false, false },
-		{ "trailing dot", "example.com.", false, false },
-		{ "leading dot", ".example.com", false, false },
-		{ "underscore", "a_b.example.com", false, false },
-		{ "blank", "a b.com", false, false },
-		{ "label of 63", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
-		  false, true },
-		{ "label of 64", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
-		  false, false },
+		{"v4", "192.0.2.1", true, false},
+		{"v6", "2001:db8::1", true, false},
+		{"v6 loopback", "::1", true, false},
+		{"v4-mapped", "::ffff:192.0.2.1", true, false},
+		{"short v4", "1.2.3", false, false},
+		{"v4 out of range", "256.1.1.1", false, false},
+		{"mistyped address", "10.0.0.256", false, false},
+		{"bracketed", "[::1]", false, false},
+		{"trailing blank", "192.0.2.1 ", false, false},
+		{"empty", "", false, false},
+		{"domain", "example.com", false, true},
+		{"single label", "localhost", false, true},
+		{"hyphen inside", "mx-1.example.com", false, true},
+		{"digit first", "3com.com", false, true},
+		{"upper case", "MX.Example.COM", false, true},
+		{"leading hyphen", "-mx.example.com", false, false},
+		{"trailing hyphen", "mx-.example.com", false, false},
+		{"empty label", "mx..example.com", false, false},
+		{"trailing dot", "example.com.", false, false},
+		{"leading dot", ".example.com", false, false},
+		{"underscore", "a_b.example.com", false, false},
+		{"blank", "a b.com", false, false},
+		{"label of 63",
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com", false,
+		 true},
+		{"label of 64",
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com", false,
+		 false},
 	};
 	size_t i;
 
@@ -298,33 +300,33 @@ test_hostport(void **state)
 		int port;
 		bool literal;
 	} t[] = {
-		{ "host", "mx.example.com", 0, "mx.example.com", 0, false },
-		{ "host:port", "smtp.example.net:587", 0, "smtp.example.net", 587, false },
-		{ "[v4]", "[192.0.2.1]", 0, "192.0.2.1", 0, true },
-		{ "[v4]:port", "[127.0.0.1]:10025", 0, "127.0.0.1", 10025, true },
-		{ "bare v4", "192.0.2.1", 0, "192.0.2.1", 0, true },
-		{ "bare v4:port", "192.0.2.1:25", 0, "192.0.2.1", 25, true },
-		{ "bare v6", "2001:db8::1", 0, "2001:db8::1", 0, true },
-		{ "bare v6 loopback", "::1", 0, "::1", 0, true },
-		{ "[v6]", "[::1]", 0, "::1", 0, true },
-		{ "[v6]:port", "[2001:db8::1]:465", 0, "2001:db8::1", 465, true },
-		{ "highest port", "relay.example:65535", 0, "relay.example", 65535, false },
-		{ "empty", "", BAD, NULL, 0, false },
-		{ "port only", ":25", BAD, NULL, 0, false },
-		{ "empty port", "mx.example.com:", BAD, NULL, 0, false },
-		{ "port 0", "mx.example.com:0", BAD, NULL, 0, false },
-		{ "port too high", "mx.example.com:65536", BAD, NULL, 0, false },
-		{ "port not a number", "mx.example.com:smtp", BAD, NULL, 0, false },
-		{ "port with sign", "mx.example.com:+25", BAD, NULL, 0, false },
-		{ "bracketed name", "[smtp.gmail.com]:587", BAD, NULL, 0, false },
-		{ "junk after bracket", "[192.0.2.1]x", BAD, NULL, 0, false },
-		{ "empty port after bracket", "[192.0.2.1]:", BAD, NULL, 0, false },
-		{ "unclosed bracket", "[::1", BAD, NULL, 0, false },
-		{ "empty brackets", "[]", BAD, NULL, 0, false },
-		{ "blank", "mx example.com", BAD, NULL, 0, false },
-		{ "two ports", "mx.example.com:25:26", BAD, NULL, 0, false },
-		{ "mistyped address", "10.0.0.256:25", BAD, NULL, 0, false },
-		{ "bad name", "-mx.example.com", BAD, NULL, 0, false },
+		{"host", "mx.example.com", 0, "mx.example.com", 0, false},
+		{"host:port", "smtp.example.net:587", 0, "smtp.example.net", 587, false},
+		{"[v4]", "[192.0.2.1]", 0, "192.0.2.1", 0, true},
+		{"[v4]:port", "[127.0.0.1]:10025", 0, "127.0.0.1", 10025, true},
+		{"bare v4", "192.0.2.1", 0, "192.0.2.1", 0, true},
+		{"bare v4:port", "192.0.2.1:25", 0, "192.0.2.1", 25, true},
+		{"bare v6", "2001:db8::1", 0, "2001:db8::1", 0, true},
+		{"bare v6 loopback", "::1", 0, "::1", 0, true},
+		{"[v6]", "[::1]", 0, "::1", 0, true},
+		{"[v6]:port", "[2001:db8::1]:465", 0, "2001:db8::1", 465, true},
+		{"highest port", "relay.example:65535", 0, "relay.example", 65535, false},
+		{"empty", "", BAD, NULL, 0, false},
+		{"port only", ":25", BAD, NULL, 0, false},
+		{"empty port", "mx.example.com:", BAD, NULL, 0, false},
+		{"port 0", "mx.example.com:0", BAD, NULL, 0, false},
+		{"port too high", "mx.example.com:65536", BAD, NULL, 0, false},
+		{"port not a number", "mx.example.com:smtp", BAD, NULL, 0, false},
+		{"port with sign", "mx.example.com:+25", BAD, NULL, 0, false},
+		{"bracketed name", "[smtp.gmail.com]:587", BAD, NULL, 0, false},
+		{"junk after bracket", "[192.0.2.1]x", BAD, NULL, 0, false},
+		{"empty port after bracket", "[192.0.2.1]:", BAD, NULL, 0, false},
+		{"unclosed bracket", "[::1", BAD, NULL, 0, false},
+		{"empty brackets", "[]", BAD, NULL, 0, false},
+		{"blank", "mx example.com", BAD, NULL, 0, false},
+		{"two ports", "mx.example.com:25:26", BAD, NULL, 0, false},
+		{"mistyped address", "10.0.0.256:25", BAD, NULL, 0, false},
+		{"bad name", "-mx.example.com", BAD, NULL, 0, false},
 	};
 	size_t i;
 
@@ -343,8 +345,7 @@ test_hostport(void **state)
 					 t[i].in);
 			continue;
 		}
-		if (strcmp(host, t[i].host) != 0 || port != t[i].port ||
-		    literal != t[i].literal)
+		if (strcmp(host, t[i].host) != 0 || port != t[i].port || literal != t[i].literal)
 			fail_msg("%s: value_hostport(\"%s\") got %s %d %d, want %s %d %d",
 				 t[i].name, t[i].in, host, port, literal, t[i].host, t[i].port,
 				 t[i].literal);
@@ -360,33 +361,33 @@ test_rate(void **state)
 		int rc;
 		unsigned n, interval;
 	} t[] = {
-		{ "per second", "10/s", 0, 10, 1 },
-		{ "per minute", "5/m", 0, 5, 60 },
-		{ "per hour", "100/h", 0, 100, 3600 },
-		{ "per day", "1/d", 0, 1, 86400 },
-		{ "zero", "0/s", BAD, 0, 0 },
-		{ "no unit", "10", BAD, 0, 0 },
-		{ "empty unit", "10/", BAD, 0, 0 },
-		{ "unknown unit", "10/x", BAD, 0, 0 },
-		{ "long unit", "10/sec", BAD, 0, 0 },
-		{ "no number", "/s", BAD, 0, 0 },
-		{ "negative", "-1/s", BAD, 0, 0 },
-		{ "blank", "10 /s", BAD, 0, 0 },
-		{ "overflow", "4294967296/s", BAD, 0, 0 },
-		{ "empty", "", BAD, 0, 0 },
+		{"per second", "10/s", 0, 10, 1},
+		{"per minute", "5/m", 0, 5, 60},
+		{"per hour", "100/h", 0, 100, 3600},
+		{"per day", "1/d", 0, 1, 86400},
+		{"zero", "0/s", BAD, 0, 0},
+		{"no unit", "10", BAD, 0, 0},
+		{"empty unit", "10/", BAD, 0, 0},
+		{"unknown unit", "10/x", BAD, 0, 0},
+		{"long unit", "10/sec", BAD, 0, 0},
+		{"no number", "/s", BAD, 0, 0},
+		{"negative", "-1/s", BAD, 0, 0},
+		{"blank", "10 /s", BAD, 0, 0},
+		{"overflow", "4294967296/s", BAD, 0, 0},
+		{"empty", "", BAD, 0, 0},
 	};
 	size_t i;
 
 	for (i = 0; i < NELEM(t); i++) {
-		struct conf_rate got = { 77, 77 };
+		struct conf_rate got = {77, 77};
 		int rc = value_rate(t[i].in, &got);
 
 		if (rc != t[i].rc)
 			fail_msg("%s: value_rate(\"%s\") got rc %d, want %d", t[i].name, t[i].in,
 				 rc, t[i].rc);
 		if (rc == 0 && (got.n != t[i].n || got.interval != t[i].interval))
-			fail_msg("%s: value_rate(\"%s\") got %u/%u, want %u/%u", t[i].name,
-				 t[i].in, got.n, got.interval, t[i].n, t[i].interval);
+			fail_msg("%s: value_rate(\"%s\") got %u/%u, want %u/%u", t[i].name, t[i].in,
+				 got.n, got.interval, t[i].n, t[i].interval);
 		if (rc != 0 && (got.n != 77 || got.interval != 77))
 			fail_msg("%s: value_rate(\"%s\") changed the output", t[i].name, t[i].in);
 	}
@@ -399,13 +400,13 @@ test_tls_version(void **state)
 		const char *name, *in;
 		int rc, want;
 	} t[] = {
-		{ "1.2", "TLSv1.2", 0, CONF_TLSV12 },
-		{ "1.3", "TLSv1.3", 0, CONF_TLSV13 },
-		{ "any case", "tlsv1.3", 0, CONF_TLSV13 },
-		{ "1.1 is too old", "TLSv1.1", BAD, 0 },
-		{ "1.0", "TLSv1", BAD, 0 },
-		{ "number only", "1.2", BAD, 0 },
-		{ "empty", "", BAD, 0 },
+		{"1.2", "TLSv1.2", 0, CONF_TLSV12},
+		{"1.3", "TLSv1.3", 0, CONF_TLSV13},
+		{"any case", "tlsv1.3", 0, CONF_TLSV13},
+		{"1.1 is too old", "TLSv1.1", BAD, 0},
+		{"1.0", "TLSv1", BAD, 0},
+		{"number only", "1.2", BAD, 0},
+		{"empty", "", BAD, 0},
 	};
 	size_t i;
 
@@ -428,14 +429,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_duration),
-		cmocka_unit_test(test_size),
-		cmocka_unit_test(test_cidr),
-		cmocka_unit_test(test_cidr_match),
-		cmocka_unit_test(test_ip_and_domain),
-		cmocka_unit_test(test_hostport),
-		cmocka_unit_test(test_rate),
-		cmocka_unit_test(test_tls_version),
+		cmocka_unit_test(test_duration),      cmocka_unit_test(test_size),
+		cmocka_unit_test(test_cidr),	      cmocka_unit_test(test_cidr_match),
+		cmocka_unit_test(test_ip_and_domain), cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_rate),	      cmocka_unit_test(test_tls_version),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
