@@ -13,10 +13,18 @@
  * After a transaction the connection takes the destination's next job
  * (up to max_messages_per_connection), or idles a few seconds for one.
  *
+ * Timeouts are deadlines, not idle timers: each reply must be complete
+ * within command_timeout of its command (the greeting of the connection,
+ * a TLS handshake of its start), and the whole DATA phase, from 354 to the
+ * reply to the end of data, within data_timeout; a server that trickles a
+ * byte at a time gains nothing (conn_watch()).
+ *
  * Invariants: a connection is never freed inside a client hook: hooks set
  * flags and the libevent callback that called client_input() acts on them
  * afterwards. Every job ends with one queue_result() per recipient and one
- * queue_job_done().
+ * queue_job_done(). The client learns that its commands and the body are on
+ * the wire (client_flushed()) only when the bufferevent's output is empty,
+ * so a reply that comes earlier answers nothing that was sent.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -94,6 +102,10 @@ struct mta_conn {
 	struct bufferevent *bev;
 	struct client *cl;
 	struct event *timer;
+	/* The deadline of the reply (or DATA phase, or handshake) awaited. */
+	struct event *deadline;
+	bool dl_armed, dl_data;
+	unsigned long dl_replies; /* cl->nreplies when it was armed */
 	struct dlv best;
 	bool have_best;
 	unsigned nmsgs;
@@ -122,6 +134,7 @@ static size_t m_nconns;
 
 static void conn_next_host(struct mta_conn *mc);
 static void conn_flush(struct mta_conn *mc);
+static void conn_watch(struct mta_conn *mc);
 static bool conn_stale(const struct mta_conn *mc);
 static void mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n);
 static void conn_connect(struct mta_conn *mc);
@@ -372,6 +385,9 @@ conn_drop_socket(struct mta_conn *mc)
 	mc->cl = NULL;
 	if (mc->timer)
 		evtimer_del(mc->timer);
+	if (mc->deadline)
+		evtimer_del(mc->deadline);
+	mc->dl_armed = mc->dl_data = false;
 }
 
 /* A reused connection that died before the server acknowledged anything
@@ -445,13 +461,18 @@ phase(const struct mta_conn *mc)
 	return "talking";
 }
 
+/* The connection failed: FMT says how, with %s for the relay and %s for
+ * the phase ("lost connection with %s while %s"). */
 static void
-conn_lost(struct mta_conn *mc, const char *what)
+conn_lost(struct mta_conn *mc, const char *fmt)
 {
 	struct dlv d;
 	char why[600];
 
-	snprintf(why, sizeof(why), "%s with %s while %s", what, mc->relay, phase(mc));
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(why, sizeof(why), fmt, mc->relay, phase(mc));
+#pragma GCC diagnostic pop
 	dlv_local(&d, DLV_TEMPFAIL, "4.4.2", mc->relay, why);
 	note_failure(mc, &d);
 	conn_next_addr(mc);
@@ -510,6 +531,7 @@ policy_ctx(const struct conf_tls_policy *p, char *why, size_t len)
 }
 
 static void conn_read(struct bufferevent *bev, void *arg);
+static void conn_write(struct bufferevent *bev, void *arg);
 static void conn_event(struct bufferevent *bev, short what, void *arg);
 static const struct client_hooks client_hooks;
 static void conn_start_socket(struct mta_conn *mc);
@@ -532,9 +554,13 @@ conn_start_tls(struct mta_conn *mc)
 	mc->bev = tb;
 	mc->handshake = true;
 	mc->tls_on = true;
+	/* The whole handshake within command_timeout; the next reply gets
+	 * a deadline of its own once it is done. */
 	struct timeval tv = {(time_t)mc->t->command_timeout, 0};
-	bufferevent_set_timeouts(tb, &tv, &tv);
-	bufferevent_setcb(tb, conn_read, NULL, conn_event, mc);
+	evtimer_add(mc->deadline, &tv);
+	mc->dl_armed = false;
+	bufferevent_set_timeouts(tb, NULL, NULL);
+	bufferevent_setcb(tb, conn_read, conn_write, conn_event, mc);
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
@@ -570,8 +596,10 @@ conn_tls_up(struct mta_conn *mc)
 	stats_count(STAT_TLS_OUT, mc->t->name, 1);
 	log_debug("%s: TLS with %s: %s, cipher %s, %s", mc->t->name, mc->relay, info.protocol,
 		  info.cipher, info.verify);
+	evtimer_del(mc->deadline);
 	if (!mc->cl) {
 		conn_new_client(mc); /* SMTPS: the greeting comes now */
+		conn_watch(mc);
 		return;
 	}
 	client_tls_done(mc->cl);
@@ -620,6 +648,69 @@ static void
 conn_flush(struct mta_conn *mc)
 {
 	outq_flush(mc->bev, mc->outq, !mc->tls_on && !mc->handshake);
+	if (mc->cl && mc->bev && evbuffer_get_length(bufferevent_get_output(mc->bev)) == 0)
+		client_flushed(mc->cl);
+	conn_watch(mc);
+}
+
+/* The bufferevent's output ran dry: all that was written is on the wire. */
+static void
+conn_write(struct bufferevent *bev, void *arg)
+{
+	struct mta_conn *mc = arg;
+	if (mc->cl && !mc->handshake && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		client_flushed(mc->cl);
+}
+
+/* A deadline passed: the reply, the DATA phase or the handshake took too
+ * long, however many bytes trickled in meanwhile. */
+static void
+conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct mta_conn *mc = arg;
+
+	mc->dl_armed = false;
+	if (mc->handshake) {
+		conn_tls_failed(mc, BEV_EVENT_TIMEOUT);
+		return;
+	}
+	conn_lost(mc, "conversation with %s timed out while %s");
+}
+
+static void
+arm(struct event *ev, unsigned seconds)
+{
+	struct timeval tv = {(time_t)seconds, 0};
+	evtimer_add(ev, &tv);
+}
+
+/* Keep the deadline in step with what the client waits for: a reply that
+ * became due gets command_timeout from now; DATA gets data_timeout from
+ * the 354 for all of it; nothing due, no deadline. */
+static void
+conn_watch(struct mta_conn *mc)
+{
+	if (!mc->cl || !mc->bev || mc->handshake || !mc->deadline)
+		return;
+	if (mc->cl->state == CL_BODY) {
+		if (!mc->dl_data) {
+			mc->dl_data = mc->dl_armed = true;
+			arm(mc->deadline, mc->t->data_timeout);
+		}
+		return;
+	}
+	mc->dl_data = false;
+	if (mc->cl->state == CL_QUIT || client_due(mc->cl) == 0) {
+		/* Idle, quitting (timer) or dead: nothing to wait for. */
+		evtimer_del(mc->deadline);
+		mc->dl_armed = false;
+		return;
+	}
+	if (!mc->dl_armed || mc->dl_replies != mc->cl->nreplies) {
+		mc->dl_armed = true;
+		mc->dl_replies = mc->cl->nreplies;
+		arm(mc->deadline, mc->t->command_timeout);
+	}
 }
 
 static void
@@ -641,8 +732,6 @@ hook_body(void *arg)
 			 "cannot read the queued message file");
 		return;
 	}
-	struct timeval tv = {(time_t)mc->t->data_timeout, 0};
-	bufferevent_set_timeouts(mc->bev, &tv, &tv);
 }
 
 static void
@@ -740,8 +829,6 @@ hook_txn_done(void *arg, const struct reply *replies)
 	mc->job_started = false;
 	mc->nmsgs++;
 	mc->have_best = false;
-	struct timeval tv = {(time_t)mc->t->command_timeout, 0};
-	bufferevent_set_timeouts(mc->bev, &tv, &tv);
 	bool can_detour = !j->detoured && j->transport->fallback;
 	bool throttled = false;
 	for (size_t i = 0; i < j->nrcpt; i++) {
@@ -847,13 +934,13 @@ conn_read(struct bufferevent *bev, void *arg)
 		struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &len, EVBUFFER_EOL_LF);
 		if (p.pos == -1) {
 			if (evbuffer_get_length(in) > REPLY_LINE_MAX) {
-				conn_lost(mc, "reply line too long from");
+				conn_lost(mc, "reply line from %s longer than 4096 bytes while %s");
 				return;
 			}
 			break;
 		}
 		if ((size_t)p.pos > REPLY_LINE_MAX) {
-			conn_lost(mc, "reply line too long from");
+			conn_lost(mc, "reply line from %s longer than 4096 bytes while %s");
 			return;
 		}
 		char line[REPLY_LINE_MAX + 2];
@@ -895,13 +982,15 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		struct timeval tv = {(time_t)mc->t->command_timeout, 0};
-		bufferevent_set_timeouts(bev, &tv, &tv);
+		/* From here on deadlines (conn_watch()), not idle timers. */
+		bufferevent_set_timeouts(bev, NULL, NULL);
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
-		if (mc->t->smtps)
+		if (mc->t->smtps) {
 			conn_start_tls(mc);
-		else
+		} else {
 			conn_new_client(mc);
+			conn_watch(mc);
+		}
 		return;
 	}
 	if (mc->quitting) {
@@ -927,9 +1016,9 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
-		conn_lost(mc, "conversation timed out");
+		conn_lost(mc, "conversation with %s timed out while %s");
 	else
-		conn_lost(mc, "lost connection");
+		conn_lost(mc, "lost connection with %s while %s");
 }
 
 static void
@@ -964,7 +1053,7 @@ conn_start_socket(struct mta_conn *mc)
 	mc->bev = bufferevent_socket_new(m_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!mc->bev)
 		fatal("out of memory");
-	bufferevent_setcb(mc->bev, conn_read, NULL, conn_event, mc);
+	bufferevent_setcb(mc->bev, conn_read, conn_write, conn_event, mc);
 	struct timeval tv = {(time_t)mc->t->connect_timeout, 0};
 	bufferevent_set_timeouts(mc->bev, &tv, &tv);
 	if (bufferevent_socket_connect(mc->bev, sa, (int)a->len) == -1) {
@@ -1187,8 +1276,9 @@ conn_new(struct dest *d, struct mta_job *j)
 	if (mc->t->auth_password_file && read_password(mc) == -1)
 		return;
 	mc->timer = evtimer_new(m_base, idle_timeout, mc);
+	mc->deadline = evtimer_new(m_base, conn_deadline, mc);
 	mc->outq = evbuffer_new();
-	if (!mc->timer || !mc->outq)
+	if (!mc->timer || !mc->deadline || !mc->outq)
 		fatal("out of memory");
 	d->nconn++;
 	m_nconns++;
@@ -1216,6 +1306,8 @@ conn_free(struct mta_conn *mc)
 	conn_drop_socket(mc);
 	if (mc->timer)
 		event_free(mc->timer);
+	if (mc->deadline)
+		event_free(mc->deadline);
 	free(mc->rcpts);
 	if (mc->outq)
 		evbuffer_free(mc->outq);

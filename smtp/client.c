@@ -10,7 +10,12 @@
  *
  * Invariants: every transaction ends in exactly one txn_done() or one
  * fail(); a 421 at any point is a failure of the session (the next host is
- * tried by the owner); after fail() nothing else is written.
+ * tried by the owner); after fail() nothing else is written. A recipient's
+ * final reply is a 2xx only when DATA was answered 354, the whole body was
+ * flushed (client_flushed()) and then a 2xx came: every other path gives it
+ * a failure reply or fails the session. Replies are matched to commands one
+ * to one: each written command (and the body) is owed exactly one reply,
+ * and a reply that nothing on the wire asked for is a protocol error.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -50,6 +55,7 @@ sendf(struct client *c, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return;
+	c->queued++; /* one reply is owed for each command */
 	c->h->write(c->arg, buf, (size_t)n);
 }
 
@@ -111,10 +117,20 @@ fail_temp(struct client *c, const char *status, const char *why, const struct re
 {
 	struct reply lr;
 	char text[REPLY_TEXT_MAX];
-	snprintf(text, sizeof(text), "%.100s%.900s", why, r ? r->line : "");
+	snprintf(text, sizeof(text), "%.200s%.800s", why, r ? r->line : "");
 	local_reply(&lr, 0, status, text);
 	c->fail_temp = true;
 	fail(c, &lr);
+}
+
+/* The server broke the protocol: the session is over, and nothing in the
+ * transaction counts (4.5.0, a local reason with the reply R). */
+static void
+protocol_error(struct client *c, const char *why, const struct reply *r)
+{
+	char text[300];
+	snprintf(text, sizeof(text), "protocol error: %s: ", why);
+	fail_temp(c, "4.5.0", text, r);
 }
 
 /* A new connection's protocol state; the greeting is awaited. */
@@ -128,6 +144,7 @@ client_new(const char *helo, const struct client_hooks *h, void *arg)
 	c->h = h;
 	c->arg = arg;
 	c->state = CL_GREETING;
+	c->wire = 1; /* the greeting */
 	reply_reset(&c->r);
 	return c;
 }
@@ -303,6 +320,12 @@ txn_end(struct client *c)
 	free(replies);
 	if (c->state != CL_TXN)
 		return; /* the owner quit */
+	if (c->spent) {
+		/* The server answered before the body was out: what is left
+		 * of it would be read as commands. Nothing more is said. */
+		c->state = CL_DEAD;
+		return;
+	}
 	client_enter_state(c, c->need_rset ? CL_RSET : CL_READY);
 }
 
@@ -414,6 +437,13 @@ txn_response(struct client *c, const struct reply *r)
 		fail(c, r);
 		return;
 	}
+	if (r->code / 100 == 3 && idx <= n) {
+		/* Only DATA may be answered with 3xx. */
+		protocol_error(
+			c, idx == 0 ? "MAIL FROM answered with 3xx" : "RCPT TO answered with 3xx",
+			r);
+		return;
+	}
 	if (idx == 0) {
 		if (r->code / 100 != 2) {
 			c->mail_failed = true;
@@ -438,7 +468,14 @@ txn_response(struct client *c, const struct reply *r)
 				return;
 			}
 			c->state = CL_BODY;
+			c->queued++; /* the end of data is owed a reply */
 			c->h->body(c->arg);
+			return;
+		}
+		if (r->code / 100 == 2 || r->code / 100 == 3) {
+			/* A server that says 250 to DATA has not received a
+			 * message: it never counts as delivery. */
+			protocol_error(c, "DATA answered without 354, no message was sent", r);
 			return;
 		}
 		if (!c->mail_failed)
@@ -521,6 +558,10 @@ client_response(struct client *c, const struct reply *r)
 			fail(c, r);
 			return;
 		}
+		if (r->code / 100 == 3) {
+			protocol_error(c, "end of data answered with 3xx", r);
+			return;
+		}
 		for (size_t i = 0; i < c->msg.nrcpt; i++)
 			if (c->replies[i].code == 0)
 				c->replies[i] = *r;
@@ -534,13 +575,55 @@ client_response(struct client *c, const struct reply *r)
 		c->state = CL_DEAD;
 		break;
 	case CL_READY:
-		/* An unsolicited reply: a 421 means the server is going. */
-		if (r->code == 421)
-			fail(c, r);
+		/* Unsolicited: a 421 means the server is going (and the
+		 * owed-reply check let nothing else through). */
+		fail(c, r);
 		break;
 	case CL_DEAD:
 		break;
 	}
+}
+
+/* Is a reply owed now? A complete reply R that nothing on the wire asked
+ * for is accepted only when it cannot make anything count as sent: a 421
+ * (the server is leaving) or an early 4xx/5xx verdict on a body still
+ * being written. Anything else fails the session; false then. */
+static bool
+reply_owed(struct client *c, const struct reply *r)
+{
+	if (c->wire > 0) {
+		c->wire--;
+		return true;
+	}
+	if (r->code == 421 || (c->state == CL_BODY && r->code >= 400)) {
+		if (c->queued > 0)
+			c->queued--;
+		if (c->state == CL_BODY)
+			c->spent = true; /* the body may still be on its way */
+		return true;
+	}
+	protocol_error(
+		c,
+		c->state == CL_BODY
+			? "reply to the end of data before the message was sent"
+			: "reply before the command it answers was sent (pipelining violation)",
+		r);
+	return false;
+}
+
+/* Replies the server owes. */
+unsigned
+client_due(const struct client *c)
+{
+	return c->state == CL_DEAD ? 0 : c->queued + c->wire;
+}
+
+/* What was written is on the wire: replies to it may come. */
+void
+client_flushed(struct client *c)
+{
+	c->wire += c->queued;
+	c->queued = 0;
 }
 
 /* One line from the server. */
@@ -549,6 +632,18 @@ client_input(struct client *c, const char *line, size_t len)
 {
 	if (c->state == CL_DEAD)
 		return 0;
+	if (c->r.nlines >= CLIENT_REPLY_LINES || c->rbytes + len + 2 > CLIENT_REPLY_BYTES) {
+		struct reply big;
+		char why[120];
+		snprintf(why, sizeof(why),
+			 "a reply from the remote server of more than %u lines or %u bytes",
+			 CLIENT_REPLY_LINES, CLIENT_REPLY_BYTES);
+		local_reply(&big, 0, "4.5.0", why);
+		c->fail_temp = true;
+		fail(c, &big);
+		return -1;
+	}
+	c->rbytes += len + 2;
 	if (c->state == CL_EHLO)
 		ehlo_line(c, line, len);
 	int rv = reply_feed(&c->r, line, len);
@@ -569,6 +664,10 @@ client_input(struct client *c, const char *line, size_t len)
 		return 0;
 	struct reply r = c->r;
 	reply_reset(&c->r);
+	c->rbytes = 0;
+	c->nreplies++;
+	if (!reply_owed(c, &r))
+		return 0;
 	client_response(c, &r);
 	return 0;
 }

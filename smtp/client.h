@@ -7,11 +7,21 @@
  * client_quit()                say QUIT
  * client_configure()           TLS policy and AUTH credentials
  * client_tls_done()            STARTTLS handshake finished
+ * client_flushed()             what was written is on the wire now
  * client_strstate()            the state's name
  *
  * The owner (relayd/mta.c) connects and moves bytes; this file decides
  * every command. With PIPELINING offered, MAIL, every RCPT and DATA go out
- * in one write (RFC 2920) and replies are matched in order.
+ * in one write (RFC 2920) and replies are matched in order, one to one.
+ *
+ * Strictness (nothing is reported sent that was not): only 354 to DATA
+ * starts the body, any other 2xx/3xx there is a protocol error; a 2xx to
+ * the end of data counts only when the whole body is on the wire
+ * (client_flushed() after body()); a reply for which no command is on the
+ * wire (a server that answers ahead, or twice) is a protocol error. A
+ * protocol error fails the session with a local 4.5.0 reason (fail_temp):
+ * it never bounces and never counts as delivery. A reply is at most
+ * CLIENT_REPLY_LINES lines and CLIENT_REPLY_BYTES bytes.
  */
 #ifndef SMTP_CLIENT_H
 #define SMTP_CLIENT_H
@@ -21,6 +31,9 @@
 #include <stdint.h>
 
 #include "smtp/reply.h"
+
+#define CLIENT_REPLY_LINES 100u		 /* lines of one (multi-line) reply */
+#define CLIENT_REPLY_BYTES (64u * 1024u) /* bytes of one reply, line ends included */
 
 enum client_state {
 	CL_GREETING, /* waiting for 220 */
@@ -108,6 +121,12 @@ struct client {
 	bool need_rset;
 	bool dirty;	/* a transaction ran since the last RSET or EHLO */
 	bool rset_wait; /* this transaction began with RSET; its reply is due */
+	/* Replies due: commands (the body's end of data counts as one)
+	 * written but not yet flushed, and those on the wire. */
+	unsigned queued, wire;
+	unsigned long nreplies; /* complete replies read (for the owner's deadline) */
+	size_t rbytes;		/* bytes of the reply being read */
+	bool spent;		/* answered before the body was out: close after this txn */
 };
 
 struct client *client_new(const char *helo, const struct client_hooks *h, void *arg);
@@ -121,6 +140,11 @@ void client_free(struct client *c);
 int client_input(struct client *c, const char *line, size_t len);
 int client_txn(struct client *c, const struct client_msg *m);
 void client_quit(struct client *c);
+/* Everything written so far (commands, the body) has left the owner's
+ * buffers: replies to it may come now. */
+void client_flushed(struct client *c);
+/* Replies the server owes: 0 when the client waits for nothing. */
+unsigned client_due(const struct client *c);
 const char *client_strstate(enum client_state st);
 
 #endif

@@ -6,6 +6,7 @@ harness.py -- drive the real relayd binary against scripted SMTP servers.
   make_config(...)              a typical relayd.conf text; transport(...) one transport
   Relayd                        one relayd process: start, wait_log, send, kill, stop, restart
   ScriptedServer                aiosmtpd server whose replies are scripted per command
+  RawServer, read_line(), smtp_until()  a socket server: the test writes every byte
   RawClient, Reply              socket SMTP client: the test controls every byte
   wire_body(), sent_re(), queued_re(), received_prefix()  message and log helpers
 
@@ -975,3 +976,70 @@ class ScriptedServer:
                 out.append(f"  message from=<{m.mail_from}> to={m.rcpt_tos} "
                            f"{len(m.content)} bytes: {m.content[:120]!r}")
             return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# raw SMTP server: the test writes every byte a (hostile) remote sends
+
+
+class RawServer:
+    """A TCP server on 127.0.0.x that runs BEHAVE(conn) per connection."""
+
+    def __init__(self, host, behave):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self.behave = behave
+        self.conns = 0
+        self.stop = False
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            threading.Thread(target=self.run, args=(c,), daemon=True).start()
+
+    def run(self, c):
+        try:
+            self.behave(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+
+    @property
+    def relay(self):
+        return f"[{self.host}]:{self.port}"
+
+
+def read_line(c):
+    buf = b""
+    while not buf.endswith(b"\n"):
+        ch = c.recv(1)
+        if not ch:
+            raise OSError("eof")
+        buf += ch
+    return buf
+
+
+def smtp_until(c, verb, greeting=b"220 raw ESMTP\r\n"):
+    """Greet and answer 250 to everything until VERB comes."""
+    c.sendall(greeting)
+    while True:
+        line = read_line(c)
+        if line.upper().startswith(verb):
+            return line
+        if line.upper().startswith(b"DATA"):
+            c.sendall(b"354 go\r\n")
+        else:
+            c.sendall(b"250 ok\r\n")

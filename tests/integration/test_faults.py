@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import (QUEUED_REPLY, RawClient, free_port, sent_re, simple_message, transport,
-                     wire_body)
+from harness import (QUEUED_REPLY, RawClient, RawServer, free_port, sent_re, simple_message,
+                     smtp_until, transport, wire_body)
 
 
 # ---- crash safety ----------------------------------------------------------
@@ -180,69 +180,6 @@ def test_full_spool_452_and_recovery(start_relayd, scripted):
 
 
 # ---- remote servers that misbehave ------------------------------------------
-
-class RawServer:
-    """A TCP server on 127.0.0.x that runs BEHAVE(conn) per connection."""
-
-    def __init__(self, host, behave):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(16)
-        self.host, self.port = host, self.sock.getsockname()[1]
-        self.behave = behave
-        self.conns = 0
-        self.stop = False
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns += 1
-            threading.Thread(target=self.run, args=(c,), daemon=True).start()
-
-    def run(self, c):
-        try:
-            self.behave(c)
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.stop = True
-        self.sock.close()
-
-    @property
-    def relay(self):
-        return f"[{self.host}]:{self.port}"
-
-
-def read_line(c):
-    buf = b""
-    while not buf.endswith(b"\n"):
-        ch = c.recv(1)
-        if not ch:
-            raise OSError("eof")
-        buf += ch
-    return buf
-
-
-def smtp_until(c, verb, greeting=b"220 raw ESMTP\r\n"):
-    """Greet and answer 250 to everything until VERB comes."""
-    c.sendall(greeting)
-    while True:
-        line = read_line(c)
-        if line.upper().startswith(verb):
-            return line
-        if line.upper().startswith(b"DATA"):
-            c.sendall(b"354 go\r\n")
-        else:
-            c.sendall(b"250 ok\r\n")
-
 
 def stall_mid_reply(c):
     smtp_until(c, b"MAIL")

@@ -149,7 +149,7 @@ def test_stale_reused_connection_reconnects(start_relayd):
     """A server that serves one transaction per connection and answers the
     RSET of a reused connection with 421: relayd reconnects to the same
     address; nothing is deferred, the back-off does not kick in."""
-    from test_faults import RawServer, read_line
+    from harness import RawServer, read_line
 
     got = []
 

@@ -89,14 +89,25 @@ h_starttls(void *arg)
 
 static const struct client_hooks hooks = {h_write, h_body, h_ready, h_txn_done, h_fail, h_starttls};
 
+/* LINES holds "\n"-separated server lines; with FLUSH, what the client
+ * wrote is on the wire before each line (a server that waits for it),
+ * without it every line arrives before anything more is sent. */
+static void
+feed_lines(struct client *c, const char *lines, bool flush)
+{
+	char buf[2048];
+	snprintf(buf, sizeof(buf), "%s", lines);
+	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+		if (flush)
+			client_flushed(c);
+		client_input(c, l, strlen(l));
+	}
+}
+
 static void
 feed(struct client *c, const char *lines)
 {
-	/* LINES holds "\n"-separated server lines. */
-	char buf[2048];
-	snprintf(buf, sizeof(buf), "%s", lines);
-	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
-		client_input(c, l, strlen(l));
+	feed_lines(c, lines, true);
 }
 
 static void
@@ -239,6 +250,215 @@ test_session_failures(void **state)
 	assert_int_equal(client_input(c, "hello there", 11), -1);
 	assert_int_equal(r.fail, 1);
 	assert_int_equal(r.failr.code, 451);
+	client_free(c);
+}
+
+/* A session that failed with a protocol error: fail_temp, 4.5.0, the
+ * words WANT and the server's reply in the reason, and no txn_done. */
+static void
+expect_protocol_error(struct rec *r, const char *name, const char *want, const char *reply)
+{
+	if (r->fail != 1 || r->txn_done != 0)
+		fail_msg("%s: got fail=%d txn_done=%d, want 1 and 0", name, r->fail, r->txn_done);
+	if (!r->c->fail_temp || r->failr.code != 0 || strcmp(r->failr.status, "4.5.0") != 0)
+		fail_msg("%s: got fail_temp=%d code=%d status %s, want 1, 0, 4.5.0", name,
+			 r->c->fail_temp, r->failr.code, r->failr.status);
+	if (!strstr(r->failr.line, "protocol error") || !strstr(r->failr.line, want) ||
+	    !strstr(r->failr.line, reply))
+		fail_msg("%s: got reason \"%s\", want \"protocol error\", \"%s\" and \"%s\"", name,
+			 r->failr.line, want, reply);
+	assert_int_equal(r->c->state, CL_DEAD);
+}
+
+static void
+test_data_without_354(void **state)
+{
+	/* Only 354 starts the body: any other 2xx or 3xx to DATA is a
+	 * protocol error, never a delivery (with and without PIPELINING). */
+	static const struct {
+		const char *name, *ehlo, *lines, *reply;
+	} cases[] = {
+		{"pipelined 250", "250-mx\n250 PIPELINING",
+		 "250 ok\n250 ok\n250 ok\n250 2.0.0 sent", "250 2.0.0 sent"},
+		{"pipelined 220", "250-mx\n250 PIPELINING", "250 ok\n250 ok\n250 ok\n220 hello",
+		 "220 hello"},
+		{"sequential 250", "250 mx", "250 ok\n250 ok\n250 ok\n250 Ok: queued as 123",
+		 "250 Ok: queued as 123"},
+		{"sequential 334", "250 mx", "250 ok\n250 ok\n250 ok\n334 what", "334 what"},
+		{"sequential 221", "250 mx", "250 ok\n250 ok\n250 ok\n221 bye", "221 bye"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rec r;
+		struct client *c = start(&r, cases[i].ehlo);
+		client_txn(c, &msg2);
+		feed(c, cases[i].lines);
+		assert_int_equal(r.body, 0);
+		expect_protocol_error(&r, cases[i].name, "DATA answered without 354",
+				      cases[i].reply);
+		client_free(c);
+	}
+}
+
+static void
+test_3xx_to_mail_rcpt(void **state)
+{
+	static const struct {
+		const char *name, *lines, *want;
+	} cases[] = {
+		{"MAIL 354", "354 go", "MAIL FROM answered with 3xx"},
+		{"RCPT 354", "250 ok\n354 go", "RCPT TO answered with 3xx"},
+		{"RCPT 334", "250 ok\n250 ok\n334 x", "RCPT TO answered with 3xx"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rec r;
+		struct client *c = start(&r, "250-mx\n250 PIPELINING");
+		client_txn(c, &msg2);
+		feed(c, cases[i].lines);
+		assert_int_equal(r.body, 0);
+		expect_protocol_error(&r, cases[i].name, cases[i].want, "");
+		client_free(c);
+	}
+}
+
+static void
+test_reply_before_body_sent(void **state)
+{
+	/* "354" and "250" in one segment: the 250 came before the body was
+	 * on the wire, so it answers nothing we sent. */
+	struct rec r;
+	struct client *c = start(&r, "250-mx\n250 PIPELINING");
+	client_txn(c, &msg2);
+	feed(c, "250 ok\n250 ok\n250 ok");
+	feed_lines(c, "354 go\n250 2.0.0 queued", false);
+	assert_int_equal(r.body, 1);
+	expect_protocol_error(&r, "354+250", "before the message was sent", "250 2.0.0 queued");
+	client_free(c);
+
+	/* The same 250 once the body is out: sent. */
+	c = start(&r, "250-mx\n250 PIPELINING");
+	client_txn(c, &msg2);
+	feed(c, "250 ok\n250 ok\n250 ok\n354 go\n250 2.0.0 queued");
+	assert_int_equal(r.fail, 0);
+	assert_int_equal(r.txn_done, 1);
+	assert_int_equal(r.replies[0].code, 250);
+	assert_int_equal(r.replies[1].code, 250);
+	client_free(c);
+
+	/* An early rejection of a body still being written is taken as the
+	 * verdict: it cannot make anything count as sent. */
+	c = start(&r, "250-mx\n250 PIPELINING");
+	client_txn(c, &msg2);
+	feed(c, "250 ok\n250 ok\n250 ok");
+	feed_lines(c, "354 go\n552 5.3.4 too big", false);
+	assert_int_equal(r.fail, 0);
+	assert_int_equal(r.txn_done, 1);
+	assert_int_equal(r.replies[0].code, 552);
+	assert_int_equal(r.replies[1].code, 552);
+	/* The rest of the body may still be on its way and the server may
+	 * read it as commands: the connection is never used again. */
+	assert_int_equal(c->state, CL_DEAD);
+	assert_int_equal(r.ready, 1);
+	assert_null(strstr(r.out, "RSET"));
+	assert_null(strstr(r.out, "QUIT"));
+	client_free(c);
+}
+
+static void
+test_replies_one_to_one(void **state)
+{
+	/* Sequential: two replies to MAIL before RCPT was sent. */
+	struct rec r;
+	struct client *c = start(&r, "250 mx");
+	client_txn(c, &msg2);
+	feed_lines(c, "250 ok\n250 ok", false);
+	expect_protocol_error(&r, "MAIL twice", "pipelining violation", "250 ok");
+	client_free(c);
+
+	/* Pipelined: a reply more than the commands on the wire (the batch
+	 * is answered, then one more comes before RSET was sent). */
+	c = start(&r, "250-mx\n250 PIPELINING");
+	client_txn(c, &msg2);
+	feed(c, "250 ok\n550 no\n550 no\n554 no valid recipients");
+	assert_int_equal(r.txn_done, 1);
+	assert_int_equal(c->state, CL_RSET);
+	r.txn_done = 0;
+	feed_lines(c, "250 extra", false);
+	expect_protocol_error(&r, "one more", "pipelining violation", "250 extra");
+	client_free(c);
+
+	/* A greeting followed at once by a reply to the EHLO not yet sent. */
+	memset(&r, 0, sizeof(r));
+	r.c = client_new("relay.test", &hooks, &r);
+	feed_lines(r.c, "220 mx\n250 mx", false);
+	expect_protocol_error(&r, "greeting+250", "pipelining violation", "250 mx");
+	client_free(r.c);
+
+	/* An unsolicited reply on an idle connection. */
+	c = start(&r, "250 mx");
+	assert_int_equal(c->state, CL_READY);
+	feed(c, "250 hello again");
+	expect_protocol_error(&r, "idle", "pipelining violation", "250 hello again");
+	client_free(c);
+
+	/* ... but a 421 is the server leaving: taken at any time. */
+	c = start(&r, "250 mx");
+	feed(c, "421 4.3.2 shutting down");
+	assert_int_equal(r.fail, 1);
+	assert_int_equal(r.failr.code, 421);
+	client_free(c);
+
+	/* What a command is owed, client_due() says. */
+	c = start(&r, "250-mx\n250 PIPELINING");
+	assert_int_equal(client_due(c), 0);
+	client_txn(c, &msg2);
+	assert_int_equal(client_due(c), 4);
+	feed(c, "250 ok\n250 ok");
+	assert_int_equal(client_due(c), 2);
+	client_free(c);
+}
+
+static void
+test_reply_caps(void **state)
+{
+	/* An endless multi-line reply ends at CLIENT_REPLY_LINES lines. */
+	struct rec r;
+	struct client *c = start(&r, "250 mx");
+	client_txn(c, &msg2);
+	client_flushed(c);
+	int rv = 0;
+	unsigned n;
+	for (n = 0; n < 100000 && rv == 0; n++)
+		rv = client_input(c, "250-more", 8);
+	assert_int_equal(rv, -1);
+	assert_int_equal(n, CLIENT_REPLY_LINES + 1);
+	assert_int_equal(r.fail, 1);
+	assert_true(c->fail_temp);
+	assert_non_null(strstr(r.failr.line, "more than 100 lines"));
+	client_free(c);
+
+	/* ... and at CLIENT_REPLY_BYTES bytes. */
+	c = start(&r, "250 mx");
+	char line[4000];
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "250-", 4);
+	client_txn(c, &msg2);
+	client_flushed(c);
+	rv = 0;
+	for (n = 0; n < 1000 && rv == 0; n++)
+		rv = client_input(c, line, sizeof(line));
+	assert_int_equal(rv, -1);
+	assert_true(n * (sizeof(line) + 2) > CLIENT_REPLY_BYTES);
+	assert_true(n < CLIENT_REPLY_LINES);
+	client_free(c);
+
+	/* A reply just under both caps is fine. */
+	c = start(&r, "250 mx");
+	client_txn(c, &msg2);
+	client_flushed(c);
+	for (n = 0; n < CLIENT_REPLY_LINES - 1; n++)
+		assert_int_equal(client_input(c, "250-ok", 6), 0);
+	assert_int_equal(client_input(c, "250 ok", 6), 0);
+	assert_int_equal(r.fail, 0);
 	client_free(c);
 }
 
@@ -461,6 +681,11 @@ main(void)
 		cmocka_unit_test(test_tls_policy),
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_ehlo_size_within_line),
+		cmocka_unit_test(test_data_without_354),
+		cmocka_unit_test(test_3xx_to_mail_rcpt),
+		cmocka_unit_test(test_reply_before_body_sent),
+		cmocka_unit_test(test_replies_one_to_one),
+		cmocka_unit_test(test_reply_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
