@@ -13,7 +13,10 @@
  *        client_quit() at the end of the input
  *   [2]  bits 0-1 TLS policy (none, may, require, require), bit 2 SMTPS
  *        (TLS from the start), bit 3 AUTH credentials, bit 4 the STARTTLS
- *        handshake never finishes (else client_tls_done() follows the line)
+ *        handshake never finishes (else client_tls_done() follows the line),
+ *        bit 5 lazy flushing: what the client wrote reaches the wire
+ *        (client_flushed()) only at an empty input line, so server lines
+ *        may answer ahead of the commands (else before every line)
  *
  * Invariants checked: each transaction ends in exactly one txn_done() or
  * one fail(), and fail() comes at most once; ready() only between
@@ -29,6 +32,11 @@
  * code and NUL-terminated, control-free text; fail()'s reason is the same
  * or a local one (code 0) flagged fail_temp; a malformed line gives -1
  * and fail().
+ *
+ * And the one that matters most: no recipient is ever reported delivered
+ * (a 2xx final reply in txn_done()) unless DATA was answered 354 (body()
+ * ran), the body was then flushed to the wire, and the 2xx is the server
+ * line being read now, after that flush.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,7 +51,9 @@
 static const char *const rcpts[] = {
 	"someone@gmail.com",
 	"other@example.net",
-	"b\xc3\xbc" "cher@b\xc3\xbc" "cher.example",
+	"b\xc3\xbc"
+	"cher@b\xc3\xbc"
+	"cher.example",
 };
 
 static const char user[] = "relay-user", pass[] = "s3cret pass";
@@ -55,10 +65,12 @@ struct fz {
 	char plain[128], b64user[64], b64pass[64]; /* what AUTH may send */
 	unsigned ntxn, maxtxn, ndone;
 	bool txn_open, failed, body;
-	bool rset; /* the open transaction began with RSET */
+	bool rset;   /* the open transaction began with RSET */
 	bool in_tls; /* starttls() called, client_tls_done() not yet */
 	struct client_msg m;
-	size_t sent; /* commands of the open transaction: MAIL, RCPT..., DATA */
+	size_t sent;	   /* commands of the open transaction: MAIL, RCPT..., DATA */
+	bool body_flushed; /* client_flushed() came after body() */
+	int line_code;	   /* the code of the server line being read, or -1 */
 };
 
 static struct fz fz;
@@ -141,8 +153,8 @@ h_write(void *arg, const char *buf, size_t len)
 	if (fz.c->state == CL_TXN && fz.txn_open) {
 		/* A reused connection's transaction may begin with one RSET. */
 		if (n == 4 && memcmp(buf, "RSET", 4) == 0) {
-			FUZZ_CHECK(fz.sent == 0 && !fz.rset, "RSET after %zu commands of a transaction",
-				   fz.sent);
+			FUZZ_CHECK(fz.sent == 0 && !fz.rset,
+				   "RSET after %zu commands of a transaction", fz.sent);
 			fz.rset = true;
 			return;
 		}
@@ -162,8 +174,8 @@ h_write(void *arg, const char *buf, size_t len)
 				   fz.m.nrcpt, (int)n, buf);
 		return;
 	}
-	static const char *const verbs[] = {"EHLO relay.fuzz.test", "HELO relay.fuzz.test",
-					    "RSET", "QUIT", ".", "STARTTLS"};
+	static const char *const verbs[] = {
+		"EHLO relay.fuzz.test", "HELO relay.fuzz.test", "RSET", "QUIT", ".", "STARTTLS"};
 	for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
 		if (strlen(verbs[v]) == n && memcmp(verbs[v], buf, n) == 0) {
 			if (v == 4)
@@ -188,6 +200,16 @@ h_body(void *arg)
 	FUZZ_CHECK(fz.sent == fz.m.nrcpt + 2, "body() after %zu commands", fz.sent);
 	FUZZ_CHECK(!fz.body, "body() twice");
 	fz.body = true;
+	fz.body_flushed = false;
+}
+
+/* The owner's flush: everything written is on the wire now. */
+static void
+flush(void)
+{
+	if (fz.body)
+		fz.body_flushed = true;
+	client_flushed(fz.c);
 }
 
 static void
@@ -245,10 +267,20 @@ h_txn_done(void *arg, const struct reply *replies)
 	FUZZ_CHECK(!fz.failed, "txn_done() after fail()");
 	fz.txn_open = false;
 	fz.ndone++;
-	for (size_t i = 0; i < fz.m.nrcpt; i++)
-	{
+	for (size_t i = 0; i < fz.m.nrcpt; i++) {
 		check_reply(&replies[i], "txn_done() reply");
 		FUZZ_CHECK(replies[i].code != 0, "recipient %zu without a final reply", i);
+		if (replies[i].code / 100 != 2)
+			continue;
+		/* Delivered: only after 354, the body on the wire, then 2xx. */
+		FUZZ_CHECK(fz.body, "recipient %zu delivered (%d) without a 354 to DATA", i,
+			   replies[i].code);
+		FUZZ_CHECK(fz.body_flushed,
+			   "recipient %zu delivered (%d) before the body was on the wire", i,
+			   replies[i].code);
+		FUZZ_CHECK(replies[i].code == fz.line_code,
+			   "recipient %zu delivered by %d, but the line read is %d", i,
+			   replies[i].code, fz.line_code);
 	}
 	if ((fz.h0 & 64) && fz.ndone >= 2)
 		client_quit(fz.c);
@@ -298,7 +330,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.h1 = data[1];
 	fz.h2 = data[2];
 	fz.maxtxn = 1 + (fz.h1 & 7);
-	fz.opts.tls = (fz.h2 & 3) == 0 ? CLIENT_TLS_NONE
+	fz.opts.tls = (fz.h2 & 3) == 0	 ? CLIENT_TLS_NONE
 		      : (fz.h2 & 3) == 1 ? CLIENT_TLS_MAY
 					 : CLIENT_TLS_REQUIRE;
 	fz.opts.tls_active = fz.h2 & 4;
@@ -335,6 +367,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(t);
 		} else
 			line = fuzz_guard(p, n);
+		if (fz.h2 & 32) {
+			if (n == 0) {
+				flush();
+				continue;
+			}
+		} else
+			flush();
+		fz.line_code =
+			n >= 3 && line[0] >= '0' && line[0] <= '9' && line[1] >= '0' &&
+					line[1] <= '9' && line[2] >= '0' && line[2] <= '9'
+				? (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0')
+				: -1;
 		bool was_failed = fz.failed;
 		int rv = client_input(fz.c, line, n);
 		FUZZ_CHECK(rv == 0 || rv == -1, "client_input() returned %d", rv);

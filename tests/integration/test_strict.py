@@ -264,3 +264,21 @@ def test_long_reply_line_names_host_and_phase(start_relayd):
     assert re.search(r"^reply line from \S+\[127\.0\.0\.2\]:\d+ longer than 4096 bytes "
                      r"while sending RCPT TO$", why), why
     assert "from with" not in why
+
+
+def test_trickled_tls_handshake_ends_at_command_timeout(start_relayd):
+    """STARTTLS answered, then a TLS record header promising 16 KiB that
+    arrives a byte at a time: the handshake ends at command_timeout."""
+    def slow_tls(c):
+        c.sendall(b"220 slowtls.test ESMTP\r\n")
+        read_line(c)
+        c.sendall(b"250-slowtls.test\r\n250 STARTTLS\r\n")
+        assert read_line(c).upper().startswith(b"STARTTLS")
+        c.sendall(b"220 2.0.0 go ahead\r\n")
+        c.sendall(b"\x16\x03\x03\x40\x00")            # handshake record, 16 KiB
+        for _ in range(100):
+            c.sendall(b"\x00")
+            time.sleep(0.25)
+    took, why = timed_deferral(start_relayd, slow_tls, "TLS handshake", tls="encrypt")
+    assert "timeout" in why, why
+    assert 1.8 <= took < 5, f"deferred after {took:.1f}s: {why}"
