@@ -764,6 +764,8 @@ classify_name(enum class_kind k)
 		[CLASS_POLICY] = "policy",
 		[CLASS_SPAM] = "spam",
 		[CLASS_RELAY_DENIED] = "relay_denied",
+		[CLASS_NO_RDNS] = "no_rdns",
+		[CLASS_HOST_UNKNOWN] = "host_unknown",
 	};
 
 	if ((unsigned)k >= NELEM(names) || names[k] == NULL)

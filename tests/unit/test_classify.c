@@ -715,7 +715,8 @@ test_table(void **state)
 		fail_msg("%d of %zu rows misclassified", bad, NELEM(rows));
 }
 
-/* Every category has its own stable name; unknown values read "none". */
+/* Every category has its own stable name, different from all the others and from
+ * "none"; unknown values read "none". */
 static void
 test_names(void **state)
 {
@@ -737,6 +738,8 @@ test_names(void **state)
 		{CLASS_POLICY, "policy"},
 		{CLASS_SPAM, "spam"},
 		{CLASS_RELAY_DENIED, "relay_denied"},
+		{CLASS_NO_RDNS, "no_rdns"},
+		{CLASS_HOST_UNKNOWN, "host_unknown"},
 	};
 	size_t i;
 	int bad = 0;
@@ -747,6 +750,26 @@ test_names(void **state)
 				    classify_name(names[i].kind), names[i].name);
 			bad++;
 		}
+	}
+	for (i = 1; i <= CLASS_LAST; i++) {
+		const char *n = classify_name((enum class_kind)i);
+		size_t j;
+
+		if (strcmp(n, "none") == 0) {
+			print_error("kind %zu: got \"none\", want a name of its own\n", i);
+			bad++;
+		}
+		for (j = 1; j < i; j++) {
+			if (strcmp(n, classify_name((enum class_kind)j)) == 0) {
+				print_error("kind %zu: got \"%s\", want it unlike kind %zu's\n", i,
+					    n, j);
+				bad++;
+			}
+		}
+	}
+	if (NELEM(names) != CLASS_LAST + 1) {
+		print_error("%zu names listed, want %d\n", NELEM(names), CLASS_LAST + 1);
+		bad++;
 	}
 	if (strcmp(classify_name((enum class_kind)999), "none") != 0) {
 		print_error("kind 999: got \"%s\", want \"none\"\n",
@@ -772,7 +795,7 @@ rnd(void)
 static void
 check_invariants(const struct classification *c, int code, const char *what)
 {
-	if (c->kind > CLASS_RELAY_DENIED)
+	if (c->kind > CLASS_LAST)
 		fail_msg("%s: got kind %d, want a known one", what, (int)c->kind);
 	if ((c->kind == CLASS_NONE) != (c->label == NULL) ||
 	    (c->kind == CLASS_NONE) != (c->explain == NULL))
@@ -829,11 +852,13 @@ test_random(void **state)
 	static const char *const words[] = {
 		"spam", "spamhaus", "zen.spamhaus.org", "5.7.1", "relay", "user unknown", "S3140",
 		"greylist", "tls required", "*", " ", "\t", "-", "#", ".", "quota", "dnsbl",
-		"550-", "550 ", "421-4.7.0 ", "550 #5.1.1 ", "552",
+		"550-", "550 ", "421-4.7.0 ", "550 #5.1.1 ", "552", "host unknown",
+		"too many recipients", "ptr record", "helo command rejected", "dynamic ip",
+		"aup#", "block listed",
 	};
 	static const char *const statuses[] = {
 		"", "5.7.1", "4.7.0", "5.1.1", "5.7.606", "9.9.9", "5..1", "5.7.", "4.7.650",
-		"5.123.456",
+		"5.123.456", "5.7.25", "4.5.3", "5.7.506",
 	};
 	static const int codes[] = {
 		0, 250, 399, 400, 421, 450, 451, 452, 454, 530, 550, 552, 553, 554, 599, 600,
