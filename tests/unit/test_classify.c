@@ -422,7 +422,7 @@ static const struct row rows[] = {
 	  "<kijitora@example.jp>: Sender address rejected: Domain not found",
 	  CLASS_DOMAIN_NOT_FOUND, "sender domain not found", false },
 
-	/* --- SPF, DKIM, DMARC, reverse DNS --- */
+	/* --- SPF, DKIM, DMARC; reverse DNS (no_rdns since issue 12) --- */
 	/* GMAIL_DOC */
 	{ "gmail 5.7.26", 550, "5.7.26",
 	  "This mail has been blocked because the sender is unauthenticated. Gmail requires all "
@@ -471,17 +471,17 @@ static const struct row rows[] = {
 	  "The IP address sending this message does not have a PTR record setup, or the "
 	  "corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail "
 	  "does not accept messages from IPs with missing PTR records.",
-	  CLASS_POLICY, "policy: reverse DNS", false },
+	  CLASS_NO_RDNS, "no reverse DNS", false },
 	/* GMAIL_DOC */
 	{ "gmail 4.7.0 ptr", 421, "4.7.0",
 	  "The IP address sending this message does not have a PTR record, or the corresponding "
 	  "forward DNS entry does not point to the sending IP. To protect our users from spam, "
 	  "mail sent from your IP address has been temporarily rate limited.",
-	  CLASS_POLICY, "policy: reverse DNS", false },
+	  CLASS_NO_RDNS, "no reverse DNS", false },
 	/* https://pastebin.com/pnX6jKVc (speedy.com.ar greeting) */
 	{ "postfix unknown client", 450, "4.7.1",
 	  "Client host rejected: cannot find your hostname, [xx.xxx.125.110]",
-	  CLASS_POLICY, "policy: reverse DNS", false },
+	  CLASS_NO_RDNS, "no reverse DNS", false },
 
 	/* --- spam --- */
 	/* https://pastebin.com/UaXB41uS */
@@ -539,6 +539,57 @@ static const struct row rows[] = {
 	  "in: example.com (as obtained from HELO and MAIL FROM). Email is being sent from a "
 	  "domain or IP address which isn't registered in your Workspace account.",
 	  CLASS_RELAY_DENIED, "relay denied", false },
+
+	/* --- issue 12: replies the first table got wrong, verbatim from the issue
+	 * (each also cited where it was published) --- */
+	/* SISIMAI why-blocked.go ("please use the smtp server of your isp"): a dynamic or
+	 * residential IP, the detour's case */
+	{ "i12 smtp server of your ISP", 550, "5.7.0", "... Please use the smtp server of your ISP",
+	  CLASS_REPUTATION, "reputation: dynamic IP", true },
+	/* https://github.com/sisimai/rb-sisimai/blob/master/test/public/reason-test.rb
+	 * (Sisimai: blocked); was "rate limited" by 4.7.1 */
+	{ "i12 may not be mail exchanger", 450, "4.7.1",
+	  "Client host rejected: may not be mail exchanger",
+	  CLASS_REPUTATION, "reputation: dynamic IP", true },
+	/* same source; was "rate limited" by 4.7.1 */
+	{ "i12 IP name lookup failed", 450, "4.7.1", "Access denied. IP name lookup failed [192.0.2.222]",
+	  CLASS_NO_RDNS, "no reverse DNS", false },
+	/* https://www.ibm.com/support/knowledgecenter/SSLTBW_2.1.0/com.ibm.zos.v2r1.cs3cod0/smt552-02.htm
+	 * ("552: Too many recipients"); was "message too large" by 552 */
+	{ "i12 552 too many recipients", 552, "", "Too many recipients",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	/* SISIMAI why-userunknown.go ("user not found") */
+	{ "i12 user not found", 550, "", "User not found",
+	  CLASS_UNKNOWN_USER, "unknown user", false },
+	/* Lotus Domino (SISIMAI lhost/domino: "not listed in Domino Directory") */
+	{ "i12 domino directory", 550, "5.0.911", "User ... not listed in Domino Directory",
+	  CLASS_UNKNOWN_USER, "unknown user", false },
+	/* sendmail's EX_NOHOST text (https://docs.oracle.com/cd/E19253-01/816-4555/mailadmin-219/index.html) */
+	{ "i12 host unknown", 550, "", "Host unknown (Authoritative answer from name server)",
+	  CLASS_HOST_UNKNOWN, "host unknown", false },
+	/* GODADDY_DOC IB607 (via https://github.com/sisimai/go-sisimai/blob/master/rhost/for-godaddy.go):
+	 * the text wins over 5.1.1 */
+	{ "i12 5.1.1 but too many recipients this hour", 550, "5.1.1",
+	  "<...> - 203.0.113.222 has sent to too many recipients this hour",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	/* https://github.com/sisimai/rb-sisimai/blob/master/test/public/reason-test.rb (the
+	 * client's generic PTR name in full) */
+	{ "sisimai may not be mail exchanger", 450, "4.7.1",
+	  "<c135.kyoto.example.ne.jp[192.0.2.56]>: Client host rejected: may not be mail exchanger",
+	  CLASS_REPUTATION, "reputation: dynamic IP", true },
+
+	/* --- only a status: each goes by its RFC 3463/7372 meaning --- */
+	{ "status only 5.1.2", 550, "5.1.2", "", CLASS_DOMAIN_NOT_FOUND, "domain not found", false },
+	{ "status only 4.5.3", 452, "4.5.3", "", CLASS_RATE_LIMIT, "too many recipients", false },
+	{ "status only 5.7.25", 550, "5.7.25", "", CLASS_NO_RDNS, "no reverse DNS", false },
+	{ "status only 5.7.506", 550, "5.7.506", "", CLASS_POLICY, "HELO", false },
+	{ "status only 5.7.507", 550, "5.7.507", "", CLASS_BLOCKLIST, "recipient's own list", true },
+	{ "status only 4.7.650", 451, "4.7.650", "", CLASS_RATE_LIMIT, "rate limited", false },
+	{ "status only 5.2.2", 552, "5.2.2", "", CLASS_MAILBOX_FULL, "mailbox full", false },
+	{ "text over status: 5.2.2 quota", 552, "5.2.2", "Submission quota exceeded",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	{ "word: dynamic is not dynamic IP", 550, "", "dynamically generated content rejected",
+	  CLASS_SPAM, "spam", false },
 
 	/* --- real replies that say too little to classify --- */
 	/* https://github.com/sisimai/go-sisimai/blob/master/rhost/for-apple.go */
@@ -617,6 +668,12 @@ static const struct row rows[] = {
 	  "552-Requested mail action aborted: exceeded storage allocation 552-Quota exceeded. 552 "
 	  "For explanation visit https://help.1and1.com/smtp-error-messages?ip=217.72.192.75&c=quot",
 	  CLASS_MAILBOX_FULL, "mailbox full", false },
+	/* the issue's 5.1.1 example as relayd keeps it: the status of the first line */
+	{ "lines: 5.1.1 too many recipients", 550, "5.0.0",
+	  "550 5.1.1 <...> - 203.0.113.222 has sent to too many recipients this hour",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	{ "lines: 552 too many recipients", 552, "5.0.0", "552 Too many recipients",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
 	/* https://pastebin.com/jhdNMiyp ("#5.7.1": reply.c keeps no status) */
 	{ "lines: hash status", 550, "5.0.0",
 	  "550 #5.7.1 Your access to submit messages to this e-mail system has been rejected.",
