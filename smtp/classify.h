@@ -23,7 +23,7 @@ enum class_kind {
 	CLASS_TOO_LARGE,    /* 5.3.4 / 552 */
 	CLASS_TLS_REQUIRED, /* 530 / 5.7.x "must issue STARTTLS" */
 	CLASS_AUTH_REQUIRED,
-	CLASS_RATE_LIMIT, /* 421, too many connections, 4.7.x throttling */
+	CLASS_RATE_LIMIT, /* 421, too many connections or recipients, 4.7.x */
 	CLASS_GREYLIST,
 	CLASS_DOMAIN_NOT_FOUND,
 	CLASS_POLICY, /* SPF / DKIM / DMARC, 5.7.23-5.7.27, HELO name */
