@@ -9,8 +9,15 @@
  * specific rows come first: a named blocklist before a provider's own reputation
  * block, both before the generic "blocked using"/"block list" row, and all of them
  * before the categories a listing's text may also mention (relay, spam, policy).
- * Replies that only a code or a status class identifies (421, 552, 530, 4.7.x)
- * are the last rows.
+ * The text wins over a bare code or status that disagrees with it: every row that
+ * reads the text comes before the rows that go by an enhanced status alone (5.1.1,
+ * 5.7.606, 4.7.650), and those before the rows that have only a code to go by (421,
+ * 552, 530). So "550 5.1.1 ... has sent to too many recipients this hour" is a rate
+ * limit, and "552 Too many recipients" is not a message that is too large.
+ *
+ * Each row names where its texts were published: a provider's or an MTA's own
+ * documentation or source where there is one, otherwise a public bounce or a
+ * bounce parser's pattern list (see "Sources" above rules[]).
  *
  * A row of kind CLASS_NONE also stops the search: it keeps a reply that looks
  * like a category out of it.
@@ -42,14 +49,14 @@
  * text: lowercase phrases searched case-insensitively, where a space matches any
  * run of white space and a phrase that starts or ends with a letter or digit must
  * start or end a word there, unless a '*' at that end lifts it ("*s3150" also
- * finds "AS3150"). With either, one of the status or the text lists must match;
- * otherwise each non-empty list must.
+ * finds "AS3150"). Each non-empty list must match. No row mixes a status with a
+ * text: a status says the same as a text only where the text is missing, so
+ * statuses get rows of their own, after every text row.
  */
 struct rule {
 	int codes[2];
 	const char *status[6];
-	const char *text[18];
-	bool either;
+	const char *text[32];
 	enum class_kind kind;
 	const char *label;
 	const char *explain;
@@ -133,6 +140,14 @@ static const char ex_cloudmark[] =
 static const char ex_spamrats[] =
 	"The sending IP is on a SpamRATS list (often for a missing or generic reverse DNS name). "
 	"Look it up and ask for removal at https://www.spamrats.com." DETOUR;
+static const char ex_senderscore[] =
+	"The sending IP is on Validity's Sender Score blocklist (once Return Path's). Look it up "
+	"and ask for removal at https://senderscore.org." DETOUR;
+static const char ex_cox_list[] =
+	"Cox refused the sending IP because it is on a DNS blocklist; the AUP#IPBL code says "
+	"which (Spamhaus ZEN, Cloudmark CSI, Validity/Return Path or Invaluement, see "
+	"https://www.cox.com/residential/support/email-error-codes.html). Ask that list for "
+	"removal." DETOUR;
 static const char ex_ownlist[] =
 	"The recipient's organisation put the sending IP on its own block list (Microsoft 365 "
 	"calls it the Customer Block list); only its administrators can remove it, so contact "
@@ -158,6 +173,36 @@ static const char ex_yahoo[] =
 	"Yahoo will no longer accept mail from the sending IP (\"permanently deferred\": retrying "
 	"will not help). Review complaints and list hygiene, see "
 	"https://senders.yahooinc.com/smtp-error-codes." DETOUR;
+static const char ex_dynamic[] =
+	"The receiver treats the sending IP as a dynamic or residential address (an end-user "
+	"range, or a PTR name that looks like one) that should not send mail directly, as "
+	"Spamhaus PBL does. Send this destination's mail through your provider's smarthost or "
+	"another relay (a transport with relay, or fallback); a real mail server needs a static "
+	"IP whose PTR name does not look generic.";
+static const char ex_comcast[] =
+	"Comcast blocked the sending IP because its mail came in patterns characteristic of spam "
+	"(BL000000). Find what sent it, then ask for removal as "
+	"https://postmaster.comcast.net/smtp-error-codes.php says." DETOUR;
+static const char ex_cox[] =
+	"Cox blocked the sending IP for spam-like mail (AUP#CXBL; AUP#CDRBL lasts at most a day). "
+	"Find what sent it; the codes are explained at "
+	"https://www.cox.com/residential/support/email-error-codes.html, where you can ask Cox "
+	"to unblock the IP." DETOUR;
+static const char ex_gmx[] =
+	"GMX, WEB.DE or 1&1 (United Internet) put the sending IP on its block list. The "
+	"postmaster.gmx.net or postmaster.web.de link in the reply says why; fix that and ask "
+	"for removal through the contact form there." DETOUR;
+static const char ex_cisco[] =
+	"The receiver's Cisco Secure Email (IronPort) gateway refuses the sending IP for its poor "
+	"SenderBase/Talos reputation. Look the IP up at "
+	"https://talosintelligence.com/reputation_center and ask for a review there." DETOUR;
+static const char ex_mimecast[] =
+	"Mimecast refuses the sending IP because of its poor reputation. Request a review of the "
+	"IP from Mimecast, or ask the recipient's administrator to permit the sender." DETOUR;
+static const char ex_ip_blocked[] =
+	"The receiver blocked the sending IP for a while (an hour, or the day) because it sent "
+	"spam or mail to too many invalid addresses. Find what sent that mail and clean the "
+	"lists." DETOUR;
 static const char ex_reputation[] =
 	"The receiver refuses the sending IP because of its poor reputation. Find out why (a "
 	"blocklist check, complaints, volume) and fix it." DETOUR;
@@ -204,6 +249,11 @@ static const char ex_rate_gmail_domain[] =
 static const char ex_rate_quota[] =
 	"The sending account at the smarthost has reached its sending quota. Wait for the quota "
 	"to reset, ask the provider for a higher limit, or set rate on the transport.";
+static const char ex_rate_rcpts[] =
+	"The receiver takes only so many recipients per message, or per hour, from this sender, "
+	"and this one was over: a limit, not a refusal of the address (RFC 5321 4.5.3.1.10 asks "
+	"that even a 552 here be taken as temporary). relayd retries a 4xx on its schedule; "
+	"after a 5xx, send to these recipients again later or in smaller batches.";
 static const char ex_greylist[] =
 	"The receiver greylists: it turns away mail from senders it has not seen before for a "
 	"few minutes and accepts the retry. Nothing to do; relayd retries on its schedule.";
@@ -220,8 +270,18 @@ static const char ex_policy[] =
 	"with DKIM, and keep the From: domain aligned with them.";
 static const char ex_rdns[] =
 	"The sending IP has no reverse DNS (PTR) name, or that name does not resolve back to the "
-	"IP. Ask the IP's provider for a PTR record that matches the EHLO name, or send through "
-	"a smarthost that has one.";
+	"IP (no forward-confirmed reverse DNS). Ask the IP's provider for a PTR record naming a "
+	"host whose A or AAAA record is this IP, best relayd's EHLO name (hostname, or the "
+	"transport's helo), or send through a smarthost that has one.";
+static const char ex_helo[] =
+	"The receiver refused relayd's EHLO name: it is not in DNS, or not a fully-qualified "
+	"host name. Set hostname (or the transport's helo) to a fully-qualified name with an A "
+	"or AAAA record, best the sending IP's PTR name.";
+static const char ex_host_unknown[] =
+	"A mail server on the way could not find the recipient's host in DNS: the part after "
+	"the @, or the host its MX record names, does not exist. Check the address for typos; if "
+	"it is right, the recipient's DNS is broken, so tell them another way. Another route "
+	"will not help.";
 static const char ex_spam[] =
 	"The receiver's filter judged the message to be spam. Review its content, links and the "
 	"sender's list practices; another sending IP usually will not help.";
@@ -237,219 +297,482 @@ static const char ex_relay[] =
 	"client. Check the transport's relay and that this host may use it (its IP or "
 	"authentication); for MX delivery, check the domain's MX records.";
 
+/*
+ * Sources. Each row's comment names where its texts were published, with these
+ * keys or a URL:
+ * GMAIL_DOC   Gmail SMTP errors and codes, https://support.google.com/a/answer/3726730
+ * MS_DOC      Email non-delivery reports and SMTP errors in Exchange Online,
+ *             https://learn.microsoft.com/en-us/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online
+ * YAHOO_DOC   https://senders.yahooinc.com/smtp-error-codes
+ * COMCAST_DOC Comcast mail delivery error codes, http://postmaster.comcast.net/mail-error-codes.html
+ *             and https://postmaster.comcast.net/smtp-error-codes.php
+ * COX_DOC     https://www.cox.com/residential/support/email-error-codes.html
+ * GODADDY_DOC https://ca.godaddy.com/help/fix-rejected-email-with-a-bounce-error-40685
+ * POSTFIX     postconf(5) and the Postfix SMTP server's stock texts,
+ *             https://www.postfix.org/postconf.5.html
+ * SISIMAI     Sisimai's bounce-reason patterns, collected from real bounces:
+ *             https://github.com/sisimai/go-sisimai/tree/master/reason (why-*.go) and
+ *             .../rhost (for-*.go, per provider, with the provider's documentation)
+ */
 /* clang-format off */
 static const struct rule rules[] = {
-	/* Named DNS blocklists. A Spamhaus reply may name several: the list
-	 * that says most (CSS, DBL, PBL) wins over the zone (ZEN). */
-	{ .status = { "*.7.513" }, .text = { "customer block list" }, .either = true,
+	/* ---- 1. Named DNS blocklists. A Spamhaus reply may name several: the
+	 * list that says most (CSS, DBL, PBL) wins over the zone (ZEN). ---- */
+	/* MS_DOC: 5.7.513 "... blocked by contoso.com using Customer Block list"; 5.7.507
+	 * "Access denied, rejected by recipient" (the recipient's organization blocked
+	 * the IP) */
+	{ .text = { "customer block list", "access denied, rejected by recipient" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: recipient's own list",
 	  .explain = ex_ownlist, .reroute = true },
+	/* https://www.spamhaus.org/css/ (the SBLCSS code in ZEN's TXT answer) */
 	{ .text = { "sblcss", "css.spamhaus.org", "spamhaus css", "spamhaus.org/css" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus CSS", .explain = ex_css,
 	  .reroute = true },
+	/* SISIMAI rhost/for-apple.go ("domain present in the Spamhaus DBL") */
 	{ .text = { "dbl.spamhaus.org", "spamhaus dbl", "spamhaus.org/dbl",
 		    "spamhaus.org/query/domain" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus DBL", .explain = ex_dbl,
 	  .reroute = false },
-	{ .text = { "pbl.spamhaus.org", "spamhaus pbl", "spamhaus.org/pbl" },
+	/* SISIMAI rhost/for-apple.go; GODADDY_DOC IB106 "listed on the Policy Block List
+	 * (PBL)" */
+	{ .text = { "pbl.spamhaus.org", "spamhaus pbl", "spamhaus.org/pbl", "policy block list" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus PBL", .explain = ex_pbl,
 	  .reroute = true },
+	/* POSTFIX default_rbl_reply with the legacy zone */
 	{ .text = { "sbl-xbl.spamhaus.org", "spamhaus sbl-xbl" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus SBL-XBL", .explain = ex_sblxbl,
 	  .reroute = true },
-	{ .text = { "xbl.spamhaus.org", "spamhaus xbl", "spamhaus.org/xbl", "abuseat.org" },
+	/* YAHOO_DOC [BL23]; GODADDY_DOC IB105 "listed on the Exploits Block List (XBL)";
+	 * SISIMAI why-blocked.go (abuseat.org, the CBL now in the XBL) */
+	{ .text = { "xbl.spamhaus.org", "spamhaus xbl", "spamhaus.org/xbl", "abuseat.org",
+		    "exploits block list" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus XBL", .explain = ex_xbl,
 	  .reroute = true },
-	{ .text = { "sbl.spamhaus.org", "spamhaus sbl", "spamhaus.org/sbl" },
+	/* SISIMAI rhost/for-apple.go; GODADDY_DOC IB104 "listed on the Spamhaus Block List
+	 * (SBL)" */
+	{ .text = { "sbl.spamhaus.org", "spamhaus sbl", "spamhaus.org/sbl", "spamhaus block list" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus SBL", .explain = ex_sbl,
 	  .reroute = true },
-	{ .text = { "zen.spamhaus.org", "spamhaus zen" },
+	/* POSTFIX default_rbl_reply; COMCAST_DOC BL000001 ("listed on the Spamhaus Zen
+	 * Blocklist") */
+	{ .text = { "zen.spamhaus.org", "spamhaus zen", "bl000001" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus ZEN", .explain = ex_zen,
 	  .reroute = true },
+	/* YAHOO_DOC [BL21] "because the ip is in Spamhaus's list" */
 	{ .text = { "spamhaus" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Spamhaus", .explain = ex_spamhaus,
 	  .reroute = true },
+	/* https://psbl.org (its TXT answer "Listed in PSBL, see http://psbl.org/listing?ip=") */
 	{ .text = { "psbl" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: PSBL", .explain = ex_psbl,
 	  .reroute = true },
+	/* https://www.barracudacentral.org/rbl ("blocked using Barracuda Reputation") */
 	{ .text = { "barracuda reputation", "barracudacentral",
 		    "barracudanetworks.com/reputation" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Barracuda", .explain = ex_barracuda,
 	  .reroute = true },
+	/* https://www.spamcop.net/bl.shtml; SISIMAI why-blocked.go ("//www.spamcop.net/bl.") */
 	{ .text = { "spamcop" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: SpamCop", .explain = ex_spamcop,
 	  .reroute = true },
+	/* https://www.uceprotect.net ("dnsbl-1.uceprotect.net", "UCEPROTECT-Level 1") */
 	{ .text = { "uceprotect*" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: UCEPROTECT", .explain = ex_uceprotect,
 	  .reroute = true },
+	/* "blocked using dnsbl.sorbs.net" (https://help.kreativmedia.ch/fr/erreur-554-blocked);
+	 * SORBS was closed by Proofpoint in 2024 */
 	{ .text = { "sorbs" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: SORBS", .explain = ex_sorbs,
 	  .reroute = true },
+	/* SISIMAI rhost/for-apple.go ("Blocked - see https://support.proofpoint.com/dnsbl-lookup") */
 	{ .text = { "ipcheck.proofpoint", "dnsbl-lookup", "proofpoint dynamic reputation" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Proofpoint", .explain = ex_proofpoint,
 	  .reroute = true },
+	/* https://mailspike.io */
 	{ .text = { "mailspike" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Mailspike", .explain = ex_mailspike,
 	  .reroute = true },
+	/* https://abusix.com */
 	{ .text = { "abusix" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Abusix", .explain = ex_abusix,
 	  .reroute = true },
-	{ .text = { "cloudmark" },
+	/* Orange "Ref http://csi.cloudmark.com" (SISIMAI rhost/for-franceptt.go); GODADDY_DOC
+	 * IB103; COMCAST_DOC BL000010 ("listed on Cloudmark CSI") */
+	{ .text = { "cloudmark", "bl000010" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Cloudmark", .explain = ex_cloudmark,
 	  .reroute = true },
+	/* https://www.spamrats.com */
 	{ .text = { "spamrats" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist: SpamRATS", .explain = ex_spamrats,
 	  .reroute = true },
+	/* COMCAST_DOC BL000100 ("listed on the SenderScore blocklist"); La Poste's
+	 * "https://senderscore.org/blacklistlookup/ LPN007_102" (SISIMAI
+	 * rhost/for-franceptt.go) */
+	{ .text = { "senderscore", "bl000100" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Sender Score", .explain = ex_senderscore,
+	  .reroute = true },
+	/* COX_DOC: AUP#IPBL0001 ... IPBL1111, each bit a DNSBL (SISIMAI rhost/for-cox.go) */
+	{ .text = { "aup#ipbl*" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: Cox IPBL", .explain = ex_cox_list,
+	  .reroute = true },
 
-	/* Provider deferrals that mention the IP but are rate limits: retried, no detour
-	 * (Outlook 4.7.650 "rate limited due to IP reputation", 4.7.500 "server busy",
-	 * Yahoo TS01/TS02/TSS04). */
-	{ .status = { "4.7.650" }, .text = { "rate limited due to ip reputation" }, .either = true,
+	/* ---- 2. Provider deferrals that mention the IP but are rate limits:
+	 * retried, no detour ---- */
+	/* MS_DOC 4.7.650 "has been temporarily rate limited due to IP reputation" (S775) */
+	{ .text = { "rate limited due to ip reputation" },
 	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_microsoft },
+	/* MS_DOC 4.7.500-699 and 4.7.850-899 "Access denied, please try again later";
+	 * 451 4.7.500 "Server busy. Please try again later from [IP]" (SISIMAI
+	 * rhost/for-microsoft.go) */
 	{ .text = { "server busy", "access denied, please try again later" },
 	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_microsoft },
+	/* YAHOO_DOC TS01, TS02, TSS04 */
 	{ .text = { "tss04", "ts01", "ts02", "unexpected volume or user complaints" },
 	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_yahoo },
 
-	/* The receivers' own IP reputation blocks, 4xx or 5xx. */
+	/* ---- 3. The receivers' own IP reputation blocks, 4xx or 5xx ---- */
+	/* GMAIL_DOC 550 5.7.1 and 421 4.7.28 */
 	{ .text = { "reputation of the sending ip", "unsolicited mail originating from your ip" },
 	  .kind = CLASS_REPUTATION, .label = "reputation: Gmail", .explain = ex_gmail,
 	  .reroute = true },
+	/* GMAIL_DOC 550 5.7.1 (https://support.google.com/mail/?p=NotAuthorizedError) */
 	{ .text = { "not authorized to send email directly to our servers" },
 	  .kind = CLASS_REPUTATION, .label = "reputation: Gmail", .explain = ex_gmail_direct,
 	  .reroute = true },
+	/* GMAIL_DOC 550 5.7.1 "very low reputation of the sending domain" */
 	{ .text = { "reputation of the sending domain" },
 	  .kind = CLASS_SPAM, .label = "spam", .explain = ex_spam_domain },
+	/* GMAIL_DOC 421 4.7.28 "unusual rate of unsolicited mail originating from your
+	 * DKIM domain / SPF domain / URL domains" */
 	{ .text = { "unusual rate of" },
 	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_gmail_domain },
-	{ .status = { "*.7.606-649", "*.7.708", "*.7.511" },
-	  .text = { "*s3140", "*s3150", "part of their network is on our block list",
+	/* MS_DOC 5.7.606-649 "Access denied, banned sending IP", 5.7.708 "traffic not
+	 * accepted from this IP", 5.7.511 "Access denied, banned sender"; Outlook.com
+	 * S3140/S3150 (SISIMAI rhost/for-microsoft.go); "not currently accepting mail from
+	 * your ip" (SISIMAI why-blocked.go, Microsoft); EOP's "blocked using Blocklist 1;
+	 * To request removal from this list please forward this message to
+	 * delist@messaging.microsoft.com" (https://github.com/carlohamalainen/carlohamalainen.github.io/blob/master/_posts/2014-05-26-microsoft-blocked-using-blocklist1.md) */
+	{ .text = { "*s3140", "*s3150", "part of their network is on our block list",
 		    "banned sending ip", "traffic not accepted from this ip",
-		    "access denied, banned sender" },
-	  .either = true,
+		    "access denied, banned sender", "not currently accepting mail from your ip",
+		    "delist@messaging.microsoft.com" },
 	  .kind = CLASS_REPUTATION, .label = "reputation: Microsoft", .explain = ex_microsoft,
 	  .reroute = true },
+	/* YAHOO_DOC TS03, TSS09, TSS11 "permanently deferred" */
 	{ .text = { "ts03", "tss09", "tss11" },
 	  .kind = CLASS_REPUTATION, .label = "reputation: Yahoo", .explain = ex_yahoo,
+	  .reroute = true },
+	/* COMCAST_DOC BL000000 ("sent mail in patterns characteristic of spam"), as in
+	 * "Comcast block for spam. Please see
+	 * http://postmaster.comcast.net/smtp-error-codes.php#BL000000" (SISIMAI's
+	 * test/public/reason-test.rb in rb-sisimai) */
+	{ .text = { "bl000000", "comcast block for spam" },
+	  .kind = CLASS_REPUTATION, .label = "reputation: Comcast", .explain = ex_comcast,
+	  .reroute = true },
+	/* COX_DOC AUP#CXBL, AUP#CDRBL (SISIMAI rhost/for-cox.go; a real CDRBL bounce in
+	 * https://github.com/sisimai/set-of-emails/blob/master/maildir/mac/rhost-cox-01.eml) */
+	{ .text = { "aup#cxbl", "aup#cdrbl" },
+	  .kind = CLASS_REPUTATION, .label = "reputation: Cox", .explain = ex_cox,
+	  .reroute = true },
+	/* https://postmaster.gmx.com/en/error-messages ("554-IP address is block listed."),
+	 * the older "IP address is black listed" in http://marmaro.de/lue/txt/2013-10-24.txt */
+	{ .text = { "ip address is block listed", "ip address is black listed" },
+	  .kind = CLASS_REPUTATION, .label = "reputation: GMX/WEB.DE", .explain = ex_gmx,
+	  .reroute = true },
+	/* Cisco IronPort's default reject for a poor SenderBase score: "554 Your access to
+	 * this mail system has been rejected due to the sending MTA's poor reputation",
+	 * https://portal.smartertools.com/kb/a3500/554-error-mta-poor-reputation-fixes.aspx */
+	{ .text = { "due to the sending mta" },
+	  .kind = CLASS_REPUTATION, .label = "reputation: Cisco Talos", .explain = ex_cisco,
+	  .reroute = true },
+	/* Mimecast's "Local CT IP Reputation - (reject)" (SISIMAI rhost/for-mimecast.go,
+	 * from https://community.mimecast.com/s/article/Mimecast-SMTP-Error-Codes-842605754) */
+	{ .text = { "local ct ip reputation" },
+	  .kind = CLASS_REPUTATION, .label = "reputation: Mimecast", .explain = ex_mimecast,
+	  .reroute = true },
+	/* A dynamic or residential IP, refused by the receiver's own policy (Spamhaus PBL
+	 * is the list of such ranges). "Please use the smtp server of your ISP", "Client
+	 * host rejected: may not be mail exchanger" (a generic, dial-up looking PTR name:
+	 * the host may not act as a mail exchanger; it has a PTR, so it is no rDNS
+	 * failure, and it is no rate limit however 4.7.1 reads), "dynamic/zombied/spam
+	 * IPs blocked", mail.ru "We do not accept mail from dynamic IPs": SISIMAI
+	 * why-blocked.go; "hosts with dynamic ip or generic dns ptr-records": SISIMAI
+	 * why-requireptr.go; COMCAST_DOC ES000001/ES000010 ("dynamic/residential IP
+	 * space") */
+	{ .text = { "please use the smtp server of your isp", "may not be mail exchanger",
+		    "dynamic ip*", "dynamic/residential", "residential ip*", "dynamic/zombied",
+		    "generic dns ptr", "es000001", "es000010" },
+	  .kind = CLASS_REPUTATION, .label = "reputation: dynamic IP", .explain = ex_dynamic,
+	  .reroute = true },
+	/* GODADDY_DOC IB110/IB111 "This IP has been temporarily blocked [has been blocked
+	 * for the day] for attempting to send too many messages containing content judged
+	 * to be spam", IB112/IB113 "... to mail too many invalid recipients"; COX_DOC
+	 * "too many invalid recipients" (SISIMAI rhost/for-cox.go) */
+	{ .text = { "this ip has been temporarily blocked", "this ip has been blocked",
+		    "too many invalid recipients" },
+	  .kind = CLASS_REPUTATION, .label = "reputation", .explain = ex_ip_blocked,
 	  .reroute = true },
 
 	/* Any other DNS blocklist, then any other IP reputation block; but a
 	 * block list of sender addresses says nothing about the IP. */
+	/* POSTFIX check_sender_access ("Sender address rejected: ...") */
 	{ .text = { "sender address rejected: blacklisted",
 		    "sender address rejected: blocklisted", "sender blacklisted",
 		    "sender blocklisted", "sender address blacklisted", "sender is blacklisted" },
 	  .kind = CLASS_NONE },
+	/* POSTFIX default_rbl_reply ("Service unavailable; Client host [...] blocked
+	 * using ..."); "is in a black list", "blacklisted by", "your ip address is listed
+	 * in the rbl" (SISIMAI why-blocked.go); "block listed" as GMX says it */
 	{ .text = { "blocked using", "service unavailable; client host", "dnsbl", "rbl",
 		    "realtime blackhole", "realtime black list", "black list", "block list",
-		    "blacklist*", "blocklist*" },
+		    "black listed", "block listed", "blacklist*", "blocklist*" },
 	  .kind = CLASS_BLOCKLIST, .label = "blocklist", .explain = ex_blocklist,
 	  .reroute = true },
+	/* "Sorry, no access for this ip" (http://helpdesk.umd.edu/documents/3/3025/: "Sender
+	 * is from a known SPAM IP-address"); "bad sender ip address", "sender ip address
+	 * rejected", "extreme bad ip profile", free.fr "too many spams from your ip" (SISIMAI
+	 * why-blocked.go) */
 	{ .text = { "ip reputation", "reputation of your ip", "ip address has a poor reputation",
-		    "ip has a poor reputation", "ip has a bad reputation", "permanently deferred" },
+		    "ip has a poor reputation", "ip has a bad reputation", "permanently deferred",
+		    "no access for this ip", "bad sender ip address", "sender ip address rejected",
+		    "extreme bad ip profile", "too many spams from your ip" },
 	  .kind = CLASS_REPUTATION, .label = "reputation", .explain = ex_reputation,
 	  .reroute = true },
 
-	/* Before rate limits: Gmail's 4.7.29 and 4.7.27 say "rate limited" too. */
+	/* ---- 4. The other categories, by their text ---- */
+	/* Before rate limits: Gmail's 4.7.29 and 4.7.27 say "rate limited" too (GMAIL_DOC);
+	 * "STARTTLS is required to send mail" (MS_DOC 5.4.317) */
 	{ .text = { "must issue a starttls", "starttls required", "starttls is required",
 		    "requires starttls", "tls required", "tls is required", "requires tls",
 		    "must use tls", "encryption required", "use tls/ssl",
 		    "sent over a tls connection" },
 	  .kind = CLASS_TLS_REQUIRED, .label = "TLS required", .explain = ex_tls },
-	{ .status = { "*.7.25" },
-	  .text = { "ptr record", "reverse dns", "rdns", "cannot find your hostname",
-		    "cannot find your reverse hostname", "reverse hostname" },
-	  .either = true,
-	  .kind = CLASS_POLICY, .label = "policy: reverse DNS", .explain = ex_rdns },
-	{ .status = { "*.7.23-24", "*.7.26-27", "*.7.30-32", "*.7.40", "*.7.509", "*.7.515" },
-	  .text = { "spf", "dkim", "dmarc", "sender policy framework", "authentication checks",
+	/* GMAIL_DOC 5.7.25 ("does not have a PTR record setup"); POSTFIX
+	 * reject_unknown_client_hostname ("Client host rejected: cannot find your
+	 * hostname") and reject_unknown_reverse_client_hostname; MS_DOC 5.7.25 "must have
+	 * a reverse DNS record"; "Access denied. IP name lookup failed", "cannot resolve
+	 * your address", "bad DNS PTR resource record" (GMX), sendmail's "unresolvable
+	 * relay host name" (SISIMAI why-requireptr.go); COMCAST_DOC "421 - [Reverse DNS
+	 * failure : Try again later]"; GODADDY_DOC IB108 "Reverse DNS for this IP failed";
+	 * COX_DOC AUP#CXDNS and "DNS check failure - try again later" (SISIMAI
+	 * rhost/for-cox.go) */
+	{ .text = { "ptr record", "dns ptr", "reverse dns", "rdns", "cannot find your hostname",
+		    "cannot find your reverse hostname", "reverse hostname", "ip name lookup failed",
+		    "cannot resolve your address", "unresolvable relay host name",
+		    "dns check failure", "aup#cxdns" },
+	  .kind = CLASS_NO_RDNS, .label = "no reverse DNS", .explain = ex_rdns },
+	/* POSTFIX reject_unknown_helo_hostname ("Helo command rejected: Host not found"),
+	 * reject_non_fqdn_helo_hostname ("... need fully-qualified hostname"),
+	 * reject_invalid_helo_hostname; MS_DOC 5.7.506 "Access denied, bad HELO"; older
+	 * Exchange "HELO / EHLO requires domain address" (SISIMAI rhost/for-microsoft.go).
+	 * Before the host-unknown row: this host is relayd's own EHLO name. */
+	{ .text = { "helo command rejected", "bad helo", "ehlo requires domain address" },
+	  .kind = CLASS_POLICY, .label = "policy: HELO name", .explain = ex_helo },
+	/* GMAIL_DOC 5.7.26, 5.7.27; MS_DOC 5.7.23, 5.7.509; policyd-spf; Apple HME1 (SISIMAI
+	 * rhost/for-apple.go) */
+	{ .text = { "spf", "dkim", "dmarc", "sender policy framework", "authentication checks",
 		    "does not have authentication information", "unauthenticated email",
 		    "sender is unauthenticated", "it is unauthenticated" },
-	  .either = true,
 	  .kind = CLASS_POLICY, .label = "policy: SPF/DMARC", .explain = ex_policy },
 
 	/* Microsoft says "authentication required" when a group or mailbox takes
-	 * mail from inside its organisation only. */
+	 * mail from inside its organisation only (MS_DOC 5.7.133, 5.7.134). */
 	{ .text = { "sender was not authenticated", "*notauthenticatedfor*" },
 	  .kind = CLASS_AUTH_REQUIRED, .label = "authentication required",
 	  .explain = ex_auth_group },
-	{ .status = { "*.7.57" },
-	  .text = { "authentication required", "authentication is required", "auth required",
+	/* GMAIL_DOC 530 5.7.0 "Authentication Required"; MS_DOC 5.7.57 */
+	{ .text = { "authentication required", "authentication is required", "auth required",
 		    "not authenticated", "must authenticate", "authenticate first",
 		    "authentication needed" },
-	  .either = true,
 	  .kind = CLASS_AUTH_REQUIRED, .label = "authentication required", .explain = ex_auth },
 
-	{ .status = { "*.1.8" },
-	  .text = { "sender address rejected: domain not found", "sender domain not found",
+	/* POSTFIX reject_unknown_sender_domain; YAHOO_DOC "unresolvable RFC.5321 from
+	 * domain" */
+	{ .text = { "sender address rejected: domain not found", "sender domain not found",
 		    "sender domain does not exist", "unresolvable rfc.5321 from domain" },
-	  .either = true,
 	  .kind = CLASS_DOMAIN_NOT_FOUND, .label = "sender domain not found",
 	  .explain = ex_sender_domain },
-	{ .status = { "*.1.2", "*.4.310" },
-	  .text = { "domain not found", "domain does not exist", "no such domain",
+	/* Sendmail "550 <address>... Host unknown (Name server: host: host not found)" and
+	 * "Host unknown (Authoritative answer from name server)", its EX_NOHOST texts
+	 * (https://docs.oracle.com/cd/E19253-01/816-4555/mailadmin-219/index.html:
+	 * "the destination host ... was not found during DNS lookup"); qmail-remote
+	 * "Sorry, I couldn't find any host named ... (#5.1.2)" (SISIMAI lhost/via-qmail.go);
+	 * Postfix "Host or domain
+	 * name not found. Name service error"; "Name or service not known" (SISIMAI
+	 * why-hostunknown.go). Before the domain row: these come with 5.1.2 too. Not Exim's
+	 * "all relevant MX records point to non-existent hosts": in a reply it is the
+	 * receiver's verification of the sender. */
+	{ .text = { "host unknown", "unknown host", "host not found", "host or domain name not found",
+		    "name or service not known", "couldn't find any host" },
+	  .kind = CLASS_HOST_UNKNOWN, .label = "host unknown", .explain = ex_host_unknown },
+	/* POSTFIX reject_unknown_recipient_domain ("Domain not found"); MS_DOC 5.4.310,
+	 * 5.4.4 "nonexistent domain"; Exim "Unrouteable address"; GMAIL_DOC 553 5.1.2 "We
+	 * weren't able to find the recipient domain" */
+	{ .text = { "domain not found", "domain does not exist", "no such domain",
 		    "nonexistent domain", "non-existent domain", "domain name not found",
-		    "unrouteable address", "domain is not reachable" },
-	  .either = true,
+		    "unrouteable address", "domain is not reachable", "find the recipient domain" },
 	  .kind = CLASS_DOMAIN_NOT_FOUND, .label = "domain not found", .explain = ex_domain },
 
-	/* A smarthost's own sending quota, before "quota exceeded" (a full mailbox). */
-	{ .text = { "sending quota", "sending limit", "relay limit exceeded" },
+	/* A smarthost's own sending quota, before "quota exceeded" (a full mailbox):
+	 * GMAIL_DOC 550 5.4.5 "Daily user sending limit exceeded"; MS_DOC 5.2.2
+	 * "Submission quota exceeded", 5.1.90 "reached your daily limit for message
+	 * recipients" */
+	{ .text = { "sending quota", "sending limit", "relay limit exceeded", "submission quota",
+		    "daily limit for message recipients" },
 	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_quota },
+	/* Too many recipients is a limit, not a refusal of the address or a size: RFC 5321
+	 * 4.5.3.1.10 (452; "clients SHOULD treat a 552 code in this case as a temporary
+	 * ... failure"), https://www.ibm.com/support/knowledgecenter/SSLTBW_2.1.0/com.ibm.zos.v2r1.cs3cod0/smt552-02.htm
+	 * ("552: Too many recipients ... SMTP client should resend these recipients at a
+	 * later time"); GMAIL_DOC 452 4.5.3 "Your message has too many recipients", "Domain
+	 * policy size per transaction exceeded"; MS_DOC 4.5.3 "Too many recipients";
+	 * GODADDY_DOC IB605 "This message contains too many recipients", IB607 "has sent
+	 * too many to too many recipients this hour"; COX_DOC AUP#CXMXRT ("sent email to
+	 * too many recipients"). Sisimai files them under RateLimited (why-ratelimited.go). */
+	{ .text = { "too many recipients", "domain policy size per transaction",
+		    "aup#cxmxrt" },
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited: too many recipients",
+	  .explain = ex_rate_rcpts },
 
-	{ .status = { "*.1.1", "*.1.10", "*.1.6" },
-	  .text = { "user unknown", "unknown user", "no such user", "unknown recipient",
+	/* GMAIL_DOC 5.1.1; POSTFIX "User unknown in virtual mailbox table"; MS_DOC 5.1.10
+	 * RecipientNotFound and Exchange's 5.1.1 "RESOLVER.ADR.ExRecipNotFound"; YAHOO_DOC
+	 * "This user doesn't have a yahoo.com account"; Apple "unknown or illegal alias"
+	 * (SISIMAI rhost/for-apple.go); "user not found", "invalid mailbox", "unknown
+	 * mailbox", "recipient does not exist", "not a valid recipient" (SISIMAI
+	 * why-userunknown.go); Lotus Domino "User ... not listed in Domino Directory" and
+	 * "not listed in public Name & Address Book" (SISIMAI lhost/via-domino.go); qmail-local
+	 * "Sorry, no mailbox here by that name. (#5.1.1)" (SISIMAI lhost/via-qmail.go), chkuser "511 sorry, no
+	 * mailbox here by that name (#5.1.1 - chkuser)"; MS_DOC 5.4.1/5.7.504 "Recipient
+	 * address rejected: Access denied" and 5.7.505 "Access denied, banned recipient"
+	 * (the address is not valid) */
+	{ .text = { "user unknown", "unknown user", "no such user", "unknown recipient",
 		    "recipient unknown", "no such recipient", "invalid recipient",
-		    "recipient not found", "*recipientnotfound", "mailbox not found",
-		    "no such mailbox", "account that you tried to reach does not exist",
-		    "user does not exist", "mailbox does not exist", "address does not exist",
-		    "user doesn't have a", "not a valid user", "unknown or illegal alias" },
-	  .either = true,
+		    "recipient not found", "*recipientnotfound", "*recipnotfound",
+		    "mailbox not found", "no such mailbox", "invalid mailbox", "unknown mailbox",
+		    "account that you tried to reach does not exist", "user does not exist",
+		    "mailbox does not exist", "address does not exist", "recipient does not exist",
+		    "user doesn't have a", "not a valid user", "not a valid recipient",
+		    "unknown or illegal alias", "user not found", "not listed in domino directory",
+		    "not listed in public name & address book", "no mailbox here by that name",
+		    "recipient address rejected: access denied", "access denied, banned recipient" },
 	  .kind = CLASS_UNKNOWN_USER, .label = "unknown user", .explain = ex_unknown_user },
+	/* Outlook.com and Exchange: "550 Requested action not taken: mailbox unavailable" */
 	{ .codes = { 550, 550 }, .text = { "mailbox unavailable" },
 	  .kind = CLASS_UNKNOWN_USER, .label = "unknown user", .explain = ex_unknown_user },
-	{ .status = { "*.2.2" },
-	  .text = { "mailbox full", "mailbox is full", "inbox is full", "over quota",
+	/* GMAIL_DOC 452 4.2.2, 552 5.2.2; Apple "user is over quota" */
+	{ .text = { "mailbox full", "mailbox is full", "inbox is full", "over quota",
 		    "quota exceeded", "exceeded quota", "exceeds quota", "out of storage space",
 		    "storage quota" },
-	  .either = true,
 	  .kind = CLASS_MAILBOX_FULL, .label = "mailbox full", .explain = ex_mailbox_full },
-	{ .status = { "*.3.4", "*.2.3" },
-	  .text = { "message too large", "message too big", "message is too large",
+	/* GMAIL_DOC 552 5.3.4; POSTFIX "Message size exceeds fixed limit" */
+	{ .text = { "message too large", "message too big", "message is too large",
 		    "message size exceeds", "size exceeds", "message file too big",
 		    "exceeds maximum message size", "exceeds the maximum message size",
 		    "message size limit" },
-	  .either = true,
 	  .kind = CLASS_TOO_LARGE, .label = "message too large", .explain = ex_too_large },
 
+	/* postgrey ("Greylisted, see http://postgrey.schweikert.ch/help/..."), greyfix,
+	 * cPanel Exim ("is not yet authorized to deliver mail from") */
 	{ .text = { "greylist*", "graylist*", "grey-list*", "gray-list*", "grey list*",
 		    "postgrey", "not yet authorized to deliver mail from" },
 	  .kind = CLASS_GREYLIST, .label = "greylisted", .explain = ex_greylist },
+	/* GMAIL_DOC 450 4.2.1 "receiving mail too quickly" / "at a rate"; POSTFIX
+	 * smtpd_client_connection_count_limit ("too many connections from"); Yahoo "Max
+	 * message per connection reached" (SISIMAI rhost/for-yahooinc.go); MS_DOC 432
+	 * 4.3.2 "recipient thread limit exceeded", 5.2.121/5.2.122 "recipient's per hour
+	 * message receive limit", 4.7.652 "has exceeded the maximum number of connections"
+	 * and 5.7.508 "has exceeded permitted limits within $range range" (SISIMAI
+	 * rhost/for-microsoft.go); COMCAST_DOC "421 - [Too many sessions opened]";
+	 * GODADDY_DOC IB007 "too many sessions from This IP", IB504 "This IP has sent too
+	 * many messages this hour", IB510 "exceeded the max number of messages per
+	 * session"; COX_DOC AUP#CXCNCT and "message threshold exceeded"; "please try again
+	 * slower", free.fr "too many errors from your ip" (SISIMAI why-ratelimited.go) */
 	{ .text = { "too many connections", "too many concurrent", "too many sessions",
 		    "too many simultaneous", "too many messages", "rate limit*", "rate-limit*",
 		    "receiving mail too quickly", "receiving email too quickly",
 		    "receiving mail at a rate", "receiving email at a rate", "excessive volume",
 		    "temporarily deferred", "throttl*", "max message per connection",
-		    "connection limit" },
+		    "connection limit", "maximum number of connections", "exceeded permitted limits",
+		    "messages per session", "recipient thread limit", "message receive limit",
+		    "message threshold exceeded", "aup#cxcnct", "please try again slower",
+		    "too many errors from your ip" },
 	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate },
 
-	{ .status = { "*.7.64" },
-	  .text = { "relay access denied", "relaying denied", "relay denied",
+	/* POSTFIX "Relay access denied"; MS_DOC 5.7.1 "Unable to relay", 5.7.64; qmail-smtpd
+	 * "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"; Mimecast
+	 * "Open relay not allowed" (SISIMAI rhost/for-mimecast.go) */
+	{ .text = { "relay access denied", "relaying denied", "relay denied",
 		    "relay not permitted", "relaying not permitted", "relay not allowed",
 		    "relaying not allowed", "unable to relay", "not permitted to relay",
 		    "not allowed to relay", "we do not relay", "relaying prohibited",
-		    "relay prohibited", "invalid credentials for relay", "relaying is denied" },
-	  .either = true,
+		    "relay prohibited", "invalid credentials for relay", "relaying is denied",
+		    "list of allowed rcpthosts", "open relay not allowed",
+		    "open relay is not allowed" },
 	  .kind = CLASS_RELAY_DENIED, .label = "relay denied", .explain = ex_relay },
 
+	/* GMAIL_DOC 552 5.7.0 "potential security issue" */
 	{ .text = { "virus*", "malware", "infected", "potential security issue",
 		    "illegal attachment", "forbidden attachment", "dangerous attachment",
 		    "blocked attachment", "phishing" },
 	  .kind = CLASS_SPAM, .label = "spam: unsafe content", .explain = ex_unsafe },
+	/* GMAIL_DOC "likely unsolicited mail", "nature of the content" */
 	{ .text = { "spam*", "junk mail", "unsolicited", "content rejected",
 		    "nature of the content", "likely suspicious", "bulk mail" },
 	  .kind = CLASS_SPAM, .label = "spam", .explain = ex_spam },
 
-	/* Only a code or a status class left to go by. */
+	/* ---- 5. Only an enhanced status left to go by (RFC 3463 and the providers'
+	 * own codes) ---- */
+	/* MS_DOC 5.7.513, 5.7.507 */
+	{ .status = { "*.7.513", "*.7.507" },
+	  .kind = CLASS_BLOCKLIST, .label = "blocklist: recipient's own list",
+	  .explain = ex_ownlist, .reroute = true },
+	/* MS_DOC 4.7.650 */
+	{ .status = { "4.7.650" },
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited", .explain = ex_rate_microsoft },
+	/* MS_DOC 5.7.606-649, 5.7.708, 5.7.511 */
+	{ .status = { "*.7.606-649", "*.7.708", "*.7.511" },
+	  .kind = CLASS_REPUTATION, .label = "reputation: Microsoft", .explain = ex_microsoft,
+	  .reroute = true },
+	/* RFC 7372 X.7.25 "Reverse DNS validation failed" */
+	{ .status = { "*.7.25" },
+	  .kind = CLASS_NO_RDNS, .label = "no reverse DNS", .explain = ex_rdns },
+	/* MS_DOC 5.7.506 "Access denied, bad HELO" */
+	{ .status = { "*.7.506" },
+	  .kind = CLASS_POLICY, .label = "policy: HELO name", .explain = ex_helo },
+	/* RFC 7372 X.7.23-X.7.27 (SPF, DKIM, DMARC); GMAIL_DOC 5.7.30-32, 5.7.40; MS_DOC
+	 * 5.7.509, 5.7.515 */
+	{ .status = { "*.7.23-24", "*.7.26-27", "*.7.30-32", "*.7.40", "*.7.509", "*.7.515" },
+	  .kind = CLASS_POLICY, .label = "policy: SPF/DMARC", .explain = ex_policy },
+	/* MS_DOC 5.7.57 */
+	{ .status = { "*.7.57" },
+	  .kind = CLASS_AUTH_REQUIRED, .label = "authentication required", .explain = ex_auth },
+	/* RFC 3463 X.1.8 "Bad sender's system address" */
+	{ .status = { "*.1.8" },
+	  .kind = CLASS_DOMAIN_NOT_FOUND, .label = "sender domain not found",
+	  .explain = ex_sender_domain },
+	/* RFC 3463 X.1.2 "Bad destination system address"; MS_DOC 5.4.310 */
+	{ .status = { "*.1.2", "*.4.310" },
+	  .kind = CLASS_DOMAIN_NOT_FOUND, .label = "domain not found", .explain = ex_domain },
+	/* RFC 3463 X.5.3 "Too many recipients" */
+	{ .status = { "*.5.3" },
+	  .kind = CLASS_RATE_LIMIT, .label = "rate limited: too many recipients",
+	  .explain = ex_rate_rcpts },
+	/* RFC 3463 X.1.1 "Bad destination mailbox address", X.1.6 "mailbox has moved";
+	 * MS_DOC 5.1.10 */
+	{ .status = { "*.1.1", "*.1.10", "*.1.6" },
+	  .kind = CLASS_UNKNOWN_USER, .label = "unknown user", .explain = ex_unknown_user },
+	/* RFC 3463 X.2.2 "Mailbox full" */
+	{ .status = { "*.2.2" },
+	  .kind = CLASS_MAILBOX_FULL, .label = "mailbox full", .explain = ex_mailbox_full },
+	/* RFC 3463 X.3.4 "Message too big for system", X.2.3 "Message length exceeds
+	 * administrative limit" */
+	{ .status = { "*.3.4", "*.2.3" },
+	  .kind = CLASS_TOO_LARGE, .label = "message too large", .explain = ex_too_large },
+	/* MS_DOC 5.7.64 "TenantAttribution; Relay Access Denied" */
+	{ .status = { "*.7.64" },
+	  .kind = CLASS_RELAY_DENIED, .label = "relay denied", .explain = ex_relay },
+
+	/* ---- 6. Only a code left to go by ---- */
 	{ .codes = { 450, 451 },
 	  .text = { "try again later", "try later", "retry later", "come back later",
 		    "try again in" },
@@ -632,8 +955,6 @@ classify_rule_match(const struct rule *r, int code, const struct status *st, con
 	for (i = 0; i < NELEM(r->text) && r->text[i] != NULL && !text_ok; i++)
 		text_ok = classify_find(text, len, r->text[i]);
 
-	if (r->either)
-		return status_ok || text_ok;
 	return (!has_status || status_ok) && (!has_text || text_ok);
 }
 
@@ -764,6 +1085,8 @@ classify_name(enum class_kind k)
 		[CLASS_POLICY] = "policy",
 		[CLASS_SPAM] = "spam",
 		[CLASS_RELAY_DENIED] = "relay_denied",
+		[CLASS_NO_RDNS] = "no_rdns",
+		[CLASS_HOST_UNKNOWN] = "host_unknown",
 	};
 
 	if ((unsigned)k >= NELEM(names) || names[k] == NULL)

@@ -23,13 +23,19 @@ enum class_kind {
 	CLASS_TOO_LARGE,    /* 5.3.4 / 552 */
 	CLASS_TLS_REQUIRED, /* 530 / 5.7.x "must issue STARTTLS" */
 	CLASS_AUTH_REQUIRED,
-	CLASS_RATE_LIMIT, /* 421, too many connections, 4.7.x throttling */
+	CLASS_RATE_LIMIT, /* 421, too many connections or recipients, 4.7.x */
 	CLASS_GREYLIST,
 	CLASS_DOMAIN_NOT_FOUND,
-	CLASS_POLICY, /* SPF / DKIM / DMARC, 5.7.23-5.7.27 */
+	CLASS_POLICY, /* SPF / DKIM / DMARC, 5.7.23-5.7.27, HELO name */
 	CLASS_SPAM,   /* content judged as spam */
 	CLASS_RELAY_DENIED,
+	CLASS_NO_RDNS,	    /* the sending IP has no (forward-confirmed) PTR */
+	CLASS_HOST_UNKNOWN, /* the recipient's host is not in DNS */
 };
+
+/* The last kind: new kinds go after it, and it moves to them (the values
+ * above are stable; code indexes tables by them). */
+#define CLASS_LAST CLASS_HOST_UNKNOWN
 
 struct classification {
 	enum class_kind kind;

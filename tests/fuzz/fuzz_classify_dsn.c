@@ -74,7 +74,7 @@ check_classify(int code, const char *status, const char *text, struct classifica
 	FUZZ_CHECK(c->kind == again.kind && c->label == again.label &&
 			   c->explain == again.explain && c->reroute == again.reroute,
 		   "classify() is not deterministic");
-	FUZZ_CHECK(c->kind >= CLASS_NONE && c->kind <= CLASS_RELAY_DENIED, "kind %d", c->kind);
+	FUZZ_CHECK(c->kind >= CLASS_NONE && c->kind <= CLASS_LAST, "kind %d", c->kind);
 	FUZZ_CHECK((c->kind == CLASS_NONE) == (c->label == NULL) &&
 			   (c->label == NULL) == (c->explain == NULL),
 		   "kind %d with label %p, explain %p", c->kind, (const void *)c->label,

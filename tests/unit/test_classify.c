@@ -422,7 +422,7 @@ static const struct row rows[] = {
 	  "<kijitora@example.jp>: Sender address rejected: Domain not found",
 	  CLASS_DOMAIN_NOT_FOUND, "sender domain not found", false },
 
-	/* --- SPF, DKIM, DMARC, reverse DNS --- */
+	/* --- SPF, DKIM, DMARC; reverse DNS (no_rdns since issue 12) --- */
 	/* GMAIL_DOC */
 	{ "gmail 5.7.26", 550, "5.7.26",
 	  "This mail has been blocked because the sender is unauthenticated. Gmail requires all "
@@ -471,17 +471,17 @@ static const struct row rows[] = {
 	  "The IP address sending this message does not have a PTR record setup, or the "
 	  "corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail "
 	  "does not accept messages from IPs with missing PTR records.",
-	  CLASS_POLICY, "policy: reverse DNS", false },
+	  CLASS_NO_RDNS, "no reverse DNS", false },
 	/* GMAIL_DOC */
 	{ "gmail 4.7.0 ptr", 421, "4.7.0",
 	  "The IP address sending this message does not have a PTR record, or the corresponding "
 	  "forward DNS entry does not point to the sending IP. To protect our users from spam, "
 	  "mail sent from your IP address has been temporarily rate limited.",
-	  CLASS_POLICY, "policy: reverse DNS", false },
+	  CLASS_NO_RDNS, "no reverse DNS", false },
 	/* https://pastebin.com/pnX6jKVc (speedy.com.ar greeting) */
 	{ "postfix unknown client", 450, "4.7.1",
 	  "Client host rejected: cannot find your hostname, [xx.xxx.125.110]",
-	  CLASS_POLICY, "policy: reverse DNS", false },
+	  CLASS_NO_RDNS, "no reverse DNS", false },
 
 	/* --- spam --- */
 	/* https://pastebin.com/UaXB41uS */
@@ -539,6 +539,287 @@ static const struct row rows[] = {
 	  "in: example.com (as obtained from HELO and MAIL FROM). Email is being sent from a "
 	  "domain or IP address which isn't registered in your Workspace account.",
 	  CLASS_RELAY_DENIED, "relay denied", false },
+
+	/* --- issue 12: replies the first table got wrong, verbatim from the issue
+	 * (each also cited where it was published) --- */
+	/* SISIMAI why-blocked.go ("please use the smtp server of your isp"): a dynamic or
+	 * residential IP, the detour's case */
+	{ "i12 smtp server of your ISP", 550, "5.7.0", "... Please use the smtp server of your ISP",
+	  CLASS_REPUTATION, "reputation: dynamic IP", true },
+	/* https://github.com/sisimai/rb-sisimai/blob/master/test/public/reason-test.rb
+	 * (Sisimai: blocked); was "rate limited" by 4.7.1 */
+	{ "i12 may not be mail exchanger", 450, "4.7.1",
+	  "Client host rejected: may not be mail exchanger",
+	  CLASS_REPUTATION, "reputation: dynamic IP", true },
+	/* same source; was "rate limited" by 4.7.1 */
+	{ "i12 IP name lookup failed", 450, "4.7.1", "Access denied. IP name lookup failed [192.0.2.222]",
+	  CLASS_NO_RDNS, "no reverse DNS", false },
+	/* https://www.ibm.com/support/knowledgecenter/SSLTBW_2.1.0/com.ibm.zos.v2r1.cs3cod0/smt552-02.htm
+	 * ("552: Too many recipients"); was "message too large" by 552 */
+	{ "i12 552 too many recipients", 552, "", "Too many recipients",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	/* SISIMAI why-userunknown.go ("user not found") */
+	{ "i12 user not found", 550, "", "User not found",
+	  CLASS_UNKNOWN_USER, "unknown user", false },
+	/* Lotus Domino (SISIMAI lhost/domino: "not listed in Domino Directory") */
+	{ "i12 domino directory", 550, "5.0.911", "User ... not listed in Domino Directory",
+	  CLASS_UNKNOWN_USER, "unknown user", false },
+	/* sendmail's EX_NOHOST text (https://docs.oracle.com/cd/E19253-01/816-4555/mailadmin-219/index.html) */
+	{ "i12 host unknown", 550, "", "Host unknown (Authoritative answer from name server)",
+	  CLASS_HOST_UNKNOWN, "host unknown", false },
+	/* GODADDY_DOC IB607 (via https://github.com/sisimai/go-sisimai/blob/master/rhost/for-godaddy.go):
+	 * the text wins over 5.1.1 */
+	{ "i12 5.1.1 but too many recipients this hour", 550, "5.1.1",
+	  "<...> - 203.0.113.222 has sent to too many recipients this hour",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	/* https://github.com/sisimai/rb-sisimai/blob/master/test/public/reason-test.rb (the
+	 * client's generic PTR name in full) */
+	{ "sisimai may not be mail exchanger", 450, "4.7.1",
+	  "<c135.kyoto.example.ne.jp[192.0.2.56]>: Client host rejected: may not be mail exchanger",
+	  CLASS_REPUTATION, "reputation: dynamic IP", true },
+
+	/* --- more blocklists and reputation blocks --- */
+	/* https://postmaster.gmx.com/en/error-messages (GMX's own example) */
+	{ "gmx block listed", 554, "",
+	  "gmx.net (mxgmx104) Nemesis ESMTP Service not available No SMTP service IP address is "
+	  "block listed. For explanation visit "
+	  "https://postmaster.gmx.net/en/case?c=r0201&i=ip&v=198.51.100.42&r=1MNcgj-1ue23t3pyV-00S2YR",
+	  CLASS_REPUTATION, "reputation: GMX/WEB.DE", true },
+	/* http://marmaro.de/lue/txt/2013-10-24.txt (the older wording) */
+	{ "gmx black listed", 554, "",
+	  "gmx.net (mxgmx007) Nemesis ESMTP Service not available No SMTP service IP address is "
+	  "black listed. For explanation visit [...some website...]",
+	  CLASS_REPUTATION, "reputation: GMX/WEB.DE", true },
+	/* https://github.com/sisimai/rb-sisimai/blob/master/test/public/reason-test.rb; code
+	 * BL000000 in COMCAST_DOC; was "spam", without the detour */
+	{ "comcast BL000000", 554, "",
+	  "imta14.emeryville.ca.mail.comcast.net comcast 192.254.113.140 Comcast block for spam.  "
+	  "Please see http://postmaster.comcast.net/smtp-error-codes.php#BL000000 ",
+	  CLASS_REPUTATION, "reputation: Comcast", true },
+	/* https://github.com/sisimai/set-of-emails/blob/master/maildir/mac/rhost-cox-01.eml
+	 * (5.1.0 "sender rejected", but AUP#CDRBL is the sending IP) */
+	{ "cox CDRBL", 550, "5.1.0",
+	  "<bounce@mailer.cnt1.example.com> sender rejected. Refer to Error Codes section at "
+	  "https://www.cox.com/residential/support/email-error-codes.html for more information. "
+	  "AUP#CDRBL",
+	  CLASS_REPUTATION, "reputation: Cox", true },
+	/* GODADDY_DOC IB104, as quoted in https://github.com/sisimai/go-sisimai/blob/master/rhost/for-godaddy.go */
+	{ "godaddy IB104 SBL", 554, "",
+	  "Connection refused. This IP address is listed on the Spamhaus Block List (SBL). IB104",
+	  CLASS_BLOCKLIST, "Spamhaus SBL", true },
+	/* same source, IB105 */
+	{ "godaddy IB105 XBL", 554, "",
+	  "Connection refused. This IP address is listed on the Exploits Block List (XBL). IB105",
+	  CLASS_BLOCKLIST, "Spamhaus XBL", true },
+	/* same source, IB106 */
+	{ "godaddy IB106 PBL", 554, "",
+	  "Connection refused. This IP address is listed on the Policy Block List (PBL). IB106",
+	  CLASS_BLOCKLIST, "Spamhaus PBL", true },
+	/* same source, IB103 */
+	{ "godaddy IB103 cloudmark", 554, "",
+	  "Connection refused. This IP has a poor reputation on Cloudmark Sender Intelligence "
+	  "(CSI). IB103",
+	  CLASS_BLOCKLIST, "Cloudmark", true },
+	/* same source, IB110: the IP is blocked, not the message ("spam" alone said spam) */
+	{ "godaddy IB110", 554, "",
+	  "This IP has been temporarily blocked for attempting to send too many messages "
+	  "containing content judged to be spam by the Internet community. IB110",
+	  CLASS_REPUTATION, "reputation", true },
+	/* same source, IB113 ("invalid recipients" alone said unknown user) */
+	{ "godaddy IB113", 554, "",
+	  "This IP has been blocked for the day, for attempting to mail too many invalid "
+	  "recipients. IB113",
+	  CLASS_REPUTATION, "reputation", true },
+	/* same source, "RBL Reject" (GoDaddy's internal RBL) */
+	{ "godaddy RBL reject", 554, "", "RBL Reject.", CLASS_BLOCKLIST, "blocklist", true },
+	/* Orange, OFR006_102 (https://github.com/sisimai/go-sisimai/blob/master/rhost/for-franceptt.go) */
+	{ "orange cloudmark", 550, "",
+	  "mwinf5c04 ME Adresse IP source bloquee pour incident de spam. Client host blocked for "
+	  "spamming issues. OFR006_102 Ref http://csi.cloudmark.com ...",
+	  CLASS_BLOCKLIST, "Cloudmark", true },
+	/* Cisco IronPort's reject for a poor SenderBase score,
+	 * https://portal.smartertools.com/kb/a3500/554-error-mta-poor-reputation-fixes.aspx */
+	{ "ironport poor reputation", 554, "",
+	  "Your access to this mail system has been rejected due to the sending MTA's poor "
+	  "reputation. If you believe that this failure is in error, please contact the intended "
+	  "recipient via alternate means.",
+	  CLASS_REPUTATION, "reputation: Cisco Talos", true },
+	/* format: Mimecast's "Local CT IP Reputation - (reject)" from its error-code list
+	 * (https://github.com/sisimai/go-sisimai/blob/master/rhost/for-mimecast.go) */
+	{ "mimecast ip reputation", 550, "", "Local CT IP Reputation - (reject)",
+	  CLASS_REPUTATION, "reputation: Mimecast", true },
+	/* https://github.com/carlohamalainen/carlohamalainen.github.io/blob/master/_posts/2014-05-26-microsoft-blocked-using-blocklist1.md
+	 * (EOP's own list: Microsoft's delisting, not a DNSBL's) */
+	{ "microsoft blocklist 1", 550, "5.7.1",
+	  "Service unavailable; Client host [192.0.2.1] blocked using Blocklist 1; To request "
+	  "removal from this list please forward this message to delist@messaging.microsoft.com",
+	  CLASS_REPUTATION, "reputation: Microsoft", true },
+	/* MS_DOC 5.7.507 */
+	{ "microsoft 5.7.507", 550, "5.7.507", "Access denied, rejected by recipient",
+	  CLASS_BLOCKLIST, "recipient's own list", true },
+	/* http://helpdesk.umd.edu/documents/3/3025/ ("Sender is from a known SPAM
+	 * IP-address") */
+	{ "no access for this ip", 550, "", "Sorry, no access for this ip",
+	  CLASS_REPUTATION, "reputation", true },
+
+	/* --- no reverse DNS: fix the PTR --- */
+	/* https://www.akriga.com/email-error-554/ (1&1, GMX's platform) */
+	{ "gmx bad PTR", 554, "",
+	  "(mxgmx110) Nemesis ESMTP Service not available No SMTP service Bad DNS PTR resource "
+	  "record. For explanation visit",
+	  CLASS_NO_RDNS, "no reverse DNS", false },
+	/* GODADDY_DOC IB108 (via sisimai rhost/for-godaddy.go); was "rate limited" by 421 */
+	{ "godaddy IB108", 421, "", "Temporarily rejected. Reverse DNS for this IP failed. IB108",
+	  CLASS_NO_RDNS, "no reverse DNS", false },
+	/* COMCAST_DOC ("421 - [Reverse DNS failure : Try again later]") */
+	{ "comcast reverse dns failure", 421, "", "Reverse DNS failure : Try again later",
+	  CLASS_NO_RDNS, "no reverse DNS", false },
+	/* MS_DOC 5.7.25 */
+	{ "microsoft 5.7.25 ipv6", 550, "5.7.25",
+	  "Access denied, the sending IPv6 address [2a01:111:f200:2004::240] must have a reverse "
+	  "DNS record",
+	  CLASS_NO_RDNS, "no reverse DNS", false },
+	/* format: Postfix reject_unknown_reverse_client_hostname, smtpd_check.c's "Client host
+	 * rejected: cannot find your reverse hostname, [%s]"
+	 * (https://github.com/vdukhovni/postfix/blob/master/postfix/src/smtpd/smtpd_check.c) */
+	{ "postfix reverse hostname", 450, "4.7.1",
+	  "Client host rejected: cannot find your reverse hostname, [192.0.2.1]",
+	  CLASS_NO_RDNS, "no reverse DNS", false },
+
+	/* --- the EHLO name --- */
+	/* Postfix reject_unknown_helo_hostname, as logged in a reply on a kernel mailing list
+	 * (Sven Eckelmann to nfschina.com, 2022: "450 4.7.1 <ha.nfschina.com>: Helo command
+	 * rejected: Host not found"); was "rate limited" by 4.7.1, and must not read as the
+	 * recipient's host */
+	{ "postfix helo host not found", 450, "4.7.1",
+	  "<ha.nfschina.com>: Helo command rejected: Host not found",
+	  CLASS_POLICY, "policy: HELO name", false },
+	/* MS_DOC 5.7.506 */
+	{ "microsoft 5.7.506", 550, "5.7.506", "Access Denied, Bad HELO",
+	  CLASS_POLICY, "policy: HELO name", false },
+
+	/* --- host unknown --- */
+	/* https://serverfault.com/questions/1042851 (sendmail; 5.1.2 alone would say "domain
+	 * not found") */
+	{ "sendmail host unknown 5.1.2", 550, "5.1.2",
+	  "<*********@hotmail.com>... Host unknown (Name server: "
+	  "hotmail-com.olc.protection.outlook.com.: host not found)",
+	  CLASS_HOST_UNKNOWN, "host unknown", false },
+	/* https://docs.oracle.com/cd/E19253-01/816-4555/mailadmin-219/index.html */
+	{ "sendmail hostname host unknown", 550, "", "hostname... Host unknown",
+	  CLASS_HOST_UNKNOWN, "host unknown", false },
+	/* https://github.com/sisimai/rb-sisimai/blob/master/test/public/reason-test.rb */
+	{ "sisimai host unknown", 550, "", "Host unknown", CLASS_HOST_UNKNOWN, "host unknown", false },
+	/* qmail-remote.c perm_dns(), quoted in
+	 * https://github.com/sisimai/go-sisimai/blob/master/lhost/via-qmail.go */
+	{ "qmail host named", 550, "",
+	  "Sorry, I couldn't find any host named example.invalid. (#5.1.2)",
+	  CLASS_HOST_UNKNOWN, "host unknown", false },
+
+	/* --- too many recipients, and other rate limits --- */
+	/* GMAIL_DOC 452 4.5.3 */
+	{ "gmail too many recipients", 452, "4.5.3",
+	  "Your message has too many recipients. For more information regarding Google's sending "
+	  "limits, review this article.",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	/* GMAIL_DOC 452 4.5.3 */
+	{ "gmail domain policy size", 452, "4.5.3",
+	  "Domain policy size per transaction exceeded, please try this recipient in a separate "
+	  "transaction.",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	/* https://pastebin.com/ERJ1H1G0 (Office 365) */
+	{ "o365 too many recipients", 452, "4.5.3",
+	  "Too many recipients (AS780090) [HK2APC01FT034.eop-APC01.prod.protection.outlook.com]",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	/* https://pastebin.com/nFCs0wG9 (xmission.com, no status) */
+	{ "xmission too many recipients", 452, "", "too many recipients",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	/* GODADDY_DOC IB605 (via sisimai rhost/for-godaddy.go) */
+	{ "godaddy IB605", 452, "",
+	  "This message contains too many recipients. Reduce the number of recipients and retry. "
+	  "IB605",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	/* same source, IB504 */
+	{ "godaddy IB504", 550, "", "This IP has sent too many messages this hour. IB504",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	/* same source, IB510 */
+	{ "godaddy IB510", 550, "",
+	  "This message has exceeded the max number of messages per session. Open a new session "
+	  "and try again. IB510",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	/* same source, IB007 */
+	{ "godaddy IB007", 421, "",
+	  "Connection refused, too many sessions from This IP. Lower the number of concurrent "
+	  "sessions. IB007",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	/* https://github.com/sisimai/go-sisimai/blob/master/rhost/for-microsoft.go (observed
+	 * 4.7.652) */
+	{ "microsoft 4.7.652", 451, "4.7.652",
+	  "The mail server [192.0.2.251] has exceeded the maximum number of connections. (S3115) "
+	  "[Name=Protocol Filter Agent][AGT=PFA][MxId=11BA9B3FA168ABBF] "
+	  "[BN3PEPF0000B370.namprd21.prod.outlook.com 2025-02-20T14:30:32.425Z 08DD4D9FD5AFF45C]",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	/* MS_DOC 432 4.3.2 (was none) */
+	{ "microsoft recipient thread limit", 432, "4.3.2",
+	  "STOREDRV.Deliver; recipient thread limit exceeded",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	/* MS_DOC 5.2.2: a sending quota, not a full mailbox */
+	{ "microsoft submission quota", 550, "5.2.2", "Submission quota exceeded",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	/* MS_DOC 5.2.121 */
+	{ "microsoft per hour receive limit", 550, "5.2.121",
+	  "Recipient's per hour message receive limit from specific sender exceeded",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	/* Orange OFR005_104 (https://github.com/sisimai/go-sisimai/blob/master/rhost/for-franceptt.go) */
+	{ "orange too many connections", 421, "",
+	  "mwinf5c79 ME Trop de connexions, veuillez verifier votre configuration. Too many "
+	  "connections, slow down. OFR005_104 [104]",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	/* https://github.com/sisimai/rb-sisimai/blob/master/test/public/reason-test.rb */
+	{ "try again slower", 451, "4.7.1",
+	  "<smtp3.example.jp[192.0.2.1]>: Client host rejected: Please try again slower",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+
+	/* --- more unknown users, domains, relaying --- */
+	/* chkuser's CHKUSER_NORCPT_STRING (qmail/vpopmail's RCPT check), the pattern in
+	 * https://github.com/sisimai/go-sisimai/blob/master/reason/why-userunknown.go */
+	{ "chkuser", 511, "", "sorry, no mailbox here by that name (#5.1.1 - chkuser)",
+	  CLASS_UNKNOWN_USER, "unknown user", false },
+	/* Domino's DSN text, quoted in https://github.com/sisimai/rb-sisimai/blob/master/lib/sisimai/lhost/domino.rb */
+	{ "domino user not listed", 550, "",
+	  "User some.name (kijitora@example.net) not listed in Domino Directory",
+	  CLASS_UNKNOWN_USER, "unknown user", false },
+	/* MS_DOC 5.7.504 ("The recipient address that you're attempting to contact isn't
+	 * valid"), known by its text */
+	{ "microsoft 5.7.504", 550, "5.7.504",
+	  "[email@contoso.com]: Recipient address rejected: Access denied",
+	  CLASS_UNKNOWN_USER, "unknown user", false },
+	/* MS_DOC 5.1.1 on Exchange (SISIMAI rhost/for-microsoft.go) */
+	{ "exchange ExRecipNotFound", 550, "",
+	  "RESOLVER.ADR.ExRecipNotFound; not found", CLASS_UNKNOWN_USER, "unknown user", false },
+	/* GMAIL_DOC 553 5.1.2 */
+	{ "gmail recipient domain", 553, "5.1.2",
+	  "We weren't able to find the recipient domain. Please check for any spelling errors, "
+	  "and make sure you didn't enter any spaces, periods, or other punctuation after the "
+	  "recipient's email address.",
+	  CLASS_DOMAIN_NOT_FOUND, "domain not found", false },
+	/* qmail-1.03 qmail-smtpd.c err_nogateway() (https://cr.yp.to/qmail.html) */
+	{ "qmail rcpthosts", 553, "",
+	  "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)",
+	  CLASS_RELAY_DENIED, "relay denied", false },
+
+	/* --- only a status: each goes by its RFC 3463/7372 meaning --- */
+	{ "status only 5.1.2", 550, "5.1.2", "", CLASS_DOMAIN_NOT_FOUND, "domain not found", false },
+	{ "status only 4.5.3", 452, "4.5.3", "", CLASS_RATE_LIMIT, "too many recipients", false },
+	{ "status only 5.7.25", 550, "5.7.25", "", CLASS_NO_RDNS, "no reverse DNS", false },
+	{ "status only 5.7.506", 550, "5.7.506", "", CLASS_POLICY, "HELO", false },
+	{ "status only 5.7.507", 550, "5.7.507", "", CLASS_BLOCKLIST, "recipient's own list", true },
+	{ "status only 4.7.650", 451, "4.7.650", "", CLASS_RATE_LIMIT, "rate limited", false },
+	{ "status only 5.2.2", 552, "5.2.2", "", CLASS_MAILBOX_FULL, "mailbox full", false },
+	{ "text over status: 5.2.2 quota", 552, "5.2.2", "Submission quota exceeded",
+	  CLASS_RATE_LIMIT, "rate limited", false },
+	{ "word: dynamic is not dynamic IP", 550, "", "dynamically generated content rejected",
+	  CLASS_SPAM, "spam", false },
 
 	/* --- real replies that say too little to classify --- */
 	/* https://github.com/sisimai/go-sisimai/blob/master/rhost/for-apple.go */
@@ -617,6 +898,25 @@ static const struct row rows[] = {
 	  "552-Requested mail action aborted: exceeded storage allocation 552-Quota exceeded. 552 "
 	  "For explanation visit https://help.1and1.com/smtp-error-messages?ip=217.72.192.75&c=quot",
 	  CLASS_MAILBOX_FULL, "mailbox full", false },
+	/* the issue's 5.1.1 example as relayd keeps it: the status of the first line */
+	{ "lines: 5.1.1 too many recipients", 550, "5.0.0",
+	  "550 5.1.1 <...> - 203.0.113.222 has sent to too many recipients this hour",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	{ "lines: 552 too many recipients", 552, "5.0.0", "552 Too many recipients",
+	  CLASS_RATE_LIMIT, "too many recipients", false },
+	/* https://postmaster.gmx.com/en/error-messages (the lines as GMX sends them) */
+	{ "lines: gmx block listed", 554, "5.0.0",
+	  "554-gmx.net (mxgmx104) Nemesis ESMTP Service not available 554-No SMTP service "
+	  "554-IP address is block listed. 554 For explanation visit "
+	  "https://postmaster.gmx.net/en/case?c=r0201&i=ip&v=198.51.100.42&r=1MNcgj-1ue23t3pyV-00S2YR",
+	  CLASS_REPUTATION, "reputation: GMX/WEB.DE", true },
+	/* https://pastebin.com/SpZumxtS (Gmail 5.2.1) */
+	{ "lines: gmail receiving at a rate", 550, "5.2.1",
+	  "550-5.2.1 The user you are trying to contact is receiving mail at a rate that "
+	  "550-5.2.1 prevents additional messages from being delivered. For more 550-5.2.1 "
+	  "information, please visit 550 5.2.1 "
+	  "https://support.google.com/mail/?p=ReceivingRatePerm p41si4843565qte.548 - gsmtp",
+	  CLASS_RATE_LIMIT, "rate limited", false },
 	/* https://pastebin.com/jhdNMiyp ("#5.7.1": reply.c keeps no status) */
 	{ "lines: hash status", 550, "5.0.0",
 	  "550 #5.7.1 Your access to submit messages to this e-mail system has been rejected.",
@@ -715,7 +1015,8 @@ test_table(void **state)
 		fail_msg("%d of %zu rows misclassified", bad, NELEM(rows));
 }
 
-/* Every category has its own stable name; unknown values read "none". */
+/* Every category has its own stable name, different from all the others and from
+ * "none"; unknown values read "none". */
 static void
 test_names(void **state)
 {
@@ -737,6 +1038,8 @@ test_names(void **state)
 		{CLASS_POLICY, "policy"},
 		{CLASS_SPAM, "spam"},
 		{CLASS_RELAY_DENIED, "relay_denied"},
+		{CLASS_NO_RDNS, "no_rdns"},
+		{CLASS_HOST_UNKNOWN, "host_unknown"},
 	};
 	size_t i;
 	int bad = 0;
@@ -747,6 +1050,26 @@ test_names(void **state)
 				    classify_name(names[i].kind), names[i].name);
 			bad++;
 		}
+	}
+	for (i = 1; i <= CLASS_LAST; i++) {
+		const char *n = classify_name((enum class_kind)i);
+		size_t j;
+
+		if (strcmp(n, "none") == 0) {
+			print_error("kind %zu: got \"none\", want a name of its own\n", i);
+			bad++;
+		}
+		for (j = 1; j < i; j++) {
+			if (strcmp(n, classify_name((enum class_kind)j)) == 0) {
+				print_error("kind %zu: got \"%s\", want it unlike kind %zu's\n", i,
+					    n, j);
+				bad++;
+			}
+		}
+	}
+	if (NELEM(names) != CLASS_LAST + 1) {
+		print_error("%zu names listed, want %d\n", NELEM(names), CLASS_LAST + 1);
+		bad++;
 	}
 	if (strcmp(classify_name((enum class_kind)999), "none") != 0) {
 		print_error("kind 999: got \"%s\", want \"none\"\n",
@@ -772,7 +1095,7 @@ rnd(void)
 static void
 check_invariants(const struct classification *c, int code, const char *what)
 {
-	if (c->kind > CLASS_RELAY_DENIED)
+	if (c->kind > CLASS_LAST)
 		fail_msg("%s: got kind %d, want a known one", what, (int)c->kind);
 	if ((c->kind == CLASS_NONE) != (c->label == NULL) ||
 	    (c->kind == CLASS_NONE) != (c->explain == NULL))
@@ -829,11 +1152,13 @@ test_random(void **state)
 	static const char *const words[] = {
 		"spam", "spamhaus", "zen.spamhaus.org", "5.7.1", "relay", "user unknown", "S3140",
 		"greylist", "tls required", "*", " ", "\t", "-", "#", ".", "quota", "dnsbl",
-		"550-", "550 ", "421-4.7.0 ", "550 #5.1.1 ", "552",
+		"550-", "550 ", "421-4.7.0 ", "550 #5.1.1 ", "552", "host unknown",
+		"too many recipients", "ptr record", "helo command rejected", "dynamic ip",
+		"aup#", "block listed",
 	};
 	static const char *const statuses[] = {
 		"", "5.7.1", "4.7.0", "5.1.1", "5.7.606", "9.9.9", "5..1", "5.7.", "4.7.650",
-		"5.123.456",
+		"5.123.456", "5.7.25", "4.5.3", "5.7.506",
 	};
 	static const int codes[] = {
 		0, 250, 399, 400, 421, 450, 451, 452, 454, 530, 550, 552, 553, 554, 599, 600,
