@@ -77,9 +77,23 @@ data_init(struct data_scan *d, bool normalize, data_out_fn out, void *arg)
 	d->flags = DATA_F_CRLF;
 }
 
+static size_t data_scan_body(struct data_scan *d, const char *in, size_t len);
+
 /* Consume DATA input up to and including the terminator; see data.h. */
 size_t
 data_scan(struct data_scan *d, const char *in, size_t len)
+{
+	size_t n = data_scan_body(d, in, len);
+
+	/* One more pass over bytes just read (cache-hot): NUL is never
+	 * content (RFC 5321 2.3.8), and the terminator holds none. */
+	if (!d->nul && n > 0 && memchr(in, '\0', n) != NULL)
+		d->nul = true;
+	return n;
+}
+
+static size_t
+data_scan_body(struct data_scan *d, const char *in, size_t len)
 {
 	const char *p = in, *e = in + len, *run = in, *hold = NULL, *lf = NULL, *cr;
 	bool lf_known = false;

@@ -18,6 +18,10 @@
  * downstream that splits lines on either can be smuggled a second message);
  * a "." line reached through a bare LF or CR is content, never the end.
  *
+ * A NUL byte anywhere in the body sets ->nul, in both modes; the bytes are
+ * kept as they are and the caller rejects the message (a downstream that
+ * drops NULs would otherwise read "\r\n\0.\r\n" as the end of data).
+ *
  * Lines are unstuffed (one leading '.' removed at each line start) and
  * stuffed again on output, so the output is canonical: the content a
  * downstream server sees is exactly what this server saw.
@@ -39,6 +43,7 @@ struct data_scan {
 	/* results */
 	bool done;     /* CRLF.CRLF seen; ".\r\n" was emitted */
 	bool bare;     /* a bare LF or CR was seen (either mode) */
+	bool nul;      /* a NUL byte was seen */
 	uint64_t size; /* content bytes so far: unstuffed, CRLF line ends,
 			   without the final "." line */
 	/* private */

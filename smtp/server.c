@@ -623,6 +623,16 @@ static void
 data_finish(struct server *s)
 {
 	s->txn.size = s->ds.size;
+	if (s->ds.nul) {
+		/* Refused in both bare_newline modes: no rewriting of a NUL is
+		 * safe for every downstream, and no real mail holds one. */
+		s->h->data_end(s->arg, &s->txn, false);
+		txn_reset(s);
+		s->state = SRV_HELO;
+		error_reply(s, "550 5.6.0 Error: message contains NUL characters (not allowed in "
+			       "mail, RFC 5321 2.3.8)");
+		return;
+	}
 	if (s->ds.bare && !s->p.normalize) {
 		s->h->data_end(s->arg, &s->txn, false);
 		txn_reset(s);

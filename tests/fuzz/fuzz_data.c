@@ -8,7 +8,8 @@
  *
  * Invariants checked, in each mode:
  *   - any piecing gives the one-shot result: same output, bytes consumed,
- *     done, size and bare; after done nothing more is consumed;
+ *     done, size and bare; after done nothing more is consumed; nul is
+ *     set exactly when a NUL is among the bytes consumed;
  *   - the one-shot result is the reference model's: lines end at CRLF
  *     (normalize: also at a bare LF or bare CR, which become CRLF), each
  *     line loses one leading '.', gains one again when it then starts with
@@ -33,7 +34,7 @@
 struct result {
 	struct fuzz_mem out;
 	size_t used;
-	bool done, bare;
+	bool done, bare, nul;
 	uint64_t size;
 };
 
@@ -69,6 +70,7 @@ scan_one(const char *in, size_t len, bool normalize, struct result *r)
 	}
 	r->done = d.done;
 	r->bare = d.bare;
+	r->nul = d.nul;
 	r->size = d.size;
 }
 
@@ -92,6 +94,7 @@ scan_pieces(const char *in, size_t len, bool normalize, const uint8_t *hdr, stru
 	r->used = pos;
 	r->done = d.done;
 	r->bare = d.bare;
+	r->nul = d.nul;
 	r->size = d.size;
 }
 
@@ -186,14 +189,18 @@ scan_mode(const char *in, size_t len, bool normalize, const uint8_t *hdr)
 
 	scan_one(in, len, normalize, &one);
 	scan_pieces(in, len, normalize, hdr, &pieces);
-	FUZZ_CHECK(one.used == pieces.used && one.done == pieces.done &&
-			   one.bare == pieces.bare && one.size == pieces.size,
+	FUZZ_CHECK(one.used == pieces.used && one.done == pieces.done && one.bare == pieces.bare &&
+			   one.size == pieces.size,
 		   "%s: one-shot used %zu done %d bare %d size %llu, in pieces %zu %d %d %llu",
 		   mode, one.used, one.done, one.bare, (unsigned long long)one.size, pieces.used,
 		   pieces.done, pieces.bare, (unsigned long long)pieces.size);
 	FUZZ_CHECK(one.out.len == pieces.out.len &&
 			   (one.out.len == 0 || memcmp(one.out.p, pieces.out.p, one.out.len) == 0),
 		   "%s: output differs between one-shot and pieces", mode);
+	/* NUL: seen exactly when one is among the bytes consumed, however cut. */
+	FUZZ_CHECK(one.nul == pieces.nul && one.nul == (memchr(in, '\0', one.used) != NULL),
+		   "%s: nul %d, in pieces %d, for a body %s a NUL", mode, one.nul, pieces.nul,
+		   memchr(in, '\0', one.used) ? "with" : "without");
 
 	reference(in, len, normalize, &ref);
 	FUZZ_CHECK(one.done == ref.done, "%s: done %d, reference %d", mode, one.done, ref.done);
@@ -202,7 +209,8 @@ scan_mode(const char *in, size_t len, bool normalize, const uint8_t *hdr)
 			   "%s: used %zu size %llu bare %d, reference %zu %llu %d", mode, one.used,
 			   (unsigned long long)one.size, one.bare, ref.used,
 			   (unsigned long long)ref.size, ref.bare);
-		FUZZ_CHECK(one.out.len == ref.out.len && memcmp(one.out.p, ref.out.p, ref.out.len) == 0,
+		FUZZ_CHECK(one.out.len == ref.out.len &&
+				   memcmp(one.out.p, ref.out.p, ref.out.len) == 0,
 			   "%s: output differs from the reference", mode);
 	} else {
 		FUZZ_CHECK(one.bare == ref.bare, "%s: bare %d, reference %d", mode, one.bare,
@@ -250,9 +258,10 @@ stuff_roundtrip(const char *in, size_t len)
 		   "unstuff(stuff(x)) is not x with CRLF line ends");
 	for (int normalize = 0; normalize < 2; normalize++) {
 		scan_one(body.p, body.len, normalize, &scan);
-		FUZZ_CHECK(scan.done && scan.used == body.len && !scan.bare && scan.size == want.len,
-			   "scanning a stuffed body: done %d used %zu of %zu bare %d size %llu",
-			   scan.done, scan.used, body.len, scan.bare, (unsigned long long)scan.size);
+		FUZZ_CHECK(
+			scan.done && scan.used == body.len && !scan.bare && scan.size == want.len,
+			"scanning a stuffed body: done %d used %zu of %zu bare %d size %llu",
+			scan.done, scan.used, body.len, scan.bare, (unsigned long long)scan.size);
 		FUZZ_CHECK(scan.out.len == body.len && memcmp(scan.out.p, body.p, body.len) == 0,
 			   "scanning a stuffed body changed it");
 		result_free(&scan);

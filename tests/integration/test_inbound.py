@@ -279,6 +279,26 @@ def test_max_clients(relay_sink):
 
 # -- bare newlines and smuggling ---------------------------------------------
 
+@pytest.mark.parametrize("mode", ["reject", "normalize"])
+@pytest.mark.parametrize("body", [b"Subject: nul\r\n\r\nfirst\r\n\x00.\r\nMAIL FROM:<x@evil.test>\r\n",
+                                  b"Subject: nul\r\n\r\nab\x00cd\r\n"], ids=["dot", "mid"])
+def test_nul_in_data_rejected(relay_sink, mode, body):
+    """A NUL anywhere in DATA: 550 5.6.0 in both bare_newline modes, nothing
+    queued (a downstream that strips NULs would read "\r\n\0.\r\n" as the
+    end of data), and the session goes on."""
+    r, sink = relay_sink(listen={"bare_newline": mode})
+    with r.client() as c:
+        begin(c)
+        c.send(wire_body(body))
+        f = c.read_reply()
+        assert f.line.startswith("550 5.6.0 "), f"message with a NUL ({mode}): {f}"
+        assert "NUL" in f.line, f
+        assert c.cmd("NOOP").code == 250
+    send_control(r, sink)
+    assert [m.rcpt_tos for m in sink.messages] == [["control@example.com"]]
+    assert len(r.find_log(queued_re())) == 1
+
+
 @pytest.mark.parametrize("bare", [b"\n", b"\r"], ids=["LF", "CR"])
 def test_bare_newline_reject_default(relay_sink, bare):
     r, sink = relay_sink()   # bare_newline defaults to "reject"

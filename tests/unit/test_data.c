@@ -659,6 +659,50 @@ static const struct {
 };
 /* clang-format on */
 
+/*
+ * NUL bytes: ->nul in both modes, wherever they sit in the body and however
+ * the input is cut; never for bytes after the terminator (the next command).
+ */
+static void
+test_scan_nul(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *in;
+		size_t len;
+		bool nul;
+	} cases[] = {
+#define NUL_CASE(name, lit, nul) {name, lit, sizeof(lit) - 1, nul}
+		NUL_CASE("smuggling variant", "a\r\n\0.\r\nMAIL FROM:<x@y>\r\n.\r\n", true),
+		NUL_CASE("first byte", "\0\r\n.\r\n", true),
+		NUL_CASE("mid line", "ab\0cd\r\n.\r\n", true),
+		NUL_CASE("after a dot", "a\r\n.\0\r\n.\r\n", true),
+		NUL_CASE("between CR and LF", "a\r\0\n.\r\n", true),
+		NUL_CASE("none", "a\r\nb\r\n.\r\n", false),
+		NUL_CASE("after the end", "a\r\n.\r\nNOOP\0\r\n", false),
+#undef NUL_CASE
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (int normalize = 0; normalize < 2; normalize++)
+			for (size_t piece = 1; piece <= cases[i].len; piece++) {
+				struct data_scan d;
+				struct buf out = {0};
+				size_t used = 0;
+				data_init(&d, normalize, buf_out, &out);
+				while (used < cases[i].len && !d.done) {
+					size_t n = cases[i].len - used < piece ? cases[i].len - used
+									       : piece;
+					used += data_scan(&d, cases[i].in + used, n);
+				}
+				if (d.nul != cases[i].nul)
+					fail_msg("%s (normalize %d, pieces of %zu): got nul %d, "
+						 "want %d",
+						 cases[i].name, normalize, piece, d.nul,
+						 cases[i].nul);
+				free(out.p);
+			}
+}
+
 static void
 test_stuff(void **state)
 {
@@ -804,7 +848,8 @@ main(void)
 		cmocka_unit_test(test_scan_table),	  cmocka_unit_test(test_scan_smuggling),
 		cmocka_unit_test(test_scan_random),	  cmocka_unit_test(test_scan_calls),
 		cmocka_unit_test(test_scan_many_bare_cr), cmocka_unit_test(test_stuff),
-		cmocka_unit_test(test_unstuff),		  cmocka_unit_test(test_stuff_round_trip),
+		cmocka_unit_test(test_scan_nul),	  cmocka_unit_test(test_unstuff),
+		cmocka_unit_test(test_stuff_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -293,6 +293,20 @@ test_data_limits(void **state)
 	assert_int_equal(r->data_end_ok, 1);
 	assert_memory_equal(r->stored, "a\r\nb\r\n.\r\n", r->storedlen);
 	free_rec(r);
+
+	/* NUL: refused in both modes, nothing kept, the session goes on. */
+	for (int normalize = 0; normalize < 2; normalize++) {
+		static const char in[] =
+			"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<1@b.c>\r\nDATA\r\n"
+			"a\r\n\0.\r\nb\r\n.\r\nNOOP\r\n";
+		r = new_rec(10000, 2, normalize);
+		server_input(r->s, in, sizeof(in) - 1);
+		assert_non_null(strstr(r->out, "550 5.6.0 Error: message contains NUL characters"));
+		assert_non_null(strstr(r->out, "\r\n250 2.0.0 Ok\r\n"));
+		assert_int_equal(r->data_end_bad, 1);
+		assert_int_equal(r->data_end_ok, 0);
+		free_rec(r);
+	}
 }
 
 static void
