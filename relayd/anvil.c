@@ -31,6 +31,8 @@
  * The hash is FNV-1a over the key with a secret seed, and chains are
  * bounded by `max` whatever an attacker picks as addresses.
  *
+ * Used from the event-loop thread only (a check's verdict comes back there).
+ *
  * Invariants: every entry is in exactly one hash chain and in the use list,
  * newest first; n <= max; until == 0 or the address is refused until then.
  */
