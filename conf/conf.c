@@ -390,6 +390,8 @@ static cfg_opt_t conf_listen_opts[] = {AT,
 				       V("max_clients"),
 				       V("bare_newline"),
 				       V("timeout"),
+				       V("auth_fail_limit"),
+				       V("auth_fail_window"),
 				       CFG_END()};
 
 static cfg_opt_t conf_policy_opts[] = {
@@ -920,6 +922,23 @@ conf_unsigned(struct conf_ctx *x, cfg_t *sec, const char *name, unsigned *out)
 		*out = (unsigned)n;
 }
 
+/* A count of zero or more into *OUT (left alone when absent); 0 turns
+ * the limit it sets off. */
+static void
+conf_limit(struct conf_ctx *x, cfg_t *sec, const char *name, unsigned *out)
+{
+	const struct conf_val *v = conf_get(sec, name);
+	unsigned long n;
+
+	if (v == NULL)
+		return;
+	if (conf_number(v->s, 0, UINT_MAX, &n) == -1)
+		conf_error(x, v, "%s = \"%s\" is not a whole number; write 0 for no limit", name,
+			   v->s);
+	else
+		*out = (unsigned)n;
+}
+
 /* A TCP port into *OUT (left alone when absent). */
 static void
 conf_port(struct conf_ctx *x, cfg_t *sec, const char *name, int *out)
@@ -1169,6 +1188,11 @@ conf_build_listen(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		l->bare_newline = (enum conf_bare_newline)bare;
 		l->timeout = 300;
 		conf_duration(x, sec, "timeout", 1, &l->timeout);
+		/* fail2ban's well-known maxretry/findtime/bantime: docs/security.md. */
+		l->auth_fail_limit = 5;
+		conf_limit(x, sec, "auth_fail_limit", &l->auth_fail_limit);
+		l->auth_fail_window = 600;
+		conf_duration(x, sec, "auth_fail_window", 1, &l->auth_fail_window);
 
 		/*
 		 * Two listeners on one socket: the second bind() would fail. One

@@ -52,8 +52,14 @@ struct conf_listen {
 	unsigned max_recipients;
 	unsigned max_clients;
 	enum conf_bare_newline bare_newline;
-	unsigned timeout; /* seconds: idle, and for a whole command line; DATA
-			     gets four times as long in all */
+	/* Seconds: idle, and for a whole command line; DATA gets four times as
+	 * long in all. */
+	unsigned timeout;
+	/* Failed AUTH per client address (IPv6: per /64) within
+	 * auth_fail_window seconds; past it AUTH gets 454 4.7.0 for that long.
+	 * 0: no limit. */
+	unsigned auth_fail_limit;
+	unsigned auth_fail_window;
 };
 
 enum conf_tls_level { TLS_LEVEL_NONE, TLS_LEVEL_MAY, TLS_LEVEL_ENCRYPT, TLS_LEVEL_VERIFY };

@@ -13,6 +13,9 @@
  *   relayd_sessions{direction="in|out"}                     gauge
  *   relayd_tls_sessions_total{direction="in|out"}           counter
  *   relayd_detours_active                                   gauge
+ *   relayd_auth_attempts_total{status="ok|failed|blocked"}  counter
+ *   relayd_auth_limit_reached_total                         counter
+ *   relayd_auth_blocked_addresses                           gauge
  *
  * Only GET and HEAD of /metrics answer 200; any other path is 404. A scrape
  * walks the queue once (for the oldest message) on the loop thread.
@@ -123,8 +126,24 @@ metrics_render(struct evbuffer *out)
 			    (unsigned long long)stats_get(STAT_TLS_OUT));
 	family(out, "relayd_detours_active", "gauge",
 	       "Destinations whose mail goes to the transport's fallback now.");
-	return evbuffer_add_printf(out, "relayd_detours_active %zu\n",
-				   m_detours ? m_detours() : 0) < 0
+	evbuffer_add_printf(out, "relayd_detours_active %zu\n", m_detours ? m_detours() : 0);
+	family(out, "relayd_auth_attempts_total", "counter",
+	       "Inbound AUTH by outcome: ok (235), failed (535, wrong credentials), blocked "
+	       "(454, refused unchecked: auth_fail_limit).");
+	evbuffer_add_printf(out, "relayd_auth_attempts_total{status=\"ok\"} %llu\n",
+			    (unsigned long long)stats_get(STAT_AUTH_OK));
+	evbuffer_add_printf(out, "relayd_auth_attempts_total{status=\"failed\"} %llu\n",
+			    (unsigned long long)stats_get(STAT_AUTH_FAILED));
+	evbuffer_add_printf(out, "relayd_auth_attempts_total{status=\"blocked\"} %llu\n",
+			    (unsigned long long)stats_get(STAT_AUTH_BLOCKED));
+	family(out, "relayd_auth_limit_reached_total", "counter",
+	       "Times a client address (IPv6: its /64) reached auth_fail_limit.");
+	evbuffer_add_printf(out, "relayd_auth_limit_reached_total %llu\n",
+			    (unsigned long long)stats_get(STAT_AUTH_LIMIT));
+	family(out, "relayd_auth_blocked_addresses", "gauge",
+	       "Client addresses (IPv6: /64 networks) refused AUTH now.");
+	return evbuffer_add_printf(out, "relayd_auth_blocked_addresses %zu\n",
+				   session_auth_blocked()) < 0
 		       ? -1
 		       : 0;
 }

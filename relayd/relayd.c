@@ -131,7 +131,8 @@ listen_differ(const struct conf_listen *a, const struct conf_listen *b)
 	    a->require_tls != b->require_tls || str_differ(a->auth_users, b->auth_users) ||
 	    a->max_message_size != b->max_message_size || a->max_recipients != b->max_recipients ||
 	    a->max_clients != b->max_clients || a->bare_newline != b->bare_newline ||
-	    a->nallow != b->nallow)
+	    a->timeout != b->timeout || a->auth_fail_limit != b->auth_fail_limit ||
+	    a->auth_fail_window != b->auth_fail_window || a->nallow != b->nallow)
 		return true;
 	return memcmp(a->allow, b->allow, a->nallow * sizeof(*a->allow)) != 0;
 }

@@ -1,13 +1,18 @@
 /*
  * session.c — inbound SMTP: listeners, and the I/O around smtp/server.c.
  *
- * session_listen(), session_shutdown(), session_count(), session_idle()
+ * session_listen(), session_shutdown(), session_reload(), session_count(),
+ * session_idle(), session_auth_blocked()
  *
  * One bufferevent per connection. Input is fed to the protocol machine
  * chunk by chunk; while it waits for the spool (after DATA) reading stops
  * and unread pipelined input stays buffered until the verdict. A session is
  * freed only from the top of a libevent callback, never from inside a
  * hook, and never while a spool write it started is in flight (refs).
+ *
+ * Failed AUTH are counted per client address in each listener's anvil
+ * (anvil.c), which lives as long as the listener: a reload keeps the
+ * counts and refusals and only changes the limit and window.
  */
 #include <crypt.h>
 #include <errno.h>
@@ -24,8 +29,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <event2/util.h>
 
 #include "conf/value.h"
+#include "relayd/anvil.h"
 #include "relayd/dns.h"
 #include "relayd/log.h"
 #include "relayd/queue.h"
@@ -45,6 +52,7 @@ struct listener {
 	const struct conf_listen *conf;
 	const struct conf *c;
 	struct tls_ctx *tls; /* NULL when tls = "none" */
+	struct anvil *anvil; /* failed AUTH per client address */
 	unsigned nclients;
 	struct listener *next;
 };
@@ -467,6 +475,19 @@ ct_equal(const char *a, const char *b)
 	return d == 0 && *a == *b;
 }
 
+#define AUTH_REFUSED                                                                               \
+	"454 4.7.0 Error: too many failed authentication attempts from this address; try "         \
+	"again later"
+
+/* Seconds on a clock that no date change moves, for the anvil. */
+static time_t
+session_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 struct auth_job {
 	struct session *se;
 	char file[4096];
@@ -529,23 +550,61 @@ auth_done(void *arg)
 	struct session *se = j->se;
 
 	explicit_bzero(j->pass, sizeof(j->pass));
+	const struct sockaddr *sa = (const struct sockaddr *)&se->ss;
+	enum anvil_verdict v = anvil_end(se->lis->anvil, sa, j->ok, session_now());
 	if (j->ok) {
+		stats_count(STAT_AUTH_OK, NULL, 1);
 		log_info("%s: authenticated as %s", se->client, j->user);
 		se->auth_failures = 0;
 		auth_verdict(-1, 0, j);
 		return;
 	}
-	/* A growing delay slows password guessing down. */
+	/* A growing delay slows password guessing down in this session; the
+	 * anvil limits it across sessions. */
 	se->auth_failures++;
+	stats_count(STAT_AUTH_FAILED, NULL, 1);
 	log_warn("%s: authentication failed for user %s", se->client, j->user);
+	if (v == ANVIL_LIMIT) {
+		const struct conf_listen *cl = se->lis->conf;
+		char from[64];
+		anvil_key_str(sa, from, sizeof(from));
+		stats_count(STAT_AUTH_LIMIT, NULL, 1);
+		log_warn("%s: too many failed authentication attempts from %s: %u within %us; "
+			 "AUTH from there is refused (454 4.7.0) for %us (listen %s)",
+			 se->client, from, cl->auth_fail_limit, cl->auth_fail_window,
+			 cl->auth_fail_window, cl->name);
+	}
 	struct timeval tv = {se->auth_failures < 10 ? se->auth_failures : 10, 0};
 	event_base_once(s_base, -1, EV_TIMEOUT, auth_verdict, j, &tv);
 }
 
-static void
+/* AUTH from an address over its failure limit: 454 before 334. */
+static const char *
+hook_auth_begin(void *arg)
+{
+	struct session *se = arg;
+
+	if (!anvil_refused(se->lis->anvil, (const struct sockaddr *)&se->ss, session_now()))
+		return NULL;
+	stats_count(STAT_AUTH_BLOCKED, NULL, 1);
+	log_debug("%s: AUTH refused: too many failed attempts from this address", se->client);
+	return AUTH_REFUSED;
+}
+
+static const char *
 hook_auth(void *arg, const char *user, const char *password)
 {
 	struct session *se = arg;
+
+	/* Refused meanwhile, or enough checks in flight to reach the limit:
+	 * no worker job, the password is never looked at. */
+	if (!anvil_begin(se->lis->anvil, (const struct sockaddr *)&se->ss, session_now())) {
+		stats_count(STAT_AUTH_BLOCKED, NULL, 1);
+		log_debug("%s: AUTH refused unchecked: too many failed attempts from this "
+			  "address",
+			  se->client);
+		return AUTH_REFUSED;
+	}
 	struct auth_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		fatal("out of memory");
@@ -555,6 +614,7 @@ hook_auth(void *arg, const char *user, const char *password)
 	snprintf(j->pass, sizeof(j->pass), "%s", password);
 	se->refs++;
 	worker_submit(auth_work, auth_done, j);
+	return NULL;
 }
 
 static const struct server_hooks hooks = {
@@ -566,6 +626,7 @@ static const struct server_hooks hooks = {
 	.data_end = hook_data_end,
 	.starttls = hook_starttls,
 	.auth = hook_auth,
+	.auth_begin = hook_auth_begin,
 };
 
 /* ---- I/O ------------------------------------------------------------- */
@@ -826,6 +887,11 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 			fatal("out of memory");
 		lis->conf = cl;
 		lis->c = c;
+		uint64_t seed;
+		evutil_secure_rng_get_bytes(&seed, sizeof(seed));
+		if (!(lis->anvil = anvil_new(ANVIL_MAX_ENTRIES, seed)))
+			fatal("out of memory");
+		anvil_configure(lis->anvil, cl->auth_fail_limit, cl->auth_fail_window);
 		if (cl->tls != LISTEN_TLS_NONE) {
 			char *why = NULL;
 			if (tls_init() == -1 ||
@@ -834,6 +900,7 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 				snprintf(err, sizeof(err), "listen %s: %s", cl->name,
 					 why ? why : "cannot initialise TLS");
 				*cause = err;
+				anvil_free(lis->anvil);
 				free(lis);
 				return -1;
 			}
@@ -846,6 +913,7 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 			snprintf(err, sizeof(err), "listen %s: cannot listen on %s: %s", cl->name,
 				 spec, strerror(errno));
 			*cause = err;
+			anvil_free(lis->anvil);
 			free(lis);
 			return -1;
 		}
@@ -864,7 +932,9 @@ static size_t s_nretired;
  * and TLS mode takes the new settings (allow, limits, timeout, auth_users)
  * for new sessions, and re-reads its certificate and key, so a renewed
  * certificate needs no restart. Anything else needs a restart (logged).
- * Sessions in progress keep what they started with. */
+ * Sessions in progress keep what they started with, except the AUTH
+ * failure limit: the listener's counts and refusals stay, under the new
+ * auth_fail_limit and auth_fail_window. */
 void
 session_reload(const struct conf *c)
 {
@@ -902,6 +972,7 @@ session_reload(const struct conf *c)
 		}
 		lis->conf = nl;
 		lis->c = c;
+		anvil_configure(lis->anvil, nl->auth_fail_limit, nl->auth_fail_window);
 	}
 }
 
@@ -932,6 +1003,18 @@ size_t
 session_count(void)
 {
 	return s_count;
+}
+
+/* Client addresses refused AUTH now, over all listeners. */
+size_t
+session_auth_blocked(void)
+{
+	size_t n = 0;
+	time_t now = session_now();
+
+	for (struct listener *l = s_listeners; l; l = l->next)
+		n += anvil_blocked_count(l->anvil, now);
+	return n;
 }
 
 /* True when no session waits for a spool write. */

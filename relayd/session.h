@@ -6,6 +6,7 @@
  * session_reload()    new settings and certificates for the listeners
  * session_count()     inbound sessions open now
  * session_idle()      no session is waiting for a spool write
+ * session_auth_blocked()  client addresses refused AUTH now (auth_fail_limit)
  */
 #ifndef RELAYD_SESSION_H
 #define RELAYD_SESSION_H
@@ -21,5 +22,6 @@ void session_shutdown(void);
 void session_reload(const struct conf *c);
 size_t session_count(void);
 bool session_idle(void);
+size_t session_auth_blocked(void);
 
 #endif

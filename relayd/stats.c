@@ -21,7 +21,8 @@ static uint64_t totals[STAT_MAX];
 static struct tstats *per_transport;
 
 static const char *names[STAT_MAX] = {
-	"received", "sent", "deferred", "bounced", "expired", "rerouted", "tls_in", "tls_out",
+	"received", "sent",    "deferred", "bounced",	  "expired",	  "rerouted",
+	"tls_in",   "tls_out", "auth_ok",  "auth_failed", "auth_blocked", "auth_limit",
 };
 
 /* Add N to ID, in total and for TRANSPORT. */

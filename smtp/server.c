@@ -432,19 +432,23 @@ server_tls_done(struct server *s, bool ok)
 }
 
 static void
-auth_check(struct server *s, const char *user, const char *pass)
-{
-	s->state = SRV_AUTHCHECK;
-	snprintf(s->user, sizeof(s->user), "%s", user);
-	s->h->auth(s->arg, user, pass);
-}
-
-static void
 auth_abort(struct server *s, const char *text)
 {
 	s->state = s->auth_return;
 	s->auth_step = AUTH_NONE;
 	error_reply(s, text);
+}
+
+static void
+auth_check(struct server *s, const char *user, const char *pass)
+{
+	s->state = SRV_AUTHCHECK;
+	snprintf(s->user, sizeof(s->user), "%s", user);
+	const char *refuse = s->h->auth(s->arg, user, pass);
+	if (refuse) {
+		s->user[0] = '\0';
+		auth_abort(s, refuse);
+	}
 }
 
 /* AUTH PLAIN's response: authzid NUL authcid NUL password (RFC 4616). */
@@ -523,6 +527,12 @@ proceed_auth(struct server *s, const char *args)
 	}
 	if (s->authenticated) {
 		error_reply(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	/* Before 334: a client refused here costs nothing more. */
+	const char *refuse = s->h->auth_begin(s->arg);
+	if (refuse) {
+		error_reply(s, refuse);
 		return;
 	}
 	char mech[32];

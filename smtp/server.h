@@ -72,8 +72,13 @@ struct server_hooks {
 	 * sent in the clear before the handshake), start TLS, then call
 	 * server_tls_done(). */
 	void (*starttls)(void *arg);
-	/* Check USER's PASSWORD, then call server_auth_done(). */
-	void (*auth)(void *arg, const char *user, const char *password);
+	/* Check USER's PASSWORD: NULL, and server_auth_done() comes later; or
+	 * the complete reply refusing it unchecked. */
+	const char *(*auth)(void *arg, const char *user, const char *password);
+	/* AUTH was given (TLS on, not yet authenticated): NULL to go on, or
+	 * the complete reply refusing it before anything else is read (the
+	 * client's address is over its failure limit). */
+	const char *(*auth_begin)(void *arg);
 };
 
 enum server_state {

@@ -12,7 +12,9 @@
  *   [6..9]  32 decision bits, two at a time, in turn: RCPT (1: pending, 2:
  *           450, 3: 550), a pending RCPT's verdict (2-3: refused), DATA
  *           refused (3), the storage verdict (0-1: 250, 2: 451, 3: a timeout
- *           instead), the TLS handshake (3: failed), AUTH (odd: refused)
+ *           instead), the TLS handshake (3: failed), AUTH refused at the
+ *           command (3) and at the credentials (3), the AUTH verdict (odd:
+ *           refused)
  *
  * Invariants checked: every write is whole reply lines ending in CRLF, each
  * "NNN" (200..599) then ' ' or '-', no bare CR or LF, no NUL, at most 512
@@ -192,11 +194,25 @@ h_starttls(void *arg)
 	fz.in_tls = true;
 }
 
-static void
+#define FUZZ_AUTH_REFUSED                                                                          \
+	"454 4.7.0 Error: too many failed authentication attempts from this address; try "         \
+	"again later"
+
+static const char *
 h_auth(void *arg, const char *user, const char *password)
 {
 	FUZZ_CHECK(fz.s->state == SRV_AUTHCHECK, "auth hook in %s", server_strstate(fz.s->state));
 	FUZZ_CHECK(strlen(user) < 256 && strlen(password) < 768, "credentials too long");
+	return decide() == 3 ? FUZZ_AUTH_REFUSED : NULL;
+}
+
+static const char *
+h_auth_begin(void *arg)
+{
+	FUZZ_CHECK(fz.p.auth && fz.s->tls && !fz.s->authenticated && (fz.s->state == SRV_HELO),
+		   "auth_begin hook in %s (auth %d, tls %d, authenticated %d)",
+		   server_strstate(fz.s->state), fz.p.auth, fz.s->tls, fz.s->authenticated);
+	return decide() == 3 ? FUZZ_AUTH_REFUSED : NULL;
 }
 
 static const struct server_hooks hooks = {
@@ -208,6 +224,7 @@ static const struct server_hooks hooks = {
 	.data_end = h_data_end,
 	.starttls = h_starttls,
 	.auth = h_auth,
+	.auth_begin = h_auth_begin,
 };
 
 /* The owner's answer to whatever the server waits for. Returns false when
@@ -239,7 +256,8 @@ unpause(void)
 		server_auth_done(fz.s, decide() % 2 == 0);
 		break;
 	case SRV_RCPTCHECK:
-		server_rcpt_done(fz.s, decide() < 2 ? NULL : "550 5.1.2 Recipient domain not found");
+		server_rcpt_done(fz.s,
+				 decide() < 2 ? NULL : "550 5.1.2 Recipient domain not found");
 		FUZZ_CHECK(fz.s->txn.nrcpt <= fz.p.max_rcpt, "%zu recipients, max_rcpt %u",
 			   fz.s->txn.nrcpt, fz.p.max_rcpt);
 		break;

@@ -12,7 +12,9 @@ Assumptions beyond the contract (docs/relayctl.md):
     relayd_recipients_total{transport,status}, relayd_queue_messages,
     relayd_queue_oldest_age_seconds, relayd_sessions{direction},
     relayd_tls_sessions_total{direction}, relayd_detours_active (destinations
-    held on their fallback now).
+    held on their fallback now), relayd_auth_attempts_total{status="ok|failed|
+    blocked"}, relayd_auth_limit_reached_total, relayd_auth_blocked_addresses
+    (test_authlimit.py moves them).
   * status="deferred" counts deferred attempts.
   * any path but /metrics is 404.
 """
@@ -102,6 +104,9 @@ def test_metrics_families(metrics_relay):
         "relayd_sessions": "gauge",
         "relayd_tls_sessions_total": "counter",
         "relayd_detours_active": "gauge",
+        "relayd_auth_attempts_total": "counter",
+        "relayd_auth_limit_reached_total": "counter",
+        "relayd_auth_blocked_addresses": "gauge",
     }
     for name, t in want.items():
         assert types.get(name) == t, f"{name}: TYPE {types.get(name)}, want {t}"
@@ -110,6 +115,11 @@ def test_metrics_families(metrics_relay):
         assert ("relayd_tls_sessions_total", frozenset({("direction", d)})) in samples
     assert value(samples, "relayd_queue_messages") == 0
     assert value(samples, "relayd_detours_active") == 0
+    for st in ("ok", "failed", "blocked"):
+        assert ("relayd_auth_attempts_total", frozenset({("status", st)})) in samples, st
+        assert value(samples, "relayd_auth_attempts_total", status=st) == 0
+    assert value(samples, "relayd_auth_limit_reached_total") == 0
+    assert value(samples, "relayd_auth_blocked_addresses") == 0
 
 
 def test_metrics_move_with_deliveries(metrics_relay):

@@ -278,6 +278,15 @@ static const struct err_case err_cases[] = {
 	 {"2: max_recipients = \"0\" is not a whole number of 1 or more",
 	  "3: max_clients = \"lots\" is not a whole number of 1 or more",
 	  "6: max_connections = \"-1\" is not a whole number of 1 or more"}},
+	{"bad auth failure limit and window",
+	 "listen \"l\" {\n\tauth_fail_limit = -1\n\tauth_fail_window = 0\n}\n"
+	 "listen \"m\" {\n\tport = 2526\n\tauth_fail_limit = \"5x\"\n"
+	 "\tauth_fail_window = \"10 m\"\n}\n",
+	 {"2: auth_fail_limit = \"-1\" is not a whole number; write 0 for no limit",
+	  "3: auth_fail_window = \"0\" is too short; it must be at least 1s",
+	  "7: auth_fail_limit = \"5x\" is not a whole number; write 0 for no limit",
+	  "8: auth_fail_window = \"10 m\" is not a duration; write e.g. \"30s\", \"5m\", "
+	  "\"2h\", \"5d\" or a number of seconds"}},
 	{"empty string",
 	 L "spool = \"\"\n",
 	 {"2: spool is empty; give it a value or remove the line"}},
@@ -660,6 +669,9 @@ test_defaults(void **state)
 	assert_int_equal(l->max_recipients, 1000);
 	assert_int_equal(l->max_clients, 1000);
 	assert_int_equal(l->bare_newline, BARE_NEWLINE_REJECT);
+	assert_int_equal(l->timeout, 300);
+	assert_int_equal(l->auth_fail_limit, 5);
+	assert_int_equal(l->auth_fail_window, 600);
 
 	assert_int_equal(c->ntls_policy, 4);
 	for (i = 0; i < 4; i++) {
@@ -756,6 +768,8 @@ test_every_key(void **state)
 		"\tmax_recipients = \"50\"\n"
 		"\tmax_clients = 20\n"
 		"\tbare_newline = \"normalize\"\n"
+		"\tauth_fail_limit = 0\n"
+		"\tauth_fail_window = \"1h\"\n"
 		"}\n"
 		"listen \"tls\" {\n"
 		"\tport = 465\n"
@@ -863,7 +877,11 @@ test_every_key(void **state)
 	assert_int_equal(l->max_recipients, 50);
 	assert_int_equal(l->max_clients, 20);
 	assert_int_equal(l->bare_newline, BARE_NEWLINE_NORMALIZE);
+	assert_int_equal(l->auth_fail_limit, 0);
+	assert_int_equal(l->auth_fail_window, 3600);
 	l = &c->listen[1];
+	assert_int_equal(l->auth_fail_limit, 5);
+	assert_int_equal(l->auth_fail_window, 600);
 	assert_int_equal(l->tls, LISTEN_TLS_SMTPS);
 	assert_int_equal(l->nallow, 0); /* "allow = {}": AUTH only, not the default */
 	assert_int_equal(l->max_message_size, 512 * 1024);
@@ -871,7 +889,7 @@ test_every_key(void **state)
 	assert_int_equal(c->ntls_policy, 5);
 	p = conf_policy_find(c, "google");
 	assert_ptr_equal(p, &c->tls_policy[4]);
-	assert_int_equal(p->line, 31);
+	assert_int_equal(p->line, 33);
 	assert_int_equal(p->level, TLS_LEVEL_VERIFY);
 	assert_int_equal(p->min_version, CONF_TLSV13);
 	assert_string_equal(p->ca_file, "/etc/ca.pem");
@@ -922,7 +940,7 @@ test_every_key(void **state)
 		else
 			assert_string_equal(r->domain, routes[i].domain);
 		assert_string_equal(r->transport->name, routes[i].transport);
-		assert_int_equal(r->line, 60 + (int)i);
+		assert_int_equal(r->line, 62 + (int)i);
 	}
 
 	assert_int_equal(c->queue.nretry, 3);
@@ -1051,6 +1069,9 @@ test_example_documents_every_key(void **state)
 		"max_recipients",
 		"max_clients",
 		"bare_newline",
+		"timeout",
+		"auth_fail_limit",
+		"auth_fail_window",
 		"level",
 		"min_version",
 		"ca_file",

@@ -77,8 +77,9 @@ h_data_end(void *arg, const struct server_txn *t, bool ok)
 		r->data_end_bad++;
 }
 
-static int starttls_calls;
+static int starttls_calls, auth_calls;
 static char auth_user[64], auth_pass[64];
+static const char *auth_refuse, *auth_begin_refuse; /* what the hooks answer */
 
 static void
 h_starttls(void *arg)
@@ -86,15 +87,24 @@ h_starttls(void *arg)
 	starttls_calls++;
 }
 
-static void
+static const char *
 h_auth(void *arg, const char *user, const char *pass)
 {
+	auth_calls++;
 	snprintf(auth_user, sizeof(auth_user), "%s", user);
 	snprintf(auth_pass, sizeof(auth_pass), "%s", pass);
+	return auth_refuse;
 }
 
-static const struct server_hooks hooks = {h_write,	h_close,    h_rcpt,	h_data_start,
-					  h_data_write, h_data_end, h_starttls, h_auth};
+static const char *
+h_auth_begin(void *arg)
+{
+	return auth_begin_refuse;
+}
+
+static const struct server_hooks hooks = {h_write,	h_close,      h_rcpt,
+					  h_data_start, h_data_write, h_data_end,
+					  h_starttls,	h_auth,	      h_auth_begin};
 
 static struct rec *
 new_rec_p(const struct server_params *p)
@@ -418,6 +428,64 @@ test_auth(void **state)
 	free_rec(r);
 }
 
+#define REFUSED_454                                                                                \
+	"454 4.7.0 Error: too many failed authentication attempts from this address; try "         \
+	"again later"
+
+/* The owner refuses AUTH at the command (before 334, nothing more read)
+ * or at the credentials (no check); either way the session goes on. */
+static void
+test_auth_refused(void **state)
+{
+	struct server_params p = {"relay.test", 1000, 10, false, false, true, false, true};
+	struct rec *r = new_rec_p(&p);
+	send_str(r, "EHLO x\r\n");
+	r->outlen = 0;
+
+	auth_calls = 0;
+	auth_begin_refuse = REFUSED_454;
+	send_str(r, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+	expect(r, REFUSED_454 "\r\n");
+	send_str(r, "AUTH LOGIN\r\n");
+	expect(r, REFUSED_454 "\r\n");
+	assert_int_equal(auth_calls, 0);
+	assert_int_equal(r->s->state, SRV_HELO);
+	auth_begin_refuse = NULL;
+
+	auth_refuse = REFUSED_454;
+	send_str(r, "AUTH LOGIN\r\n");
+	expect(r, "334 VXNlcm5hbWU6\r\n");
+	send_str(r, "dXNlcg==\r\n");
+	expect(r, "334 UGFzc3dvcmQ6\r\n");
+	send_str(r, "c2VjcmV0\r\nNOOP\r\n");
+	expect(r, REFUSED_454 "\r\n250 2.0.0 Ok\r\n");
+	assert_int_equal(auth_calls, 1);
+	assert_false(server_paused(r->s));
+	assert_false(r->s->authenticated);
+	assert_string_equal(r->s->user, "");
+
+	/* The session goes on; AUTH within a transaction is 503 before any hook. */
+	send_str(r, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\nMAIL FROM:<a@b.c>\r\n");
+	expect(r, REFUSED_454 "\r\n250 2.1.0 Ok\r\n");
+	auth_refuse = NULL;
+	auth_calls = 0;
+	send_str(r, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+	assert_non_null(strstr(r->out, "503 5.5.1 Error: MAIL transaction in progress"));
+	assert_int_equal(auth_calls, 0);
+	free_rec(r);
+
+	/* A refusal counts as an error: 20 of them and the client is cut off. */
+	r = new_rec_p(&p);
+	send_str(r, "EHLO x\r\n");
+	auth_begin_refuse = REFUSED_454;
+	for (int i = 0; i < SERVER_MAX_ERRORS; i++)
+		send_str(r, "AUTH LOGIN\r\n");
+	assert_non_null(strstr(r->out, "421 4.7.0 relay.test Error: too many errors\r\n"));
+	assert_int_equal(r->closed, 1);
+	auth_begin_refuse = NULL;
+	free_rec(r);
+}
+
 int
 main(void)
 {
@@ -431,6 +499,7 @@ main(void)
 		cmocka_unit_test(test_null_sender_and_bytes),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_auth),
+		cmocka_unit_test(test_auth_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
