@@ -423,8 +423,9 @@ static cfg_opt_t conf_queue_opts[] = {
 	V("max_lifetime"), V("delay_warning"), CFG_END()};
 
 static cfg_opt_t conf_opts[] = {
-	V("hostname"), V("spool"), V("control_socket"), V("user"), VL("dns_servers", NULL),
-	V("metrics_listen"), CFG_SEC("listen", conf_listen_opts, CFGF_MULTI | CFGF_TITLE),
+	V("hostname"), V("spool"), V("control_socket"), V("user"), V("postmaster"),
+	VL("dns_servers", NULL), V("metrics_listen"),
+	CFG_SEC("listen", conf_listen_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("tls_policy", conf_policy_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("transport", conf_transport_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("route", conf_route_opts, CFGF_MULTI | CFGF_TITLE),
@@ -1078,6 +1079,23 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	}
 	c->user = conf_str(x, cfg, "user", NULL);
 
+	/* RFC 5321 4.5.1: "RCPT TO:<Postmaster>" must be accepted; it is
+	 * relayed to this address. */
+	if ((v = conf_get(cfg, "postmaster")) != NULL) {
+		const char *at = strrchr(v->s, '@');
+		if (!at || at == v->s || strchr(v->s, ' ') || strchr(v->s, '<') ||
+		    !value_domain(at + 1))
+			conf_error(x, v,
+				   "postmaster = \"%s\" is not a mail address; write one like "
+				   "\"postmaster@example.com\"",
+				   v->s);
+		c->postmaster = conf_dup(x, v->s);
+	} else if (c->hostname != NULL &&
+		   asprintf(&c->postmaster, "postmaster@%s", c->hostname) == -1) {
+		c->postmaster = NULL;
+		x->oom = true;
+	}
+
 	n = conf_count(cfg, "dns_servers");
 	if (n > 0 && (c->dns_servers = calloc(n, sizeof(char *))) == NULL)
 		x->oom = true;
@@ -1678,6 +1696,7 @@ conf_free(struct conf *c)
 	free(c->spool);
 	free(c->control_socket);
 	free(c->user);
+	free(c->postmaster);
 	conf_free_strv(c->dns_servers, c->ndns_servers);
 	free(c->metrics_listen);
 	for (i = 0; c->listen != NULL && i < c->nlisten; i++) {

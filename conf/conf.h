@@ -135,6 +135,7 @@ struct conf {
 	char *spool;
 	char *control_socket;
 	char *user;	    /* NULL: unset */
+	char *postmaster;   /* where RCPT TO:<postmaster> goes; never NULL */
 	char **dns_servers; /* "IP" or "IP:PORT"; NULL/0: /etc/resolv.conf */
 	size_t ndns_servers;
 	char *metrics_listen; /* NULL: unset */

@@ -811,6 +811,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	const struct conf_listen *cl = lis->conf;
 	struct server_params p = {
 		.hostname = c->hostname,
+		.postmaster = c->postmaster,
 		.max_size = cl->max_message_size,
 		.max_rcpt = cl->max_recipients,
 		.normalize = cl->bare_newline == BARE_NEWLINE_NORMALIZE,

@@ -11,7 +11,9 @@
  * reply line in static storage. A mailbox written to OUT has passed the RFC
  * 5321 4.1.2 grammar (with the RFC 6531 UTF-8 extension) and its length
  * limits, so later code may treat it as "local@domain" with the last '@' as
- * separator: a domain or address literal never holds an '@'.
+ * separator: a domain or address literal never holds an '@'. The one
+ * exception is the recipient "<Postmaster>" (RFC 5321 4.1.1.3), any case,
+ * written as given and without an '@': the caller substitutes its address.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -301,7 +303,11 @@ cmd_path(const char *args, const char *keyword, bool allow_null, char *out, size
 		box = open + 1;
 		if (*box == '@' && (box = cmd_route(box, close)) == NULL)
 			goto bad;
-		if (cmd_mailbox(box, close, &toolong) == -1)
+		/* RFC 5321 4.1.1.3: "Postmaster" without a domain, any case,
+		 * is a recipient (the caller supplies the address). */
+		if (!(!mail && box == open + 1 && close - box == 10 &&
+		      strncasecmp(box, "postmaster", 10) == 0) &&
+		    cmd_mailbox(box, close, &toolong) == -1)
 			goto bad;
 	}
 	if ((size_t)(close - box) >= outlen)

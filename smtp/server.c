@@ -254,6 +254,16 @@ proceed_rcpt(struct server *s, const char *args)
 		error_reply(s, err);
 		return;
 	}
+	if (strchr(rcpt, '@') == NULL) {
+		/* "<Postmaster>" (RFC 5321 4.5.1), the only path without a
+		 * domain cmd_path() lets through. */
+		if (!s->p.postmaster) {
+			error_reply(s, "550 5.1.1 <postmaster>: Recipient address rejected: no "
+				       "postmaster address is configured");
+			return;
+		}
+		snprintf(rcpt, sizeof(rcpt), "%s", s->p.postmaster);
+	}
 	if (s->txn.nrcpt >= s->p.max_rcpt) {
 		reply(s, "452 4.5.3 Error: too many recipients");
 		return;

@@ -41,6 +41,7 @@ struct server_params {
 	bool tls;	   /* the session starts in TLS (SMTPS) */
 	bool require_tls;  /* MAIL before TLS: 530 5.7.0 */
 	bool auth;	   /* offer AUTH PLAIN LOGIN once TLS is on */
+	const char *postmaster; /* RCPT TO:<postmaster> becomes this; NULL: 550 */
 };
 
 /* The transaction as the hooks see it. */

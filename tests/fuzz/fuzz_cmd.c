@@ -13,7 +13,8 @@
  * the line, past the verb and its spaces; a mailbox from cmd_path() is
  * NUL-terminated within OUTLEN, holds no control character (CR, LF and NUL
  * included) and only well-formed UTF-8, is "" only for allow_null, else
- * "local@domain" within RFC 5321's lengths with no '@' in the domain; the
+ * "local@domain" within RFC 5321's lengths with no '@' in the domain (or,
+ * for a recipient only, "postmaster" in any case, RFC 5321 4.1.1.3); the
  * parameters pointer is inside the argument and past the spaces; errors are
  * complete "5yz x.y.z text" replies without CR or LF; cmd_domain() points
  * into its argument.
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "smtp/cmd.h"
 #include "tests/fuzz/fuzz.h"
@@ -89,6 +91,9 @@ path(const char *args, const char *keyword, bool allow_null, size_t outlen)
 		   "params outside the arguments");
 	if (n == 0) {
 		FUZZ_CHECK(allow_null, "empty mailbox with allow_null false");
+	} else if (strchr(out, '@') == NULL && n == 10 && strncasecmp(out, "postmaster", 10) == 0) {
+		bool from = strncasecmp(keyword, "FROM", 4) == 0;
+		FUZZ_CHECK(!from, "<%s> accepted as a sender", out);
 	} else {
 		const char *at = strrchr(out, '@');
 		FUZZ_CHECK(at != NULL && at > out && at[1] != '\0',

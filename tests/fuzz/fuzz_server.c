@@ -7,7 +7,8 @@
  *   [0]     bit 0 normalize, 1 starttls, 2 tls, 3 require_tls, 4 auth,
  *           bits 5-7 max_rcpt - 1
  *   [1]     bits 0-1 max_size (64, 1000, 65536, 50M); bits 2-3 what happens
- *           at the end: nothing, server_timeout(), server_shutdown(), both
+ *           at the end: nothing, server_timeout(), server_shutdown(), both;
+ *           bit 4 a postmaster address (else RCPT TO:<postmaster> gets 550)
  *   [2..5]  piece sizes, used in turn: 0..191 -> 1..192 bytes, else the rest
  *   [6..9]  32 decision bits, two at a time, in turn: RCPT (1: pending, 2:
  *           450, 3: 550), a pending RCPT's verdict (2-3: refused), DATA
@@ -121,6 +122,7 @@ h_rcpt(void *arg, const struct server_txn *t, const char *rcpt)
 		   server_strstate(fz.s->state));
 	FUZZ_CHECK(t->nrcpt < fz.p.max_rcpt, "rcpt hook with %zu of %u recipients", t->nrcpt,
 		   fz.p.max_rcpt);
+	FUZZ_CHECK(strchr(rcpt, '@') != NULL, "rcpt hook with \"%s\", no domain", rcpt);
 	FUZZ_CHECK(strlen(rcpt) > 0 && strlen(rcpt) < CMD_LINE_MAX, "recipient of %zu bytes",
 		   strlen(rcpt));
 	switch (decide()) {
@@ -279,6 +281,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(&fz, 0, sizeof(fz));
 	fz.p.hostname = "relay.fuzz.test";
+	fz.p.postmaster = data[1] & 16 ? "postmaster@relay.fuzz.test" : NULL;
 	fz.p.normalize = data[0] & 1;
 	fz.p.starttls = data[0] & 2;
 	fz.p.tls = data[0] & 4;

@@ -23,6 +23,7 @@ import threading
 
 import pytest
 
+import harness
 from harness import (QUEUED_REPLY, ehlo_keywords, queued_re, received_prefix, sent_re,
                      simple_message, wait_until, wire_body)
 
@@ -275,6 +276,31 @@ def test_max_clients(relay_sink):
     finally:
         c1.close()
         c2.close()
+
+
+# -- postmaster ----------------------------------------------------------------
+
+@pytest.mark.parametrize("postmaster,want", [(None, "postmaster@relay.test"),
+                                             ("ops@example.org", "ops@example.org")],
+                         ids=["default", "configured"])
+def test_rcpt_postmaster_without_domain(start_relayd, scripted, postmaster, want):
+    """RFC 5321 4.5.1: "RCPT TO:<Postmaster>" (any case, no domain) must be
+    accepted; it is relayed to `postmaster` (default postmaster@HOSTNAME)."""
+    sink = scripted("127.0.0.2", name="sink")
+    extra = f'postmaster = "{postmaster}"' if postmaster else ""
+    r = start_relayd(transports={"sink": harness.transport(sink)}, routes={"*": "sink"},
+                     extra=extra)
+    with r.client() as c:
+        assert c.cmd("EHLO client.test").code == 250
+        assert c.cmd("MAIL FROM:<sender@origin.test>").code == 250
+        rep = c.cmd("RCPT TO:<PostMaster>")
+        assert rep.code == 250, f"RCPT TO:<PostMaster>: {rep}"
+        assert c.cmd("DATA").code == 354
+        c.send(wire_body(simple_message("to postmaster")))
+        assert QUEUED_REPLY.match(c.read_reply().line)
+    r.wait_log(sent_re(want, status="sent"))
+    msgs = sink.wait_messages(1)
+    assert msgs[0].rcpt_tos == [want]
 
 
 # -- bare newlines and smuggling ---------------------------------------------

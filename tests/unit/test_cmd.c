@@ -183,7 +183,14 @@ static const struct {
 	{ "text after quote", "TO:<\"a\"b@x.org>", "TO", false, -1, NULL, NULL, RCPT_BAD },
 
 	/* domains */
-	{ "no domain, rcpt", "TO:<postmaster>", "TO", false, -1, NULL, NULL, RCPT_BAD },
+	{ "no domain, rcpt", "TO:<user>", "TO", false, -1, NULL, NULL, RCPT_BAD },
+	/* RFC 5321 4.1.1.3 / 4.5.1: <Postmaster> in any case, recipients only. */
+	{ "postmaster", "TO:<postmaster>", "TO", false, 0, "postmaster", "", NULL },
+	{ "Postmaster", "TO:<Postmaster> ", "TO", false, 0, "Postmaster", "", NULL },
+	{ "POSTMASTER", "TO:<POSTMASTER>", "TO", false, 0, "POSTMASTER", "", NULL },
+	{ "postmaster routed", "TO:<@a.org:postmaster>", "TO", false, -1, NULL, NULL, RCPT_BAD },
+	{ "postmasters", "TO:<postmasters>", "TO", false, -1, NULL, NULL, RCPT_BAD },
+	{ "postmaster, mail", "FROM:<postmaster>", "FROM", true, -1, NULL, NULL, MAIL_BAD },
 	{ "no domain, mail", "FROM:<user>", "FROM", true, -1, NULL, NULL, MAIL_BAD },
 	{ "empty domain", "TO:<a@>", "TO", false, -1, NULL, NULL, RCPT_BAD },
 	{ "empty local part", "TO:<@x.org>", "TO", false, -1, NULL, NULL, RCPT_BAD },

@@ -290,6 +290,14 @@ static const struct err_case err_cases[] = {
 	{"empty string",
 	 L "spool = \"\"\n",
 	 {"2: spool is empty; give it a value or remove the line"}},
+	{"bad postmaster",
+	 L "postmaster = \"ops\"\n",
+	 {"2: postmaster = \"ops\" is not a mail address; write one like "
+	  "\"postmaster@example.com\""}},
+	{"postmaster with a bad domain",
+	 L "postmaster = \"ops@bad domain\"\n",
+	 {"2: postmaster = \"ops@bad domain\" is not a mail address; write one like "
+	  "\"postmaster@example.com\""}},
 	{"bad host names",
 	 L "hostname = \"relay example\"\ntransport \"t\" {\n\thelo = \"-x\"\n}\n",
 	 {"2: hostname = \"relay example\" is not a host name; write the fully qualified "
@@ -641,6 +649,9 @@ test_defaults(void **state)
 	memset(host, 0, sizeof(host));
 	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
 	assert_string_equal(c->hostname, host);
+	char pm[300];
+	snprintf(pm, sizeof(pm), "postmaster@%s", host);
+	assert_string_equal(c->postmaster, pm);
 	assert_string_equal(c->spool, "/var/spool/relayd");
 	assert_string_equal(c->control_socket, "/var/spool/relayd/control.sock");
 	assert_null(c->user);
@@ -1054,6 +1065,7 @@ test_example_documents_every_key(void **state)
 		"spool",
 		"control_socket",
 		"user",
+		"postmaster",
 		"dns_servers",
 		"metrics_listen",
 		"address",

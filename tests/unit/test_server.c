@@ -119,8 +119,9 @@ static struct rec *
 new_rec(uint64_t max_size, unsigned max_rcpt, bool normalize)
 {
 	struct rec *r = calloc(1, sizeof(*r));
-	struct server_params p = {"relay.test", max_size, max_rcpt, normalize,
-				  false,	false,	  false,    false};
+	struct server_params p = {"relay.test", max_size, max_rcpt,
+				  normalize,	false,	  false,
+				  false,	false,	  "postmaster@relay.test"};
 	r->s = server_new(&p, &hooks, r);
 	server_start(r->s);
 	return r;
@@ -320,6 +321,26 @@ test_data_limits(void **state)
 }
 
 static void
+test_postmaster(void **state)
+{
+	/* RCPT TO:<Postmaster> (RFC 5321 4.5.1) becomes the configured address. */
+	struct rec *r = new_rec(1000, 10, false);
+	send_str(r, "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<PostMaster>\r\n");
+	assert_non_null(strstr(r->out, "\r\n250 2.1.5 Ok\r\n"));
+	assert_int_equal(r->s->txn.nrcpt, 1);
+	assert_string_equal(r->s->txn.rcpt[0], "postmaster@relay.test");
+	free_rec(r);
+
+	/* Without an address: a clear 550, not a syntax error. */
+	struct server_params p = {"relay.test", 1000, 10, false, false, false, false, false, NULL};
+	r = new_rec_p(&p);
+	send_str(r, "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<postmaster>\r\n");
+	assert_non_null(strstr(r->out, "550 5.1.1 <postmaster>"));
+	assert_int_equal(r->s->txn.nrcpt, 0);
+	free_rec(r);
+}
+
+static void
 test_too_many_errors(void **state)
 {
 	struct rec *r = new_rec(10000, 2, false);
@@ -350,7 +371,7 @@ test_null_sender_and_bytes(void **state)
 static void
 test_starttls(void **state)
 {
-	struct server_params p = {"relay.test", 1000, 10, false, true, false, true, true};
+	struct server_params p = {"relay.test", 1000, 10, false, true, false, true, true, NULL};
 	struct rec *r = new_rec_p(&p);
 	r->outlen = 0;
 	send_str(r, "EHLO x\r\n");
@@ -388,7 +409,7 @@ test_starttls(void **state)
 static void
 test_auth(void **state)
 {
-	struct server_params p = {"relay.test", 1000, 10, false, false, true, false, true};
+	struct server_params p = {"relay.test", 1000, 10, false, false, true, false, true, NULL};
 	struct rec *r = new_rec_p(&p);
 	send_str(r, "EHLO x\r\n");
 	r->outlen = 0;
@@ -437,7 +458,7 @@ test_auth(void **state)
 static void
 test_auth_refused(void **state)
 {
-	struct server_params p = {"relay.test", 1000, 10, false, false, true, false, true};
+	struct server_params p = {"relay.test", 1000, 10, false, false, true, false, true, NULL};
 	struct rec *r = new_rec_p(&p);
 	send_str(r, "EHLO x\r\n");
 	r->outlen = 0;
@@ -496,6 +517,7 @@ main(void)
 		cmocka_unit_test(test_pipelined_transaction),
 		cmocka_unit_test(test_data_limits),
 		cmocka_unit_test(test_too_many_errors),
+		cmocka_unit_test(test_postmaster),
 		cmocka_unit_test(test_null_sender_and_bytes),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_auth),
