@@ -294,8 +294,8 @@ tls_server_new(const char *cert, const char *key, int min_version, const char *c
 		goto fail;
 	/*
 	 * The default list has no DHE suite; a list that names some needs
-	 * DH parameters, or OpenSSL silently never picks them: the RFC 7919
-	 * group that matches the strength of the certificate's key.
+	 * DH parameters, or OpenSSL silently never picks them: a built-in
+	 * RFC 3526 group as strong as the certificate's key.
 	 */
 	SSL_CTX_set_dh_auto(ctx->ssl, 1);
 	if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cert) != 1) {
