@@ -382,6 +382,7 @@ static cfg_opt_t conf_listen_opts[] = {AT,
 				       V("tls_cert"),
 				       V("tls_key"),
 				       V("tls_min_version"),
+				       V("ciphers"),
 				       V("require_tls"),
 				       VL("allow", "{\"127.0.0.0/8\", \"::1/128\"}"),
 				       V("auth_users"),
@@ -1180,6 +1181,7 @@ conf_build_listen(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		}
 		l->tls_min_version = CONF_TLSV12;
 		conf_tls_version(x, sec, "tls_min_version", &l->tls_min_version);
+		l->ciphers = conf_str(x, sec, "ciphers", NULL);
 		conf_bool(x, sec, "require_tls", &l->require_tls);
 
 		k = conf_count(sec, "allow");
@@ -1706,6 +1708,7 @@ conf_free(struct conf *c)
 		free(l->address);
 		free(l->tls_cert);
 		free(l->tls_key);
+		free(l->ciphers);
 		free(l->allow);
 		free(l->auth_users);
 	}

@@ -44,6 +44,7 @@ struct conf_listen {
 	enum conf_listen_tls tls;
 	char *tls_cert, *tls_key; /* NULL when tls == none */
 	int tls_min_version;	  /* CONF_TLSV12 or CONF_TLSV13 */
+	char *ciphers;		  /* TLS 1.2 cipher list; NULL: tls/'s default */
 	bool require_tls;
 	struct conf_cidr *allow;
 	size_t nallow;
@@ -72,7 +73,7 @@ struct conf_tls_policy {
 	char *ca_file;	 /* NULL: system bundle */
 	char **match;	 /* NULL/0: the host name connected to */
 	size_t nmatch;
-	char *ciphers; /* NULL: OpenSSL default */
+	char *ciphers; /* NULL: tls/'s default for the level */
 };
 
 /* One smarthost of a transport's relay list. */

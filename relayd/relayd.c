@@ -128,7 +128,8 @@ listen_differ(const struct conf_listen *a, const struct conf_listen *b)
 	if (str_differ(a->name, b->name) || str_differ(a->address, b->address) ||
 	    a->port != b->port || a->tls != b->tls || str_differ(a->tls_cert, b->tls_cert) ||
 	    str_differ(a->tls_key, b->tls_key) || a->tls_min_version != b->tls_min_version ||
-	    a->require_tls != b->require_tls || str_differ(a->auth_users, b->auth_users) ||
+	    str_differ(a->ciphers, b->ciphers) || a->require_tls != b->require_tls ||
+	    str_differ(a->auth_users, b->auth_users) ||
 	    a->max_message_size != b->max_message_size || a->max_recipients != b->max_recipients ||
 	    a->max_clients != b->max_clients || a->bare_newline != b->bare_newline ||
 	    a->timeout != b->timeout || a->auth_fail_limit != b->auth_fail_limit ||

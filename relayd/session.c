@@ -897,7 +897,7 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 			char *why = NULL;
 			if (tls_init() == -1 ||
 			    !(lis->tls = tls_server_new(cl->tls_cert, cl->tls_key,
-							cl->tls_min_version, &why))) {
+							cl->tls_min_version, cl->ciphers, &why))) {
 				snprintf(err, sizeof(err), "listen %s: %s", cl->name,
 					 why ? why : "cannot initialise TLS");
 				*cause = err;
@@ -931,11 +931,11 @@ static size_t s_nretired;
 
 /* A reload: each listener whose section keeps its name, address, port
  * and TLS mode takes the new settings (allow, limits, timeout, auth_users)
- * for new sessions, and re-reads its certificate and key, so a renewed
- * certificate needs no restart. Anything else needs a restart (logged).
- * Sessions in progress keep what they started with, except the AUTH
- * failure limit: the listener's counts and refusals stay, under the new
- * auth_fail_limit and auth_fail_window. */
+ * for new sessions, and re-reads its certificate and key (with its
+ * tls_min_version and ciphers), so a renewed certificate needs no restart.
+ * Anything else needs a restart (logged). Sessions in progress keep what
+ * they started with, except the AUTH failure limit: the listener's counts
+ * and refusals stay, under the new auth_fail_limit and auth_fail_window. */
 void
 session_reload(const struct conf *c)
 {
@@ -954,8 +954,8 @@ session_reload(const struct conf *c)
 		}
 		if (nl->tls != LISTEN_TLS_NONE) {
 			char *why = NULL;
-			struct tls_ctx *ctx = tls_server_new(nl->tls_cert, nl->tls_key,
-							     nl->tls_min_version, &why);
+			struct tls_ctx *ctx = tls_server_new(
+				nl->tls_cert, nl->tls_key, nl->tls_min_version, nl->ciphers, &why);
 			if (!ctx) {
 				log_err("reload: listen %s: keeping the running certificate: %s",
 					old->name, why ? why : "TLS error");

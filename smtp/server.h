@@ -34,13 +34,13 @@ extern const char SERVER_PENDING[];
 
 struct server_params {
 	const char *hostname;
-	uint64_t max_size; /* SIZE; larger messages get 552 5.3.4 */
-	unsigned max_rcpt; /* beyond: 452 4.5.3 */
-	bool normalize;	   /* bare_newline = normalize */
-	bool starttls;	   /* offer STARTTLS (until TLS is on) */
-	bool tls;	   /* the session starts in TLS (SMTPS) */
-	bool require_tls;  /* MAIL before TLS: 530 5.7.0 */
-	bool auth;	   /* offer AUTH PLAIN LOGIN once TLS is on */
+	uint64_t max_size;	/* SIZE; larger messages get 552 5.3.4 */
+	unsigned max_rcpt;	/* beyond: 452 4.5.3 */
+	bool normalize;		/* bare_newline = normalize */
+	bool starttls;		/* offer STARTTLS (until TLS is on) */
+	bool tls;		/* the session starts in TLS (SMTPS) */
+	bool require_tls;	/* MAIL before TLS: 530 5.7.0 */
+	bool auth;		/* offer AUTH PLAIN LOGIN once TLS is on */
 	const char *postmaster; /* RCPT TO:<postmaster> becomes this; NULL: 550 */
 };
 

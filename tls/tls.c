@@ -3,7 +3,8 @@
  * bufferevents, certificate checks, and failures told in one line.
  *
  * tls_init()              library set-up and the per-connection ex_data slot
- * tls_server_new()        a listener's context: certificate chain, key, floor
+ * tls_server_new()        a listener's context: certificate chain, key, floor,
+ *                         TLS 1.2 ciphers
  * tls_client_new()        a policy's context: floor, TLS 1.2 ciphers, CA bundle
  * tls_ctx_set_versions()  test hook: a protocol range no policy can ask for
  * tls_ctx_free()          release a context
@@ -44,6 +45,33 @@
 #include "tls/tls.h"
 
 #define TLS_NERR 4 /* OpenSSL errors kept per connection */
+
+/*
+ * The TLS 1.2 suites a listener, and an encrypt or verify policy, use when
+ * the configuration names none: the "intermediate" profile of Mozilla's
+ * Server Side TLS guideline v6.0 (now TLSRef's), that is ECDHE key exchange
+ * (forward secrecy) and an AEAD cipher, nothing else: no static-RSA key
+ * exchange, no CBC (Lucky13, POODLE-style padding oracles), no SHA-1 MAC.
+ * v6.0 dropped the DHE-RSA suites of v5.7: every TLS 1.2 stack that does
+ * AES-GCM also does ECDHE, and finite-field DHE only costs the server CPU
+ * (CVE-2002-20001, "D(HE)at"). TLS 1.3 suites stay OpenSSL's: all AEAD.
+ */
+#define TLS_CIPHERS_STRICT                                                                         \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+/*
+ * Level may: the strict suites first, then whatever else OpenSSL enables by
+ * default (CBC, static RSA), never unauthenticated or unencrypted suites.
+ * ("DEFAULT" counts only at the start of a list; "ALL:!COMPLEMENTOFDEFAULT"
+ * is what it stands for.)
+ * A may handshake that fails is retried in plaintext, so refusing an old
+ * server's AES128-SHA would not protect the mail, it would send it in the
+ * clear: RFC 7435 (opportunistic security) asks for any encryption over
+ * none. encrypt and verify promise a good channel and get the strict list.
+ */
+#define TLS_CIPHERS_MAY TLS_CIPHERS_STRICT ":ALL:!COMPLEMENTOFDEFAULT:!aNULL:!eNULL"
 
 struct tls_ctx {
 	SSL_CTX *ssl;
@@ -205,9 +233,16 @@ tls_ctx_new(bool server, int min_version, char **cause)
 		free(ctx);
 		return NULL;
 	}
-	/* No renegotiation (a DoS vector), no compression (CRIME). */
-	SSL_CTX_set_options(s, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-				       (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
+	/*
+	 * No renegotiation (a DoS vector), no compression (CRIME). A server
+	 * picks from its own list in its own order, so a list widened for
+	 * old clients never lets a new one choose a weak suite; but a client
+	 * that puts ChaCha20 first (no AES hardware) gets it.
+	 */
+	SSL_CTX_set_options(
+		s,
+		SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+			(server ? SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA : 0));
 	SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_default_passwd_cb(s, tls_no_password);
 	if (SSL_CTX_set_min_proto_version(s, min_version) != 1) {
@@ -222,6 +257,18 @@ tls_ctx_new(bool server, int min_version, char **cause)
 	return ctx;
 }
 
+/* Set CTX's TLS 1.2 suites to LIST; -1 and *CAUSE when OpenSSL knows none in it. */
+static int
+tls_ctx_ciphers(struct tls_ctx *ctx, const char *list, char **cause)
+{
+	if (SSL_CTX_set_cipher_list(ctx->ssl, list) != 1) {
+		ERR_clear_error();
+		tls_cause(cause, "bad cipher list \"%s\": OpenSSL knows no cipher in it", list);
+		return -1;
+	}
+	return 0;
+}
+
 /* Whether the oldest queued error says the key does not fit the certificate. */
 static bool
 tls_key_mismatch(void)
@@ -232,9 +279,10 @@ tls_key_mismatch(void)
 						  ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
 }
 
-/* A listener's context from CERT (PEM, chain allowed) and KEY. */
+/* A listener's context from CERT (PEM, chain allowed), KEY and CIPHERS. */
 struct tls_ctx *
-tls_server_new(const char *cert, const char *key, int min_version, char **cause)
+tls_server_new(const char *cert, const char *key, int min_version, const char *ciphers,
+	       char **cause)
 {
 	struct tls_ctx *ctx;
 
@@ -242,6 +290,14 @@ tls_server_new(const char *cert, const char *key, int min_version, char **cause)
 		return NULL;
 	if ((ctx = tls_ctx_new(true, min_version, cause)) == NULL)
 		return NULL;
+	if (tls_ctx_ciphers(ctx, ciphers != NULL ? ciphers : TLS_CIPHERS_STRICT, cause) == -1)
+		goto fail;
+	/*
+	 * The default list has no DHE suite; a list that names some needs
+	 * DH parameters, or OpenSSL silently never picks them: a built-in
+	 * RFC 3526 group as strong as the certificate's key.
+	 */
+	SSL_CTX_set_dh_auto(ctx->ssl, 1);
 	if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cert) != 1) {
 		tls_cause(cause, "cannot load certificate %s: %s", cert, tls_errstr("certificate"));
 		goto fail;
@@ -277,18 +333,17 @@ static int tls_verify_cb(int ok, X509_STORE_CTX *xs);
 struct tls_ctx *
 tls_client_new(const struct conf_tls_policy *p, char **cause)
 {
+	const char *ciphers = p->ciphers;
 	struct tls_ctx *ctx;
 
 	if (p->ca_file != NULL && tls_readable(p->ca_file, "CA file", cause) == -1)
 		return NULL;
 	if ((ctx = tls_ctx_new(false, p->min_version, cause)) == NULL)
 		return NULL;
-	if (p->ciphers != NULL && SSL_CTX_set_cipher_list(ctx->ssl, p->ciphers) != 1) {
-		ERR_clear_error();
-		tls_cause(cause, "bad cipher list \"%s\": OpenSSL knows no cipher in it",
-			  p->ciphers);
+	if (ciphers == NULL)
+		ciphers = p->level >= TLS_LEVEL_ENCRYPT ? TLS_CIPHERS_STRICT : TLS_CIPHERS_MAY;
+	if (tls_ctx_ciphers(ctx, ciphers, cause) == -1)
 		goto fail;
-	}
 	/*
 	 * The CA is loaded at every level: may and encrypt never fail on the
 	 * certificate, but the log still says whether it would have verified.
@@ -814,6 +869,19 @@ tls_bev_error(struct bufferevent *bev, char *buf, size_t len)
 	case SSL_R_NO_SHARED_CIPHER:
 		snprintf(buf, len, "no cipher in common with the peer");
 		return;
+	case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+		/*
+		 * What a server says when it has no cipher for us: with the
+		 * strict default list, what an old server running only CBC or
+		 * static-RSA suites says to encrypt and verify.
+		 */
+		if (!c->server) {
+			snprintf(buf, len,
+				 "peer sent TLS alert: handshake failure (usually no cipher or TLS "
+				 "version in common)");
+			return;
+		}
+		break;
 	}
 	r = ERR_reason_error_string(e);
 	if (reason >= SSL_AD_REASON_OFFSET && r != NULL) {

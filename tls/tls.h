@@ -2,7 +2,7 @@
  * tls.h — the only code that calls OpenSSL.
  *
  * tls_init()            library set-up, once
- * tls_server_new()      a listener's context: certificate, key, floor
+ * tls_server_new()      a listener's context: certificate, key, floor, ciphers
  * tls_client_new()      a tls_policy's context: floor, ciphers, CA
  * tls_ctx_set_versions() test hook: a protocol range no policy can ask for
  * tls_ctx_free()        release a context
@@ -40,14 +40,20 @@ struct tls_info {
 
 int tls_init(void);
 
-/* A server context with CERT and KEY (PEM) and MIN_VERSION (CONF_TLSV12 or
- * CONF_TLSV13). NULL and *CAUSE ("cannot load certificate FILE: ...") on
+/* A server context with CERT and KEY (PEM), MIN_VERSION (CONF_TLSV12 or
+ * CONF_TLSV13) and the OpenSSL list CIPHERS for TLS 1.2 (NULL: ECDHE with
+ * AES-GCM or ChaCha20-Poly1305 only); it prefers its own order. NULL and
+ * *CAUSE ("cannot load certificate FILE: ...", "bad cipher list ...") on
  * error; *CAUSE is a static buffer, valid until the next call. */
-struct tls_ctx *tls_server_new(const char *cert, const char *key, int min_version, char **cause);
+struct tls_ctx *tls_server_new(const char *cert, const char *key, int min_version,
+			       const char *ciphers, char **cause);
 
-/* A client context for policy P: its min_version, ciphers, and for level
- * verify the CA bundle (ca_file, or the system's default paths). NULL and
- * *CAUSE (static, as above: "bad cipher list ...") on error. */
+/* A client context for policy P: its min_version, its ciphers (unset: the
+ * server's default list at levels encrypt and verify; at level may that
+ * list first, then OpenSSL's other defaults, so that an old server gets
+ * encryption rather than plaintext), and the CA bundle (ca_file, or the
+ * system's default paths). NULL and *CAUSE (static, as above: "bad cipher
+ * list ...") on error. */
 struct tls_ctx *tls_client_new(const struct conf_tls_policy *p, char **cause);
 
 /* Test hook: restrict CTX to protocol versions MIN..MAX (0x0302 for TLSv1.1,

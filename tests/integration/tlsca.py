@@ -2,7 +2,7 @@
 tlsca.py -- a throw-away PKI for relayd's TLS tests, made with the openssl CLI.
 
   TestCA(dirpath, name=...)       a CA (EC P-256) in DIRPATH; .ca_path, .key_path
-  TestCA.issue(name, sans, ip_sans, expired=False) -> (cert_path, key_path)
+  TestCA.issue(name, sans, ip_sans, expired=False, key="ec") -> (cert_path, key_path)
   TestCA.self_signed(name, sans) -> (cert_path, key_path)
   TestCA.intermediate(name) -> TestCA   a sub-CA; what it issues holds the chain
   server_context(cert, key, min_version=, max_version=, ciphers=) -> ssl.SSLContext
@@ -17,7 +17,8 @@ Certificates are issued with `openssl ca` and explicit start and end dates,
 because OpenSSL 3.0's `x509`/`req -x509` cannot back-date: an expired
 certificate is valid from 2020-01-01 to 2020-01-02. Leaf certificates carry
 subjectAltName (names first, then IPs) and CN = name; by default the SAN is
-[name]. No Python package beyond the standard library is needed.
+[name]. Keys are EC P-256, or RSA 2048 with key="rsa" (static-RSA and
+ECDHE-RSA suites need an RSA certificate). No Python package beyond the standard library is needed.
 
 Run `python3 tests/integration/tlsca.py` for a self-test.
 """
@@ -77,6 +78,12 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "_", name)
 
 
+_NEWKEY = {
+    "ec": ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+    "rsa": ("-newkey", "rsa:2048"),
+}
+
+
 def _asn1(t: datetime) -> str:
     return t.strftime("%Y%m%d%H%M%SZ")
 
@@ -127,15 +134,15 @@ class TestCA:
 
     def _sign(self, key_path: str, cert_path: str, name: str, section: str = "leaf",
               sans: Sequence[str] = (), ip_sans: Sequence[str] = (),
-              expired: bool = False) -> None:
+              expired: bool = False, key: str = "ec") -> None:
         """Make a key and a certificate for NAME signed by this CA."""
         alt = [f"DNS:{s}" for s in sans] + [f"IP:{ipaddress.ip_address(i)}" for i in ip_sans]
         cnf = self.dir / f"{_safe(name)}.cnf"
         cnf.write_text(_CA_CNF.format(db=self._db,
                                       san=f"subjectAltName = {','.join(alt)}" if alt else ""))
         csr = cert_path + ".csr"
-        _run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", key_path, "-out", csr, "-subj", f"/CN={name}")
+        _run("req", "-new", *_NEWKEY[key], "-nodes", "-keyout", key_path, "-out", csr,
+             "-subj", f"/CN={name}")
         now = datetime.now(timezone.utc)
         if expired:
             start, end = "20200101000000Z", "20200102000000Z"
@@ -147,17 +154,19 @@ class TestCA:
         os.unlink(csr)
 
     def issue(self, name: str, sans: Optional[Sequence[str]] = None,
-              ip_sans: Sequence[str] = (), expired: bool = False) -> Tuple[str, str]:
+              ip_sans: Sequence[str] = (), expired: bool = False,
+              key: str = "ec") -> Tuple[str, str]:
         """A server certificate for NAME: SAN DNS names SANS (default [NAME]) and
-        IP addresses IP_SANS. The cert file holds the chain of an intermediate."""
+        IP addresses IP_SANS, key KEY ("ec" or "rsa"). The cert file holds the
+        chain of an intermediate."""
         sans = [name] if sans is None else list(sans)
-        stem = _safe(name) + ("-expired" if expired else "")
-        cert, key = str(self.dir / f"{stem}.pem"), str(self.dir / f"{stem}.key")
-        self._sign(key, cert, name, "leaf", sans, ip_sans, expired)
+        stem = _safe(name) + ("-expired" if expired else "") + ("-rsa" if key == "rsa" else "")
+        cert, key_path = str(self.dir / f"{stem}.pem"), str(self.dir / f"{stem}.key")
+        self._sign(key_path, cert, name, "leaf", sans, ip_sans, expired, key)
         if self.parent is not None:
             with open(cert, "a") as f:
                 f.write(self.chain)
-        return cert, key
+        return cert, key_path
 
     def self_signed(self, name: str, sans: Optional[Sequence[str]] = None) -> Tuple[str, str]:
         """A self-signed certificate for NAME (SAN default [NAME])."""
@@ -261,6 +270,7 @@ def _selftest() -> None:
         exp_cert, exp_key = ca.issue("mx.test.example", expired=True)
         self_cert, self_key = ca.self_signed("mx.test.example")
         ocert, okey = other.issue("mx.test.example")
+        rcert, rkey = ca.issue("mx.test.example", key="rsa")
         sub = ca.intermediate()
         icert, ikey = sub.issue("chain.test.example")
 
@@ -287,6 +297,9 @@ def _selftest() -> None:
             ("self-signed, unchecked", server_context(self_cert, self_key),
              client_context(), "mx.test.example", "TLSv1.3"),
             ("server capped at TLSv1.2", server_context(cert, key, max_version="TLSv1.2"), cc,
+             "mx.test.example", "TLSv1.2"),
+            ("RSA key, AES128-SHA only", server_context(rcert, rkey, max_version="TLSv1.2",
+                                                        ciphers="AES128-SHA"), cc,
              "mx.test.example", "TLSv1.2"),
             ("server TLSv1.1 only, client TLSv1.1 allowed",
              server_context(cert, key, "TLSv1.1", "TLSv1.1"),

@@ -669,6 +669,7 @@ test_defaults(void **state)
 	assert_null(l->tls_cert);
 	assert_null(l->tls_key);
 	assert_int_equal(l->tls_min_version, CONF_TLSV12);
+	assert_null(l->ciphers);
 	assert_false(l->require_tls);
 	assert_int_equal(l->nallow, 2);
 	assert_int_equal(value_cidr("127.0.0.0/8", &net), 0);
@@ -771,6 +772,7 @@ test_every_key(void **state)
 		"\ttls_cert = \"/etc/c.pem\"\n"
 		"\ttls_key = \"/etc/k.pem\"\n"
 		"\ttls_min_version = \"TLSv1.3\"\n"
+		"\tciphers = \"ECDHE+AESGCM:AES128-SHA\"\n"
 		"\trequire_tls = true\n"
 		"\tallow = { \"10.0.0.0/8\" }\n"
 		"\tallow += { \"2001:db8::/32\" }\n"
@@ -879,6 +881,7 @@ test_every_key(void **state)
 	assert_string_equal(l->tls_cert, "/etc/c.pem");
 	assert_string_equal(l->tls_key, "/etc/k.pem");
 	assert_int_equal(l->tls_min_version, CONF_TLSV13);
+	assert_string_equal(l->ciphers, "ECDHE+AESGCM:AES128-SHA");
 	assert_true(l->require_tls);
 	assert_int_equal(l->nallow, 2);
 	assert_int_equal(value_cidr("2001:db8::/32", &net), 0);
@@ -900,7 +903,7 @@ test_every_key(void **state)
 	assert_int_equal(c->ntls_policy, 5);
 	p = conf_policy_find(c, "google");
 	assert_ptr_equal(p, &c->tls_policy[4]);
-	assert_int_equal(p->line, 33);
+	assert_int_equal(p->line, 34);
 	assert_int_equal(p->level, TLS_LEVEL_VERIFY);
 	assert_int_equal(p->min_version, CONF_TLSV13);
 	assert_string_equal(p->ca_file, "/etc/ca.pem");
@@ -951,7 +954,7 @@ test_every_key(void **state)
 		else
 			assert_string_equal(r->domain, routes[i].domain);
 		assert_string_equal(r->transport->name, routes[i].transport);
-		assert_int_equal(r->line, 62 + (int)i);
+		assert_int_equal(r->line, 63 + (int)i);
 	}
 
 	assert_int_equal(c->queue.nretry, 3);

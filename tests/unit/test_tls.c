@@ -5,10 +5,12 @@
  * A throw-away PKI is made with the openssl CLI in a mkdtemp() directory
  * when the group starts: a CA, an intermediate, a server certificate for
  * mx.test.example (also *.wild.example and 127.0.0.1), a self-signed one,
- * one from another CA, an expired one. Each row of the handshake table names
+ * one from another CA, an expired one, an RSA one (for the static-RSA and
+ * ECDHE-RSA suites). Each row of the handshake table names
  * the server's certificate and versions, the client's policy and host, and
  * what both ends must see; mismatches print "got X, want Y" and the run
- * goes on to the next row.
+ * goes on to the next row. The cipher table does the same for the TLS 1.2
+ * suites each end offers: the defaults, listener and policy lists.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,6 +80,11 @@ static const char pki[] =
 	"openssl x509 -req -in srv.csr -CA int.pem -CAkey int.key -CAcreateserial -days 30 "
 	"-extfile srv.ext -out ileaf.pem\n"
 	"cat ileaf.pem int.pem >ichain.pem\n"
+	/* RSA, for the suites an EC key cannot do */
+	"openssl req -new -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.csr "
+	"-subj '/CN=mx.test.example'\n"
+	"openssl x509 -req -in rsa.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 "
+	"-extfile srv.ext -out rsa.pem\n"
 	/* self-signed */
 	"openssl req -x509 $ec -keyout self.key -out self.pem -days 30 -subj '/CN=mx.test.example' "
 	"-addext 'subjectAltName=DNS:mx.test.example'\n"
@@ -368,15 +375,16 @@ static const struct hcase {
 	  "verified", NULL, NULL },
 	{ "client capped at TLSv1.2", "srv.pem", "srv.key", 0, 0, TLS_LEVEL_VERIFY, "ca.pem",
 	  { NULL }, 0, V12, NULL, "mx.test.example", true, "TLSv1.2",
-	  "ECDHE-ECDSA-AES256-GCM-SHA384", true, "verified", NULL, NULL },
+	  "ECDHE-ECDSA-AES128-GCM-SHA256", true, "verified", NULL, NULL },
 	{ "policy TLSv1.3, server capped at TLSv1.2", "srv.pem", "srv.key", 0, V12,
 	  TLS_LEVEL_ENCRYPT, "ca.pem", { NULL }, V13, 0, NULL, "mx.test.example", false, NULL, NULL,
 	  false, NULL,
 	  "peer offered only versions older than TLSv1.3 (policy requires TLSv1.3 or later)",
 	  "no TLS protocol version in common with the peer (listener allows TLSv1.2 to "
 	  "TLSv1.2)" },
+	/* DEFAULT: suites TLSv1.1 can use, so it fails on the version (see ciphers). */
 	{ "server offers only TLSv1.1 to a TLSv1.2 client", "srv.pem", "srv.key", V11, V11,
-	  TLS_LEVEL_ENCRYPT, "ca.pem", { NULL }, V12, V12, NULL, "mx.test.example", false, NULL,
+	  TLS_LEVEL_ENCRYPT, "ca.pem", { NULL }, V12, V12, "DEFAULT", "mx.test.example", false, NULL,
 	  NULL, false, NULL, "peer offered only TLSv1.1 (policy requires TLSv1.2 or later)",
 	  "no TLS protocol version in common with the peer (listener allows TLSv1.1 to "
 	  "TLSv1.1)" },
@@ -397,7 +405,12 @@ static const struct hcase {
 	  "TLSv1.3", NULL, true, "verified", NULL, NULL },
 	{ "no shared cipher", "srv.pem", "srv.key", 0, 0, TLS_LEVEL_ENCRYPT, "ca.pem", { NULL }, 0,
 	  V12, "ECDHE-RSA-AES128-GCM-SHA256", "mx.test.example", false, NULL, NULL, false, NULL,
-	  "peer sent TLS alert: handshake failure", "no cipher in common with the peer" },
+	  "peer sent TLS alert: handshake failure (usually no cipher or TLS version in common)",
+	  "no cipher in common with the peer" },
+	{ "strict client, server offers only TLSv1.1", "srv.pem", "srv.key", V11, V11,
+	  TLS_LEVEL_ENCRYPT, "ca.pem", { NULL }, V12, V12, NULL, "mx.test.example", false, NULL,
+	  NULL, false, NULL, "peer sent TLS alert: handshake failure",
+	  "no cipher in common with the peer" },
 };
 /* clang-format on */
 
@@ -425,7 +438,7 @@ test_handshakes(void **state)
 		size_t n;
 		bool bad = false;
 
-		sctx = tls_server_new(path(t->cert), path(t->key), t->smin == V13 ? V13 : V12,
+		sctx = tls_server_new(path(t->cert), path(t->key), t->smin == V13 ? V13 : V12, NULL,
 				      &cause);
 		if (sctx == NULL)
 			fail_msg("%s: tls_server_new: %s", t->name, cause);
@@ -528,13 +541,153 @@ test_handshakes(void **state)
 		fail_msg("%d of %zu handshake rows failed", failed, NELEM(hcases));
 }
 
+#define STRICT_FAIL                                                                                \
+	"peer sent TLS alert: handshake failure (usually no cipher or TLS version in common)"
+
+/* clang-format off */
+static const struct xcase {
+	const char *name;
+	/* server: rsa.pem (ca.pem's, for mx.test.example) unless ec */
+	bool ec;
+	const char *sciphers; /* NULL: the listener default */
+	int smax;	      /* 0, or V12 through the hook */
+	/* client */
+	enum conf_tls_level level;
+	const char *cciphers; /* NULL: the policy default for the level */
+	int cmax;	      /* 0, or V12 through the hook */
+	/* want */
+	bool ok;
+	const char *proto, *cipher; /* at both ends */
+	const char *cerr, *serr;    /* substrings of the error lines */
+} xcases[] = {
+	/* The listener's default: ECDHE and AEAD, its own order first. */
+	{ "listener default, RSA key: ECDHE-RSA AES128-GCM first", false, NULL, 0,
+	  TLS_LEVEL_ENCRYPT, "ALL", V12, true, "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", NULL,
+	  NULL },
+	{ "listener default, EC key: ECDHE-ECDSA AES128-GCM first", true, NULL, 0,
+	  TLS_LEVEL_ENCRYPT, "ALL", V12, true, "TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256", NULL,
+	  NULL },
+	{ "listener prefers its own order", false, NULL, 0, TLS_LEVEL_ENCRYPT,
+	  "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256", V12, true, "TLSv1.2",
+	  "ECDHE-RSA-AES128-GCM-SHA256", NULL, NULL },
+	{ "listener gives ChaCha20 to a client that puts it first", false, NULL, 0,
+	  TLS_LEVEL_ENCRYPT, "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256", V12, true,
+	  "TLSv1.2", "ECDHE-RSA-CHACHA20-POLY1305", NULL, NULL },
+	{ "listener default refuses static RSA", false, NULL, 0, TLS_LEVEL_ENCRYPT,
+	  "AES128-SHA:AES128-GCM-SHA256:AES256-GCM-SHA384", V12, false, NULL, NULL, STRICT_FAIL,
+	  "no cipher in common with the peer" },
+	{ "listener default refuses ECDHE with CBC", false, NULL, 0, TLS_LEVEL_ENCRYPT,
+	  "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256", V12, false,
+	  NULL, NULL, STRICT_FAIL, "no cipher in common with the peer" },
+	{ "listener default refuses DHE", false, NULL, 0, TLS_LEVEL_ENCRYPT,
+	  "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-CHACHA20-POLY1305", V12, false, NULL, NULL,
+	  STRICT_FAIL, "no cipher in common with the peer" },
+	{ "listener default: TLS 1.3 as OpenSSL has it", false, NULL, 0, TLS_LEVEL_ENCRYPT, NULL,
+	  0, true, "TLSv1.3", NULL, NULL, NULL },
+	/* A listener's own list. */
+	{ "listener ciphers with DHE: DH parameters are there", false,
+	  "DHE-RSA-AES128-GCM-SHA256", 0, TLS_LEVEL_ENCRYPT, "DHE-RSA-AES128-GCM-SHA256", V12,
+	  true, "TLSv1.2", "DHE-RSA-AES128-GCM-SHA256", NULL, NULL },
+	{ "listener ciphers let an old client in", false, "AES128-SHA", 0, TLS_LEVEL_ENCRYPT,
+	  "AES128-SHA", V12, true, "TLSv1.2", "AES128-SHA", NULL, NULL },
+	{ "listener ciphers leave TLS 1.3 alone", false, "AES128-SHA", 0, TLS_LEVEL_ENCRYPT, NULL,
+	  0, true, "TLSv1.3", NULL, NULL, NULL },
+	/* A server that offers only AES128-SHA, to each policy level. */
+	{ "encrypt refuses an AES128-SHA server", false, "AES128-SHA", V12, TLS_LEVEL_ENCRYPT,
+	  NULL, 0, false, NULL, NULL, STRICT_FAIL, "no cipher in common with the peer" },
+	{ "verify refuses an AES128-SHA server", false, "AES128-SHA", V12, TLS_LEVEL_VERIFY, NULL,
+	  0, false, NULL, NULL, STRICT_FAIL, "no cipher in common with the peer" },
+	{ "may takes an AES128-SHA server rather than plaintext", false, "AES128-SHA", V12,
+	  TLS_LEVEL_MAY, NULL, 0, true, "TLSv1.2", "AES128-SHA", NULL, NULL },
+	{ "encrypt with ciphers = AES128-SHA", false, "AES128-SHA", V12, TLS_LEVEL_ENCRYPT,
+	  "AES128-SHA", 0, true, "TLSv1.2", "AES128-SHA", NULL, NULL },
+	{ "verify with ciphers = AES128-SHA", false, "AES128-SHA", V12, TLS_LEVEL_VERIFY,
+	  "AES128-SHA", 0, true, "TLSv1.2", "AES128-SHA", NULL, NULL },
+	{ "encrypt: a TLS 1.2 server with an AEAD suite", false, "ECDHE-RSA-AES256-GCM-SHA384",
+	  V12, TLS_LEVEL_ENCRYPT, NULL, 0, true, "TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", NULL,
+	  NULL },
+};
+/* clang-format on */
+
+static void
+test_ciphers(void **state)
+{
+	int failed = 0;
+	size_t i;
+
+	for (i = 0; i < NELEM(xcases); i++) {
+		const struct xcase *t = &xcases[i];
+		struct conf_tls_policy p = {.name = "test", .min_version = V12};
+		struct bufferevent *plain[2];
+		struct tls_ctx *sctx, *cctx;
+		evutil_socket_t fds[2];
+		struct run r = {0};
+		char *cause = NULL;
+		bool bad = false;
+
+		sctx = tls_server_new(path(t->ec ? "srv.pem" : "rsa.pem"),
+				      path(t->ec ? "srv.key" : "rsa.key"), V12, t->sciphers,
+				      &cause);
+		if (sctx == NULL)
+			fail_msg("%s: tls_server_new: %s", t->name, cause);
+		if (t->smax && tls_ctx_set_versions(sctx, V12, t->smax) != 0)
+			fail_msg("%s: tls_ctx_set_versions (server) failed", t->name);
+		p.level = t->level;
+		p.ca_file = (char *)path("ca.pem");
+		p.ciphers = (char *)t->cciphers;
+		cctx = tls_client_new(&p, &cause);
+		if (cctx == NULL)
+			fail_msg("%s: tls_client_new: %s", t->name, cause);
+		if (t->cmax && tls_ctx_set_versions(cctx, V12, t->cmax) != 0)
+			fail_msg("%s: tls_ctx_set_versions (client) failed", t->name);
+
+		r.base = event_base_new();
+		plain_pair(r.base, plain, fds);
+		run_start(&r, sctx, cctx, &p, "mx.test.example", plain);
+		run_loop(&r);
+
+		if (t->ok) {
+			if (r.c.state != 1 || strcmp(r.c.line, "pong") != 0 || r.s.state != 1) {
+				print_error("%s: got client state %d \"%s\", server state %d "
+					    "\"%s\"; want a session\n",
+					    t->name, r.c.state, r.c.err, r.s.state, r.s.err);
+				bad = true;
+			} else if ((t->proto && strcmp(r.c.info.protocol, t->proto) != 0) ||
+				   (t->cipher && strcmp(r.c.info.cipher, t->cipher) != 0) ||
+				   strcmp(r.s.info.cipher, r.c.info.cipher) != 0) {
+				print_error("%s: got %s %s (server %s), want %s %s\n", t->name,
+					    r.c.info.protocol, r.c.info.cipher, r.s.info.cipher,
+					    t->proto ? t->proto : "any",
+					    t->cipher ? t->cipher : "any");
+				bad = true;
+			}
+		} else if (r.c.state != -1 || !has(r.c.err, t->cerr) || r.s.state != -1 ||
+			   !has(r.s.err, t->serr)) {
+			print_error("%s: got client state %d \"%s\", server state %d \"%s\"; want "
+				    "failures \"%s\" and \"%s\"\n",
+				    t->name, r.c.state, r.c.err, r.s.state, r.s.err, t->cerr,
+				    t->serr);
+			bad = true;
+		}
+		if (getenv("TLS_TEST_VERBOSE"))
+			fprintf(stderr, "%-55s %s %s%s | %s\n", t->name, r.c.info.protocol,
+				r.c.info.cipher, r.c.err, r.s.err);
+		failed += bad;
+		run_free(&r);
+		tls_ctx_free(sctx);
+		tls_ctx_free(cctx);
+	}
+	if (failed)
+		fail_msg("%d of %zu cipher rows failed", failed, NELEM(xcases));
+}
+
 /* clang-format off */
 static const struct ccase {
 	const char *name;
 	bool server;
 	const char *cert, *key; /* server */
 	int min;
-	const char *ca, *ciphers; /* client */
+	const char *ca, *ciphers; /* client; ciphers for the server too */
 	const char *want;	  /* the cause, with %D for the directory */
 } ccases[] = {
 	{ "missing certificate", true, "missing.pem", "srv.key", V12, NULL, NULL,
@@ -556,6 +709,12 @@ static const struct ccase {
 	{ "TLSv1.1 floor", true, "srv.pem", "srv.key", V11, NULL, NULL,
 	  "bad TLS version 0x302: use TLSv1.2 or TLSv1.3" },
 	{ "good server", true, "ichain.pem", "srv.key", V13, NULL, NULL, NULL },
+	{ "listener: bad cipher list", true, "srv.pem", "srv.key", V12, NULL, "NO-SUCH-CIPHER",
+	  "bad cipher list \"NO-SUCH-CIPHER\": OpenSSL knows no cipher in it" },
+	{ "listener: TLS 1.3 names in the TLS 1.2 list", true, "srv.pem", "srv.key", V12, NULL,
+	  "TLS_AES_128_GCM_SHA256", "bad cipher list \"TLS_AES_128_GCM_SHA256\"" },
+	{ "listener: own cipher list", true, "srv.pem", "srv.key", V12, NULL,
+	  "ECDHE-ECDSA-AES256-GCM-SHA384:DHE-RSA-AES256-GCM-SHA384", NULL },
 	{ "bad cipher list", false, NULL, NULL, V12, "ca.pem", "NO-SUCH-CIPHER:ALSO-NOT",
 	  "bad cipher list \"NO-SUCH-CIPHER:ALSO-NOT\": OpenSSL knows no cipher in it" },
 	{ "missing CA file", false, NULL, NULL, V12, "missing.pem", NULL,
@@ -599,7 +758,8 @@ test_ctx_errors(void **state)
 		const char *want = t->want ? expand(t->want) : NULL;
 
 		if (t->server)
-			ctx = tls_server_new(path(t->cert), path(t->key), t->min, &cause);
+			ctx = tls_server_new(path(t->cert), path(t->key), t->min, t->ciphers,
+					     &cause);
 		else {
 			p.min_version = t->min;
 			p.ca_file = (char *)path(t->ca);
@@ -744,7 +904,7 @@ test_scripts(void **state)
 	struct run r = {0};
 
 	p.ca_file = (char *)path("ca.pem");
-	sctx = tls_server_new(path("srv.pem"), path("srv.key"), V12, &cause);
+	sctx = tls_server_new(path("srv.pem"), path("srv.key"), V12, NULL, &cause);
 	assert_non_null(sctx);
 	cctx = tls_client_new(&p, &cause);
 	assert_non_null(cctx);
@@ -814,6 +974,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_handshakes),
+		cmocka_unit_test(test_ciphers),
 		cmocka_unit_test(test_ctx_errors),
 		cmocka_unit_test(test_scripts),
 	};
