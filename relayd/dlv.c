@@ -20,6 +20,7 @@ dlv_reply(struct dlv *d, const struct reply *r, const char *relay, const char *t
 
 	memset(d, 0, sizeof(*d));
 	d->code = r->code;
+	d->cmd = r->cmd;
 	d->kind = cls == 2 ? DLV_OK : cls == 5 ? DLV_PERMFAIL : DLV_TEMPFAIL;
 	if (r->status[0] && r->status[0] - '0' == cls)
 		snprintf(d->status, sizeof(d->status), "%s", r->status);

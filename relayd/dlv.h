@@ -32,6 +32,7 @@ struct dlv {
 	char text[REPLY_TEXT_MAX]; /* remote reply verbatim, or the local reason */
 	char relay[400];	   /* "HOST[IP]:PORT", or "none" */
 	char tls[32];		   /* "none", "TLSv1.3" */
+	int cmd;		   /* enum reply_cmd: what the reply answered */
 };
 
 /* Outcome of a complete reply R from RELAY. */

@@ -794,6 +794,7 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 	free(r->relay);
 	r->relay = strcmp(d->relay, "none") == 0 ? NULL : xstrdup(d->relay);
 	r->code = d->code;
+	r->cmd = d->cmd;
 	snprintf(r->status, sizeof(r->status), "%s", d->status);
 	if (d->kind != DLV_OK) {
 		free(r->last_reply);
@@ -972,12 +973,12 @@ state_save(struct qmsg *m)
 		fatal("out of memory");
 	j->m = m;
 	j->buf = evbuffer_new();
-	evbuffer_add_printf(j->buf, "RELAYD-STATE 1\nwarned %d\n", m->warned ? 1 : 0);
+	evbuffer_add_printf(j->buf, "RELAYD-STATE 2\nwarned %d\n", m->warned ? 1 : 0);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		struct qrcpt *r = &m->rcpt[i];
-		evbuffer_add_printf(j->buf, "r %zu %d %u %lld %d %s %s %s %s %s\n", i,
+		evbuffer_add_printf(j->buf, "r %zu %d %u %lld %d %d %s %s %s %s %s\n", i,
 				    (int)r->state, r->attempts, (long long)r->next_attempt, r->code,
-				    r->status[0] ? r->status : "-",
+				    r->cmd, r->status[0] ? r->status : "-",
 				    r->transport ? r->transport : "-", r->relay ? r->relay : "-",
 				    r->detour ? r->detour : "-",
 				    r->last_reply ? r->last_reply : "");
@@ -1102,7 +1103,11 @@ notify(struct qmsg *m, const size_t *idx, size_t n, bool delay)
 			}
 		}
 		dr[i].reply = r->last_reply ? r->last_reply : "no attempt was made";
-		dr[i].reply_is_smtp = r->code >= 200 && r->state != RCPT_EXPIRED;
+		/* The remote's reply is an "smtp;" diagnostic (RFC 3464 2.3.6),
+		 * also as the last reply of an expired recipient (Status 4.4.7
+		 * then says why it failed); a local reason is "X-Relayd;". */
+		dr[i].reply_is_smtp = r->code >= 200;
+		dr[i].in_reply_to = reply_cmd_phrase(r->cmd);
 		dr[i].last_attempt = time(NULL);
 		dr[i].label = cl.label;
 		dr[i].explain = cl.explain;
@@ -1736,7 +1741,15 @@ load_state(struct qmsg *m)
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	bool ok = getline(&line, &cap, f) > 0 && strcmp(line, "RELAYD-STATE 1\n") == 0;
+	/* Version 2 added the command a reply answered; 1 is still read. */
+	int version = 0;
+	if (getline(&line, &cap, f) > 0) {
+		if (strcmp(line, "RELAYD-STATE 1\n") == 0)
+			version = 1;
+		else if (strcmp(line, "RELAYD-STATE 2\n") == 0)
+			version = 2;
+	}
+	bool ok = version != 0;
 	while (ok && (n = getline(&line, &cap, f)) > 0) {
 		if (line[n - 1] == '\n')
 			line[n - 1] = '\0';
@@ -1745,13 +1758,19 @@ load_state(struct qmsg *m)
 			continue;
 		}
 		size_t idx;
-		int st, code, off = 0;
+		int st, code, cmd = RCMD_NONE, off = 0;
 		unsigned att;
 		long long next;
 		char tname[256], status[16], relay[400], detour[256];
-		if (sscanf(line, "r %zu %d %u %lld %d %15s %255s %399s %255s %n", &idx, &st, &att,
-			   &next, &code, status, tname, relay, detour, &off) < 9 ||
-		    idx >= m->nrcpt || st < RCPT_PENDING || st > RCPT_EXPIRED) {
+		bool good =
+			version == 1
+				? sscanf(line, "r %zu %d %u %lld %d %15s %255s %399s %255s %n",
+					 &idx, &st, &att, &next, &code, status, tname, relay,
+					 detour, &off) >= 9
+				: sscanf(line, "r %zu %d %u %lld %d %d %15s %255s %399s %255s %n",
+					 &idx, &st, &att, &next, &code, &cmd, status, tname, relay,
+					 detour, &off) >= 10;
+		if (!good || idx >= m->nrcpt || st < RCPT_PENDING || st > RCPT_EXPIRED) {
 			log_warn("%s: ignoring bad line in state file", m->id);
 			continue;
 		}
@@ -1760,6 +1779,7 @@ load_state(struct qmsg *m)
 		r->attempts = att;
 		r->next_attempt = (time_t)next;
 		r->code = code;
+		r->cmd = cmd >= RCMD_NONE && cmd <= RCMD_LAST ? cmd : RCMD_NONE;
 		snprintf(r->status, sizeof(r->status), "%s", strcmp(status, "-") ? status : "");
 		free(r->transport);
 		r->transport = strcmp(tname, "-") == 0 ? NULL : xstrdup(tname);

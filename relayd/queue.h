@@ -60,6 +60,7 @@ struct qrcpt {
 	char *detour;	  /* re-routed to this fallback transport, or NULL */
 	int code;	  /* remote reply code of the last attempt, 0: local */
 	char status[16];  /* enhanced status of the last attempt */
+	int cmd;	  /* enum reply_cmd the last reply answered */
 	bool inflight;	  /* in a delivery job now */
 	bool notify;	  /* failed: the sender is owed a DSN */
 };

@@ -611,6 +611,38 @@ reply_owed(struct client *c, const struct reply *r)
 	return false;
 }
 
+/* What the reply read now answers, by the state (and, in a transaction,
+ * by the replies counted so far). */
+static enum reply_cmd
+answered(const struct client *c)
+{
+	switch (c->state) {
+	case CL_GREETING:
+		return RCMD_GREETING;
+	case CL_EHLO:
+		return RCMD_EHLO;
+	case CL_HELO:
+		return RCMD_HELO;
+	case CL_STARTTLS:
+		return RCMD_STARTTLS;
+	case CL_AUTH:
+		return RCMD_AUTH;
+	case CL_RSET:
+		return RCMD_RSET;
+	case CL_TXN:
+		if (c->rset_wait)
+			return RCMD_RSET;
+		return c->acked == 0 ? RCMD_MAIL : c->acked <= c->msg.nrcpt ? RCMD_RCPT : RCMD_DATA;
+	case CL_BODY:
+	case CL_DOT:
+		return RCMD_EOD;
+	case CL_QUIT:
+		return RCMD_QUIT;
+	default:
+		return RCMD_NONE;
+	}
+}
+
 /* Replies the server owes. */
 unsigned
 client_due(const struct client *c)
@@ -666,6 +698,7 @@ client_input(struct client *c, const char *line, size_t len)
 	reply_reset(&c->r);
 	c->rbytes = 0;
 	c->nreplies++;
+	r.cmd = answered(c);
 	if (!reply_owed(c, &r))
 		return 0;
 	client_response(c, &r);

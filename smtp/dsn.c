@@ -483,6 +483,8 @@ dsn_text(struct dbuf *b, const struct dsn_msg *m)
 		dbuf_reset(&l);
 		dbuf_fmt(&l, "%s: %s", r->reply_is_smtp ? "Remote reply" : "Reason",
 			 r->reply != NULL ? r->reply : "unknown");
+		if (r->reply_is_smtp && r->in_reply_to != NULL)
+			dbuf_fmt(&l, " (%s)", r->in_reply_to);
 		dsn_wrap(b, "    ", "      ", dbuf_text(&l));
 
 		if (r->label != NULL || r->explain != NULL) {

@@ -21,6 +21,7 @@ struct dsn_rcpt {
 	const char *remote_ip;	 /* "192.0.2.1" or NULL */
 	const char *reply;	 /* the remote reply verbatim, or relayd's reason */
 	bool reply_is_smtp;	 /* reply came from the remote server */
+	const char *in_reply_to; /* "in reply to RCPT TO command", or NULL */
 	time_t last_attempt;
 	const char *label;   /* classification label, or NULL */
 	const char *explain; /* what it most likely means and what to do, or NULL */

@@ -3,6 +3,7 @@
  *
  * reply_reset()  start a new reply
  * reply_feed()   add one line; tells when the reply is complete
+ * reply_cmd_phrase()  what a reply answered, in words
  *
  * Invariants: ->line and ->text are always NUL-terminated valid UTF-8
  * without control characters, whatever the server sent, because they end
@@ -96,6 +97,29 @@ reply_status_len(const char *t, int cls)
 	if (*p != ' ' && *p != '\0')
 		return 0;
 	return p - t;
+}
+
+/* What a reply answered, in the words Postfix logs ("... said: 550 ...
+ * (in reply to RCPT TO command)"). */
+const char *
+reply_cmd_phrase(int cmd)
+{
+	static const char *const phrases[] = {
+		[RCMD_GREETING] = "in the greeting",
+		[RCMD_EHLO] = "in reply to EHLO command",
+		[RCMD_HELO] = "in reply to HELO command",
+		[RCMD_STARTTLS] = "in reply to STARTTLS command",
+		[RCMD_AUTH] = "in reply to AUTH command",
+		[RCMD_RSET] = "in reply to RSET command",
+		[RCMD_MAIL] = "in reply to MAIL FROM command",
+		[RCMD_RCPT] = "in reply to RCPT TO command",
+		[RCMD_DATA] = "in reply to DATA command",
+		[RCMD_EOD] = "in reply to end of DATA command",
+		[RCMD_QUIT] = "in reply to QUIT command",
+	};
+	if (cmd <= RCMD_NONE || cmd > RCMD_LAST)
+		return NULL;
+	return phrases[cmd];
 }
 
 /* Start a new reply. */

@@ -3,6 +3,7 @@
  *
  * reply_reset()  start a new reply
  * reply_feed()   add one line; tells when the reply is complete
+ * reply_cmd_phrase()  "in reply to RCPT TO command", for logs and DSNs
  *
  * A reply is one or more lines "NNN-text" ... "NNN text" (RFC 5321 4.2).
  * The enhanced status code (RFC 3463) is taken from the first line when its
@@ -20,8 +21,27 @@
 #define REPLY_TEXT_MAX 1024
 #define REPLY_LINE_MAX 4096 /* longer input lines are an error */
 
+/* What a reply answered (set by the client, smtp/client.c). The values
+ * are stored in the spool's state files: append only. */
+enum reply_cmd {
+	RCMD_NONE,
+	RCMD_GREETING,
+	RCMD_EHLO,
+	RCMD_HELO,
+	RCMD_STARTTLS,
+	RCMD_AUTH,
+	RCMD_RSET,
+	RCMD_MAIL,
+	RCMD_RCPT,
+	RCMD_DATA,
+	RCMD_EOD, /* the end of the body */
+	RCMD_QUIT,
+	RCMD_LAST = RCMD_QUIT
+};
+
 struct reply {
 	int code;		   /* 200..599 */
+	enum reply_cmd cmd;	   /* what it answered; RCMD_NONE: unknown or local */
 	char status[16];	   /* "5.7.1", or "" when the server gave none */
 	char line[REPLY_TEXT_MAX]; /* "550-5.7.1 a 550 5.7.1 b": all lines */
 	char text[REPLY_TEXT_MAX]; /* "a b": texts without codes/status */
@@ -38,5 +58,10 @@ void reply_reset(struct reply *r);
  * first line's, a 4th character other than ' ' '-' or end of line).
  */
 int reply_feed(struct reply *r, const char *line, size_t len);
+
+/* Postfix's words for what a reply answered: "in reply to RCPT TO command",
+ * "in reply to end of DATA command", "in the greeting"; NULL for RCMD_NONE
+ * or a value out of range. */
+const char *reply_cmd_phrase(int cmd);
 
 #endif

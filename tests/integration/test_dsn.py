@@ -12,9 +12,13 @@ scripted server, so the DSN to the original sender arrives there too.
 import email
 import email.policy
 import re
+import subprocess
 import time
+from pathlib import Path
 
-from harness import simple_message, sent_re
+import pytest
+
+from harness import simple_message, sent_re, transport
 
 SENDER = "alice@origin.test"
 
@@ -160,3 +164,88 @@ def test_bounce_to_bouncing_sender_does_not_loop(relay_sink):
     time.sleep(2)
     assert len(r.find_log(r"status=bounced")) == 2
     assert len(r.find_log(r"notification: [0-9A-F]+")) == 1
+
+
+# -- read by a standard DSN parser (Sisimai) ------------------------------------
+
+SISIMAI = Path(__file__).with_name("sisimai_parse.pl")
+
+
+def sisimai(raw: bytes):
+    """Sisimai's verdict on the bounce RAW: {recipient: (reason, status,
+    action, command, diagnostic type, reply code)}."""
+    p = subprocess.run(["perl", str(SISIMAI)], input=raw, capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    out = {}
+    for line in p.stdout.decode().splitlines():
+        f = line.split("\t")
+        out[f[0]] = tuple(f[1:])
+    assert out, f"Sisimai found no bounce in:\n{raw[:3000].decode(errors='replace')}"
+    return out
+
+
+def raw_dsns(server):
+    return [m.content for m in server.messages if m.mail_from in ("", "<>")]
+
+
+@pytest.mark.parametrize("where,reply,want", [
+    ("rcpt", "550 5.1.1 <nobody@dest.test>: Recipient address rejected: User unknown",
+     ("userunknown", "5.1.1", "failed", "RCPT", "SMTP", "550")),
+    ("data", "554 5.7.1 Message rejected as spam",
+     ("spamdetected", "5.7.1", "failed", "DATA", "SMTP", "554")),
+], ids=["rcpt", "end-of-data"])
+def test_bounce_read_by_sisimai(relay_sink, where, reply, want):
+    """A 5xx bounce: Diagnostic-Code "smtp;" with the remote reply, and the
+    command it answered said as Postfix says it; Sisimai reads the reason,
+    the status and the command."""
+    if where == "rcpt":
+        r, sink = relay_sink(rcpt_replies=lambda a: reply if a.startswith("nobody@") else None)
+    else:
+        r, sink = relay_sink(data_replies=[reply])   # the first DATA only
+    qid = r.send(SENDER, ["nobody@dest.test"], simple_message(subject="report"))
+    r.wait_log(sent_re("nobody@dest.test", qid=qid, status="bounced"))
+    sink.wait_for(lambda s: len(raw_dsns(s)) >= 1, 10, "a DSN")
+    raw = raw_dsns(sink)[0]
+    text = raw.decode(errors="replace")
+    phrase = "(in reply to RCPT TO command)" if where == "rcpt" else \
+        "(in reply to end of DATA command)"
+    assert phrase in re.sub(r"\s+", " ", text), text
+    assert "Diagnostic-Code: smtp; " + reply.split(" ")[0] in text, text
+    got = sisimai(raw)["nobody@dest.test"]
+    assert got == want, f"Sisimai read {got}, want {want}"
+
+
+def test_expiry_read_by_sisimai(relay_sink):
+    """An expired recipient whose last reply was a 4xx: Action failed,
+    Status 4.4.7, the last reply as "smtp;" diagnostic; Sisimai says
+    expired, 4.4.7 (not a block or a temporary failure)."""
+    r, sink = relay_sink(rcpt_replies=lambda a: "451 4.3.0 <slow@dest.test>: try again later"
+                         if a.startswith("slow@") else None,
+                         queue={"max_lifetime": "3s", "delay_warning": "0"})
+    qid = r.send(SENDER, ["slow@dest.test"], simple_message(subject="slowpoke"))
+    r.wait_log(sent_re("slow@dest.test", qid=qid, status="expired", strict_relay=False),
+               timeout=15)
+    sink.wait_for(lambda s: len(raw_dsns(s)) >= 1, 10, "the DSN")
+    raw = raw_dsns(sink)[0]
+    blk = status_blocks(parts(email.message_from_bytes(raw, policy=email.policy.default))[1])[1]
+    assert blk["action"] == "failed" and blk["status"] == "4.4.7", blk
+    assert blk["diagnostic-code"].startswith("smtp; 451 4.3.0"), blk
+    got = sisimai(raw)["slow@dest.test"]
+    assert got[:5] == ("expired", "4.4.7", "failed", "RCPT", "SMTP"), got
+
+
+def test_expiry_without_connection_read_by_sisimai(start_relayd, scripted):
+    """Expired with no connection ever made: the local reason is an
+    "X-Relayd;" diagnostic; Sisimai still says expired, 4.4.7."""
+    sink = scripted("127.0.0.2", name="sink")
+    r = start_relayd(transports={"sink": transport(sink), "dead": transport("[127.0.0.3]:9")},
+                     routes={"dest.test": "dead", "*": "sink"},
+                     queue={"max_lifetime": "3s", "delay_warning": "0"})
+    qid = r.send(SENDER, ["gone@dest.test"], simple_message(subject="nowhere"))
+    r.wait_log(sent_re("gone@dest.test", qid=qid, status="expired", strict_relay=False),
+               timeout=15)
+    sink.wait_for(lambda s: len(raw_dsns(s)) >= 1, 10, "the DSN")
+    raw = raw_dsns(sink)[0]
+    assert b"Diagnostic-Code: X-Relayd; connect to" in raw, raw
+    got = sisimai(raw)["gone@dest.test"]
+    assert got[:3] == ("expired", "4.4.7", "failed"), got

@@ -153,6 +153,9 @@ test_pipelined_mixed(void **state)
 	assert_string_equal(r.replies[0].status, "2.0.0");
 	assert_int_equal(r.replies[1].code, 550);
 	assert_string_equal(r.replies[1].status, "5.1.1");
+	/* What each reply answered, for "(in reply to RCPT TO command)". */
+	assert_int_equal(r.replies[0].cmd, RCMD_EOD);
+	assert_int_equal(r.replies[1].cmd, RCMD_RCPT);
 	assert_int_equal(r.ready, 2);
 	assert_int_equal(c->state, CL_READY);
 	client_quit(c);
@@ -231,6 +234,7 @@ test_session_failures(void **state)
 		if (r.fail != 1 || r.failr.code != cases[i].code)
 			fail_msg("%s: got fail=%d code=%d, want 1 and %d", cases[i].name, r.fail,
 				 r.failr.code, cases[i].code);
+		assert_int_equal(r.failr.cmd, RCMD_GREETING);
 		assert_int_equal(r.c->state, CL_DEAD);
 		client_free(r.c);
 	}
@@ -242,6 +246,7 @@ test_session_failures(void **state)
 	feed(c, "250 ok\n421 4.7.0 closing");
 	assert_int_equal(r.fail, 1);
 	assert_int_equal(r.txn_done, 0);
+	assert_int_equal(r.failr.cmd, RCMD_RCPT);
 	client_free(c);
 
 	/* A malformed reply kills the session. */
@@ -475,6 +480,7 @@ test_mail_rejected(void **state)
 	assert_int_equal(r.txn_done, 1);
 	assert_int_equal(r.replies[0].code, 553);
 	assert_int_equal(r.replies[1].code, 553);
+	assert_int_equal(r.replies[0].cmd, RCMD_MAIL);
 	/* The next transaction starts clean. */
 	expect_out(&r, "RSET\r\n");
 	feed(c, "250 ok");

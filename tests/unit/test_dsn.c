@@ -60,6 +60,7 @@ static const struct dsn_rcpt one_failed[] = {
 	  .remote_ip = "192.0.2.1", .reply_is_smtp = true, .last_attempt = T0 + 60,
 	  .reply = "550 5.1.1 <user@example.com>: Recipient address rejected: User unknown in "
 		   "virtual mailbox table",
+	  .in_reply_to = "in reply to RCPT TO command",
 	  .label = "unknown user",
 	  .explain = "The address does not exist at the receiving site. Check it for typos or "
 		     "ask the recipient for the right one." },
@@ -96,7 +97,8 @@ static const struct dsn_rcpt delayed[] = {
 static const struct dsn_rcpt expired[] = {
 	{ .addr = "user@slow.test", .status = "4.4.7", .remote_host = "mx.slow.test",
 	  .remote_ip = "203.0.113.6", .reply_is_smtp = true, .last_attempt = T0 + 5 * 86400 - 600,
-	  .reply = "421 4.7.0 Too many connections, try again later" },
+	  .reply = "421 4.7.0 Too many connections, try again later",
+	  .in_reply_to = "in the greeting" },
 	{ .addr = "other@slow.test", .status = "4.4.7", .reply_is_smtp = false,
 	  .last_attempt = T0 + 5 * 86400 - 600,
 	  .reply = "connect to mx.slow.test[203.0.113.6]:25: Connection timed out" },
@@ -139,7 +141,7 @@ static const struct row rows[] = {
 	    "<user@example.com>",
 	    "Remote host: mx.example.com [192.0.2.1]",
 	    "Remote reply: 550 5.1.1 <user@example.com>: Recipient address rejected: User unknown "
-	    "in virtual mailbox table",
+	    "in virtual mailbox table (in reply to RCPT TO command)",
 	    "What it most likely means (unknown user): The address does not exist at the "
 	    "receiving site. Check it for typos or ask the recipient for the right one." },
 	  { "Final-Recipient: rfc822; user@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
@@ -197,10 +199,12 @@ static const struct row rows[] = {
 	    H(hdrs_crlf), R(expired), .now = T0 + 5 * 86400, .unique = 10 },
 	  "<dave@sender.test>", NULL,
 	  { "<user@slow.test> Remote host: mx.slow.test [203.0.113.6] Remote reply: 421 4.7.0 "
-	    "Too many connections, try again later Gave up: still not delivered after 5 days",
+	    "Too many connections, try again later (in the greeting) Gave up: still not delivered "
+	    "after 5 days",
 	    "<other@slow.test> Remote host: none, no connection was made Reason: connect to "
 	    "mx.slow.test[203.0.113.6]:25: Connection timed out Gave up" },
 	  { "Final-Recipient: rfc822; user@slow.test\r\nAction: failed\r\nStatus: 4.4.7\r\n",
+	    "Diagnostic-Code: smtp; 421 4.7.0 Too many connections, try again later\r\n",
 	    "Final-Recipient: rfc822; other@slow.test\r\nAction: failed\r\nStatus: 4.4.7\r\n"
 	    "Diagnostic-Code: X-Relayd; connect to mx.slow.test[203.0.113.6]:25: Connection "
 	    "timed out\r\n" },

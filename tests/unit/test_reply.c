@@ -332,6 +332,34 @@ test_random(void **state)
 	}
 }
 
+static void
+test_cmd_phrase(void **state)
+{
+	static const struct {
+		int cmd;
+		const char *want;
+	} phr[] = {
+		{RCMD_NONE, NULL},
+		{RCMD_GREETING, "in the greeting"},
+		{RCMD_MAIL, "in reply to MAIL FROM command"},
+		{RCMD_RCPT, "in reply to RCPT TO command"},
+		{RCMD_DATA, "in reply to DATA command"},
+		{RCMD_EOD, "in reply to end of DATA command"},
+		{RCMD_LAST + 1, NULL},
+		{-1, NULL},
+	};
+	for (size_t i = 0; i < sizeof(phr) / sizeof(phr[0]); i++) {
+		const char *got = reply_cmd_phrase(phr[i].cmd);
+		if ((got == NULL) != (phr[i].want == NULL) ||
+		    (got && strcmp(got, phr[i].want) != 0))
+			fail_msg("reply_cmd_phrase(%d): got \"%s\", want \"%s\"", phr[i].cmd,
+				 got ? got : "(null)", phr[i].want ? phr[i].want : "(null)");
+	}
+	/* Every command has words. */
+	for (int c = RCMD_NONE + 1; c <= RCMD_LAST; c++)
+		assert_non_null(reply_cmd_phrase(c));
+}
+
 int
 main(void)
 {
@@ -339,6 +367,7 @@ main(void)
 		cmocka_unit_test(test_table),	       cmocka_unit_test(test_truncate_line),
 		cmocka_unit_test(test_truncate_lines), cmocka_unit_test(test_truncate_utf8),
 		cmocka_unit_test(test_line_max),       cmocka_unit_test(test_random),
+		cmocka_unit_test(test_cmd_phrase),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
