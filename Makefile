@@ -27,8 +27,8 @@ endif
 
 # Packages: what the build needs and what the tests need (Debian 12 names).
 BUILD_PKGS := gcc make pkg-config libssl-dev libevent-dev libconfuse-dev libc-ares-dev
-TEST_PKGS  := libcmocka-dev python3-pytest python3-aiosmtpd dnsmasq-base swaks postfix mandoc \ libsisimai-perl
-              testssl.sh
+TEST_PKGS  := libcmocka-dev python3-pytest python3-aiosmtpd dnsmasq-base swaks postfix mandoc \
+              testssl.sh libsisimai-perl
 
 SRCS     := $(wildcard conf/*.c smtp/*.c tls/*.c relayd/*.c)
 MAINS    := relayd/relayd.c relayd/relayctl.c
