@@ -57,6 +57,20 @@ dlv_rank(const struct dlv *d)
 	return 1;
 }
 
+/* Did this deferral wait for the destination rather than the recipient. */
+bool
+dlv_waits_for_destination(int code, const char *status, const char *text)
+{
+	struct classification cl;
+
+	if (code == 0 || code == 421)
+		return true;
+	if (code < 400 || code >= 500)
+		return false;
+	classify(code, status, text, &cl);
+	return cl.kind == CLASS_RATE_LIMIT;
+}
+
 /* A reputation or blocklist block goes to the fallback instead of bouncing
  * or waiting: another IP is the only thing that helps. */
 bool

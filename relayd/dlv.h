@@ -7,6 +7,8 @@
  *                fail one after another
  * dlv_detour()   turn a reputation or blocklist block into DLV_REROUTE when
  *                the transport has a fallback (and this is not already it)
+ * dlv_waits_for_destination()  was a deferral about the destination (no
+ *                connection, 421, throttling) rather than the recipient
  *
  * This is the ONE place that decides defer versus bounce (as Postfix's
  * smtp_trouble.c): everything else asks it.
@@ -50,5 +52,13 @@ bool dlv_detour(struct dlv *d, bool can_detour);
 /* Higher is more informative: a permanent failure (5xx reply, domain not
  * found) > a 4xx reply > a local temporary reason. */
 int dlv_rank(const struct dlv *d);
+
+/* A deferral with reply CODE (0: a local reason), STATUS and TEXT waited for
+ * the destination, not the recipient: no connection or session could be
+ * had (a local reason), a 421, or throttling (too many connections, a rate
+ * limit). Only such recipients are released at once when the destination
+ * delivers again; a greylisted recipient or a full mailbox keeps its own
+ * retry time. */
+bool dlv_waits_for_destination(int code, const char *status, const char *text);
 
 #endif

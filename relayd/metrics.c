@@ -13,6 +13,7 @@
  *   relayd_sessions{direction="in|out"}                     gauge
  *   relayd_tls_sessions_total{direction="in|out"}           counter
  *   relayd_detours_active                                   gauge
+ *   relayd_destinations                                     gauge
  *   relayd_auth_attempts_total{status="ok|failed|blocked"}  counter
  *   relayd_auth_limit_reached_total                         counter
  *   relayd_auth_blocked_addresses                           gauge
@@ -33,6 +34,7 @@
 #include <event2/listener.h>
 
 #include "conf/value.h"
+#include "relayd/dest.h"
 #include "relayd/log.h"
 #include "relayd/metrics.h"
 #include "relayd/mta.h"
@@ -127,6 +129,10 @@ metrics_render(struct evbuffer *out)
 	family(out, "relayd_detours_active", "gauge",
 	       "Destinations whose mail goes to the transport's fallback now.");
 	evbuffer_add_printf(out, "relayd_detours_active %zu\n", m_detours ? m_detours() : 0);
+	family(out, "relayd_destinations", "gauge",
+	       "Destinations relayd keeps now: with mail, connections, or something learnt "
+	       "(a hold, back-off, a pause) still in force.");
+	evbuffer_add_printf(out, "relayd_destinations %zu\n", dest_count());
 	family(out, "relayd_auth_attempts_total", "counter",
 	       "Inbound AUTH by outcome: ok (235), failed (535, wrong credentials), blocked "
 	       "(454, refused unchecked: auth_fail_limit).");

@@ -42,6 +42,7 @@
 #include <event2/event.h>
 
 #include "conf/value.h"
+#include "relayd/dest.h"
 #include "relayd/dlv.h"
 #include "relayd/dns.h"
 #include "relayd/log.h"
@@ -56,27 +57,6 @@
 
 #define MTA_IDLE_SECONDS 5 /* keep an idle connection for the next job */
 #define MTA_QUIT_SECONDS 5 /* wait for the reply to QUIT */
-
-struct dest {
-	const struct conf_transport *t;
-	char *domain;	     /* MX delivery; NULL for relays */
-	time_t detour_until; /* mail goes to the fallback until then */
-
-	/* shaping */
-	struct event *timer; /* wakes the destination (rate, pause) */
-	double tokens;	     /* rate: token bucket of capacity 1 */
-	double tok_last;     /* monotonic seconds of the last refill */
-	unsigned backoff;    /* 421 / rate-limit back-off level */
-	unsigned cur_max;    /* concurrency now (<= max_connections) */
-	double paused_until; /* monotonic; no new transactions before */
-	time_t down_until;   /* connections fail: jobs are deferred at once */
-	struct dlv down_why;
-	bool deferred_some; /* a recipient was deferred: release on success */
-	struct mta_job *head, *tail;
-	unsigned nconn;
-	struct mta_conn *idle; /* idle connections */
-	struct dest *next;
-};
 
 struct mta_conn {
 	struct dest *d;
@@ -110,7 +90,8 @@ struct mta_conn {
 	bool have_best;
 	unsigned nmsgs;
 	bool idle, quitting;
-	bool failed; /* set by the fail hook */
+	bool failed;	 /* set by the fail hook */
+	bool backed_off; /* this job's failure backed the destination off */
 	bool fail_temp;
 	struct reply fail_reply;
 	bool no_tls;	    /* "may": the handshake failed, this address in plaintext */
@@ -128,7 +109,7 @@ struct mta_conn {
 };
 
 static struct event_base *m_base;
-static struct dest *m_dests;
+static bool m_stopping;
 static struct mta_conn *m_conns;
 static size_t m_nconns;
 
@@ -177,42 +158,40 @@ dest_take(struct dest *d)
 	return j;
 }
 
-static struct dest *
-dest_lookup(const struct conf_transport *t, const char *domain)
-{
-	for (struct dest *d = m_dests; d; d = d->next)
-		if (d->t == t &&
-		    (t->nrelay > 0 || (domain && d->domain && strcasecmp(domain, d->domain) == 0)))
-			return d;
-	return NULL;
-}
-
 /* A reputation block from D: hold its mail on the fallback for a while,
  * logged once per hold. */
 static void
 dest_hold(struct dest *d, const struct dlv *why)
 {
-	const struct conf_transport *t = d->t;
+	const struct conf_transport *t = dest_transport(d);
 	time_t now = time(NULL);
 	struct classification cl;
 
-	if (!t->fallback)
+	if (!t || !t->fallback)
 		return;
 	if (d->detour_until <= now) {
 		classify(why->code, why->status, why->text, &cl);
 		log_info("%s: destination %s rejects the sending IP (%s); its mail goes through "
 			 "transport %s for %us",
-			 t->name, d->domain ? d->domain : "(relay)",
-			 cl.label ? cl.label : "blocked", t->fallback->name, t->fallback_hold);
+			 t->name, dest_name(d), cl.label ? cl.label : "blocked", t->fallback->name,
+			 t->fallback_hold);
 	}
 	d->detour_until = now + (time_t)t->fallback_hold;
+}
+
+/* The destination of transport T for a recipient in DOMAIN: the domain
+ * for MX delivery, "" (one for the relay list) otherwise. */
+static const char *
+dest_key(const struct conf_transport *t, const char *domain)
+{
+	return t->nrelay > 0 || !domain ? "" : domain;
 }
 
 /* Is T's destination for DOMAIN on its fallback now. */
 bool
 mta_detour_active(const struct conf_transport *t, const char *domain, time_t *until)
 {
-	struct dest *d = dest_lookup(t, domain);
+	struct dest *d = dest_find(t->name, dest_key(t, domain));
 	if (!d || d->detour_until <= time(NULL))
 		return false;
 	if (until)
@@ -220,37 +199,26 @@ mta_detour_active(const struct conf_transport *t, const char *domain, time_t *un
 	return true;
 }
 
-/* Destinations on hold now. */
+struct count_arg {
+	time_t now;
+	size_t n;
+};
+
+static void
+count_detour(void *arg, struct dest *d)
+{
+	struct count_arg *a = arg;
+	if (d->detour_until > a->now && dest_transport(d) != NULL)
+		a->n++;
+}
+
+/* Destinations on hold now (of transports that still exist). */
 size_t
 mta_detours(void)
 {
-	size_t n = 0;
-	time_t now = time(NULL);
-	for (struct dest *d = m_dests; d; d = d->next)
-		if (d->detour_until > now)
-			n++;
-	return n;
-}
-
-static struct dest *
-dest_find(const struct conf_transport *t, const char *domain)
-{
-	struct dest *d;
-	for (d = m_dests; d; d = d->next)
-		if (d->t == t && ((!domain && !d->domain) ||
-				  (domain && d->domain && strcasecmp(domain, d->domain) == 0)))
-			return d;
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		fatal("out of memory");
-	d->t = t;
-	d->domain = domain ? strdup(domain) : NULL;
-	d->cur_max = t->max_connections;
-	d->tokens = 1;
-	d->tok_last = mono();
-	d->next = m_dests;
-	m_dests = d;
-	return d;
+	struct count_arg a = {time(NULL), 0};
+	dest_foreach(count_detour, &a);
+	return a.n;
 }
 
 /* ---- destination shaping ------------------------------------------------ */
@@ -263,12 +231,6 @@ mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *
-dest_name(const struct dest *d)
-{
-	return d->domain ? d->domain : "(relay)";
-}
-
 /* The unit of patience: the first retry delay, at most 10 seconds. */
 static unsigned
 pause_unit(void)
@@ -278,10 +240,18 @@ pause_unit(void)
 	return u < 1 ? 1 : u > 10 ? 10 : u;
 }
 
+static void dest_arm(struct dest *d, double seconds);
+
 static void
 dest_wake(evutil_socket_t fd, short what, void *arg)
 {
-	dest_pump(arg);
+	struct dest *d = arg;
+	dest_pump(d);
+	/* The top of a callback: nothing else holds D. An idle destination
+	 * is forgotten once what was learnt about it expires. */
+	if (m_stopping || !dest_idle(d) || dest_maybe_free(d, time(NULL), mono()))
+		return;
+	dest_arm(d, dest_keep_for(d, time(NULL), mono()) + 1);
 }
 
 static void
@@ -309,16 +279,18 @@ dest_backoff(struct dest *d, const struct dlv *why)
 		pause = 600;
 	d->paused_until = mono() + pause;
 	log_info("%s: destination %s is throttling (%s); concurrency %u -> %u, paused for %us",
-		 d->t->name, dest_name(d), why->text, old, d->cur_max, pause);
+		 d->tname, dest_name(d), why->text, old, d->cur_max, pause);
 }
 
 static void
 dest_recovered(struct dest *d)
 {
 	if (d->backoff) {
+		const struct conf_transport *t = dest_transport(d);
 		d->backoff = 0;
-		d->cur_max = d->t->max_connections;
-		log_info("%s: destination %s recovered; concurrency back to %u", d->t->name,
+		if (t)
+			d->cur_max = t->max_connections;
+		log_info("%s: destination %s recovered; concurrency back to %u", d->tname,
 			 dest_name(d), d->cur_max);
 	}
 	d->down_until = 0;
@@ -326,7 +298,7 @@ dest_recovered(struct dest *d)
 		/* It works again: what waits for it need not wait out its
 		 * back-off. */
 		d->deferred_some = false;
-		queue_release(d->t->name, d->domain);
+		queue_release(d->tname, d->key[0] ? d->key : NULL);
 	}
 }
 
@@ -339,17 +311,18 @@ dest_down(struct dest *d, const struct dlv *why)
 	d->down_why = *why;
 }
 
-/* React to one outcome from D. */
+/* React to one outcome from D; THROTTLE false when the failure that led
+ * to it already backed the destination off (one 421, one back-off). */
 static void
-dest_outcome(struct dest *d, const struct dlv *o)
+dest_outcome(struct dest *d, const struct dlv *o, bool throttle)
 {
 	if (o->kind == DLV_OK) {
 		dest_recovered(d);
 		return;
 	}
-	if (o->kind == DLV_TEMPFAIL)
+	if (o->kind == DLV_TEMPFAIL && dlv_waits_for_destination(o->code, o->status, o->text))
 		d->deferred_some = true;
-	if (o->code >= 400) {
+	if (throttle && o->code >= 400) {
 		struct classification cl;
 		classify(o->code, o->status, o->text, &cl);
 		if (o->code == 421 || cl.kind == CLASS_RATE_LIMIT)
@@ -490,7 +463,7 @@ conn_exhausted(struct mta_conn *mc)
 				  "no relay host could be tried");
 		if (mc->best.kind == DLV_TEMPFAIL && mc->best.code == 0)
 			dest_down(mc->d, &mc->best);
-		dest_outcome(mc->d, &mc->best);
+		dest_outcome(mc->d, &mc->best, !mc->backed_off);
 		job_finish(j, &mc->best);
 	}
 	conn_free(mc);
@@ -756,6 +729,7 @@ start_job(struct mta_conn *mc)
 		.smtputf8 = m->smtputf8,
 	};
 	mc->job_started = true;
+	mc->backed_off = false;
 	client_txn(mc->cl, &cm);
 }
 
@@ -838,9 +812,9 @@ hook_txn_done(void *arg, const struct reply *replies)
 		/* One back-off per transaction, however many recipients. */
 		if (d.kind != DLV_TEMPFAIL || !throttled) {
 			unsigned before = mc->d->backoff;
-			dest_outcome(mc->d, &d);
+			dest_outcome(mc->d, &d, true);
 			throttled |= mc->d->backoff > before;
-		} else {
+		} else if (dlv_waits_for_destination(d.code, d.status, d.text)) {
 			mc->d->deferred_some = true;
 		}
 		queue_result(j->msg, j->rcpt[i], j->transport->name, &d);
@@ -910,8 +884,10 @@ conn_settle(struct mta_conn *mc)
 		if (!conn_stale(mc) && (d.code == 421 || d.kind == DLV_TEMPFAIL)) {
 			struct classification cl;
 			classify(d.code, d.status, d.text, &cl);
-			if (d.code == 421 || cl.kind == CLASS_RATE_LIMIT)
+			if (d.code == 421 || cl.kind == CLASS_RATE_LIMIT) {
 				dest_backoff(mc->d, &d);
+				mc->backed_off = true;
+			}
 		}
 		note_failure(mc, &d);
 		conn_next_addr(mc);
@@ -1116,7 +1092,7 @@ static void
 mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 {
 	struct mta_conn *mc = arg;
-	const char *domain = mc->d->domain;
+	const char *domain = mc->d->key;
 	char why[600];
 
 	mc->dq = NULL;
@@ -1208,7 +1184,7 @@ conn_next_host(struct mta_conn *mc)
 		port = r->port ? r->port : t->port;
 	} else {
 		if (!mc->mx_known) {
-			mc->dq = dns_mx(mc->d->domain, mx_done, mc);
+			mc->dq = dns_mx(mc->d->key, mx_done, mc);
 			return;
 		}
 		if (mc->host_i >= mc->nmx) {
@@ -1270,22 +1246,25 @@ conn_new(struct dest *d, struct mta_job *j)
 	if (!mc)
 		fatal("out of memory");
 	mc->d = d;
-	mc->t = d->t;
+	/* The transport now; one a reload removed still serves its jobs. */
+	mc->t = dest_transport(d) ? dest_transport(d) : j->transport;
 	mc->job = j;
 	snprintf(mc->tls_proto, sizeof(mc->tls_proto), "none");
-	if (mc->t->auth_password_file && read_password(mc) == -1)
-		return;
 	mc->timer = evtimer_new(m_base, idle_timeout, mc);
 	mc->deadline = evtimer_new(m_base, conn_deadline, mc);
 	mc->outq = evbuffer_new();
 	if (!mc->timer || !mc->deadline || !mc->outq)
 		fatal("out of memory");
+	/* Counted and listed before anything can fail: conn_free() undoes
+	 * exactly this. */
 	d->nconn++;
 	m_nconns++;
 	mc->next = m_conns;
 	if (m_conns)
 		m_conns->prev = mc;
 	m_conns = mc;
+	if (mc->t->auth_password_file && read_password(mc) == -1)
+		return;
 	conn_next_host(mc);
 }
 
@@ -1326,17 +1305,19 @@ conn_free(struct mta_conn *mc)
 	d->nconn--;
 	free(mc);
 	dest_pump(d);
+	/* Idle now: dest_wake() forgets it when nothing learnt is left. */
+	if (!m_stopping && dest_idle(d))
+		dest_arm(d, 0);
 }
-
-static bool m_stopping;
 
 /* A token for one more message, by the transport's rate; when there is
  * none, the destination wakes up when there will be. */
 static bool
 dest_token(struct dest *d)
 {
-	const struct conf_rate *r = &d->t->rate;
-	if (r->n == 0)
+	const struct conf_transport *t = dest_transport(d);
+	const struct conf_rate *r = t ? &t->rate : NULL;
+	if (!r || r->n == 0)
 		return true;
 	double now = mono(), per = (double)r->interval / r->n;
 	d->tokens += (now - d->tok_last) / per;
@@ -1396,7 +1377,7 @@ dest_pump(struct dest *d)
 void
 mta_submit(struct mta_job *j)
 {
-	struct dest *d = dest_find(j->transport, j->domain);
+	struct dest *d = dest_get(j->transport->name, dest_key(j->transport, j->domain));
 
 	j->next = NULL;
 	if (d->tail)
@@ -1415,6 +1396,14 @@ mta_init(struct event_base *base)
 	return 0;
 }
 
+static void
+drop_jobs(void *arg, struct dest *d)
+{
+	struct mta_job *j;
+	while ((j = dest_take(d)) != NULL)
+		job_free(j); /* the message stays queued on disk */
+}
+
 /* Close every outbound connection; jobs in flight stay queued on disk. */
 void
 mta_shutdown(void)
@@ -1422,6 +1411,8 @@ mta_shutdown(void)
 	m_stopping = true;
 	while (m_conns)
 		conn_free(m_conns);
+	dest_foreach(drop_jobs, NULL);
+	dest_free_all();
 }
 
 /* Outbound sessions open now. */

@@ -1497,8 +1497,10 @@ queue_flush(const char *qid)
 	return qid && !found ? -1 : 0;
 }
 
-/* Deferred recipients of TRANSPORT (and DOMAIN) are due now: the
- * destination works again. A scan, but only after failures. */
+/* Deferred recipients of TRANSPORT (and DOMAIN) that waited for the
+ * destination are due now: it works again. Recipients deferred for their
+ * own reasons (greylisting, a full mailbox) keep their retry time. A scan,
+ * but only after failures. */
 void
 queue_release(const char *transport, const char *domain)
 {
@@ -1511,7 +1513,9 @@ queue_release(const char *transport, const char *domain)
 			struct qrcpt *r = &m->rcpt[i];
 			if (r->state != RCPT_PENDING || r->inflight || r->next_attempt <= now ||
 			    !r->transport || strcmp(r->transport, transport) != 0 ||
-			    (domain && strcasecmp(cmd_domain(r->addr), domain) != 0))
+			    (domain && strcasecmp(cmd_domain(r->addr), domain) != 0) ||
+			    !dlv_waits_for_destination(r->code, r->status,
+						       r->last_reply ? r->last_reply : ""))
 				continue;
 			r->next_attempt = now;
 			any = true;

@@ -104,6 +104,7 @@ def test_metrics_families(metrics_relay):
         "relayd_sessions": "gauge",
         "relayd_tls_sessions_total": "counter",
         "relayd_detours_active": "gauge",
+        "relayd_destinations": "gauge",
         "relayd_auth_attempts_total": "counter",
         "relayd_auth_limit_reached_total": "counter",
         "relayd_auth_blocked_addresses": "gauge",

@@ -125,24 +125,38 @@ def test_source_address(start_relayd, scripted):
 
 
 def test_success_releases_deferred_early(start_relayd, scripted):
-    tries = {"n": 0}
+    """A recipient deferred because of the destination (a 421: the server
+    closed the session) is released as soon as the destination delivers
+    again; one deferred for its own reason (a 451 to its RCPT) keeps its
+    retry time (the release-on-recovery rule)."""
+    tries = {"first": 0, "own": 0}
 
     def rcpt(addr):
-        if addr.startswith("first@"):
-            tries["n"] += 1
-            return "451 4.3.0 temporary trouble" if tries["n"] == 1 else None
+        for k in tries:
+            if addr.startswith(k + "@"):
+                tries[k] += 1
+                if k == "first" and tries[k] == 1:
+                    return "421 4.3.2 service busy, closing"
+                if k == "own":
+                    return "451 4.3.0 temporary trouble with this mailbox"
         return None
 
     srv = scripted("127.0.0.2", name="flaky", rcpt_replies=rcpt)
     r = start_relayd(transports={"out": transport(srv)}, routes={"*": "out"},
                      queue={"retry": ["1h"]})
+    q0 = r.send("a@origin.test", ["own@dest.test"], simple_message())
+    r.wait_log(sent_re("own@dest.test", qid=q0, status="deferred"))
     q1 = r.send("a@origin.test", ["first@dest.test"], simple_message())
     r.wait_log(sent_re("first@dest.test", qid=q1, status="deferred"))
-    # Next attempt is an hour away; a success to the same destination
-    # releases it now.
+    # Next attempts are an hour away; a success to the same destination
+    # releases the one that waited for it, now. The back-off pause of the
+    # 421 (the first retry delay, at most 10 s) comes first.
     r.send("a@origin.test", ["second@dest.test"], simple_message())
-    r.wait_log(r"out: destination \(relay\) works again: 1 deferred recipient released")
+    r.wait_log(r"out: destination \(relay\) works again: 1 deferred recipient released",
+               timeout=20)
+    assert len(r.find_log(r"is throttling")) == 1, "one 421, one back-off"
     r.wait_log(sent_re("first@dest.test", qid=q1, status="sent", attempts=2), timeout=10)
+    assert tries["own"] == 1
 
 
 def test_stale_reused_connection_reconnects(start_relayd):
