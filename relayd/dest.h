@@ -34,7 +34,7 @@
 struct conf;
 struct conf_transport;
 struct event;
-struct mta_job;
+struct job;
 struct mta_conn;
 
 struct dest {
@@ -54,7 +54,7 @@ struct dest {
 
 	/* mta.c's runtime state */
 	struct event *timer; /* wakes the destination (rate, pause, idle check) */
-	struct mta_job *head, *tail;
+	struct job *head, *tail;
 	unsigned nconn;
 	struct mta_conn *idle; /* idle connections */
 

@@ -21,8 +21,8 @@
  *
  * Invariants: a connection is never freed inside a client hook: hooks set
  * flags and the libevent callback that called client_input() acts on them
- * afterwards. Every job ends with one queue_result() per recipient and one
- * queue_job_done(). The client learns that its commands and the body are on
+ * afterwards. Every job ends with one ops->result() per recipient and one
+ * ops->done() (job.h); this file never calls the queue. The client learns that its commands and the body are on
  * the wire (client_flushed()) only when the bufferevent's output is empty,
  * so a reply that comes earlier answers nothing that was sent.
  */
@@ -48,7 +48,6 @@
 #include "relayd/log.h"
 #include "relayd/mta.h"
 #include "relayd/outq.h"
-#include "relayd/queue.h"
 #include "relayd/stats.h"
 #include "relayd/relayd.h"
 #include "smtp/classify.h"
@@ -61,7 +60,7 @@
 struct mta_conn {
 	struct dest *d;
 	const struct conf_transport *t;
-	struct mta_job *job;
+	struct job *job;
 	bool job_started;
 
 	/* hosts: relay list (or the domain's MX hosts), then each host's
@@ -102,14 +101,14 @@ struct mta_conn {
 	/* Commands (and the body) of one round, sent with one writev or
 	 * sendfile when the socket is plain: no write event per command. */
 	struct evbuffer *outq;
-	char pass[256];	    /* auth_password_file's first line */
-	const char **rcpts; /* the current job's addresses, for the client */
+	char pass[256]; /* auth_password_file's first line */
 	struct mta_conn *next_idle;
 	struct mta_conn *next, *prev; /* all connections */
 };
 
 static struct event_base *m_base;
 static bool m_stopping;
+static void (*m_release)(const char *transport, const char *domain);
 static struct mta_conn *m_conns;
 static size_t m_nconns;
 
@@ -127,28 +126,34 @@ static int literal_addr(const char *host, int port, struct dns_addr *a);
 
 /* ---- jobs ------------------------------------------------------------ */
 
+/* Recipient I of J had outcome D. */
 static void
-job_free(struct mta_job *j)
+job_result(struct job *j, size_t i, const struct dlv *d)
 {
-	free(j->domain);
-	free(j->rcpt);
-	free(j);
+	j->ops->result(j->owner, j->idx[i], j->transport->name, d);
+}
+
+/* The job is over: every recipient had its result. */
+static void
+job_done(struct job *j)
+{
+	j->ops->done(j->owner);
+	job_free(j);
 }
 
 /* Every recipient of J gets D; the job is over. */
 static void
-job_finish(struct mta_job *j, const struct dlv *d)
+job_finish(struct job *j, const struct dlv *d)
 {
 	for (size_t i = 0; i < j->nrcpt; i++)
-		queue_result(j->msg, j->rcpt[i], j->transport->name, d);
-	queue_job_done(j->msg);
-	job_free(j);
+		job_result(j, i, d);
+	job_done(j);
 }
 
-static struct mta_job *
+static struct job *
 dest_take(struct dest *d)
 {
-	struct mta_job *j = d->head;
+	struct job *j = d->head;
 	if (j) {
 		d->head = j->next;
 		if (!d->head)
@@ -298,7 +303,8 @@ dest_recovered(struct dest *d)
 		/* It works again: what waits for it need not wait out its
 		 * back-off. */
 		d->deferred_some = false;
-		queue_release(d->tname, d->key[0] ? d->key : NULL);
+		if (m_release)
+			m_release(d->tname, d->key[0] ? d->key : NULL);
 	}
 }
 
@@ -455,7 +461,7 @@ conn_lost(struct mta_conn *mc, const char *fmt)
 static void
 conn_exhausted(struct mta_conn *mc)
 {
-	struct mta_job *j = mc->job;
+	struct job *j = mc->job;
 	mc->job = NULL;
 	if (j) {
 		if (!mc->have_best)
@@ -691,7 +697,7 @@ hook_body(void *arg)
 {
 	struct mta_conn *mc = arg;
 	off_t off, len;
-	int fd = queue_body(mc->job->msg, &off, &len);
+	int fd = mc->job->ops->body(mc->job->owner, &off, &len);
 
 	if (fd == -1 || evbuffer_add_file(mc->outq, fd, off, len) == -1) {
 		/* Never send a truncated body: drop the connection so the
@@ -710,23 +716,17 @@ hook_body(void *arg)
 static void
 start_job(struct mta_conn *mc)
 {
-	struct mta_job *j = mc->job;
-	struct qmsg *m = j->msg;
+	struct job *j = mc->job;
 
-	/* The client keeps these pointers until txn_done. */
-	free(mc->rcpts);
-	mc->rcpts = malloc(j->nrcpt * sizeof(*mc->rcpts));
-	if (!mc->rcpts)
-		fatal("out of memory");
-	for (size_t i = 0; i < j->nrcpt; i++)
-		mc->rcpts[i] = m->rcpt[j->rcpt[i]].addr;
+	/* The client keeps these pointers until txn_done (the job lives
+	 * until then). */
 	struct client_msg cm = {
-		.sender = m->sender,
-		.rcpt = mc->rcpts,
+		.sender = j->sender,
+		.rcpt = j->rcpt,
 		.nrcpt = j->nrcpt,
-		.size = m->size,
-		.body = m->body,
-		.smtputf8 = m->smtputf8,
+		.size = j->size,
+		.body = j->body,
+		.smtputf8 = j->smtputf8,
 	};
 	mc->job_started = true;
 	mc->backed_off = false;
@@ -796,7 +796,7 @@ static void
 hook_txn_done(void *arg, const struct reply *replies)
 {
 	struct mta_conn *mc = arg;
-	struct mta_job *j = mc->job;
+	struct job *j = mc->job;
 	struct dlv d;
 
 	mc->job = NULL;
@@ -817,10 +817,9 @@ hook_txn_done(void *arg, const struct reply *replies)
 		} else if (dlv_waits_for_destination(d.code, d.status, d.text)) {
 			mc->d->deferred_some = true;
 		}
-		queue_result(j->msg, j->rcpt[i], j->transport->name, &d);
+		job_result(j, i, &d);
 	}
-	queue_job_done(j->msg);
-	job_free(j);
+	job_done(j);
 }
 
 static void
@@ -843,7 +842,17 @@ hook_starttls(void *arg)
 	mc->starttls_req = true;
 }
 
+/* -v: every protocol state change of every outbound connection. */
+static void
+hook_trace(void *arg, enum client_state from, enum client_state to)
+{
+	struct mta_conn *mc = arg;
+	log_debug("%s: %s: %s -> %s", mc->t->name, mc->relay, client_strstate(from),
+		  client_strstate(to));
+}
+
 static const struct client_hooks client_hooks = {
+	.trace = hook_trace,
 	.write = hook_write,
 	.body = hook_body,
 	.ready = hook_ready,
@@ -874,7 +883,7 @@ conn_settle(struct mta_conn *mc)
 		if (mc->job && dlv_detour(&d, !mc->job->detoured && mc->t->fallback)) {
 			/* The greeting or EHLO already says the IP is blocked:
 			 * every host of this destination would say the same. */
-			struct mta_job *j = mc->job;
+			struct job *j = mc->job;
 			mc->job = NULL;
 			dest_hold(mc->d, &d);
 			job_finish(j, &d);
@@ -1240,7 +1249,7 @@ read_password(struct mta_conn *mc)
 }
 
 static void
-conn_new(struct dest *d, struct mta_job *j)
+conn_new(struct dest *d, struct job *j)
 {
 	struct mta_conn *mc = calloc(1, sizeof(*mc));
 	if (!mc)
@@ -1287,7 +1296,6 @@ conn_free(struct mta_conn *mc)
 		event_free(mc->timer);
 	if (mc->deadline)
 		event_free(mc->deadline);
-	free(mc->rcpts);
 	if (mc->outq)
 		evbuffer_free(mc->outq);
 	explicit_bzero(mc->pass, sizeof(mc->pass));
@@ -1344,7 +1352,7 @@ dest_pump(struct dest *d)
 		struct dlv why = d->down_why;
 		snprintf(why.text, sizeof(why.text), "delivery temporarily suspended: %.980s",
 			 d->down_why.text);
-		struct mta_job *j;
+		struct job *j;
 		while ((j = dest_take(d)) != NULL)
 			job_finish(j, &why);
 		return;
@@ -1375,7 +1383,7 @@ dest_pump(struct dest *d)
 
 /* Deliver job J. */
 void
-mta_submit(struct mta_job *j)
+mta_submit(struct job *j)
 {
 	struct dest *d = dest_get(j->transport->name, dest_key(j->transport, j->domain));
 
@@ -1390,16 +1398,17 @@ mta_submit(struct mta_job *j)
 
 /* Bind to BASE. */
 int
-mta_init(struct event_base *base)
+mta_init(struct event_base *base, void (*release)(const char *transport, const char *domain))
 {
 	m_base = base;
+	m_release = release;
 	return 0;
 }
 
 static void
 drop_jobs(void *arg, struct dest *d)
 {
-	struct mta_job *j;
+	struct job *j;
 	while ((j = dest_take(d)) != NULL)
 		job_free(j); /* the message stays queued on disk */
 }

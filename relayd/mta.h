@@ -11,8 +11,8 @@
  * A destination is (transport, relay list) or (transport, recipient domain)
  * for MX delivery. Each has a FIFO of jobs and at most max_connections
  * sessions; a session is reused for up to max_messages_per_connection jobs.
- * Every recipient of a job gets exactly one queue_result() and then the job
- * gets queue_job_done().
+ * Every recipient of a job gets exactly one job->ops->result() and then the
+ * job gets job->ops->done() (job.h); mta.c never calls the queue.
  */
 #ifndef RELAYD_MTA_H
 #define RELAYD_MTA_H
@@ -22,22 +22,15 @@
 #include <time.h>
 
 #include "conf/conf.h"
+#include "relayd/job.h"
 
 struct event_base;
-struct qmsg;
+struct job;
 
-struct mta_job {
-	struct qmsg *msg;
-	const struct conf_transport *transport;
-	char *domain; /* recipients' domain for MX delivery; NULL for relays */
-	size_t *rcpt; /* indices into msg->rcpt */
-	size_t nrcpt;
-	bool detoured;	      /* TRANSPORT is a fallback already: never detour again */
-	struct mta_job *next; /* private to mta.c */
-};
-
-int mta_init(struct event_base *base);
-void mta_submit(struct mta_job *job);
+/* Bind to BASE; RELEASE(transport, domain or NULL) is called when a
+ * destination delivers again after deferring recipients that waited for it. */
+int mta_init(struct event_base *base, void (*release)(const char *transport, const char *domain));
+void mta_submit(struct job *job);
 void mta_shutdown(void);
 size_t mta_sessions(void);
 

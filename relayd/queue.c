@@ -1321,11 +1321,36 @@ route_of(const struct conf *c, const char *domain, bool *wait)
 }
 
 /* Hand M's due recipients to mta.c, one job per destination. */
+static int
+job_body(void *owner, off_t *off, off_t *len)
+{
+	return queue_body(owner, off, len);
+}
+
+static void
+job_result(void *owner, size_t idx, const char *transport, const struct dlv *d)
+{
+	queue_result(owner, idx, transport, d);
+}
+
+static void
+job_done(void *owner)
+{
+	queue_job_done(owner);
+}
+
+/* How mta.c reports on the jobs of a message (job.h). */
+static const struct job_ops queue_job_ops = {
+	.body = job_body,
+	.result = job_result,
+	.done = job_done,
+};
+
 static void
 dispatch(struct qmsg *m, time_t now)
 {
 	const struct conf *c = relayd_conf;
-	struct mta_job *jobs = NULL;
+	struct job *jobs = NULL;
 	struct mxwait *waits = NULL;
 	bool changed = false;
 
@@ -1383,26 +1408,25 @@ dispatch(struct qmsg *m, time_t now)
 			detoured = true;
 		}
 		bool mx = t->nrelay == 0;
-		struct mta_job *j;
+		struct job *j;
 		for (j = jobs; j; j = j->next)
 			if (j->transport == t && j->detoured == detoured &&
 			    (!mx || strcasecmp(j->domain, domain) == 0))
 				break;
 		if (!j) {
-			j = calloc(1, sizeof(*j));
-			if (!j)
-				fatal("out of memory");
-			j->msg = m;
+			j = job_new(m->nrcpt, mx ? domain : NULL);
+			j->ops = &queue_job_ops;
+			j->owner = m;
+			j->sender = m->sender;
+			j->size = m->size;
+			j->body = m->body;
+			j->smtputf8 = m->smtputf8;
 			j->transport = t;
 			j->detoured = detoured;
-			j->domain = mx ? xstrdup(domain) : NULL;
-			j->rcpt = calloc(m->nrcpt, sizeof(*j->rcpt));
-			if (!j->rcpt)
-				fatal("out of memory");
 			j->next = jobs;
 			jobs = j;
 		}
-		j->rcpt[j->nrcpt++] = i;
+		job_add(j, r->addr, i);
 		r->inflight = true;
 	}
 	while (waits) {
@@ -1413,7 +1437,7 @@ dispatch(struct qmsg *m, time_t now)
 		dns_mx(w->domain, mx_ready, w);
 	}
 	while (jobs) {
-		struct mta_job *j = jobs;
+		struct job *j = jobs;
 		jobs = j->next;
 		j->next = NULL;
 		m->jobs++;

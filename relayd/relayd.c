@@ -426,7 +426,7 @@ main(int argc, char **argv)
 		fatal("cannot start I/O threads: %s", strerror(errno));
 	if (dns_init(base, c, &cause) == -1)
 		fatal("%s", cause);
-	mta_init(base);
+	mta_init(base, queue_release);
 	/* Before the spool is touched: a second relayd must not recover it. */
 	if (control_probe(c->control_socket, &cause) == -1)
 		fatal("%s", cause);

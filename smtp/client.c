@@ -59,10 +59,16 @@ sendf(struct client *c, const char *fmt, ...)
 	c->h->write(c->arg, buf, (size_t)n);
 }
 
+/* Every state change goes through here: the trace, then the state's entry
+ * action (a command, or a hook). */
 static void
 client_enter_state(struct client *c, enum client_state next)
 {
+	enum client_state old = c->state;
+
 	c->state = next;
+	if (old != next && c->h->trace)
+		c->h->trace(c->arg, old, next);
 	switch (next) {
 	case CL_EHLO:
 		memset(&c->ext, 0, sizeof(c->ext));
@@ -82,7 +88,24 @@ client_enter_state(struct client *c, enum client_state next)
 	case CL_READY:
 		c->h->ready(c->arg);
 		break;
-	default:
+	case CL_STARTTLS:
+		sendf(c, "STARTTLS\r\n");
+		break;
+	case CL_TLS:
+		c->h->starttls(c->arg); /* the owner's handshake */
+		break;
+	case CL_BODY:
+		c->queued++; /* the end of data is owed a reply */
+		c->h->body(c->arg);
+		break;
+	case CL_DOT:
+		/* A 354 with no recipient accepted: end the empty message. */
+		sendf(c, ".\r\n");
+		break;
+	case CL_DEAD:
+		explicit_bzero(c->pass, sizeof(c->pass));
+		break;
+	default: /* GREETING, AUTH (after_ehlo() sends), TXN (client_txn()) */
 		break;
 	}
 }
@@ -90,8 +113,7 @@ client_enter_state(struct client *c, enum client_state next)
 static void
 fail(struct client *c, const struct reply *r)
 {
-	c->state = CL_DEAD;
-	explicit_bzero(c->pass, sizeof(c->pass));
+	client_enter_state(c, CL_DEAD);
 	c->h->fail(c->arg, r);
 }
 
@@ -227,8 +249,7 @@ after_ehlo(struct client *c)
 {
 	if (!c->tls && c->opts.tls != CLIENT_TLS_NONE) {
 		if (c->ext.starttls) {
-			c->state = CL_STARTTLS;
-			sendf(c, "STARTTLS\r\n");
+			client_enter_state(c, CL_STARTTLS);
 			return;
 		}
 		if (c->opts.tls == CLIENT_TLS_REQUIRE) {
@@ -247,7 +268,7 @@ after_ehlo(struct client *c)
 		}
 		if (c->ext.auth_plain || c->ext.auth_login) {
 			char buf[600], b64[820];
-			c->state = CL_AUTH;
+			client_enter_state(c, CL_AUTH);
 			if (c->ext.auth_plain) {
 				/* RFC 4616: authzid NUL authcid NUL passwd */
 				size_t ul = strlen(c->user), pl = strlen(c->pass);
@@ -315,7 +336,7 @@ txn_end(struct client *c)
 	struct reply *replies = c->replies;
 	c->replies = NULL;
 	/* Still CL_TXN-like during the hook: only client_quit() is allowed. */
-	c->state = CL_TXN;
+	client_enter_state(c, CL_TXN);
 	c->h->txn_done(c->arg, replies);
 	free(replies);
 	if (c->state != CL_TXN)
@@ -323,7 +344,7 @@ txn_end(struct client *c)
 	if (c->spent) {
 		/* The server answered before the body was out: what is left
 		 * of it would be read as commands. Nothing more is said. */
-		c->state = CL_DEAD;
+		client_enter_state(c, CL_DEAD);
 		return;
 	}
 	client_enter_state(c, c->need_rset ? CL_RSET : CL_READY);
@@ -383,7 +404,7 @@ client_txn(struct client *c, const struct client_msg *m)
 		txn_end(c);
 		return 0;
 	}
-	c->state = CL_TXN;
+	client_enter_state(c, CL_TXN);
 	if (c->dirty) {
 		/* A reused connection: RSET first, so the server's state is
 		 * known; with PIPELINING it rides in the same write. */
@@ -463,13 +484,10 @@ txn_response(struct client *c, const struct reply *r)
 			if (c->accepted == 0 || c->mail_failed) {
 				/* A server that says 354 with no recipient: end
 				 * the empty message and discard its verdict. */
-				c->state = CL_DOT;
-				sendf(c, ".\r\n");
+				client_enter_state(c, CL_DOT);
 				return;
 			}
-			c->state = CL_BODY;
-			c->queued++; /* the end of data is owed a reply */
-			c->h->body(c->arg);
+			client_enter_state(c, CL_BODY);
 			return;
 		}
 		if (r->code / 100 == 2 || r->code / 100 == 3) {
@@ -526,8 +544,7 @@ client_response(struct client *c, const struct reply *r)
 		break;
 	case CL_STARTTLS:
 		if (r->code == 220) {
-			c->state = CL_TLS;
-			c->h->starttls(c->arg);
+			client_enter_state(c, CL_TLS);
 			return;
 		}
 		if (c->opts.tls == CLIENT_TLS_REQUIRE) {
@@ -572,7 +589,7 @@ client_response(struct client *c, const struct reply *r)
 		txn_end(c);
 		break;
 	case CL_QUIT:
-		c->state = CL_DEAD;
+		client_enter_state(c, CL_DEAD);
 		break;
 	case CL_READY:
 		/* Unsolicited: a 421 means the server is going (and the

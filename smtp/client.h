@@ -98,6 +98,8 @@ struct client_hooks {
 	void (*fail)(void *arg, const struct reply *r);
 	/* 220 to STARTTLS: start the handshake, then client_tls_done(). */
 	void (*starttls)(void *arg);
+	/* Every state change, FROM -> TO, for traces; may be NULL. */
+	void (*trace)(void *arg, enum client_state from, enum client_state to);
 };
 
 struct client {

@@ -305,6 +305,16 @@ h_starttls(void *arg)
 	fz.in_tls = true;
 }
 
+/* Every state change comes here, and only real changes. */
+static void
+h_trace(void *arg, enum client_state from, enum client_state to)
+{
+	FUZZ_CHECK(from != to, "trace of %s -> itself", client_strstate(to));
+	FUZZ_CHECK(fz.c->state == to, "trace to %s in %s", client_strstate(to),
+		   client_strstate(fz.c->state));
+	FUZZ_CHECK(from != CL_DEAD, "%s after CL_DEAD", client_strstate(to));
+}
+
 static const struct client_hooks hooks = {
 	.write = h_write,
 	.body = h_body,
@@ -312,6 +322,7 @@ static const struct client_hooks hooks = {
 	.txn_done = h_txn_done,
 	.fail = h_fail,
 	.starttls = h_starttls,
+	.trace = h_trace,
 };
 
 /* One input: a client session driven by the server lines that follow the header. */

@@ -26,6 +26,7 @@ struct rec {
 	struct client *c;
 	const struct client_msg *next; /* started from ready() */
 	bool quit_when_ready;
+	char trace[1024]; /* "FROM>TO " per state change */
 };
 
 static void
@@ -87,7 +88,17 @@ h_starttls(void *arg)
 	starttls_calls++;
 }
 
-static const struct client_hooks hooks = {h_write, h_body, h_ready, h_txn_done, h_fail, h_starttls};
+static void
+h_trace(void *arg, enum client_state from, enum client_state to)
+{
+	struct rec *r = arg;
+	size_t n = strlen(r->trace);
+	snprintf(r->trace + n, sizeof(r->trace) - n, "%s>%s ", client_strstate(from),
+		 client_strstate(to));
+}
+
+static const struct client_hooks hooks = {h_write, h_body,     h_ready, h_txn_done,
+					  h_fail,  h_starttls, h_trace};
 
 /* LINES holds "\n"-separated server lines; with FLUSH, what the client
  * wrote is on the wire before each line (a server that waits for it),
@@ -163,6 +174,10 @@ test_pipelined_mixed(void **state)
 	feed(c, "221 bye");
 	assert_int_equal(c->state, CL_DEAD);
 	assert_int_equal(r.fail, 0);
+	/* Every state change was traced, in order. */
+	assert_string_equal(r.trace,
+			    "GREETING>EHLO EHLO>READY READY>TXN TXN>BODY BODY>TXN TXN>READY "
+			    "READY>QUIT QUIT>DEAD ");
 	client_free(c);
 }
 
@@ -618,6 +633,8 @@ test_tls_policy(void **state)
 	feed(c, "250-mx\n250 PIPELINING");
 	assert_int_equal(r.ready, 1);
 	assert_true(c->tls);
+	assert_string_equal(r.trace,
+			    "GREETING>EHLO EHLO>STARTTLS STARTTLS>TLS TLS>EHLO EHLO>READY ");
 	client_free(c);
 
 	/* Required and refused. */
