@@ -317,23 +317,20 @@ dest_down(struct dest *d, const struct dlv *why)
 	d->down_why = *why;
 }
 
-/* React to one outcome from D; THROTTLE false when the failure that led
- * to it already backed the destination off (one 421, one back-off). */
+/* Act on verdict V for D (dlv_decide() made it); MAY_THROTTLE false when
+ * the failure that led to it already backed the destination off (one 421,
+ * one back-off). */
 static void
-dest_outcome(struct dest *d, const struct dlv *o, bool throttle)
+dest_outcome(struct dest *d, const struct dlv_verdict *v, bool may_throttle)
 {
-	if (o->kind == DLV_OK) {
+	if (v->d.kind == DLV_OK) {
 		dest_recovered(d);
 		return;
 	}
-	if (o->kind == DLV_TEMPFAIL && dlv_waits_for_destination(o->code, o->status, o->text))
+	if (v->waits)
 		d->deferred_some = true;
-	if (throttle && o->code >= 400) {
-		struct classification cl;
-		classify(o->code, o->status, o->text, &cl);
-		if (o->code == 421 || cl.kind == CLASS_RATE_LIMIT)
-			dest_backoff(d, o);
-	}
+	if (may_throttle && v->throttle)
+		dest_backoff(d, &v->d);
 }
 
 /* ---- connection: failures and host walking --------------------------- */
@@ -440,21 +437,31 @@ phase(const struct mta_conn *mc)
 	return "talking";
 }
 
+/* This address failed with event WHAT (REASON in words): dlv_decide()
+ * says what it means; the next address or host is tried. */
+static void
+conn_failed(struct mta_conn *mc, enum dlv_what what, const char *reason)
+{
+	struct dlv_event ev = {.what = what, .relay = mc->relay, .reason = reason};
+	struct dlv_verdict v;
+
+	dlv_decide(&ev, &v);
+	note_failure(mc, &v.d);
+	conn_next_addr(mc);
+}
+
 /* The connection failed: FMT says how, with %s for the relay and %s for
  * the phase ("lost connection with %s while %s"). */
 static void
 conn_lost(struct mta_conn *mc, const char *fmt)
 {
-	struct dlv d;
 	char why[600];
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	snprintf(why, sizeof(why), fmt, mc->relay, phase(mc));
 #pragma GCC diagnostic pop
-	dlv_local(&d, DLV_TEMPFAIL, "4.4.2", mc->relay, why);
-	note_failure(mc, &d);
-	conn_next_addr(mc);
+	conn_failed(mc, DLV_W_LOST, why);
 }
 
 /* No host is left: the job gets the most informative outcome seen. */
@@ -464,13 +471,12 @@ conn_exhausted(struct mta_conn *mc)
 	struct job *j = mc->job;
 	mc->job = NULL;
 	if (j) {
-		if (!mc->have_best)
-			dlv_local(&mc->best, DLV_TEMPFAIL, "4.4.1", NULL,
-				  "no relay host could be tried");
-		if (mc->best.kind == DLV_TEMPFAIL && mc->best.code == 0)
-			dest_down(mc->d, &mc->best);
-		dest_outcome(mc->d, &mc->best, !mc->backed_off);
-		job_finish(j, &mc->best);
+		struct dlv_verdict v;
+		dlv_exhausted(mc->have_best ? &mc->best : NULL, &v);
+		if (v.down)
+			dest_down(mc->d, &v.d);
+		dest_outcome(mc->d, &v, !mc->backed_off);
+		job_finish(j, &v.d);
 	}
 	conn_free(mc);
 }
@@ -524,10 +530,7 @@ conn_start_tls(struct mta_conn *mc)
 	struct bufferevent *tb =
 		ctx ? tls_bev_client(m_base, mc->bev, ctx, mc->t->tls, mc->host) : NULL;
 	if (!tb) {
-		struct dlv d;
-		dlv_local(&d, DLV_TEMPFAIL, "4.7.5", mc->relay, ctx ? "cannot start TLS" : why);
-		note_failure(mc, &d);
-		conn_next_addr(mc);
+		conn_failed(mc, DLV_W_TLS, ctx ? "cannot start TLS" : why);
 		return;
 	}
 	mc->bev = tb;
@@ -589,7 +592,6 @@ static void
 conn_tls_failed(struct mta_conn *mc, short what)
 {
 	char why[300], text[800];
-	struct dlv d;
 
 	if (what & BEV_EVENT_TIMEOUT)
 		snprintf(why, sizeof(why), "timeout");
@@ -605,9 +607,7 @@ conn_tls_failed(struct mta_conn *mc, short what)
 		return;
 	}
 	snprintf(text, sizeof(text), "TLS handshake with %s failed: %s", mc->relay, why);
-	dlv_local(&d, DLV_TEMPFAIL, "4.7.5", mc->relay, text);
-	note_failure(mc, &d);
-	conn_next_addr(mc);
+	conn_failed(mc, DLV_W_TLS, text);
 }
 
 /* ---- client hooks ----------------------------------------------------- */
@@ -797,27 +797,25 @@ hook_txn_done(void *arg, const struct reply *replies)
 {
 	struct mta_conn *mc = arg;
 	struct job *j = mc->job;
-	struct dlv d;
+	struct dlv_event ev = {.what = DLV_W_REPLY, .relay = mc->relay, .tls = mc->tls_proto};
+	struct dlv_verdict v;
 
 	mc->job = NULL;
 	mc->job_started = false;
 	mc->nmsgs++;
 	mc->have_best = false;
-	bool can_detour = !j->detoured && j->transport->fallback;
+	ev.can_detour = !j->detoured && j->transport->fallback;
 	bool throttled = false;
 	for (size_t i = 0; i < j->nrcpt; i++) {
-		dlv_reply(&d, &replies[i], mc->relay, mc->tls_proto);
-		if (dlv_detour(&d, can_detour))
-			dest_hold(mc->d, &d);
+		ev.reply = &replies[i];
+		dlv_decide(&ev, &v);
+		if (v.hold)
+			dest_hold(mc->d, &v.d);
 		/* One back-off per transaction, however many recipients. */
-		if (d.kind != DLV_TEMPFAIL || !throttled) {
-			unsigned before = mc->d->backoff;
-			dest_outcome(mc->d, &d, true);
-			throttled |= mc->d->backoff > before;
-		} else if (dlv_waits_for_destination(d.code, d.status, d.text)) {
-			mc->d->deferred_some = true;
-		}
-		job_result(j, i, &d);
+		unsigned before = mc->d->backoff;
+		dest_outcome(mc->d, &v, !throttled);
+		throttled |= mc->d->backoff > before;
+		job_result(j, i, &v.d);
 	}
 	job_done(j);
 }
@@ -869,36 +867,36 @@ conn_settle(struct mta_conn *mc)
 {
 	if (mc->failed) {
 		mc->failed = false;
-		struct dlv d;
-		if (mc->fail_reply.code >= 400 && !mc->fail_temp) {
-			dlv_reply(&d, &mc->fail_reply, mc->relay, mc->tls_proto);
-			/* A 421 at any stage is temporary, whatever follows. */
-			if (mc->fail_reply.code == 421)
-				d.kind = DLV_TEMPFAIL;
-		} else {
-			dlv_local(&d, DLV_TEMPFAIL, mc->fail_reply.status, mc->relay,
-				  mc->fail_reply.line);
-			snprintf(d.tls, sizeof(d.tls), "%s", mc->tls_proto);
-		}
-		if (mc->job && dlv_detour(&d, !mc->job->detoured && mc->t->fallback)) {
+		struct dlv_event ev = {
+			.relay = mc->relay,
+			.tls = mc->tls_proto,
+			.reply = &mc->fail_reply,
+			.status = mc->fail_reply.status,
+			.reason = mc->fail_reply.line,
+			.can_detour = mc->job && !mc->job->detoured && mc->t->fallback,
+			.stale = conn_stale(mc),
+		};
+		struct dlv_verdict v;
+		/* A remote reply ended it, or the client did for a reason of
+		 * its own (fail_temp: TLS, AUTH, a protocol error). */
+		ev.what = mc->fail_reply.code >= 400 && !mc->fail_temp ? DLV_W_SESSION
+								       : DLV_W_SESSION_LOCAL;
+		dlv_decide(&ev, &v);
+		if (v.hold) {
 			/* The greeting or EHLO already says the IP is blocked:
 			 * every host of this destination would say the same. */
 			struct job *j = mc->job;
 			mc->job = NULL;
-			dest_hold(mc->d, &d);
-			job_finish(j, &d);
+			dest_hold(mc->d, &v.d);
+			job_finish(j, &v.d);
 			conn_free(mc);
 			return;
 		}
-		if (!conn_stale(mc) && (d.code == 421 || d.kind == DLV_TEMPFAIL)) {
-			struct classification cl;
-			classify(d.code, d.status, d.text, &cl);
-			if (d.code == 421 || cl.kind == CLASS_RATE_LIMIT) {
-				dest_backoff(mc->d, &d);
-				mc->backed_off = true;
-			}
+		if (v.throttle) {
+			dest_backoff(mc->d, &v.d);
+			mc->backed_off = true;
 		}
-		note_failure(mc, &d);
+		note_failure(mc, &v.d);
 		conn_next_addr(mc);
 		return;
 	}
@@ -984,15 +982,10 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (!mc->cl) {
 		/* The connection itself failed. */
-		struct dlv d;
-		char why[600];
 		int err = EVUTIL_SOCKET_ERROR();
-		snprintf(why, sizeof(why), "connect to %s: %s", mc->relay,
-			 (what & BEV_EVENT_TIMEOUT) ? "Connection timed out"
-						    : evutil_socket_error_to_string(err));
-		dlv_local(&d, DLV_TEMPFAIL, "4.4.1", mc->relay, why);
-		note_failure(mc, &d);
-		conn_next_addr(mc);
+		conn_failed(mc, DLV_W_CONNECT,
+			    (what & BEV_EVENT_TIMEOUT) ? "Connection timed out"
+						       : evutil_socket_error_to_string(err));
 		return;
 	}
 	if (mc->idle) {
@@ -1018,11 +1011,11 @@ conn_start_socket(struct mta_conn *mc)
 
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
-		struct dlv d;
-		char why[600];
-		snprintf(why, sizeof(why), "connect to %s: %s", mc->relay, strerror(errno));
-		dlv_local(&d, DLV_TEMPFAIL, "4.4.1", mc->relay, why);
-		note_failure(mc, &d);
+		struct dlv_event ev = {
+			.what = DLV_W_CONNECT, .relay = mc->relay, .reason = strerror(errno)};
+		struct dlv_verdict v;
+		dlv_decide(&ev, &v);
+		note_failure(mc, &v.d);
 		mc->addr_i++;
 		conn_connect(mc);
 		return;
@@ -1041,14 +1034,8 @@ conn_start_socket(struct mta_conn *mc)
 	bufferevent_setcb(mc->bev, conn_read, conn_write, conn_event, mc);
 	struct timeval tv = {(time_t)mc->t->connect_timeout, 0};
 	bufferevent_set_timeouts(mc->bev, &tv, &tv);
-	if (bufferevent_socket_connect(mc->bev, sa, (int)a->len) == -1) {
-		struct dlv d;
-		char why[600];
-		snprintf(why, sizeof(why), "connect to %s: %s", mc->relay, strerror(errno));
-		dlv_local(&d, DLV_TEMPFAIL, "4.4.1", mc->relay, why);
-		note_failure(mc, &d);
-		conn_next_addr(mc);
-	}
+	if (bufferevent_socket_connect(mc->bev, sa, (int)a->len) == -1)
+		conn_failed(mc, DLV_W_CONNECT, strerror(errno));
 }
 
 /* Connect to the current address, or move on to the next host. */
@@ -1069,22 +1056,13 @@ dns_done(void *arg, enum dns_status st, const struct dns_addr *addrs, size_t n)
 
 	mc->dq = NULL;
 	if (st != DNS_OK) {
-		struct dlv d;
-		char why[512];
-		if (mc->implicit_mx && st != DNS_TEMPFAIL) {
-			/* No MX and no address: nowhere to deliver, ever. */
-			snprintf(why, sizeof(why),
-				 "Host or domain name not found. Name service error for name=%s "
-				 "type=A/AAAA: %s",
-				 mc->host, dns_strstatus(st));
-			dlv_local(&d, DLV_PERMFAIL, "5.1.2", NULL, why);
-		} else {
-			snprintf(why, sizeof(why), "cannot find the address of %s: %s", mc->host,
-				 dns_strstatus(st));
-			dlv_local(&d, DLV_TEMPFAIL, st == DNS_TEMPFAIL ? "4.4.3" : "4.4.4", NULL,
-				  why);
-		}
-		note_failure(mc, &d);
+		struct dlv_event ev = {.what = DLV_W_ADDR,
+				       .host = mc->host,
+				       .dns = st,
+				       .implicit_mx = mc->implicit_mx};
+		struct dlv_verdict v;
+		dlv_decide(&ev, &v);
+		note_failure(mc, &v.d);
 		conn_next_host(mc);
 		return;
 	}
@@ -1102,7 +1080,8 @@ mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 {
 	struct mta_conn *mc = arg;
 	const char *domain = mc->d->key;
-	char why[600];
+	struct dlv_event ev = {.what = DLV_W_MX, .host = domain, .dns = st};
+	struct dlv_verdict v;
 
 	mc->dq = NULL;
 	mc->mx_known = true;
@@ -1115,9 +1094,9 @@ mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 				mc->mx[mc->nmx++] = mx[i];
 		if (mc->nmx == 0) {
 			/* RFC 7505: "0 ." says the domain takes no mail. */
-			snprintf(why, sizeof(why),
-				 "domain %s does not accept mail (null MX, RFC 7505)", domain);
-			dlv_local(&mc->best, DLV_PERMFAIL, "5.1.10", NULL, why);
+			ev.what = DLV_W_NULL_MX;
+			dlv_decide(&ev, &v);
+			mc->best = v.d;
 			mc->have_best = true;
 			conn_exhausted(mc);
 			return;
@@ -1130,20 +1109,9 @@ mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 		mc->nmx = 1;
 		break;
 	case DNS_NOTFOUND:
-		snprintf(why, sizeof(why),
-			 "Host or domain name not found. Name service error for name=%s type=MX: "
-			 "Host not found",
-			 domain);
-		dlv_local(&mc->best, DLV_PERMFAIL, "5.1.2", NULL, why);
-		mc->have_best = true;
-		conn_exhausted(mc);
-		return;
 	case DNS_TEMPFAIL:
-		snprintf(why, sizeof(why),
-			 "Host or domain name lookup failed for %s type=MX: temporary DNS failure "
-			 "(will retry)",
-			 domain);
-		dlv_local(&mc->best, DLV_TEMPFAIL, "4.4.3", NULL, why);
+		dlv_decide(&ev, &v);
+		mc->best = v.d;
 		mc->have_best = true;
 		conn_exhausted(mc);
 		return;
@@ -1208,11 +1176,13 @@ conn_next_host(struct mta_conn *mc)
 	mc->port = port;
 	if (literal) {
 		if (literal_addr(host, port, &mc->addrs[0]) == -1) {
-			struct dlv d;
 			char why[512];
 			snprintf(why, sizeof(why), "bad address literal %s", host);
-			dlv_local(&d, DLV_TEMPFAIL, "4.4.4", NULL, why);
-			note_failure(mc, &d);
+			struct dlv_event ev = {
+				.what = DLV_W_CONFIG, .status = "4.4.4", .reason = why};
+			struct dlv_verdict v;
+			dlv_decide(&ev, &v);
+			note_failure(mc, &v.d);
 			conn_next_host(mc);
 			return;
 		}
@@ -1242,7 +1212,10 @@ read_password(struct mta_conn *mc)
 	if (f)
 		fclose(f);
 	log_err("%s: %s", mc->t->name, why);
-	dlv_local(&mc->best, DLV_TEMPFAIL, "4.7.8", NULL, why);
+	struct dlv_event ev = {.what = DLV_W_CONFIG, .status = "4.7.8", .reason = why};
+	struct dlv_verdict v;
+	dlv_decide(&ev, &v);
+	mc->best = v.d;
 	mc->have_best = true;
 	conn_exhausted(mc);
 	return -1;

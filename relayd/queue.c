@@ -1246,17 +1246,15 @@ static void
 expire(struct qmsg *m, size_t i)
 {
 	struct qrcpt *r = &m->rcpt[i];
-	struct dlv d;
-	char reason[REPLY_TEXT_MAX + 64];
+	struct dlv_event ev = {.what = DLV_W_EXPIRED, .reason = r->last_reply};
+	struct dlv_verdict v;
 
-	snprintf(reason, sizeof(reason), "delivery time expired; last reply: %s",
-		 r->last_reply ? r->last_reply : "none");
-	dlv_local(&d, DLV_PERMFAIL, "4.4.7", NULL, reason);
+	dlv_decide(&ev, &v);
 	r->state = RCPT_EXPIRED;
 	r->notify = true;
 	snprintf(r->status, sizeof(r->status), "4.4.7");
 	stats_count(STAT_EXPIRED, r->transport, 1);
-	log_outcome(m, r, r->transport ? r->transport : "none", &d, "expired");
+	log_outcome(m, r, r->transport ? r->transport : "none", &v.d, "expired");
 }
 
 /* A lookup of a domain's MX hosts that recipients wait for, to know
@@ -1279,14 +1277,11 @@ mx_ready(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 	for (size_t i = 0; i < w->n; i++) {
 		struct qrcpt *r = &m->rcpt[w->idx[i]];
 		if (st == DNS_TEMPFAIL) {
-			struct dlv d;
-			char why[400];
-			snprintf(why, sizeof(why),
-				 "temporary DNS failure looking up the MX hosts of %s (for mx: "
-				 "routes)",
-				 w->domain);
-			dlv_local(&d, DLV_TEMPFAIL, "4.4.3", NULL, why);
-			queue_result(m, w->idx[i], "none", &d);
+			/* Which route applies depends on the MX hosts. */
+			struct dlv_event ev = {.what = DLV_W_MX, .host = w->domain, .dns = st};
+			struct dlv_verdict v;
+			dlv_decide(&ev, &v);
+			queue_result(m, w->idx[i], "none", &v.d);
 		} else {
 			/* The answer is cached now: route on the next run. */
 			r->inflight = false;
@@ -1385,11 +1380,11 @@ dispatch(struct qmsg *m, time_t now)
 			continue;
 		}
 		if (!rt) {
-			struct dlv d;
-			dlv_local(&d, DLV_TEMPFAIL, "4.3.5", NULL,
-				  "no route for the recipient's domain in the configuration");
+			struct dlv_event ev = {.what = DLV_W_NO_ROUTE};
+			struct dlv_verdict v;
+			dlv_decide(&ev, &v);
 			r->inflight = true;
-			queue_result(m, i, "none", &d);
+			queue_result(m, i, "none", &v.d);
 			changed = true;
 			continue;
 		}
