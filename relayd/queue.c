@@ -36,6 +36,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "relayd/bounce.h"
 #include "relayd/dns.h"
 #include "relayd/log.h"
 #include "relayd/mta.h"
@@ -47,7 +48,6 @@
 #include "smtp/classify.h"
 #include "smtp/cmd.h"
 #include "smtp/data.h"
-#include "smtp/dsn.h"
 
 /* Spill a message being received to disk beyond this many bytes. */
 #define QUEUE_SPILL (256 * 1024)
@@ -991,12 +991,6 @@ state_save(struct qmsg *m)
 
 /* ---- notifications (DSN) ---------------------------------------------- */
 
-static void
-collect(void *arg, const char *buf, size_t len)
-{
-	evbuffer_add(arg, buf, len);
-}
-
 /* The original header section, unstuffed, for the DSN's third part. */
 static char *
 read_headers(const struct qmsg *m, size_t *len)
@@ -1011,33 +1005,8 @@ read_headers(const struct qmsg *m, size_t *len)
 	size_t want = (off_t)MAX < m->body_len ? (size_t)MAX : (size_t)m->body_len;
 	ssize_t n = raw ? pread(fd, raw, want, base + m->body_off) : -1;
 	close(fd);
-	if (n <= 0) {
-		free(raw);
-		return NULL;
-	}
-	/* Up to the blank line; without one (all headers, or a cut), up to
-	 * the last complete line. */
-	size_t end = 0;
-	char *blank = memmem(raw, (size_t)n, "\r\n\r\n", 4);
-	if (blank) {
-		end = (size_t)(blank - raw) + 2;
-	} else {
-		for (size_t i = (size_t)n; i >= 2; i--)
-			if (raw[i - 2] == '\r' && raw[i - 1] == '\n') {
-				end = i;
-				break;
-			}
-	}
-	struct evbuffer *b = evbuffer_new();
-	data_unstuff(raw, end, collect, b);
+	char *out = n > 0 ? bounce_headers(raw, (size_t)n, len) : NULL;
 	free(raw);
-	*len = evbuffer_get_length(b);
-	char *out = malloc(*len + 1);
-	if (out) {
-		evbuffer_remove(b, out, *len);
-		out[*len] = '\0';
-	}
-	evbuffer_free(b);
 	return out;
 }
 
@@ -1078,63 +1047,10 @@ notify(struct qmsg *m, const size_t *idx, size_t n, bool delay)
 			 delay ? "delay" : "non-delivery");
 		return;
 	}
-	struct dsn_rcpt *dr = calloc(n, sizeof(*dr));
-	char(*hosts)[256] = calloc(n, sizeof(*hosts));
-	char(*ips)[64] = calloc(n, sizeof(*ips));
-	if (!dr || !hosts || !ips)
-		fatal("out of memory");
-	for (size_t i = 0; i < n; i++) {
-		const struct qrcpt *r = &m->rcpt[idx[i]];
-		struct classification cl;
-		classify(r->code, r->status, r->last_reply ? r->last_reply : "", &cl);
-		dr[i].addr = r->addr;
-		dr[i].delayed = delay;
-		dr[i].status = r->status[0] ? r->status : (delay ? "4.0.0" : "5.0.0");
-		if (r->relay) {
-			/* "HOST[IP]:PORT" */
-			const char *lb = strchr(r->relay, '['), *rb = strrchr(r->relay, ']');
-			if (lb && rb && rb > lb) {
-				snprintf(hosts[i], sizeof(hosts[i]), "%.*s", (int)(lb - r->relay),
-					 r->relay);
-				snprintf(ips[i], sizeof(ips[i]), "%.*s", (int)(rb - lb - 1),
-					 lb + 1);
-				dr[i].remote_host = hosts[i];
-				dr[i].remote_ip = ips[i];
-			}
-		}
-		dr[i].reply = r->last_reply ? r->last_reply : "no attempt was made";
-		/* The remote's reply is an "smtp;" diagnostic (RFC 3464 2.3.6),
-		 * also as the last reply of an expired recipient (Status 4.4.7
-		 * then says why it failed); a local reason is "X-Relayd;". */
-		dr[i].reply_is_smtp = r->code >= 200;
-		dr[i].in_reply_to = reply_cmd_phrase(r->cmd);
-		dr[i].last_attempt = time(NULL);
-		dr[i].label = cl.label;
-		dr[i].explain = cl.explain;
-	}
-	size_t hlen = 0;
+	size_t hlen = 0, len = 0;
 	char *headers = read_headers(m, &hlen);
-	unique++;
-	struct dsn_msg dm = {
-		.hostname = c->hostname,
-		.qid = m->id,
-		.arrival = m->arrival,
-		.sender = m->sender,
-		.headers = headers,
-		.headers_len = hlen,
-		.rcpt = dr,
-		.nrcpt = n,
-		.delay = delay,
-		.retry_until = delay ? m->arrival + (time_t)c->queue.max_lifetime : 0,
-		.now = time(NULL),
-		.unique = unique,
-	};
-	size_t len = 0;
-	char *text = dsn_build(&dm, &len);
+	char *text = bounce_text(m, idx, n, delay, headers, hlen, c, time(NULL), ++unique, &len);
 	free(headers);
-	free(dr);
-	free(hosts);
-	free(ips);
 	if (!text) {
 		log_err("%s: cannot build the %s notification", m->id,
 			delay ? "delay" : "non-delivery");
