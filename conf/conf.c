@@ -6,6 +6,8 @@
  * conf_free()            release a struct conf
  * conf_transport_find()  the transport of a name, or NULL
  * conf_policy_find()     the tls_policy of a name (built-ins too), or NULL
+ * conf_where()           the file and line of a key or section, for the
+ *                        messages of checks made later (relayd/check.c)
  *
  * How the line of every error is known. libconfuse keeps only the line it
  * is reading, so every value option is a CFGT_PTR whose parse callback
@@ -23,7 +25,8 @@
  * error does stop libconfuse: the values read until then are still
  * checked, but not what could depend on the rest of the file (references,
  * missing keys). The errors are sorted into file order by sequence number
- * before they are handed to the caller.
+ * before they are handed to the caller. What has no line (a file that
+ * cannot be read, no listen section at all) is "FILE: message".
  *
  * Invariants: conf_load() frees the cfg_t and everything it made whatever
  * happens; a struct conf owns all its strings; conf_load() is not
@@ -82,6 +85,8 @@ struct conf_ctx {
 	struct conf_decl *decls;
 	size_t ndecls;
 	long seq;
+	const char *text; /* the (comment-blanked) text being parsed */
+	size_t textlen;
 	int depth;    /* include() nesting */
 	bool partial; /* parse stopped early: skip checks for what is missing */
 	bool oom;
@@ -105,7 +110,8 @@ conf_verror(struct conf_ctx *x, const char *file, int line, long seq, const char
 		x->oom = true;
 		return;
 	}
-	if (asprintf(&full, "%s:%d: %s", file ? file : x->file, line, msg) == -1) {
+	if ((line > 0 ? asprintf(&full, "%s:%d: %s", file ? file : x->file, line, msg)
+		      : asprintf(&full, "%s: %s", file ? file : x->file, msg)) == -1) {
 		free(msg);
 		x->oom = true;
 		return;
@@ -126,7 +132,8 @@ conf_verror(struct conf_ctx *x, const char *file, int line, long seq, const char
 	x->nerrs++;
 }
 
-/* Record an error at value AT, or about the whole file when AT is NULL. */
+/* Record an error at value AT, or about the whole file ("FILE: message")
+ * when AT is NULL. */
 static void __attribute__((format(printf, 3, 4)))
 conf_error(struct conf_ctx *x, const struct conf_val *at, const char *fmt, ...)
 {
@@ -530,13 +537,74 @@ static const struct {
 	{"unexpected closing brace", "unexpected \"}\": it closes nothing"},
 };
 
+/* Does section KIND take a title (listen "NAME" { ... }). */
+static bool
+conf_titled(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; conf_opts[i].name != NULL; i++)
+		if (conf_opts[i].type == CFGT_SEC && strcmp(conf_opts[i].name, kind) == 0)
+			return (conf_opts[i].flags & CFGF_TITLE) != 0;
+	return false;
+}
+
+/*
+ * The title of the last `KIND "TITLE"` in the text being parsed, up to the
+ * end of line LINE, into BUF (as written, truncated to SIZE). false when
+ * there is none. libconfuse has forgotten the title by the time it says
+ * the "{" is missing; the message must name the section.
+ */
+static bool
+conf_last_title(const struct conf_ctx *x, const char *kind, int line, char *buf, size_t size)
+{
+	const char *p = x->text, *end = x->text + x->textlen, *word = NULL, *str;
+	size_t wlen = 0, klen = strlen(kind), n;
+	bool found = false;
+	int l = 1;
+
+	while (p != NULL && p < end) {
+		if (*p == '\n') {
+			if (l++ >= line)
+				break;
+			p++;
+		} else if (isspace((unsigned char)*p)) {
+			p++;
+		} else if (*p == '"' || *p == '\'') {
+			char q = *p++;
+
+			for (str = p; p < end && *p != q; p++) {
+				if (*p == '\\' && p + 1 < end)
+					p++;
+				l += *p == '\n';
+			}
+			if (word != NULL && wlen == klen && memcmp(word, kind, klen) == 0) {
+				n = (size_t)(p - str) < size - 1 ? (size_t)(p - str) : size - 1;
+				memcpy(buf, str, n);
+				buf[n] = '\0';
+				found = true;
+			}
+			word = NULL;
+			p += p < end;
+		} else if (isalnum((unsigned char)*p) || *p == '_') {
+			for (word = p; p < end && (isalnum((unsigned char)*p) || *p == '_'); p++)
+				;
+			wlen = (size_t)(p - word);
+		} else {
+			word = NULL;
+			p++;
+		}
+	}
+	return found;
+}
+
 /* libconfuse reports here: syntax errors, which stop its parse. */
 static void
 conf_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 {
 	struct conf_ctx *x = conf_cur;
 	const char *arg = NULL;
-	char *msg;
+	char *msg, title[128];
 	va_list aq;
 	size_t i;
 
@@ -555,6 +623,12 @@ conf_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 		conf_error_here(x, cfg,
 				"route needs a quoted pattern; write route "
 				"\"example.com\" { transport = \"NAME\" } (and \"*\" in quotes)");
+		return;
+	}
+	if (strcmp(fmt, "missing opening brace for section '%s'") == 0 && arg != NULL &&
+	    conf_titled(arg) && conf_last_title(x, arg, cfg->line, title, sizeof(title))) {
+		conf_error_here(x, cfg, "missing \"{\" after %s \"%s\"; write %s \"%s\" { ... }",
+				arg, title, arg, title);
 		return;
 	}
 	for (i = 0; i < sizeof(conf_rewords) / sizeof(conf_rewords[0]); i++) {
@@ -701,7 +775,8 @@ fail:
 static int
 conf_parse_text(struct conf_ctx *x, cfg_t *cfg, char *buf, size_t len)
 {
-	const char *nul, *p;
+	const char *nul, *p, *saved_text;
+	size_t saved_len;
 	FILE *fp;
 	int unclosed, rc;
 
@@ -720,7 +795,13 @@ conf_parse_text(struct conf_ctx *x, cfg_t *cfg, char *buf, size_t len)
 		x->partial = true;
 		return -1;
 	}
+	saved_text = x->text;
+	saved_len = x->textlen;
+	x->text = buf;
+	x->textlen = len;
 	rc = cfg_parse_fp(cfg, fp);
+	x->text = saved_text;
+	x->textlen = saved_len;
 	fclose(fp);
 	if (rc != CFG_SUCCESS)
 		return -1;
@@ -1034,6 +1115,35 @@ conf_ehlo_name(const char *s)
 	return strchr(buf, ':') == NULL && value_ip(buf);
 }
 
+/*
+ * The port of S ("host:port", "[host]:port", "[ip]:port") when it is all
+ * digits but outside 1..65535 and S is good otherwise; NULL when the fault
+ * lies elsewhere. A separate message says which part to fix.
+ */
+static const char *
+conf_port_out_of_range(const char *s)
+{
+	const char *port = NULL, *close;
+	char *fixed, *host = NULL;
+	bool literal;
+	int p, rc;
+
+	if (s[0] == '[' && (close = strchr(s, ']')) != NULL && close[1] == ':')
+		port = close + 2;
+	else if (s[0] != '[' && (port = strchr(s, ':')) != NULL && strchr(port + 1, ':') == NULL)
+		port++;
+	else
+		return NULL;
+	if (*port == '\0' || port[strspn(port, "0123456789")] != '\0')
+		return NULL;
+	if (asprintf(&fixed, "%.*s25", (int)(port - s), s) == -1)
+		return NULL;
+	rc = value_hostport(fixed, &host, &p, &literal);
+	free(fixed);
+	free(host);
+	return rc == 0 ? port : NULL;
+}
+
 /* ---- building the struct ------------------------------------------------ */
 
 /* Global keys. */
@@ -1042,6 +1152,7 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 {
 	const struct conf_val *v;
 	char host[256], *h, *p;
+	const char *port_text;
 	bool literal;
 	int port;
 	unsigned i, n;
@@ -1103,7 +1214,13 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	for (i = 0; c->dns_servers != NULL && i < n; i++) {
 		v = conf_nth(cfg, "dns_servers", i);
 		h = NULL;
-		if (value_hostport(v->s, &h, &port, &literal) == -1 || !literal)
+		if (value_hostport(v->s, &h, &port, &literal) == -1 &&
+		    (port_text = conf_port_out_of_range(v->s)) != NULL)
+			conf_error(x, v,
+				   "dns_servers entry \"%s\": port %s is out of range; use a "
+				   "port from 1 to 65535",
+				   v->s, port_text);
+		else if (h == NULL || !literal)
 			conf_error(x, v,
 				   "dns_servers entry \"%s\" is not an address; write "
 				   "\"IP\", \"IP:PORT\" or \"[IPv6]:PORT\"",
@@ -1114,7 +1231,13 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 
 	if ((v = conf_get(cfg, "metrics_listen")) != NULL) {
 		p = NULL;
-		if (value_hostport(v->s, &p, &port, &literal) == -1 || !literal || port == 0)
+		if (value_hostport(v->s, &p, &port, &literal) == -1 &&
+		    (port_text = conf_port_out_of_range(v->s)) != NULL)
+			conf_error(x, v,
+				   "metrics_listen = \"%s\": port %s is out of range; use a "
+				   "port from 1 to 65535",
+				   v->s, port_text);
+		else if (p == NULL || !literal || port == 0)
 			conf_error(x, v,
 				   "metrics_listen = \"%s\" is not an address and port; "
 				   "write \"IP:PORT\", e.g. \"127.0.0.1:9100\" or \"[::1]:9100\"",
@@ -1312,22 +1435,20 @@ conf_policy_lookup(const struct conf *c, const char *name)
 static void
 conf_build_relay(struct conf_ctx *x, const struct conf_val *v, struct conf_relay *r)
 {
-	const char *close;
+	const char *port;
 
 	if (value_hostport(v->s, &r->host, &r->port, &r->literal) == 0)
 		return;
 	r->host = NULL;
-	close = strchr(v->s, ']');
-	if (v->s[0] == '[' && close != NULL && !value_ip(v->s))
+	if ((port = conf_port_out_of_range(v->s)) != NULL)
 		conf_error(x, v,
-			   "relay \"%s\": brackets are for IP addresses only; write "
-			   "the host name without them (a relay name is never looked up by "
-			   "MX)",
-			   v->s);
+			   "relay \"%s\": port %s is out of range; use a port from 1 to "
+			   "65535",
+			   v->s, port);
 	else
 		conf_error(x, v,
 			   "relay \"%s\" is not a smarthost; write \"host\", "
-			   "\"host:port\", \"[ip]\" or \"[ip]:port\"",
+			   "\"host:port\", \"[ip]:port\" or \"[host]:port\"",
 			   v->s);
 }
 
@@ -1593,6 +1714,86 @@ conf_build_queue(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	}
 }
 
+/* The schema's own copy of key NAME among OPTS (libconfuse's copy goes
+ * with the cfg_t), or NULL. */
+static const char *
+conf_schema_name(const cfg_opt_t *opts, const char *name)
+{
+	size_t i;
+
+	for (i = 0; opts[i].name != NULL; i++)
+		if (strcmp(opts[i].name, name) == 0)
+			return opts[i].name;
+	return NULL;
+}
+
+/* Note where KEY (NULL: the section) of KIND "NAME" was written, from V. */
+static void
+conf_note(struct conf_ctx *x, struct conf *c, const char *kind, const char *name, const char *key,
+	  const struct conf_val *v)
+{
+	struct conf_key *k;
+
+	if (v == NULL || v->file == NULL)
+		return;
+	if ((k = reallocarray(c->keys, c->nkeys + 1, sizeof(*k))) == NULL) {
+		x->oom = true;
+		return;
+	}
+	c->keys = k;
+	k += c->nkeys;
+	k->kind = kind;
+	k->key = key;
+	k->file = v->file;
+	k->line = v->line;
+	k->name = NULL;
+	if (name != NULL && (k->name = strdup(name)) == NULL) {
+		x->oom = true;
+		return;
+	}
+	c->nkeys++;
+}
+
+/* Note the keys written in section SEC (KIND "NAME"; KIND NULL: the top
+ * level), whose schema is OPTS. */
+static void
+conf_note_keys(struct conf_ctx *x, struct conf *c, cfg_t *sec, const cfg_opt_t *opts,
+	       const char *kind, const char *name)
+{
+	const char *key;
+	size_t i;
+
+	for (i = 0; sec->opts[i].name != NULL; i++) {
+		cfg_opt_t *o = &sec->opts[i];
+
+		if (o->type != CFGT_PTR || o->nvalues == 0 || o->name[0] == '|' ||
+		    (key = conf_schema_name(opts, o->name)) == NULL)
+			continue;
+		conf_note(x, c, kind, name, key, o->values[0]->ptr);
+	}
+}
+
+/* Where every key and section was written, for conf_where(). */
+static void
+conf_note_all(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
+{
+	unsigned i, j, n;
+
+	conf_note_keys(x, c, cfg, conf_opts, NULL, NULL);
+	for (i = 0; conf_opts[i].name != NULL; i++) {
+		if (conf_opts[i].type != CFGT_SEC)
+			continue;
+		n = cfg_size(cfg, conf_opts[i].name);
+		for (j = 0; j < n; j++) {
+			cfg_t *sec = cfg_getnsec(cfg, conf_opts[i].name, j);
+			const char *name = conf_title(sec);
+
+			conf_note(x, c, conf_opts[i].name, name, NULL, conf_at(sec));
+			conf_note_keys(x, c, sec, conf_opts[i].subopts, conf_opts[i].name, name);
+		}
+	}
+}
+
 /* Hand the errors to ERR in file order and release them. */
 static void
 conf_report(struct conf_ctx *x, void (*err)(void *, const char *), void *arg)
@@ -1652,6 +1853,7 @@ conf_load(const char *file, void (*err)(void *arg, const char *msg), void *arg)
 	conf_build_transports(&ctx, cfg, c);
 	conf_build_routes(&ctx, cfg, c);
 	conf_build_queue(&ctx, cfg, c);
+	conf_note_all(&ctx, cfg, c);
 
 done:
 	if (cfg != NULL)
@@ -1660,6 +1862,12 @@ done:
 	if (ctx.nerrs > 0 || ctx.oom) {
 		conf_free(c);
 		c = NULL;
+	} else {
+		/* conf_where() hands out these names. */
+		c->files = ctx.files;
+		c->nfiles = ctx.nfiles;
+		ctx.files = NULL;
+		ctx.nfiles = 0;
 	}
 	conf_report(&ctx, err, arg);
 	for (i = 0; i < ctx.ndecls; i++) {
@@ -1694,6 +1902,10 @@ conf_free(struct conf *c)
 	if (c == NULL)
 		return;
 	free(c->file);
+	conf_free_strv(c->files, c->nfiles);
+	for (i = 0; c->keys != NULL && i < c->nkeys; i++)
+		free(c->keys[i].name);
+	free(c->keys);
 	free(c->hostname);
 	free(c->spool);
 	free(c->control_socket);
@@ -1763,4 +1975,37 @@ conf_policy_find(const struct conf *c, const char *name)
 	if (c == NULL || name == NULL)
 		return NULL;
 	return conf_policy_lookup(c, name);
+}
+
+/* Are A and B both NULL or equal strings. */
+static bool
+conf_same(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* The record of KEY of KIND "NAME", or NULL. */
+static const struct conf_key *
+conf_key_find(const struct conf *c, const char *kind, const char *name, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < c->nkeys; i++)
+		if (conf_same(c->keys[i].kind, kind) && conf_same(c->keys[i].name, name) &&
+		    conf_same(c->keys[i].key, key))
+			return &c->keys[i];
+	return NULL;
+}
+
+/* Where KEY of KIND "NAME" was written, or its section; see conf.h. */
+void
+conf_where(const struct conf *c, const char *kind, const char *name, const char *key,
+	   const char **file, int *line)
+{
+	const struct conf_key *k = conf_key_find(c, kind, name, key);
+
+	if (k == NULL && kind != NULL && key != NULL)
+		k = conf_key_find(c, kind, name, NULL);
+	*file = k != NULL ? k->file : c->file;
+	*line = k != NULL ? k->line : 0;
 }

@@ -4,6 +4,7 @@
  * conf_load()   parse and validate a file with libconfuse; NULL + errors
  * conf_free()   release a struct conf
  * conf_transport_find(), conf_policy_find()  look up by name
+ * conf_where()  the file and line a key or section was written at
  *
  * Invariants: a struct conf returned by conf_load() is complete and valid:
  * every reference (route -> transport, transport -> tls_policy, fallback)
@@ -80,7 +81,8 @@ struct conf_tls_policy {
 struct conf_relay {
 	char *host;   /* host name or IP literal (without brackets) */
 	int port;     /* 0: the transport's port */
-	bool literal; /* given as "[ip]" or an IP literal: never resolved */
+	bool literal; /* an IP address ("[ip]" or bare): never resolved; a
+		       * name, bracketed or not, is resolved by A/AAAA only */
 };
 
 /* Rate limit: n messages per interval seconds; n == 0 means unlimited. */
@@ -130,8 +132,21 @@ struct conf_queue {
 	unsigned delay_warning; /* seconds; 0: none */
 };
 
+/* Where a key or a section was written (see conf_where()). */
+struct conf_key {
+	const char *kind; /* "listen", "transport", ...; NULL: a global key */
+	char *name;	  /* the section's title as written; NULL for queue */
+	const char *key;  /* NULL: the section itself */
+	const char *file; /* one of struct conf's files */
+	int line;
+};
+
 struct conf {
-	char *file; /* as given */
+	char *file;   /* as given */
+	char **files; /* every file read: FILE, then the included ones */
+	size_t nfiles;
+	struct conf_key *keys; /* every key and section written */
+	size_t nkeys;
 	char *hostname;
 	char *spool;
 	char *control_socket;
@@ -155,7 +170,9 @@ struct conf {
 /*
  * Parse and validate FILE. On success returns the configuration. On failure
  * returns NULL and, for each error, calls err(arg, "FILE:LINE: message")
- * (FILE as given; the message has no trailing newline).
+ * (FILE as given; the message has no trailing newline), or err(arg,
+ * "FILE: message") for what has no line: a file that cannot be read, a
+ * file without a listen section.
  */
 struct conf *conf_load(const char *file, void (*err)(void *arg, const char *msg), void *arg);
 
@@ -167,5 +184,15 @@ const struct conf_transport *conf_transport_find(const struct conf *c, const cha
 
 /* The tls_policy named NAME (built-ins included), or NULL. */
 const struct conf_tls_policy *conf_policy_find(const struct conf *c, const char *name);
+
+/*
+ * Where KEY of section KIND "NAME" was written (KIND NULL: a global key;
+ * NAME NULL: the queue section; KEY NULL: the section itself): *FILE and
+ * *LINE. A key that was not written (its default applies) is placed at its
+ * section; a global one at the configuration file with *LINE 0, for a
+ * message "FILE: ...". *FILE belongs to C.
+ */
+void conf_where(const struct conf *c, const char *kind, const char *name, const char *key,
+		const char **file, int *line);
 
 #endif

@@ -7,7 +7,8 @@
  * value_cidr_match()  does an address (AF_INET/AF_INET6) fall in a network
  * value_ip()          is this string an IPv4 or IPv6 literal
  * value_domain()      is this string a syntactically valid host/domain name
- * value_hostport()    "host", "host:port", "[ip]", "[ip]:port", "ip", "[v6]:port"
+ * value_hostport()    "host", "host:port", "[ip]", "[ip]:port", "ip", "[v6]:port",
+ *                     and Postfix's "[host]", "[host]:port"
  * value_rate()        "N/s", "N/m", "N/h", "N/d" with N >= 1
  * value_tls_version() "TLSv1.2" / "TLSv1.3"
  *
@@ -297,8 +298,9 @@ value_port(const char *s, int *port)
 /*
  * Parse "host", "host:port", "[ip]", "[ip]:port", a bare IPv4 or IPv6
  * address (an IPv6 one takes no port: its colons would be ambiguous), or
- * "[v6]:port". Brackets hold addresses only: relay names are never looked
- * up by MX, so the Postfix "[name]" idiom has nothing to switch off.
+ * "[v6]:port". Postfix's "[host]" and "[host]:port" are taken too: there
+ * the brackets switch the MX lookup off, and relayd never looks a relay
+ * name up by MX anyway, so "[host]" is the same as "host" (not literal).
  */
 int
 value_hostport(const char *s, char **host, int *port, bool *literal)
@@ -321,14 +323,14 @@ value_hostport(const char *s, char **host, int *port, bool *literal)
 			return -1;
 		memcpy(buf, s + 1, len);
 		buf[len] = '\0';
-		if (!value_ip(buf))
+		lit = value_ip(buf);
+		if (!lit && !value_hostname(buf, len))
 			return -1;
 		if (end[1] == ':') {
 			if (value_port(end + 2, &p) == -1)
 				return -1;
 		} else if (end[1] != '\0')
 			return -1;
-		lit = true;
 	} else if ((colon = strchr(s, ':')) != NULL && strchr(colon + 1, ':') != NULL) {
 		/* Two colons or more: a bare IPv6 address, no port. */
 		if (strlen(s) >= sizeof(buf) || !value_ip(s))

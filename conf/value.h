@@ -7,7 +7,8 @@
  * value_cidr_match() does an address fall in a network
  * value_ip()        is this string an IPv4 or IPv6 literal
  * value_domain()    is this string a syntactically valid host/domain name
- * value_hostport()  "host", "host:port", "[ip]", "[ip]:port", "ip", "[v6]:port"
+ * value_hostport()  "host", "host:port", "[ip]", "[ip]:port", "ip", "[v6]:port",
+ *                   "[host]", "[host]:port"
  * value_rate()      "N/s", "N/m", "N/h", "N/d"
  * value_tls_version() "TLSv1.2" / "TLSv1.3"
  *
@@ -32,7 +33,7 @@ bool value_ip(const char *s);
  * last label that is not all digits (so "10.0.0.256" is not a name). */
 bool value_domain(const char *s);
 /* *host is malloc'd (brackets removed); *port is 0 when absent; *literal is
- * true for "[...]" forms and bare IP literals. */
+ * true for IP addresses, bracketed or bare ("[host]" is a name: false). */
 int value_hostport(const char *s, char **host, int *port, bool *literal);
 int value_rate(const char *s, struct conf_rate *out);
 int value_tls_version(const char *s, int *version);

@@ -1,6 +1,7 @@
 /*
  * control.c — the control socket: relayctl's commands on the event loop.
  *
+ * control_check()     could a socket be created at the path (for relayd -n)
  * control_probe()     is another process answering on the socket path
  * control_init()      replace a stale socket, bind (0600), serve
  * control_shutdown()  stop serving, remove our socket
@@ -24,6 +25,7 @@
  * socket is 0600; the peer's uid is checked as well).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -618,6 +620,46 @@ sun_fill(struct sockaddr_un *sun, const char *path)
 	}
 	memcpy(sun->sun_path, path, strlen(path) + 1);
 	return 0;
+}
+
+/* See control.h: what control_init() would meet, found with lstat() and
+ * access() only. */
+int
+control_check(const char *path, const char *spool, char **cause)
+{
+	static char err[4096 + 256];
+	char dir[4096], *slash;
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		snprintf(err, sizeof(err),
+			 "control socket %s: the path exists and is not a socket; remove it or set "
+			 "another control_socket",
+			 path);
+		*cause = err;
+		return -1;
+	}
+	if (strlen(path) >= sizeof(dir))
+		return 0; /* the configuration has said so */
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (strcmp(dir, spool) == 0)
+		return 0; /* the spool's own check covers it */
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			errno = ENOTDIR;
+		else if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0)
+			return 0;
+	}
+	snprintf(err, sizeof(err), "control socket %s: cannot create it in %s: %s", path, dir,
+		 strerror(errno));
+	*cause = err;
+	return -1;
 }
 
 /* Does a process accept connections on PATH? */

@@ -1,6 +1,7 @@
 /*
  * control.h — the control socket relayctl talks to.
  *
+ * control_check()     could control_init() create the socket (changes nothing)
  * control_probe()     does a process already answer on the socket path
  * control_init()      create the socket (0600) and serve it on the loop
  * control_shutdown()  stop serving and remove the socket
@@ -23,6 +24,13 @@
 
 struct event_base;
 struct evbuffer;
+
+/* Whether control_init() could create a socket at PATH: nothing but a
+ * socket is there, and its directory exists and this process can write it
+ * (or it is SPOOL, which queue_init() creates first). Whether another
+ * relayd answers there is control_probe()'s question. 0, or -1 and *CAUSE
+ * (static). */
+int control_check(const char *path, const char *spool, char **cause);
 
 /* 0 when nothing answers at PATH; -1 and *CAUSE (static) when a process
  * (most likely another relayd) accepts connections there. */

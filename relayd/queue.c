@@ -1970,6 +1970,94 @@ mkdirs(const char *path)
 	return 0;
 }
 
+/* Can this process write in directory PATH: 0, or -1 with errno
+ * (ENOTDIR when it is not a directory). */
+static int
+dir_writable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	/* Effective ids: relayd -n may be checking as the run user. */
+	return faccessat(AT_FDCWD, path, R_OK | W_OK | X_OK, AT_EACCESS);
+}
+
+/* See queue.h: what mkdirs() and open_subdir() would meet, found with
+ * stat() and access() only. */
+int
+queue_check(const char *spool, char **cause)
+{
+	static const char *const subdirs[] = {"queue", "state", "tmp", "corrupt", "log"};
+	static char err[4096 + 256];
+	char path[4096], *slash;
+	struct stat st;
+
+	if (strlen(spool) >= sizeof(path)) {
+		snprintf(err, sizeof(err), "spool %.64s...: the path is too long", spool);
+		*cause = err;
+		return -1;
+	}
+	if (stat(spool, &st) == 0) {
+		if (dir_writable(spool) == -1) {
+			snprintf(err, sizeof(err), "cannot use the spool %s: %s", spool,
+				 errno == ENOTDIR ? "it is not a directory" : strerror(errno));
+			*cause = err;
+			return -1;
+		}
+		for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", spool, subdirs[i]);
+			if (lstat(path, &st) == -1 && errno == ENOENT)
+				continue;
+			if (dir_writable(path) == -1) {
+				snprintf(err, sizeof(err), "cannot use the spool's %s: %s", path,
+					 errno == ENOTDIR ? "it is not a directory"
+							  : strerror(errno));
+				*cause = err;
+				return -1;
+			}
+		}
+		return 0;
+	}
+	if (errno != ENOENT && errno != ENOTDIR) {
+		snprintf(err, sizeof(err), "cannot use the spool %s: %s", spool, strerror(errno));
+		*cause = err;
+		return -1;
+	}
+	/* Up to the nearest part that exists: mkdirs() creates the rest in it. */
+	snprintf(path, sizeof(path), "%s", spool);
+	for (;;) {
+		while ((slash = strrchr(path, '/')) != NULL && slash[1] == '\0' && slash != path)
+			*slash = '\0'; /* "a/b/" */
+		if ((slash = strrchr(path, '/')) == NULL)
+			snprintf(path, sizeof(path), ".");
+		else if (slash == path)
+			path[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(path, &st) == 0)
+			break;
+		if ((errno != ENOENT && errno != ENOTDIR) || strcmp(path, ".") == 0 ||
+		    strcmp(path, "/") == 0)
+			break;
+	}
+	if (dir_writable(path) == -1) {
+		if (errno == ENOTDIR)
+			snprintf(err, sizeof(err),
+				 "cannot create the spool %s: %s is not a directory", spool, path);
+		else
+			snprintf(err, sizeof(err), "cannot create the spool %s: %s: %s", spool,
+				 path, strerror(errno));
+		*cause = err;
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_subdir(int spoolfd, const char *name)
 {

@@ -1,6 +1,7 @@
 /*
  * queue.h — the durable queue: the only code that touches the spool.
  *
+ * queue_check()      can queue_init() create or use a spool (changes nothing)
  * queue_init()       create the spool, recover every queued message
  * queue_shutdown()   stop scheduling; wait for spool writes in flight
  * queue_create()     start a new message (assigns the queue id)
@@ -108,6 +109,12 @@ struct qenv {
 	int body;
 	bool smtputf8;
 };
+
+/* Whether queue_init() could use SPOOL: an existing directory (and its
+ * subdirectories) this process can write, or a path whose nearest
+ * existing parent is a directory it can write (queue_init() creates the
+ * rest). Creates nothing. 0, or -1 and *CAUSE (static) saying why not. */
+int queue_check(const char *spool, char **cause);
 
 int queue_init(struct event_base *base, char **cause);
 void queue_shutdown(void);

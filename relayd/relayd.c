@@ -4,16 +4,21 @@
  *
  * main()   relayd [-dnvV] [-f FILE]
  *
- * Start-up order: configuration; without -d, fork (the parent waits and
- * exits 0 once the child is ready, or with the child's status if it fails,
- * so start-up errors still reach the terminal and the I/O threads are
- * created in the process that keeps running); the I/O threads, DNS and
- * delivery; a check that no relayd answers on the control socket (before
- * the spool is touched); spool recovery; listeners, control socket and
- * metrics listener; then, when started as root with `user` set, the spool
- * is chowned and privileges are dropped for good; last, the child detaches
- * (stdio to /dev/null, logs to syslog). Every start-up error goes to
- * stderr.
+ * relayd -n loads the configuration and runs check_conf() (check.c) on
+ * it; -n -v prints it first (print_conf()). A start runs the same
+ * check_conf() before anything else, so `relayd -n` passing means the
+ * start gets past what it checks.
+ *
+ * Start-up order: configuration and check_conf(); without -d, fork (the
+ * parent waits and exits 0 once the child is ready, or with the child's
+ * status if it fails, so start-up errors still reach the terminal and the
+ * I/O threads are created in the process that keeps running); the I/O
+ * threads, DNS and delivery; a check that no relayd answers on the control
+ * socket (before the spool is touched); spool recovery; listeners, control
+ * socket and metrics listener; then, when started as root with `user` set,
+ * the spool is chowned and privileges are dropped for good; last, the
+ * child detaches (stdio to /dev/null, logs to syslog). Every start-up
+ * error goes to stderr.
  *
  * SIGTERM/SIGINT stop gracefully: listeners close, idle sessions get 421,
  * sessions waiting for the spool get their verdict, outbound connections
@@ -47,6 +52,8 @@
 #include <event2/event.h>
 
 #include "conf/conf.h"
+#include "conf/print.h"
+#include "relayd/check.h"
 #include "relayd/control.h"
 #include "relayd/dns.h"
 #include "relayd/log.h"
@@ -391,9 +398,20 @@ main(int argc, char **argv)
 	if (!c)
 		return 1;
 	if (check) {
-		printf("configuration OK\n");
+		/* The effective configuration, also when this host fails it. */
+		int bad = verbose && (print_conf(stdout, c) == -1 || fflush(stdout) == EOF);
+
+		if (check_conf(c, print_error, NULL) > 0)
+			bad = 1;
+		else if (!bad)
+			printf("configuration OK\n");
 		conf_free(c);
-		return 0;
+		return bad;
+	}
+	/* What -n checks, a start checks first: the two cannot disagree. */
+	if (check_conf(c, print_error, NULL) > 0) {
+		conf_free(c);
+		return 1;
 	}
 	relayd_conf = c;
 	/* stderr until detached, so start-up errors reach the terminal. */

@@ -96,6 +96,7 @@ struct tls_conn {
 
 static int tls_conn_idx = -1;
 static char tls_cause_buf[512];
+static enum tls_fault tls_fault_last; /* of the last *CAUSE */
 
 /* Free a connection's record along with its SSL. */
 static void
@@ -126,6 +127,14 @@ static void __attribute__((format(printf, 2, 3))) tls_cause(char **cause, const 
 	va_end(ap);
 	if (cause != NULL)
 		*cause = tls_cause_buf;
+	tls_fault_last = TLS_FAULT_OTHER;
+}
+
+/* Which setting the last *CAUSE is about. */
+enum tls_fault
+tls_fault(void)
+{
+	return tls_fault_last;
 }
 
 /* "TLSv1.2" for TLS1_2_VERSION and so on. */
@@ -187,14 +196,15 @@ tls_errstr(const char *what)
 	return buf;
 }
 
-/* 0 when FILE can be opened for reading; else -1 and *CAUSE. */
+/* 0 when FILE (WHAT: its FAULT) can be opened for reading; else -1 and *CAUSE. */
 static int
-tls_readable(const char *file, const char *what, char **cause)
+tls_readable(const char *file, const char *what, enum tls_fault fault, char **cause)
 {
 	FILE *f = fopen(file, "r");
 
 	if (f == NULL) {
 		tls_cause(cause, "cannot load %s %s: %s", what, file, strerror(errno));
+		tls_fault_last = fault;
 		return -1;
 	}
 	fclose(f);
@@ -264,6 +274,7 @@ tls_ctx_ciphers(struct tls_ctx *ctx, const char *list, char **cause)
 	if (SSL_CTX_set_cipher_list(ctx->ssl, list) != 1) {
 		ERR_clear_error();
 		tls_cause(cause, "bad cipher list \"%s\": OpenSSL knows no cipher in it", list);
+		tls_fault_last = TLS_FAULT_CIPHERS;
 		return -1;
 	}
 	return 0;
@@ -286,7 +297,8 @@ tls_server_new(const char *cert, const char *key, int min_version, const char *c
 {
 	struct tls_ctx *ctx;
 
-	if (tls_readable(cert, "certificate", cause) == -1 || tls_readable(key, "key", cause) == -1)
+	if (tls_readable(cert, "certificate", TLS_FAULT_CERT, cause) == -1 ||
+	    tls_readable(key, "key", TLS_FAULT_KEY, cause) == -1)
 		return NULL;
 	if ((ctx = tls_ctx_new(true, min_version, cause)) == NULL)
 		return NULL;
@@ -300,6 +312,7 @@ tls_server_new(const char *cert, const char *key, int min_version, const char *c
 	SSL_CTX_set_dh_auto(ctx->ssl, 1);
 	if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cert) != 1) {
 		tls_cause(cause, "cannot load certificate %s: %s", cert, tls_errstr("certificate"));
+		tls_fault_last = TLS_FAULT_CERT;
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx->ssl, key, SSL_FILETYPE_PEM) != 1) {
@@ -308,6 +321,7 @@ tls_server_new(const char *cert, const char *key, int min_version, const char *c
 			goto mismatch;
 		}
 		tls_cause(cause, "cannot load key %s: %s", key, tls_errstr("private key"));
+		tls_fault_last = TLS_FAULT_KEY;
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx->ssl) != 1) {
@@ -318,6 +332,7 @@ tls_server_new(const char *cert, const char *key, int min_version, const char *c
 
 mismatch:
 	tls_cause(cause, "certificate and key do not match (%s, %s)", cert, key);
+	tls_fault_last = TLS_FAULT_PAIR;
 fail:
 	tls_ctx_free(ctx);
 	return NULL;
@@ -336,7 +351,7 @@ tls_client_new(const struct conf_tls_policy *p, char **cause)
 	const char *ciphers = p->ciphers;
 	struct tls_ctx *ctx;
 
-	if (p->ca_file != NULL && tls_readable(p->ca_file, "CA file", cause) == -1)
+	if (p->ca_file != NULL && tls_readable(p->ca_file, "CA file", TLS_FAULT_CA, cause) == -1)
 		return NULL;
 	if ((ctx = tls_ctx_new(false, p->min_version, cause)) == NULL)
 		return NULL;
@@ -352,6 +367,7 @@ tls_client_new(const struct conf_tls_policy *p, char **cause)
 		if (SSL_CTX_load_verify_locations(ctx->ssl, p->ca_file, NULL) != 1) {
 			tls_cause(cause, "cannot load CA file %s: %s", p->ca_file,
 				  tls_errstr("certificate"));
+			tls_fault_last = TLS_FAULT_CA;
 			goto fail;
 		}
 	} else if (SSL_CTX_set_default_verify_paths(ctx->ssl) != 1) {

@@ -4,6 +4,7 @@
  * tls_init()            library set-up, once
  * tls_server_new()      a listener's context: certificate, key, floor, ciphers
  * tls_client_new()      a tls_policy's context: floor, ciphers, CA
+ * tls_fault()           which setting the last failure of those two is about
  * tls_ctx_set_versions() test hook: a protocol range no policy can ask for
  * tls_ctx_free()        release a context
  * tls_bev_server()      wrap a connected bufferevent in server-side TLS
@@ -40,6 +41,17 @@ struct tls_info {
 
 int tls_init(void);
 
+/* What a failed tls_server_new() or tls_client_new() could not use, so a
+ * message can point at that key of the configuration. */
+enum tls_fault {
+	TLS_FAULT_OTHER,   /* OpenSSL itself, the version floor */
+	TLS_FAULT_CERT,	   /* the certificate (tls_cert) */
+	TLS_FAULT_KEY,	   /* the key (tls_key) */
+	TLS_FAULT_PAIR,	   /* a key that is not the certificate's (tls_key) */
+	TLS_FAULT_CA,	   /* the CA bundle (ca_file) */
+	TLS_FAULT_CIPHERS, /* the cipher list (ciphers) */
+};
+
 /* A server context with CERT and KEY (PEM), MIN_VERSION (CONF_TLSV12 or
  * CONF_TLSV13) and the OpenSSL list CIPHERS for TLS 1.2 (NULL: ECDHE with
  * AES-GCM or ChaCha20-Poly1305 only); it prefers its own order. NULL and
@@ -55,6 +67,10 @@ struct tls_ctx *tls_server_new(const char *cert, const char *key, int min_versio
  * system's default paths). NULL and *CAUSE (static, as above: "bad cipher
  * list ...") on error. */
 struct tls_ctx *tls_client_new(const struct conf_tls_policy *p, char **cause);
+
+/* Which setting the last *CAUSE of tls_server_new() or tls_client_new()
+ * is about. */
+enum tls_fault tls_fault(void);
 
 /* Test hook: restrict CTX to protocol versions MIN..MAX (0x0302 for TLSv1.1,
  * CONF_TLSV12, ...; 0: no bound); below TLSv1.2 it also lowers OpenSSL's

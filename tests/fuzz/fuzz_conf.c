@@ -13,10 +13,13 @@
  * conf_load() and conf_free() is tracked, and when any is left the leak
  * checker runs at once, so the input that leaked is the one saved; NULL
  * comes with at least one error and a configuration with none; every error
- * is one "FILE:LINE: message" line (no control character); a loaded
- * configuration is resolved as conf.h promises (routes -> transports,
- * transports -> TLS policies, a helo, at least one retry step, lookups that
- * find every declared name).
+ * is one "FILE:LINE: message" line (no control character), or "FILE:
+ * message" about the whole file; a loaded configuration is resolved as
+ * conf.h promises (routes -> transports, transports -> TLS policies, a
+ * helo, at least one retry step, lookups that find every declared name);
+ * and it survives print_conf() (relayd -n -v): the printed text, written
+ * to /tmp/relayd-fuzz-conf-<pid>-printed.conf, loads without an error and
+ * prints as the same text again.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -31,9 +34,10 @@
 #include <sanitizer/lsan_interface.h>
 
 #include "conf/conf.h"
+#include "conf/print.h"
 #include "tests/fuzz/fuzz.h"
 
-static char path[64];
+static char path[64], printed[80];
 static bool loading;
 
 FILE *__real_fopen(const char *file, const char *mode);
@@ -154,7 +158,8 @@ libconfuse_leak(void)
 		size_t n = a->size / sizeof(void *), k;
 		for (k = 0; k < n; k++) {
 			const struct live *v = live_get(vals[k]);
-			if (v == NULL || v->size != sizeof(void *) || live_get(*(void **)vals[k]) == NULL)
+			if (v == NULL || v->size != sizeof(void *) ||
+			    live_get(*(void **)vals[k]) == NULL)
 				break;
 		}
 		if (k < n)
@@ -178,6 +183,7 @@ static void
 cleanup(void)
 {
 	unlink(path);
+	unlink(printed);
 	if (nchecks > 0)
 		fprintf(stderr, "fuzz_conf: %lu leak checks\n", nchecks);
 }
@@ -187,6 +193,8 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	snprintf(path, sizeof(path), "/tmp/relayd-fuzz-conf-%ld.conf", (long)getpid());
+	snprintf(printed, sizeof(printed), "/tmp/relayd-fuzz-conf-%ld-printed.conf",
+		 (long)getpid());
 	atexit(cleanup);
 	if (__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) == 0)
 		abort();
@@ -209,6 +217,10 @@ on_error(void *arg, const char *msg)
 		if (digits > 0 && colon[1 + digits] == ':' && colon[2 + digits] == ' ')
 			return;
 	}
+	/* About the whole file (it cannot be read, it has no listen): no line. */
+	size_t plen = strlen(path);
+	if (strncmp(msg, path, plen) == 0 && msg[plen] == ':' && msg[plen + 1] == ' ')
+		return;
 	FUZZ_CHECK(false, "error without FILE:LINE: \"%s\"", msg);
 }
 
@@ -232,6 +244,46 @@ check_conf(const struct conf *c)
 	FUZZ_CHECK(c->hostname != NULL && c->spool != NULL, "no hostname or spool");
 }
 
+/* print_conf() of C, malloc'd. */
+static char *
+print_text(const struct conf *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	FUZZ_CHECK(fp != NULL, "open_memstream: %s", strerror(errno));
+	FUZZ_CHECK(print_conf(fp, c) == 0, "print_conf() failed");
+	FUZZ_CHECK(fclose(fp) == 0, "print_conf(): %s", strerror(errno));
+	return buf;
+}
+
+/* relayd -n -v: what print_conf() writes loads and prints the same. */
+static void
+check_printed(const struct conf *c)
+{
+	char *first = print_text(c), *second;
+	size_t nerr = 0;
+	FILE *fp;
+
+	if ((fp = __real_fopen(printed, "w")) == NULL || fputs(first, fp) == EOF ||
+	    fclose(fp) != 0) {
+		perror(printed);
+		abort();
+	}
+	loading = true;
+	struct conf *again = conf_load(printed, on_error, &nerr);
+	loading = false;
+	FUZZ_CHECK(again != NULL && nerr == 0, "the printed configuration does not load:\n%s",
+		   first);
+	second = print_text(again);
+	FUZZ_CHECK(strcmp(first, second) == 0, "printed again differently:\n%s\n---\n%s", first,
+		   second);
+	free(first);
+	free(second);
+	conf_free(again);
+}
+
 /* One input: written to the file, loaded, checked, freed. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -253,6 +305,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_CHECK(nerr == 0, "conf_load() succeeded with %zu errors", nerr);
 		check_conf(c);
+		check_printed(c);
 		conf_free(c);
 	}
 	tracking = false;

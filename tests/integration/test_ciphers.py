@@ -203,8 +203,9 @@ def test_listener_bad_cipher_list(start_relayd, ca, relayd_path):
     p = subprocess.run([relayd_path, "-d", "-f", str(r.conf_path)], capture_output=True,
                        text=True, timeout=10, cwd=r.workdir)
     assert p.returncode != 0
-    assert 'listen main: bad cipher list "NO-SUCH-CIPHER"' in p.stdout + p.stderr, \
-        p.stdout + p.stderr
+    # checked before anything starts, at the line of the key
+    assert re.search(r'(?m)^\S+:\d+: listen "main": bad cipher list "NO-SUCH-CIPHER"',
+                     p.stdout + p.stderr), p.stdout + p.stderr
 
 
 # ---- outbound: a server that offers only AES128-SHA ----------------------------

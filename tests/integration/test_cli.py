@@ -1,8 +1,13 @@
 """
-test_cli.py -- relayd's flags: -V, -n with good and bad configurations.
+test_cli.py -- relayd's flags: -V, -n with good and bad configurations, -n -v.
 
 Contract: `-n` prints `configuration OK` on stdout and exits 0, or prints each
-error on stderr as `FILE:LINE: message` (FILE as given) and exits 1.
+error on stderr as `FILE:LINE: message` (FILE as given) and exits 1. It checks
+everything a start would: the `user` exists, certificates and keys load and
+belong together, `auth_users` and password files are readable, the spool can
+be created and written; `relayd -n` passing means `relayd` starts. With -v it
+also prints the effective configuration (every key, defaults included, in the
+file's own syntax) before `configuration OK`.
 Assumptions beyond the contract:
   * -V prints the version on stdout (something with a digit) and exits 0.
   * an error about a section-level rule (listen tls without a certificate)
@@ -13,14 +18,31 @@ Assumptions beyond the contract:
     message names the file.
   * the message names what is wrong (the unknown key, the bad value, the
     undeclared transport, tls_cert), as STYLE.md asks of user errors.
+  * what a start cannot get past is reported at the line of the key
+    concerned, and a start (relayd -d) of that configuration fails with the
+    same line (docs/relayd.8: the start runs the same checks first).
+  * -n binds no port: it passes while another process holds the listener's
+    and metrics_listen's ports (the relayd it is about to replace does), and
+    creates no spool directory.
+  * a message without a line (a file that cannot be opened) is
+    `FILE: message`, never `FILE:0: message`.
+  * the -n -v text, fed back to relayd -n -v, passes and prints the same.
 """
 
+import os
+import pwd
 import re
+import shutil
+import socket
+import stat
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from harness import make_config, transport
+from harness import REPO, free_port, make_config, transport
+from tlsca import TestCA
 
 
 def good_config(spool):
@@ -117,3 +139,393 @@ def test_check_missing_file(relayd_path, tmp_path):
     p = run(relayd_path, "-n", "-f", str(tmp_path / "nope.conf"))
     assert p.returncode == 1, f"exit {p.returncode}: {p.stderr!r}"
     assert "nope.conf" in p.stderr
+    # no line to name: "FILE: message", never "FILE:0:"
+    assert p.stderr == f"{tmp_path}/nope.conf: cannot open: No such file or directory\n", \
+        p.stderr
+
+
+# ---- error texts ------------------------------------------------------------
+
+# (id, text, line, words the message at that line must hold)
+TEXTS = [
+    ("relay-port-out-of-range",
+     'listen "main" {}\n'
+     'transport "t" {\n'
+     '\trelay = { "[127.0.0.1]:99999" }\n'
+     '}\n'
+     'route "*" { transport = "t" }\n',
+     3, ['relay "[127.0.0.1]:99999"', "port 99999 is out of range", "1 to 65535"]),
+    ("missing-brace-names-the-section",
+     'listen "main" {}\n'
+     'transport "gmail"\n'
+     '\trelay = { "smtp.example.net:587" }\n'
+     '}\n',
+     3, ['missing "{" after transport "gmail"', 'write transport "gmail" { ... }']),
+    ("missing-include",
+     'listen "main" {}\n'
+     'include("/nonexistent/transports.conf")\n',
+     2, ['cannot include "/nonexistent/transports.conf"', "No such file or directory"]),
+]
+
+
+@pytest.mark.parametrize("case,text,line,words", TEXTS, ids=[t[0] for t in TEXTS])
+def test_error_texts(relayd_path, tmp_path, case, text, line, words):
+    (tmp_path / "bad.conf").write_text(text)
+    p = run(relayd_path, "-n", "-f", "bad.conf", cwd=tmp_path)
+    assert p.returncode == 1, p
+    first = p.stderr.splitlines()[0]
+    assert first.startswith(f"bad.conf:{line}: "), f"want bad.conf:{line}: ...: {p.stderr!r}"
+    for w in words:
+        assert w in first, f"want {w!r} in {first!r}"
+    assert ":0:" not in p.stderr
+
+
+def test_bracketed_relay_name_accepted(relayd_path, tmp_path):
+    """Postfix's [host]:port: relay names are never MX-resolved anyway."""
+    conf = make_config(port=free_port(), spool=tmp_path / "spool",
+                       transports={"t": transport("[smtp.example.net]:587")},
+                       routes={"*": "t"})
+    (tmp_path / "relayd.conf").write_text(conf)
+    p = run(relayd_path, "-n", "-v", "-f", "relayd.conf", cwd=tmp_path)
+    assert p.returncode == 0, p
+    assert 'relay = {"smtp.example.net:587"}' in p.stdout, p.stdout
+
+
+# ---- what a start needs of this host ------------------------------------------
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    ca = TestCA(tmp_path_factory.mktemp("ca"))
+    ca.relay = ca.issue("relay.test")
+    ca.other = ca.issue("other.test")
+    return ca
+
+
+def line_of(text, marker):
+    """The 1-based line of TEXT that holds MARKER first."""
+    for n, ln in enumerate(text.splitlines(), 1):
+        if marker in ln:
+            return n
+    raise AssertionError(f"{marker!r} not in the configuration:\n{text}")
+
+
+def host_config(tmp, listen=None, transports=None, extra="", spool=None, port=None):
+    """A configuration whose syntax is good; what the test sets may not fit this host."""
+    return make_config(port=port or free_port(), spool=spool or tmp / "spool", listen=listen,
+                       transports=transports or {"t": transport("[127.0.0.1]:2526")},
+                       routes={"*": "t"}, extra=extra)
+
+
+def _user_missing(tmp, pki):
+    return host_config(tmp, extra='user = "no-such-user-here"'), 'user = ', \
+        ['user "no-such-user-here" does not exist']
+
+
+def _user_root(tmp, pki):
+    return host_config(tmp, extra='user = "root"'), 'user = ', ['"root" has uid 0']
+
+
+def _tls_cert_missing(tmp, pki):
+    cert = tmp / "missing-cert.pem"
+    return host_config(tmp, listen={"tls": "starttls", "tls_cert": str(cert),
+                                    "tls_key": pki.relay[1]}), "tls_cert = ", \
+        ['listen "main"', f"cannot load certificate {cert}", "No such file or directory"]
+
+
+def _tls_cert_garbage(tmp, pki):
+    cert = tmp / "garbage.pem"
+    cert.write_text("not a certificate\n")
+    return host_config(tmp, listen={"tls": "smtps", "tls_cert": str(cert),
+                                    "tls_key": pki.relay[1]}), "tls_cert = ", \
+        [f"cannot load certificate {cert}"]
+
+
+def _tls_key_not_the_certs(tmp, pki):
+    return host_config(tmp, listen={"tls": "starttls", "tls_cert": pki.relay[0],
+                                    "tls_key": pki.other[1]}), "tls_key = ", \
+        ["certificate and key do not match", "tls_key must be the private key of tls_cert"]
+
+
+def _tls_key_missing(tmp, pki):
+    key = tmp / "missing-key.pem"
+    return host_config(tmp, listen={"tls": "starttls", "tls_cert": pki.relay[0],
+                                    "tls_key": str(key)}), "tls_key = ", \
+        [f"cannot load key {key}"]
+
+
+def _ciphers_unknown(tmp, pki):
+    return host_config(tmp, listen={"tls": "starttls", "tls_cert": pki.relay[0],
+                                    "tls_key": pki.relay[1], "ciphers": "NO-SUCH-CIPHER"}), \
+        "ciphers = ", ['bad cipher list "NO-SUCH-CIPHER"']
+
+
+def _auth_users_missing(tmp, pki):
+    users = tmp / "no-users"
+    return host_config(tmp, listen={"auth_users": str(users)}), "auth_users = ", \
+        [f"cannot read auth_users {users}", "No such file or directory"]
+
+
+def _auth_users_directory(tmp, pki):
+    return host_config(tmp, listen={"auth_users": str(tmp)}), "auth_users = ", \
+        ["cannot read auth_users", "it is a directory"]
+
+
+def _password_file_missing(tmp, pki):
+    pw = tmp / "no-password"
+    return host_config(tmp, transports={"t": transport("[127.0.0.1]:2526", auth_user="u",
+                                                       auth_password_file=str(pw))}), \
+        "auth_password_file = ", \
+        ['transport "t"', f"cannot read auth_password_file {pw}", "No such file or directory"]
+
+
+def _password_file_empty(tmp, pki):
+    pw = tmp / "empty-password"
+    pw.write_text("")
+    return host_config(tmp, transports={"t": transport("[127.0.0.1]:2526", auth_user="u",
+                                                       auth_password_file=str(pw))}), \
+        "auth_password_file = ", ["it is empty"]
+
+
+def _spool_under_a_file(tmp, pki):
+    (tmp / "afile").write_text("")
+    spool = tmp / "afile" / "spool"
+    return host_config(tmp, spool=spool), "spool = ", \
+        [f"cannot create the spool {spool}", f"{tmp}/afile is not a directory"]
+
+
+def _spool_is_a_file(tmp, pki):
+    (tmp / "spoolfile").write_text("")
+    return host_config(tmp, spool=tmp / "spoolfile"), "spool = ", ["it is not a directory"]
+
+
+def _control_socket_is_a_file(tmp, pki):
+    (tmp / "ctl").write_text("")
+    return host_config(tmp, extra=f'control_socket = "{tmp}/ctl"'), "control_socket = ", \
+        [f"control socket {tmp}/ctl", "is not a socket"]
+
+
+def _control_socket_no_dir(tmp, pki):
+    return host_config(tmp, extra=f'control_socket = "{tmp}/nodir/ctl"'), \
+        "control_socket = ", [f"cannot create it in {tmp}/nodir", "No such file or directory"]
+
+
+def _listen_address_not_here(tmp, pki):
+    return host_config(tmp, listen={"address": "192.0.2.1"}), 'address = "192.0.2.1"', \
+        ['listen "main": address 192.0.2.1 is not an address of this host']
+
+
+def _metrics_address_not_here(tmp, pki):
+    return host_config(tmp, extra='metrics_listen = "192.0.2.1:9100"'), "metrics_listen = ", \
+        ["metrics_listen: address 192.0.2.1 is not an address of this host"]
+
+
+def _source_address_not_here(tmp, pki):
+    return host_config(tmp, transports={"t": transport("[127.0.0.1]:2526",
+                                                       source_address="192.0.2.1")}), \
+        "source_address = ", ['transport "t": source_address 192.0.2.1 is not an address']
+
+
+def _ca_file_missing(tmp, pki):
+    ca = tmp / "no-ca.pem"
+    return host_config(tmp, transports={"t": transport("[127.0.0.1]:2526", tls="v")},
+                       extra=f'tls_policy "v" {{\n\tlevel = "verify"\n\tca_file = "{ca}"\n}}'), \
+        "ca_file = ", ['tls_policy "v"', f"cannot load CA file {ca}"]
+
+
+UNSTARTABLE = [
+    _user_missing, _user_root, _tls_cert_missing, _tls_cert_garbage, _tls_key_not_the_certs,
+    _tls_key_missing, _ciphers_unknown, _auth_users_missing, _auth_users_directory,
+    _password_file_missing, _password_file_empty, _spool_under_a_file, _spool_is_a_file,
+    _control_socket_is_a_file, _control_socket_no_dir, _listen_address_not_here,
+    _metrics_address_not_here, _source_address_not_here, _ca_file_missing,
+]
+
+
+@pytest.mark.parametrize("make", UNSTARTABLE, ids=[f.__name__[1:] for f in UNSTARTABLE])
+def test_check_what_start_needs(relayd_path, tmp_path, pki, make):
+    text, marker, words = make(tmp_path, pki)
+    (tmp_path / "relayd.conf").write_text(text)
+    want = line_of(text, marker)
+    p = run(relayd_path, "-n", "-f", "relayd.conf", cwd=tmp_path)
+    assert p.returncode == 1, f"exit {p.returncode}, want 1: {p.stdout!r} {p.stderr!r}"
+    assert "configuration OK" not in p.stdout
+    errs = re.findall(r"(?m)^relayd\.conf:(\d+): (.+)$", p.stderr)
+    assert errs and len(errs) == len(p.stderr.splitlines()), \
+        f"want only 'relayd.conf:LINE: message' lines: {p.stderr!r}"
+    msg = [m for n, m in errs if int(n) == want]
+    assert msg, f"no error at line {want} ({marker.strip()}): {p.stderr!r}"
+    for w in words:
+        assert w in msg[0], f"want {w!r} in {msg[0]!r}"
+    # -n creates nothing
+    assert not (tmp_path / "spool").exists()
+    # a start checks the same first, and says the same
+    d = run(relayd_path, "-d", "-f", "relayd.conf", cwd=tmp_path)
+    assert d.returncode == 1, f"relayd -d exit {d.returncode}: {d.stderr!r}"
+    assert f"relayd.conf:{want}: {msg[0]}" in d.stderr.splitlines(), d.stderr
+    assert not (tmp_path / "spool").exists()
+
+
+def full_config(tmp, pki, port, metrics_port):
+    """Every file a start reads exists and fits; TLS inbound and outbound."""
+    users = tmp / "users"
+    users.write_text("alice:$6$salt$hash\n")
+    pw = tmp / "password"
+    pw.write_text("secret\n")
+    return host_config(
+        tmp, port=port, spool=tmp / "spool" / "deep",
+        listen={"tls": "starttls", "tls_cert": pki.relay[0], "tls_key": pki.relay[1],
+                "auth_users": str(users), "ciphers": "ECDHE+AESGCM"},
+        transports={"t": transport("[127.0.0.1]:2526", "[smtp.example.net]:587", tls="v",
+                                   auth_user="u", auth_password_file=str(pw),
+                                   source_address="127.0.0.1", rate="10/m")},
+        extra=f'metrics_listen = "127.0.0.1:{metrics_port}"\n'
+              f'tls_policy "v" {{\n\tlevel = "verify"\n\tca_file = "{pki.ca_path}"\n'
+              '\tmatch = { ".example.net" }\n}')
+
+
+def test_check_has_no_side_effects(relayd_path, tmp_path, pki):
+    """The ports are taken (the running relayd holds them during `relayd -n &&
+    systemctl restart relayd`): -n binds nothing, so it passes; and it creates
+    no spool."""
+    with socket.socket() as lis, socket.socket() as met:
+        for s in (lis, met):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+        text = full_config(tmp_path, pki, lis.getsockname()[1], met.getsockname()[1])
+        (tmp_path / "relayd.conf").write_text(text)
+        for flags in (["-n"], ["-n", "-v"]):
+            p = run(relayd_path, *flags, "-f", "relayd.conf", cwd=tmp_path)
+            assert p.returncode == 0, f"{flags}: exit {p.returncode}: {p.stderr!r}\n{text}"
+            assert p.stdout.splitlines()[-1] == "configuration OK", p.stdout
+            assert p.stderr == "", p.stderr
+            assert not (tmp_path / "spool").exists(), "relayd -n created the spool"
+
+
+KEYS = ["hostname", "spool", "control_socket", "user", "postmaster", "dns_servers",
+        "metrics_listen", "address", "port", "tls", "tls_cert", "tls_key", "tls_min_version",
+        "ciphers", "require_tls", "allow", "auth_users", "max_message_size", "max_recipients",
+        "max_clients", "bare_newline", "timeout", "auth_fail_limit", "auth_fail_window",
+        "level", "min_version", "ca_file", "match", "relay", "smtps", "auth_user",
+        "auth_password_file", "source_address", "helo", "max_connections",
+        "max_messages_per_connection", "rate", "connect_timeout", "command_timeout",
+        "data_timeout", "fallback", "fallback_hold", "transport", "retry", "max_lifetime",
+        "delay_warning"]
+
+
+def printed(p):
+    """The configuration relayd -n -v printed (without the OK line)."""
+    assert p.returncode == 0, f"exit {p.returncode}: {p.stderr!r}"
+    lines = p.stdout.splitlines(keepends=True)
+    assert lines and lines[-1] == "configuration OK\n", p.stdout
+    return "".join(lines[:-1])
+
+
+def test_check_verbose_round_trip(relayd_path, tmp_path, pki):
+    """-n -v prints every key with its default in relayd.conf syntax; that text
+    passes relayd -n itself and prints the same again."""
+    main = full_config(tmp_path, pki, free_port(), free_port())
+    # a section from an include() is printed in place
+    (tmp_path / "more.conf").write_text('transport "direct" {\n\tport = 2526\n}\n')
+    (tmp_path / "relayd.conf").write_text(main + 'include("more.conf")\n')
+    first = printed(run(relayd_path, "-n", "-v", "-f", "relayd.conf", cwd=tmp_path))
+    for k in KEYS:
+        assert re.search(rf"(?m)(^\s*|{{ )(# )?{k}(: not set| = )", first), \
+            f"key {k} missing from relayd -n -v:\n{first}"
+    for default in ("max_clients = 1000", 'max_message_size = "50M"', 'timeout = "5m"',
+                    'retry = {"1s"}', 'max_lifetime = "5d"', 'delay_warning = "4h"',
+                    'fallback_hold = "4h"', 'bare_newline = "reject"', "# user: not set",
+                    'rate = "10/m"', 'transport "direct" {', "\tport = 2526"):
+        assert default in first, f"want {default!r} in relayd -n -v:\n{first}"
+    (tmp_path / "printed.conf").write_text(first)
+    second = printed(run(relayd_path, "-n", "-v", "-f", "printed.conf", cwd=tmp_path))
+    assert second == first
+    # and without -v nothing but the verdict
+    p = run(relayd_path, "-n", "-f", "printed.conf", cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout == "configuration OK\n", p
+
+
+def test_check_example_config(relayd_path, tmp_path):
+    """conf/relayd.conf.example passes (its spool is relative: ./var/spool)."""
+    example = str(REPO / "conf" / "relayd.conf.example")
+    p = run(relayd_path, "-n", "-f", example, cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout == "configuration OK\n", p
+    first = printed(run(relayd_path, "-n", "-v", "-f", example, cwd=tmp_path))
+    (tmp_path / "printed.conf").write_text(first)
+    assert printed(run(relayd_path, "-n", "-v", "-f", "printed.conf", cwd=tmp_path)) == first
+    assert not (tmp_path / "var").exists()
+
+
+# ---- as the user relayd runs as ----------------------------------------------
+
+@pytest.fixture
+def open_dir():
+    """A directory under /tmp every user can reach (tmp_path is root's 0700)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: checks as another user")
+    d = Path(tempfile.mkdtemp(prefix="relayd-cli-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_check_files_as_the_run_user(relayd_path, open_dir):
+    """Started as root with `user`, relayd reads auth_users and password files
+    after dropping privileges: -n checks them as that user."""
+    users, pw = open_dir / "users", open_dir / "password"
+    users.write_text("alice:$6$salt$hash\n")
+    pw.write_text("secret\n")
+    for f in (users, pw):
+        os.chmod(f, 0o600)
+    text = host_config(open_dir, listen={"auth_users": str(users)},
+                       transports={"t": transport("[127.0.0.1]:2526", auth_user="u",
+                                                  auth_password_file=str(pw))},
+                       extra='user = "nobody"')
+    conf = open_dir / "relayd.conf"
+    conf.write_text(text)
+    p = run(relayd_path, "-n", "-f", str(conf))
+    assert p.returncode == 1, p
+    assert p.stderr.splitlines() == [
+        f"{conf}:{line_of(text, 'auth_users = ')}: listen \"main\": cannot read auth_users "
+        f"{users} as user nobody (relayd reads it after dropping privileges): "
+        "Permission denied",
+        f"{conf}:{line_of(text, 'auth_password_file = ')}: transport \"t\": cannot read "
+        f"auth_password_file {pw} as user nobody (relayd reads it after dropping "
+        "privileges): Permission denied",
+    ], p.stderr
+    # readable by the user: fine (relayd warns at start about the mode)
+    for f in (users, pw):
+        os.chown(f, pwd.getpwnam("nobody").pw_uid, -1)
+    p = run(relayd_path, "-n", "-f", str(conf))
+    assert p.returncode == 0 and p.stdout == "configuration OK\n", p
+    # and root's own rights are back: root still reads its 0700 files after the check
+    assert os.geteuid() == 0
+
+
+def test_check_as_unprivileged(relayd_path, open_dir):
+    """relayd -n run by a user that cannot create the spool nor bind port 25."""
+    ro = open_dir / "ro"
+    ro.mkdir(mode=0o755)
+    text = host_config(open_dir, spool=ro / "spool", port=25)
+    conf = open_dir / "relayd.conf"
+    conf.write_text(text)
+    os.chmod(conf, 0o644)
+    nobody = pwd.getpwnam("nobody")
+
+    def drop():
+        os.setgroups([])
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+
+    p = subprocess.run([relayd_path, "-n", "-f", str(conf)], capture_output=True, text=True,
+                       timeout=10, preexec_fn=drop)
+    assert p.returncode == 1, p
+    floor = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    want = [f"{conf}:{line_of(text, 'spool = ')}: cannot create the spool {ro}/spool: "
+            f"{ro}: Permission denied"]
+    if floor > 25:
+        want.append(f"{conf}:{line_of(text, 'port = 25')}: listen \"main\": port 25 needs "
+                    f"root (ports below {floor} are privileged); start relayd as root (it "
+                    f"drops to `user` after binding) or use port {floor} or above")
+    assert p.stderr.splitlines() == want, p.stderr
+    assert not (ro / "spool").exists()

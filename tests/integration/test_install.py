@@ -12,6 +12,7 @@ systemd unit (conf/relayd.service) and the man pages (docs/*.5, docs/*.8).
   test_manpages_complete    every flag, configuration key and relayctl
                             command is described
   test_manpage_example_config  relayd.conf(5)'s first example passes relayd -n
+                               (given its password file, without `user`)
 
 make runs from the repository root with B= the build directory under test
 ($RELAYD_BUILD), so nothing is rebuilt with other flags.
@@ -254,6 +255,15 @@ def test_manpage_example_config(relayd_path, tmp_path):
     examples = page.split(".Sh EXAMPLES", 1)[1]
     block = re.search(r"^\.Bd -literal[^\n]*\n(.*?)^\.Ed$", examples, re.M | re.S).group(1)
     assert "\\" not in block, "the example holds roff escapes; keep it plain"
+    # relayd -n also checks this host (the user exists, the files it names
+    # are readable, the spool can be made): give the example what it names
+    # here, and nothing else changes.
+    pw = tmp_path / "smarthost.password"
+    pw.write_text("secret\n")
+    assert "/etc/relayd/smarthost.password" in block and re.search(r'(?m)^user = ', block)
+    block = re.sub(r'(?m)^user = .*\n', "", block.replace("/etc/relayd/smarthost.password",
+                                                           str(pw)))
+    block += f'spool = "{tmp_path}/spool"\n'
     conf = tmp_path / "example.conf"
     conf.write_text(block)
     p = subprocess.run([relayd_path, "-n", "-f", str(conf)], capture_output=True, text=True,

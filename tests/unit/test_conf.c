@@ -5,9 +5,13 @@
  * and loads it. Error cases are a table {name, text, want}: want lists every
  * expected error as "LINE: message" (the "FILE:" in front is checked
  * separately; "%F" in a message stands for the file's name). A failure
- * prints "got X, want Y". Also covered: the example configuration, every
- * default, every key set, values written bare or quoted, comments
- * everywhere (libconfuse 3.3 miscounts lines after them), include().
+ * prints "got X, want Y". An error about the whole file has no line:
+ * "FILE: message", so its want starts with a blank (" no listen ...").
+ * Also covered: the example configuration, every default, every key set,
+ * values written bare or quoted, comments everywhere (libconfuse 3.3
+ * miscounts lines after them), include(), where each key was written
+ * (conf_where()), and print_conf(): what it prints loads into the same
+ * configuration and prints the same again.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +26,7 @@
 #include <cmocka.h>
 
 #include "conf/conf.h"
+#include "conf/print.h"
 #include "conf/value.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -210,6 +215,18 @@ static const struct err_case err_cases[] = {
 	{"queue with a name",
 	 L "queue \"q\" {\n}\n",
 	 {"2: missing \"{\" after queue; write queue { ... }"}},
+	{"transport without its brace",
+	 L "transport \"gmail\"\n\trelay = { \"smtp.example.net\" }\n}\n",
+	 {"3: missing \"{\" after transport \"gmail\"; write transport \"gmail\" { ... }"}},
+	{"listen without its brace, same line",
+	 "listen \"smtp\" port = 25\n",
+	 {"1: missing \"{\" after listen \"smtp\"; write listen \"smtp\" { ... }"}},
+	{"route without its brace, after a comment naming another",
+	 L "transport \"t\" {}\n# route \"x\" {\nroute \"*\" transport = t\n",
+	 {"4: missing \"{\" after route \"*\"; write route \"*\" { ... }"}},
+	{"tls_policy without its brace, name on the next line",
+	 L "tls_policy\n\t\"strict\"\n\tlevel = verify\n",
+	 {"4: missing \"{\" after tls_policy \"strict\"; write tls_policy \"strict\" { ... }"}},
 	{"append to a scalar",
 	 L "spool += \"/x\"\n",
 	 {"2: \"+=\" works on lists only; write spool = VALUE"}},
@@ -304,6 +321,22 @@ static const struct err_case err_cases[] = {
 	  "name, e.g. \"relay.example.com\"",
 	  "4: helo = \"-x\" is not a host name; write e.g. \"relay.example.com\" or "
 	  "\"[192.0.2.1]\""}},
+	{"ports out of range in dns_servers and metrics_listen",
+	 L "dns_servers = { \"127.0.0.1:0\", \"[::1]:65536\" }\n"
+	   "metrics_listen = \"127.0.0.1:99999\"\n",
+	 {"2: dns_servers entry \"127.0.0.1:0\": port 0 is out of range; use a port from 1 "
+	  "to 65535",
+	  "2: dns_servers entry \"[::1]:65536\": port 65536 is out of range; use a port from "
+	  "1 to 65535",
+	  "3: metrics_listen = \"127.0.0.1:99999\": port 99999 is out of range; use a port "
+	  "from 1 to 65535"}},
+	{"host names in brackets are no DNS server or metrics address",
+	 L "dns_servers = { \"[dns.example.net]:53\" }\n"
+	   "metrics_listen = \"[metrics.example.net]:9100\"\n",
+	 {"2: dns_servers entry \"[dns.example.net]:53\" is not an address; write \"IP\", "
+	  "\"IP:PORT\" or \"[IPv6]:PORT\"",
+	  "3: metrics_listen = \"[metrics.example.net]:9100\" is not an address and port; "
+	  "write \"IP:PORT\", e.g. \"127.0.0.1:9100\" or \"[::1]:9100\""}},
 	{"bad dns_servers and metrics_listen",
 	 L "dns_servers = { \"127.0.0.1:53\", \"dns.google\" }\nmetrics_listen = \"127.0.0.1\"\n",
 	 {"2: dns_servers entry \"dns.google\" is not an address; write \"IP\", \"IP:PORT\" "
@@ -328,12 +361,34 @@ static const struct err_case err_cases[] = {
 	{"malformed relays",
 	 L "transport \"t\" {\n\trelay = { \"[smtp.gmail.com]:587\",\n\t\t\"a b\",\n"
 	   "\t\t\"mx.example.com:0\", \"[192.0.2.1]:25\" }\n}\n",
-	 {"3: relay \"[smtp.gmail.com]:587\": brackets are for IP addresses only; write the "
-	  "host name without them (a relay name is never looked up by MX)",
-	  "4: relay \"a b\" is not a smarthost; write \"host\", \"host:port\", \"[ip]\" or "
-	  "\"[ip]:port\"",
-	  "5: relay \"mx.example.com:0\" is not a smarthost; write \"host\", \"host:port\", "
-	  "\"[ip]\" or \"[ip]:port\""}},
+	 {"4: relay \"a b\" is not a smarthost; write \"host\", \"host:port\", \"[ip]:port\" or "
+	  "\"[host]:port\"",
+	  "5: relay \"mx.example.com:0\": port 0 is out of range; use a port from 1 to "
+	  "65535"}},
+	{"relay ports out of range",
+	 L "transport \"t\" {\n\trelay = { \"[127.0.0.1]:99999\",\n"
+	   "\t\t\"[smtp.example.net]:65536\", \"[::1]:0\",\n"
+	   "\t\t\"smtp.example.net:123456789012345678901234567890\" }\n}\n",
+	 {"3: relay \"[127.0.0.1]:99999\": port 99999 is out of range; use a port from 1 to "
+	  "65535",
+	  "4: relay \"[smtp.example.net]:65536\": port 65536 is out of range; use a port "
+	  "from 1 to 65535",
+	  "4: relay \"[::1]:0\": port 0 is out of range; use a port from 1 to 65535",
+	  "5: relay \"smtp.example.net:123456789012345678901234567890\": port "
+	  "123456789012345678901234567890 is out of range; use a port from 1 to 65535"}},
+	{"relays that are not smarthosts",
+	 L "transport \"t\" {\n\trelay = { \"[smtp example.net]:25\", \"[]:25\",\n"
+	   "\t\t\"[127.0.0.1]:smtp\", \"[127.0.0.1\", \"mx:25:26\" }\n}\n",
+	 {"3: relay \"[smtp example.net]:25\" is not a smarthost; write \"host\", "
+	  "\"host:port\", \"[ip]:port\" or \"[host]:port\"",
+	  "3: relay \"[]:25\" is not a smarthost; write \"host\", \"host:port\", "
+	  "\"[ip]:port\" or \"[host]:port\"",
+	  "4: relay \"[127.0.0.1]:smtp\" is not a smarthost; write \"host\", \"host:port\", "
+	  "\"[ip]:port\" or \"[host]:port\"",
+	  "4: relay \"[127.0.0.1\" is not a smarthost; write \"host\", \"host:port\", "
+	  "\"[ip]:port\" or \"[host]:port\"",
+	  "4: relay \"mx:25:26\" is not a smarthost; write \"host\", \"host:port\", "
+	  "\"[ip]:port\" or \"[host]:port\""}},
 
 	/* references */
 	{"route to an undeclared transport",
@@ -450,11 +505,11 @@ static const struct err_case err_cases[] = {
 	/* the whole file */
 	{"empty file",
 	 "",
-	 {"0: no listen section: relayd would accept no mail; add one, e.g. listen "
+	 {" no listen section: relayd would accept no mail; add one, e.g. listen "
 	  "\"local\" { port = 2525 }"}},
 	{"comments only",
 	 "# nothing\n// here\n/* at\n all */\n",
-	 {"0: no listen section: relayd would accept no mail; add one, e.g. listen "
+	 {" no listen section: relayd would accept no mail; add one, e.g. listen "
 	  "\"local\" { port = 2525 }"}},
 };
 
@@ -501,8 +556,9 @@ test_comment_lines(void **state)
 		"8: port = \"0\" is not a port; use a number from 1 to 65535",
 		"14: helo = \"x#y\" is not a host name; write e.g. \"relay.example.com\" or "
 		"\"[192.0.2.1]\"",
-		"15: relay \"a//b\" is not a smarthost; write \"host\", \"host:port\", \"[ip]\" or "
-		"\"[ip]:port\"",
+		"15: relay \"a//b\" is not a smarthost; write \"host\", \"host:port\", "
+		"\"[ip]:port\" "
+		"or \"[host]:port\"",
 		NULL,
 	};
 	struct errs e = {.n = 0};
@@ -526,7 +582,7 @@ test_many_errors(void **state)
 				   "\ttls = \"starttls\"\n"			     /* 5 */
 				   "}\n"					     /* 6 */
 				   "transport \"gmail\" {\n"			     /* 7 */
-				   "\trelay = { \"[smtp.gmail.com]:587\" }\n"	     /* 8 */
+				   "\trelay = { \"[smtp.gmail.com]:99999\" }\n"	     /* 8 */
 				   "\ttls = \"strict\"\n"			     /* 9 */
 				   "\tconnect_timeout = \"5x\"\n"		     /* 10 */
 				   "}\n"					     /* 11 */
@@ -538,8 +594,8 @@ test_many_errors(void **state)
 	static const char *const want[] = {
 		"4: port = \"99999\" is not a port; use a number from 1 to 65535",
 		"5: listen \"local\": tls = \"starttls\" needs tls_cert and tls_key (PEM files)",
-		"8: relay \"[smtp.gmail.com]:587\": brackets are for IP addresses only; write "
-		"the host name without them (a relay name is never looked up by MX)",
+		"8: relay \"[smtp.gmail.com]:99999\": port 99999 is out of range; use a port "
+		"from 1 to 65535",
 		"9: tls_policy \"strict\" is not declared (transport \"gmail\"); declare it or "
 		"use \"none\", \"may\", \"encrypt\" or \"verify\"",
 		"10: connect_timeout = \"5x\" is not a duration; write e.g. \"30s\", \"5m\", "
@@ -597,8 +653,13 @@ test_missing_file(void **state)
 
 	assert_null(conf_load("/nonexistent/relayd.conf", collect, &e));
 	assert_int_equal(e.n, 1);
+	/* No line to name: "FILE: message", never "FILE:0:". */
 	assert_string_equal(e.msg[0],
-			    "/nonexistent/relayd.conf:0: cannot open: No such file or directory");
+			    "/nonexistent/relayd.conf: cannot open: No such file or directory");
+	errs_free(&e);
+	assert_null(conf_load("/", collect, &e));
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.msg[0], "/: cannot open: Is a directory");
 	errs_free(&e);
 	/* No callback: still NULL, nothing printed, nothing leaked. */
 	assert_null(conf_load("/nonexistent/relayd.conf", NULL, NULL));
@@ -755,82 +816,84 @@ test_queue_section_defaults(void **state)
 }
 
 /* Every key set to something other than its default; bare and quoted. */
+static const char every_key_text[] =
+	"hostname = Relay.Example.COM\n"
+	"spool = \"/tmp/relayd-spool\"\n"
+	"control_socket = \"/tmp/relayd.sock\"\n"
+	"user = relayd\n"
+	"dns_servers = { \"127.0.0.1\", \"127.0.0.1:5353\", \"[::1]:53\", \"::1\" }\n"
+	"metrics_listen = \"[::1]:9100\"\n"
+	"listen \"in\" {\n"
+	"\taddress = \"::\"\n"
+	"\tport = \"2526\"\n"
+	"\ttls = starttls\n"
+	"\ttls_cert = \"/etc/c.pem\"\n"
+	"\ttls_key = \"/etc/k.pem\"\n"
+	"\ttls_min_version = \"TLSv1.3\"\n"
+	"\tciphers = \"ECDHE+AESGCM:AES128-SHA\"\n"
+	"\trequire_tls = true\n"
+	"\tallow = { \"10.0.0.0/8\" }\n"
+	"\tallow += { \"2001:db8::/32\" }\n"
+	"\tauth_users = \"/etc/relayd/users\"\n"
+	"\tmax_message_size = 1048576\n"
+	"\tmax_recipients = \"50\"\n"
+	"\tmax_clients = 20\n"
+	"\tbare_newline = \"normalize\"\n"
+	"\tauth_fail_limit = 0\n"
+	"\tauth_fail_window = \"1h\"\n"
+	"}\n"
+	"listen \"tls\" {\n"
+	"\tport = 465\n"
+	"\ttls = \"smtps\"\n"
+	"\ttls_cert = \"/etc/c.pem\"\n"
+	"\ttls_key = \"/etc/k.pem\"\n"
+	"\tallow = {}\n"
+	"\tmax_message_size = \"512K\"\n"
+	"}\n"
+	"tls_policy \"google\" {\n"
+	"\tlevel = \"verify\"\n"
+	"\tmin_version = \"TLSv1.3\"\n"
+	"\tca_file = \"/etc/ca.pem\"\n"
+	"\tmatch = { \".google.com\", \"smtp.gmail.com\" }\n"
+	"\tciphers = \"HIGH:!aNULL\"\n"
+	"}\n"
+	"transport \"gmail\" {\n"
+	"\trelay = { \"smtp.example.net:587\", \"[192.0.2.1]\", \"[2001:db8::1]:2525\",\n"
+	"\t\t\"mx.example.org\", \"192.0.2.2\", \"[smtp.example.org]:465\" }\n"
+	"\tport = 2525\n"
+	"\tsmtps = true\n"
+	"\ttls = \"google\"\n"
+	"\tauth_user = \"me\"\n"
+	"\tauth_password_file = \"/etc/relayd/pw\"\n"
+	"\tsource_address = \"192.0.2.10\"\n"
+	"\thelo = \"[192.0.2.10]\"\n"
+	"\tmax_connections = 3\n"
+	"\tmax_messages_per_connection = 1\n"
+	"\trate = \"100/m\"\n"
+	"\tconnect_timeout = 10\n"
+	"\tcommand_timeout = \"2m\"\n"
+	"\tdata_timeout = \"1h\"\n"
+	"\tfallback = \"direct\"\n"
+	"\tfallback_hold = 0\n"
+	"}\n"
+	"transport \"direct\" {\n"
+	"\ttls = verify\n"
+	"}\n"
+	"route \"Gmail.COM\" { transport = \"gmail\" }\n"
+	"route \".Example.com\" { transport = \"direct\" }\n"
+	"route \"MX:.Google.com\" { transport = \"gmail\" }\n"
+	"route \"mx:outlook.com\" { transport = \"direct\" }\n"
+	"route \"*\" { transport = \"direct\" }\n"
+	"queue {\n"
+	"\tretry = { 60, \"2m\", \"1h\" }\n"
+	"\tmax_lifetime = 3600\n"
+	"\tdelay_warning = \"30m\"\n"
+	"}\n";
+
 static void
 test_every_key(void **state)
 {
-	static const char text[] =
-		"hostname = Relay.Example.COM\n"
-		"spool = \"/tmp/relayd-spool\"\n"
-		"control_socket = \"/tmp/relayd.sock\"\n"
-		"user = relayd\n"
-		"dns_servers = { \"127.0.0.1\", \"127.0.0.1:5353\", \"[::1]:53\", \"::1\" }\n"
-		"metrics_listen = \"[::1]:9100\"\n"
-		"listen \"in\" {\n"
-		"\taddress = \"::\"\n"
-		"\tport = \"2526\"\n"
-		"\ttls = starttls\n"
-		"\ttls_cert = \"/etc/c.pem\"\n"
-		"\ttls_key = \"/etc/k.pem\"\n"
-		"\ttls_min_version = \"TLSv1.3\"\n"
-		"\tciphers = \"ECDHE+AESGCM:AES128-SHA\"\n"
-		"\trequire_tls = true\n"
-		"\tallow = { \"10.0.0.0/8\" }\n"
-		"\tallow += { \"2001:db8::/32\" }\n"
-		"\tauth_users = \"/etc/relayd/users\"\n"
-		"\tmax_message_size = 1048576\n"
-		"\tmax_recipients = \"50\"\n"
-		"\tmax_clients = 20\n"
-		"\tbare_newline = \"normalize\"\n"
-		"\tauth_fail_limit = 0\n"
-		"\tauth_fail_window = \"1h\"\n"
-		"}\n"
-		"listen \"tls\" {\n"
-		"\tport = 465\n"
-		"\ttls = \"smtps\"\n"
-		"\ttls_cert = \"/etc/c.pem\"\n"
-		"\ttls_key = \"/etc/k.pem\"\n"
-		"\tallow = {}\n"
-		"\tmax_message_size = \"512K\"\n"
-		"}\n"
-		"tls_policy \"google\" {\n"
-		"\tlevel = \"verify\"\n"
-		"\tmin_version = \"TLSv1.3\"\n"
-		"\tca_file = \"/etc/ca.pem\"\n"
-		"\tmatch = { \".google.com\", \"smtp.gmail.com\" }\n"
-		"\tciphers = \"HIGH:!aNULL\"\n"
-		"}\n"
-		"transport \"gmail\" {\n"
-		"\trelay = { \"smtp.example.net:587\", \"[192.0.2.1]\", \"[2001:db8::1]:2525\",\n"
-		"\t\t\"mx.example.org\", \"192.0.2.2\" }\n"
-		"\tport = 2525\n"
-		"\tsmtps = true\n"
-		"\ttls = \"google\"\n"
-		"\tauth_user = \"me\"\n"
-		"\tauth_password_file = \"/etc/relayd/pw\"\n"
-		"\tsource_address = \"192.0.2.10\"\n"
-		"\thelo = \"[192.0.2.10]\"\n"
-		"\tmax_connections = 3\n"
-		"\tmax_messages_per_connection = 1\n"
-		"\trate = \"100/m\"\n"
-		"\tconnect_timeout = 10\n"
-		"\tcommand_timeout = \"2m\"\n"
-		"\tdata_timeout = \"1h\"\n"
-		"\tfallback = \"direct\"\n"
-		"\tfallback_hold = 0\n"
-		"}\n"
-		"transport \"direct\" {\n"
-		"\ttls = verify\n"
-		"}\n"
-		"route \"Gmail.COM\" { transport = \"gmail\" }\n"
-		"route \".Example.com\" { transport = \"direct\" }\n"
-		"route \"MX:.Google.com\" { transport = \"gmail\" }\n"
-		"route \"mx:outlook.com\" { transport = \"direct\" }\n"
-		"route \"*\" { transport = \"direct\" }\n"
-		"queue {\n"
-		"\tretry = { 60, \"2m\", \"1h\" }\n"
-		"\tmax_lifetime = 3600\n"
-		"\tdelay_warning = \"30m\"\n"
-		"}\n";
+	const char *text = every_key_text;
 	static const struct {
 		const char *pattern, *domain, *transport;
 		enum conf_route_kind kind;
@@ -848,7 +911,7 @@ test_every_key(void **state)
 	} relays[] = {
 		{"smtp.example.net", 587, false}, {"192.0.2.1", 0, true},
 		{"2001:db8::1", 2525, true},	  {"mx.example.org", 0, false},
-		{"192.0.2.2", 0, true},
+		{"192.0.2.2", 0, true},		  {"smtp.example.org", 465, false},
 	};
 	static const char *const dns[] = {"127.0.0.1", "127.0.0.1:5353", "[::1]:53", "::1"};
 	struct errs e = {.n = 0};
@@ -1304,6 +1367,255 @@ test_load_again(void **state)
 	free(path);
 }
 
+/* Where each key and section was written, for the checks of relayd -n. */
+static void
+test_where(void **state)
+{
+	char dir[] = "/tmp/relayd-test-dir-XXXXXX";
+	struct errs e = {.n = 0};
+	char *main, *sub;
+	struct conf *c;
+	static const struct {
+		const char *kind, *name, *key;
+		bool in_sub;
+		int line;
+	} t[] = {
+		{NULL, NULL, "user", false, 2},			   /* written */
+		{NULL, NULL, "spool", false, 0},		   /* global default: no line */
+		{"listen", "main", NULL, false, 3},		   /* the section */
+		{"listen", "main", "tls_key", false, 6},	   /* a key */
+		{"listen", "main", "auth_users", false, 3},	   /* default: the section */
+		{"transport", "t", "auth_password_file", true, 4}, /* in the include */
+		{"transport", "t", NULL, true, 2},
+		{"tls_policy", "p", "ca_file", false, 11},
+		{"route", "*", "transport", false, 13},
+		{"queue", NULL, "max_lifetime", false, 15},
+		{"listen", "nosuch", "port", false, 0}, /* unknown section: the file */
+	};
+	size_t i;
+
+	assert_non_null(mkdtemp(dir));
+	sub = write_named(dir, "sub.conf",
+			  "\ntransport \"t\" {\n\tauth_user = \"u\"\n"
+			  "\tauth_password_file = \"/pw\"\n}\n");
+	main = write_named(dir, "main.conf",
+			   "hostname = \"relay.test\"\n"	    /* 1 */
+			   "user = \"relayd\"\n"		    /* 2 */
+			   "listen \"main\" {\n"		    /* 3 */
+			   "\ttls = \"starttls\"\n"		    /* 4 */
+			   "\ttls_cert = \"/c.pem\"\n"		    /* 5 */
+			   "\ttls_key = \"/k.pem\"\n"		    /* 6 */
+			   "}\n"				    /* 7 */
+			   "include(\"sub.conf\")\n"		    /* 8 */
+			   "tls_policy \"p\" {\n\tlevel = verify\n" /* 9, 10 */
+			   "\tca_file = \"/ca.pem\"\n}\n"	    /* 11, 12 */
+			   "route \"*\" { transport = \"t\" }\n"    /* 13 */
+			   "queue {\n"				    /* 14 */
+			   "\tmax_lifetime = \"1d\"\n}\n");	    /* 15, 16 */
+	c = conf_load(main, collect, &e);
+	for (i = 0; i < e.n; i++)
+		print_error("unexpected error: %s\n", e.msg[i]);
+	assert_non_null(c);
+	for (i = 0; i < NELEM(t); i++) {
+		const char *file, *want = t[i].in_sub ? sub : main;
+		int line;
+
+		conf_where(c, t[i].kind, t[i].name, t[i].key, &file, &line);
+		if (line != t[i].line || strcmp(file, want) != 0)
+			fail_msg("%s \"%s\" %s: got %s:%d, want %s:%d", t[i].kind ? t[i].kind : "-",
+				 t[i].name ? t[i].name : "-", t[i].key ? t[i].key : "-", file, line,
+				 want, t[i].line);
+	}
+	conf_free(c);
+	unlink(sub);
+	unlink(main);
+	free(sub);
+	free(main);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* print_conf() of C into a malloc'd string. */
+static char *
+print_text(const struct conf *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	assert_non_null(fp);
+	assert_int_equal(print_conf(fp, c), 0);
+	assert_int_equal(fclose(fp), 0);
+	return buf;
+}
+
+/* Load TEXT, print it, load what was printed (no error), print again:
+ * the same text. Returns the second configuration. */
+static struct conf *
+round_trip(const char *name, const char *text)
+{
+	struct errs e = {.n = 0};
+	struct conf *c = load_text(text, &e, NULL), *again;
+	char *first, *second, *path;
+	size_t i;
+
+	for (i = 0; i < e.n && i < MAXERR; i++)
+		print_error("%s: %s\n", name, e.msg[i]);
+	if (c == NULL)
+		fail_msg("%s: got no configuration, want one", name);
+	first = print_text(c);
+	conf_free(c);
+	again = load_text(first, &e, &path);
+	for (i = 0; i < e.n && i < MAXERR; i++)
+		print_error("%s: printed text: %s\n", name, e.msg[i]);
+	if (again == NULL)
+		fail_msg("%s: the printed configuration does not load:\n%s", name, first);
+	second = print_text(again);
+	if (strcmp(first, second) != 0)
+		fail_msg("%s: printed twice\n  got  \"%s\"\n  want \"%s\"", name, second, first);
+	unlink(path);
+	free(path);
+	free(first);
+	free(second);
+	return again;
+}
+
+/* relayd -n -v: what print_conf() writes is the same configuration. */
+static void
+test_print_round_trip(void **state)
+{
+	static const struct {
+		const char *name, *text;
+	} t[] = {
+		{"defaults", L "transport \"t\" {}\n"},
+		{"every key", every_key_text},
+		{"units",
+		 "listen \"l\" {\n\tmax_message_size = 1025\n\ttimeout = 3601\n"
+		 "\tauth_fail_window = \"2d\"\n}\n"
+		 "listen \"m\" {\n\tport = 2526\n\tmax_message_size = \"2G\"\n"
+		 "\tallow = { \"10.1.2.3\", \"2001:db8::/48\" }\n}\n"
+		 "transport \"t\" {\n\trate = \"5/s\"\n\tconnect_timeout = 90\n}\n"
+		 "transport \"u\" {\n\trate = \"1/d\"\n\tfallback = t\n}\n"
+		 "transport \"v\" {\n\trate = \"7/h\"\n\trelay = { \"[::1]\", \"::1\" }\n}\n"
+		 "queue {\n\tretry = { 1, 61, \"1d\" }\n\tdelay_warning = 0\n}\n"},
+	};
+	char *path = example_path(), *example;
+	FILE *fp = fopen(path, "r");
+	size_t i, n;
+
+	for (i = 0; i < NELEM(t); i++)
+		conf_free(round_trip(t[i].name, t[i].text));
+
+	assert_non_null(fp);
+	example = calloc(1, 65536);
+	assert_non_null(example);
+	n = fread(example, 1, 65535, fp);
+	assert_true(n > 0);
+	fclose(fp);
+	conf_free(round_trip("example", example));
+	free(example);
+	free(path);
+}
+
+/* Strings come back byte for byte: quotes, backslashes, "$" and "${VAR}"
+ * (libconfuse expands those), comment marks, control bytes, UTF-8. */
+static void
+test_print_strings(void **state)
+{
+	static const struct {
+		const char *name, *text, *want;
+	} t[] = {
+		{"quote and backslash", L "spool = \"/tmp/a\\\"b\\\\c\"\n", "/tmp/a\"b\\c"},
+		{"dollar", L "spool = '/tmp/${HOME}$x'\n", "/tmp/${HOME}$x"},
+		{"comment marks", L "spool = \"/tmp/#a//b/*c*/\"\n", "/tmp/#a//b/*c*/"},
+		{"control bytes then digits", L "spool = \"/tmp/\\x017\\t9\\n\\x7f\"\n",
+		 "/tmp/\0017\t9\n\x7f"},
+		{"UTF-8", L "spool = \"/tmp/d\xc3\xa9j\xc3\xa0\"\n", "/tmp/d\xc3\xa9j\xc3\xa0"},
+		{"single quotes", L "spool = \"/tmp/it's\"\n", "/tmp/it's"},
+	};
+	size_t i;
+
+	for (i = 0; i < NELEM(t); i++) {
+		struct conf *c = round_trip(t[i].name, t[i].text);
+
+		if (strcmp(c->spool, t[i].want) != 0)
+			fail_msg("%s: spool got \"%s\", want \"%s\"", t[i].name, c->spool,
+				 t[i].want);
+		conf_free(c);
+	}
+}
+
+/* The printed text sets every key (defaults included) or names it in a
+ * comment when it has no value. */
+static void
+test_print_every_key(void **state)
+{
+	static const char *const keys[] = {
+		"hostname",
+		"spool",
+		"control_socket",
+		"user",
+		"postmaster",
+		"dns_servers",
+		"metrics_listen",
+		"address",
+		"port",
+		"tls",
+		"tls_cert",
+		"tls_key",
+		"tls_min_version",
+		"ciphers",
+		"require_tls",
+		"allow",
+		"auth_users",
+		"max_message_size",
+		"max_recipients",
+		"max_clients",
+		"bare_newline",
+		"timeout",
+		"auth_fail_limit",
+		"auth_fail_window",
+		"level",
+		"min_version",
+		"ca_file",
+		"match",
+		"relay",
+		"smtps",
+		"auth_user",
+		"auth_password_file",
+		"source_address",
+		"helo",
+		"max_connections",
+		"max_messages_per_connection",
+		"rate",
+		"connect_timeout",
+		"command_timeout",
+		"data_timeout",
+		"fallback",
+		"fallback_hold",
+		"transport",
+		"retry",
+		"max_lifetime",
+		"delay_warning",
+	};
+	struct errs e = {.n = 0};
+	struct conf *c = load_text(L "tls_policy \"p\" { level = may }\ntransport \"t\" {}\n"
+				     "route \"*\" { transport = t }\n",
+				   &e, NULL);
+	char *text, set[64], unset[64];
+	size_t i;
+
+	assert_non_null(c);
+	text = print_text(c);
+	for (i = 0; i < NELEM(keys); i++) {
+		snprintf(set, sizeof(set), "%s = ", keys[i]);
+		snprintf(unset, sizeof(unset), "# %s: not set", keys[i]);
+		if (strstr(text, set) == NULL && strstr(text, unset) == NULL)
+			fail_msg("got no \"%s\" in the printed configuration:\n%s", keys[i], text);
+	}
+	free(text);
+	conf_free(c);
+}
+
 int
 main(void)
 {
@@ -1323,6 +1635,10 @@ main(void)
 		cmocka_unit_test(test_include_errors),
 		cmocka_unit_test(test_include_missing),
 		cmocka_unit_test(test_load_again),
+		cmocka_unit_test(test_where),
+		cmocka_unit_test(test_print_round_trip),
+		cmocka_unit_test(test_print_strings),
+		cmocka_unit_test(test_print_every_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,24 @@
+/*
+ * check.h — what a start of relayd needs of this host, checked without
+ * side effects.
+ *
+ * check_conf()  every such problem of a loaded configuration, each as
+ *               "FILE:LINE: message" at the key concerned
+ *
+ * relayd -n and every start run it, before anything is created or bound,
+ * so the two cannot disagree.
+ */
+#ifndef RELAYD_CHECK_H
+#define RELAYD_CHECK_H
+
+#include "conf/conf.h"
+
+/*
+ * Check C against this host: for each problem found call err(arg,
+ * "FILE:LINE: message") ("FILE: message" for a global key left at its
+ * default). Returns the number of problems; 0 means a start gets past
+ * everything checked here. Nothing is created, bound or written.
+ */
+int check_conf(const struct conf *c, void (*err)(void *arg, const char *msg), void *arg);
+
+#endif
