@@ -7,8 +7,9 @@
 #   make fuzz FUZZ_TARGETS="fuzz_cmd fuzz_data"   only these
 #
 # Everything is built with clang and -fsanitize=fuzzer,address,undefined:
-# smtp/*.c and conf/*.c are compiled again with the sanitizers and the
-# coverage instrumentation (librelayd.a is built by $(CC) without them) into
+# smtp/*.c, conf/*.c and relayd/spool_fmt.c (pure: no libevent) are
+# compiled again with the sanitizers and the coverage instrumentation
+# (librelayd.a is built by $(CC) without them) into
 # build/fuzz/librelayd-fuzz.a, from which each harness links what it uses,
 # so a new file in smtp/ needs no change here. tests/fuzz/run.sh runs them,
 # prints execs/s and the final cov/ft of each, keeps what is found in
@@ -23,10 +24,10 @@ FUZZ_SAN     := address,undefined -fno-sanitize-recover=undefined -fno-omit-fram
 FUZZ_COMMON  := -g -O1 -I. -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
 		$(shell pkg-config --cflags libconfuse 2>/dev/null)
 FUZZ_ALL     := fuzz_server fuzz_client fuzz_cmd fuzz_reply fuzz_data fuzz_conf \
-		fuzz_classify_dsn
+		fuzz_classify_dsn fuzz_spool_fmt
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 
-FUZZ_LIBSRCS := $(wildcard smtp/*.c conf/*.c)
+FUZZ_LIBSRCS := $(wildcard smtp/*.c conf/*.c) relayd/spool_fmt.c
 FUZZ_LIBOBJS := $(FUZZ_LIBSRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LIB     := $(FUZZ_DIR)/librelayd-fuzz.a
 

@@ -15,6 +15,9 @@
  * 250. Recipient states go to state/QID with write + rename, so a reader
  * sees the old or the new state, never a torn one.
  *
+ * What these files hold (envelope header, record head, state file, .done
+ * lines) is written and read by relayd/spool_fmt.c only.
+ *
  * Every committed message sits on one list and, while it has recipients
  * waiting for a time, in the scheduler's heap keyed by the earliest of
  * those times. Dispatch groups due recipients by destination and hands
@@ -43,6 +46,7 @@
 #include "relayd/queue.h"
 #include "relayd/relayd.h"
 #include "relayd/route.h"
+#include "relayd/spool_fmt.h"
 #include "relayd/stats.h"
 #include "relayd/worker.h"
 #include "smtp/classify.h"
@@ -170,11 +174,18 @@ queue_newid(char *id)
 
 /* ---- receiving ------------------------------------------------------ */
 
-/* Start a message with ENV; its header goes first in the buffer. */
+_Static_assert(RCPT_EXPIRED == FMT_STATE_MAX, "every recipient state must be storable");
+_Static_assert(QID_MAX > FMT_QID_LEN, "a queue id must fit in struct qmsg");
+
+/* Start a message with ENV; its header goes first in the buffer. A header
+ * that cannot be written (an address with a control byte, which smtp/
+ * never accepts) fails the message: its commit answers 451. */
 struct qmsg *
 queue_create(const struct qenv *env)
 {
 	struct qmsg *m = msg_new();
+	struct fmt_buf hdr = {0};
+	const char *why;
 
 	queue_newid(m->id);
 	m->state = Q_BUILDING;
@@ -194,14 +205,27 @@ queue_create(const struct qenv *env)
 	m->buf = evbuffer_new();
 	if (!m->buf)
 		fatal("out of memory");
-	evbuffer_add_printf(m->buf, "RELAYD 1\nid %s\narrival %lld\nsize ", m->id,
-			    (long long)m->arrival);
-	m->size_at = evbuffer_get_length(m->buf);
-	evbuffer_add_printf(m->buf, "%020d\nclient %s\nbody %d\nsmtputf8 %d\nfrom %s\n", 0,
-			    m->client, m->body, m->smtputf8 ? 1 : 0, m->sender);
-	for (size_t i = 0; i < m->nrcpt; i++)
-		evbuffer_add_printf(m->buf, "rcpt %s\n", m->rcpt[i].addr);
-	evbuffer_add(m->buf, "\n", 1);
+	struct fmt_env fe = {
+		.arrival = (int64_t)m->arrival,
+		.client = m->client,
+		.body = m->body,
+		.smtputf8 = m->smtputf8,
+		.sender = m->sender,
+		.rcpt = env->rcpt,
+		.nrcpt = env->nrcpt,
+	};
+	if (strlen(m->id) < sizeof(fe.id)) /* else left empty: refused */
+		memcpy(fe.id, m->id, strlen(m->id) + 1);
+	/* The size digits are written at size_at once the size is known. */
+	if (spool_fmt_env_encode(&hdr, &fe, &m->size_at, &why) == -1) {
+		if (why == spool_fmt_nomem)
+			fatal("out of memory");
+		log_err("%s: cannot queue message: %s", m->id, why);
+		m->error = EINVAL;
+	} else if (evbuffer_add(m->buf, hdr.p, hdr.len) == -1) {
+		fatal("out of memory");
+	}
+	spool_fmt_buf_free(&hdr);
 	m->body_off = (off_t)evbuffer_get_length(m->buf);
 	return m;
 }
@@ -463,12 +487,16 @@ journal_batch(struct qmsg *batch)
 	for (struct qmsg *m = batch; m && !err; m = m->ds_next) {
 		size_t len = evbuffer_get_length(m->buf);
 		char *content = (char *)evbuffer_pullup(m->buf, -1);
-		char hdr[64], sizebuf[21];
-		int hl = snprintf(hdr, sizeof(hdr), "@%s %zu\n", m->id, len);
-		snprintf(sizebuf, sizeof(sizebuf), "%020" PRIu64, m->size);
-		memcpy(content + m->size_at, sizebuf, 20);
-		struct iovec iov[2] = {{hdr, (size_t)hl}, {content, len}};
-		size_t total = (size_t)hl + len, done = 0;
+		char hdr[FMT_REC_HEAD_MAX];
+		size_t hl = spool_fmt_rec_encode(hdr, m->id, len);
+		if (hl == 0) {
+			/* Never: an id relayd made, a message kept in memory. */
+			err = EFBIG;
+			break;
+		}
+		spool_fmt_env_size(content + m->size_at, m->size);
+		struct iovec iov[2] = {{hdr, hl}, {content, len}};
+		size_t total = hl + len, done = 0;
 		while (done < total) {
 			ssize_t w = writev(j_fd, iov, 2);
 			if (w < 0) {
@@ -489,7 +517,7 @@ journal_batch(struct qmsg *batch)
 		if (err)
 			break;
 		m->seg = g;
-		m->rec_off = j_size + hl;
+		m->rec_off = j_size + (off_t)hl;
 		j_size += (off_t)total;
 		n++;
 	}
@@ -558,16 +586,16 @@ static void
 journal_finish(struct qmsg *m)
 {
 	struct segment *g = m->seg;
-	char line[QID_MAX + 2];
+	char line[FMT_QID_LEN + 2];
 
 	if (g->donefd == -1) {
 		char name[32];
 		seg_name(name, sizeof(name), g->id, "done");
 		g->donefd = openat(q_logfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	}
-	if (g->donefd != -1) {
-		int n = snprintf(line, sizeof(line), "%s\n", m->id);
-		ssize_t w = write(g->donefd, line, (size_t)n);
+	size_t n = spool_fmt_done_encode(line, m->id);
+	if (g->donefd != -1 && n > 0) {
+		ssize_t w = write(g->donefd, line, n);
 		(void)w; /* lost: the message is delivered again, never lost */
 	}
 	m->seg = NULL;
@@ -601,7 +629,7 @@ static void
 commit_work(void *arg)
 {
 	struct qmsg *m = arg;
-	char sizebuf[21];
+	char sizebuf[FMT_SIZE_DIGITS];
 
 	if (m->error) {
 		/* Writing failed while DATA arrived (disk full). */
@@ -610,8 +638,8 @@ commit_work(void *arg)
 	}
 	if (spill(m) == -1)
 		goto fail;
-	snprintf(sizebuf, sizeof(sizebuf), "%020" PRIu64, m->size);
-	if (pwrite(m->fd, sizebuf, 20, (off_t)m->size_at) != 20)
+	spool_fmt_env_size(sizebuf, m->size);
+	if (pwrite(m->fd, sizebuf, sizeof(sizebuf), (off_t)m->size_at) != (ssize_t)sizeof(sizebuf))
 		goto fail;
 	/* A file from the pool may be longer than this message. */
 	if (ftruncate(m->fd, m->body_off + m->body_len) == -1)
@@ -911,7 +939,7 @@ msg_finish(struct qmsg *m)
 
 struct state_job {
 	struct qmsg *m;
-	struct evbuffer *buf;
+	struct fmt_buf buf;
 	int error;
 };
 
@@ -926,11 +954,15 @@ state_work(void *arg)
 		j->error = errno;
 		return;
 	}
-	while (evbuffer_get_length(j->buf) > 0)
-		if (evbuffer_write(j->buf, fd) == -1 && errno != EINTR) {
+	for (size_t done = 0; done < j->buf.len;) {
+		ssize_t w = write(fd, j->buf.p + done, j->buf.len - done);
+		if (w == -1 && errno != EINTR) {
 			j->error = errno;
 			break;
 		}
+		if (w > 0)
+			done += (size_t)w;
+	}
 	if (!j->error && fsync(fd) == -1)
 		j->error = errno;
 	close(fd);
@@ -950,7 +982,7 @@ state_done(void *arg)
 
 	if (j->error)
 		log_warn("%s: cannot save recipient state: %s", m->id, strerror(j->error));
-	evbuffer_free(j->buf);
+	spool_fmt_buf_free(&j->buf);
 	free(j);
 	m->state_writing = false;
 	if (m->state_dirty && m->state == Q_QUEUED)
@@ -972,16 +1004,30 @@ state_save(struct qmsg *m)
 	if (!j)
 		fatal("out of memory");
 	j->m = m;
-	j->buf = evbuffer_new();
-	evbuffer_add_printf(j->buf, "RELAYD-STATE 2\nwarned %d\n", m->warned ? 1 : 0);
+	const char *why;
+	struct fmt_rcpt fr;
+	if (spool_fmt_state_begin(&j->buf, m->warned, &why) == -1)
+		fatal("out of memory");
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		struct qrcpt *r = &m->rcpt[i];
-		evbuffer_add_printf(j->buf, "r %zu %d %u %lld %d %d %s %s %s %s %s\n", i,
-				    (int)r->state, r->attempts, (long long)r->next_attempt, r->code,
-				    r->cmd, r->status[0] ? r->status : "-",
-				    r->transport ? r->transport : "-", r->relay ? r->relay : "-",
-				    r->detour ? r->detour : "-",
-				    r->last_reply ? r->last_reply : "");
+		const struct qrcpt *r = &m->rcpt[i];
+		fr.idx = i;
+		fr.state = (int)r->state;
+		fr.attempts = r->attempts;
+		fr.next = (int64_t)r->next_attempt;
+		fr.code = r->code;
+		fr.cmd = r->cmd;
+		snprintf(fr.status, sizeof(fr.status), "%s", r->status);
+		snprintf(fr.transport, sizeof(fr.transport), "%s",
+			 r->transport ? r->transport : "");
+		snprintf(fr.relay, sizeof(fr.relay), "%s", r->relay ? r->relay : "");
+		snprintf(fr.detour, sizeof(fr.detour), "%s", r->detour ? r->detour : "");
+		snprintf(fr.reply, sizeof(fr.reply), "%s", r->last_reply ? r->last_reply : "");
+		/* Left out, it restarts from its first attempt after a restart. */
+		if (spool_fmt_state_rcpt(&j->buf, &fr, &why) == -1) {
+			if (why == spool_fmt_nomem)
+				fatal("out of memory");
+			log_warn("%s: recipient %zu left out of the state file: %s", m->id, i, why);
+		}
 	}
 	m->state_writing = true;
 	m->has_state = true;
@@ -1535,12 +1581,8 @@ read_header(int fd, off_t fsize, size_t *hlen)
 		if (n <= 0)
 			break;
 		len += (size_t)n;
-		buf[len] = '\0';
-		char *end = strstr(buf, "\n\n");
-		if (end) {
-			*hlen = (size_t)(end - buf) + 2;
+		if ((*hlen = spool_fmt_env_end(buf, len)) != 0)
 			return buf;
-		}
 		if ((off_t)len >= fsize)
 			break;
 		if (len == cap) {
@@ -1555,73 +1597,37 @@ read_header(int fd, off_t fsize, size_t *hlen)
 	return NULL;
 }
 
-/* Parse an envelope header HDR (HLEN bytes up to and including the blank
- * line; modified in place) into a new message; NULL with *WHY. */
+/* Decode the envelope header at the start of BUF (LEN bytes) into a new
+ * message, *HLEN the header's length; NULL with *WHY. */
 static struct qmsg *
-parse_envelope(char *hdr, size_t hlen, const char **why)
+msg_decode(const char *buf, size_t len, size_t *hlen, const char **why)
 {
-	struct qmsg *m = NULL;
-	size_t cap = 0;
+	struct fmt_env e;
 
-	*why = "bad header";
-	if (hlen < 11 || strncmp(hdr, "RELAYD 1\n", 9) != 0)
+	if (spool_fmt_env_decode(buf, len, &e, hlen, why) == -1) {
+		if (*why == spool_fmt_nomem)
+			fatal("out of memory");
 		return NULL;
-	m = msg_new();
-	hdr[hlen - 1] = '\0';
-	bool have_id = false, have_from = false, have_arrival = false;
-	for (char *line = hdr + 9, *nl; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (!nl)
-			break;
-		*nl = '\0';
-		char *sp = strchr(line, ' ');
-		if (!sp)
-			goto bad;
-		*sp = '\0';
-		const char *v = sp + 1;
-		if (strcmp(line, "id") == 0) {
-			snprintf(m->id, sizeof(m->id), "%s", v);
-			have_id = true;
-		} else if (strcmp(line, "arrival") == 0) {
-			m->arrival = (time_t)strtoll(v, NULL, 10);
-			have_arrival = true;
-		} else if (strcmp(line, "size") == 0) {
-			m->size = strtoull(v, NULL, 10);
-		} else if (strcmp(line, "client") == 0) {
-			free(m->client);
-			m->client = xstrdup(v);
-		} else if (strcmp(line, "body") == 0) {
-			m->body = atoi(v);
-		} else if (strcmp(line, "smtputf8") == 0) {
-			m->smtputf8 = atoi(v) != 0;
-		} else if (strcmp(line, "from") == 0) {
-			free(m->sender);
-			m->sender = xstrdup(v);
-			have_from = true;
-		} else if (strcmp(line, "rcpt") == 0) {
-			if (m->nrcpt == cap) {
-				cap = cap ? cap * 2 : 4;
-				struct qrcpt *nr = realloc(m->rcpt, cap * sizeof(*nr));
-				if (!nr)
-					fatal("out of memory");
-				m->rcpt = nr;
-			}
-			memset(&m->rcpt[m->nrcpt], 0, sizeof(m->rcpt[0]));
-			m->rcpt[m->nrcpt].addr = xstrdup(v);
-			m->nrcpt++;
-		}
 	}
-	if (!have_id || !have_from || !have_arrival || m->nrcpt == 0)
-		goto bad;
-	if (!m->client)
-		m->client = xstrdup("unknown");
-	m->body_off = (off_t)hlen;
-	for (size_t i = 0; i < m->nrcpt; i++)
+	struct qmsg *m = msg_new();
+	snprintf(m->id, sizeof(m->id), "%s", e.id);
+	m->arrival = (time_t)e.arrival;
+	m->size = e.size;
+	m->client = xstrdup(e.client);
+	m->body = e.body;
+	m->smtputf8 = e.smtputf8;
+	m->sender = xstrdup(e.sender);
+	m->rcpt = calloc(e.nrcpt, sizeof(*m->rcpt));
+	if (!m->rcpt)
+		fatal("out of memory");
+	m->nrcpt = e.nrcpt;
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		m->rcpt[i].addr = xstrdup(e.rcpt[i]);
 		m->rcpt[i].next_attempt = m->arrival;
+	}
+	m->body_off = (off_t)*hlen;
+	spool_fmt_env_free(&e);
 	return m;
-bad:
-	msg_free(m);
-	return NULL;
 }
 
 static int
@@ -1639,7 +1645,7 @@ load_message(const char *name, struct qmsg **out, const char **why)
 	*why = "truncated header";
 	if (!(hdr = read_header(fd, st.st_size, &hlen)))
 		goto bad;
-	if (!(m = parse_envelope(hdr, hlen, why)))
+	if (!(m = msg_decode(hdr, hlen, &hlen, why)))
 		goto bad;
 	*why = "bad header";
 	if (strcmp(m->id, name) != 0)
@@ -1663,74 +1669,95 @@ bad:
 	return -1;
 }
 
-/* Apply state/QID to M, when there is one. A bad state file is ignored:
- * the message is then retried from its initial state (duplicates, never
- * loss). */
+/* The whole of the open file FD (*LEN bytes, NUL-terminated); NULL when
+ * it cannot be read. */
+static char *
+read_all(int fd, size_t *len)
+{
+	struct stat st;
+	size_t cap = 4096, n = 0;
+
+	if (fstat(fd, &st) == 0 && st.st_size > 0)
+		cap = (size_t)st.st_size + 1;
+	char *buf = malloc(cap + 1);
+	if (!buf)
+		fatal("out of memory");
+	for (;;) {
+		if (n == cap) {
+			cap *= 2;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb)
+				fatal("out of memory");
+			buf = nb;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r == 0)
+			break;
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			free(buf);
+			return NULL;
+		}
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Apply state/QID to M, when there is one. A bad state file is ignored,
+ * a bad line of it too: the recipients concerned are then retried from
+ * their initial state (duplicates, never loss). */
 static void
 load_state(struct qmsg *m)
 {
-	FILE *f = NULL;
 	int fd = openat(q_statefd, m->id, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 || !(f = fdopen(fd, "r"))) {
-		if (fd != -1)
-			close(fd);
+	if (fd == -1)
+		return;
+	m->has_state = true;
+	size_t len = 0;
+	char *buf = read_all(fd, &len);
+	close(fd);
+	if (!buf)
+		return;
+	struct fmt_state_rd rd;
+	struct fmt_rcpt fr;
+	const char *why;
+	bool warned;
+	int rc;
+	/* Version 2 added the command a reply answered; 1 is still read. */
+	if (spool_fmt_state_open(&rd, buf, len, m->nrcpt, &why) == -1) {
+		log_warn("%s: ignoring the state file: %s", m->id, why);
+		free(buf);
 		return;
 	}
-	m->has_state = true;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	/* Version 2 added the command a reply answered; 1 is still read. */
-	int version = 0;
-	if (getline(&line, &cap, f) > 0) {
-		if (strcmp(line, "RELAYD-STATE 1\n") == 0)
-			version = 1;
-		else if (strcmp(line, "RELAYD-STATE 2\n") == 0)
-			version = 2;
-	}
-	bool ok = version != 0;
-	while (ok && (n = getline(&line, &cap, f)) > 0) {
-		if (line[n - 1] == '\n')
-			line[n - 1] = '\0';
-		if (strncmp(line, "warned ", 7) == 0) {
-			m->warned = atoi(line + 7) != 0;
+	while ((rc = spool_fmt_state_next(&rd, &fr, &warned, &why)) != FMT_END) {
+		if (rc == -1) {
+			log_warn("%s: ignoring bad line %u in state file: %s", m->id, rd.line, why);
 			continue;
 		}
-		size_t idx;
-		int st, code, cmd = RCMD_NONE, off = 0;
-		unsigned att;
-		long long next;
-		char tname[256], status[16], relay[400], detour[256];
-		bool good =
-			version == 1
-				? sscanf(line, "r %zu %d %u %lld %d %15s %255s %399s %255s %n",
-					 &idx, &st, &att, &next, &code, status, tname, relay,
-					 detour, &off) >= 9
-				: sscanf(line, "r %zu %d %u %lld %d %d %15s %255s %399s %255s %n",
-					 &idx, &st, &att, &next, &code, &cmd, status, tname, relay,
-					 detour, &off) >= 10;
-		if (!good || idx >= m->nrcpt || st < RCPT_PENDING || st > RCPT_EXPIRED) {
-			log_warn("%s: ignoring bad line in state file", m->id);
+		if (rc == FMT_WARNED) {
+			m->warned = warned;
 			continue;
 		}
-		struct qrcpt *r = &m->rcpt[idx];
-		r->state = (enum rcpt_state)st;
-		r->attempts = att;
-		r->next_attempt = (time_t)next;
-		r->code = code;
-		r->cmd = cmd >= RCMD_NONE && cmd <= RCMD_LAST ? cmd : RCMD_NONE;
-		snprintf(r->status, sizeof(r->status), "%s", strcmp(status, "-") ? status : "");
+		struct qrcpt *r = &m->rcpt[fr.idx];
+		r->state = (enum rcpt_state)fr.state;
+		r->attempts = fr.attempts;
+		r->next_attempt = (time_t)fr.next;
+		r->code = fr.code;
+		r->cmd = fr.cmd;
+		snprintf(r->status, sizeof(r->status), "%s", fr.status);
 		free(r->transport);
-		r->transport = strcmp(tname, "-") == 0 ? NULL : xstrdup(tname);
+		r->transport = fr.transport[0] ? xstrdup(fr.transport) : NULL;
 		free(r->relay);
-		r->relay = strcmp(relay, "-") == 0 ? NULL : xstrdup(relay);
+		r->relay = fr.relay[0] ? xstrdup(fr.relay) : NULL;
 		free(r->detour);
-		r->detour = strcmp(detour, "-") == 0 ? NULL : xstrdup(detour);
+		r->detour = fr.detour[0] ? xstrdup(fr.detour) : NULL;
 		free(r->last_reply);
-		r->last_reply = off > 0 && line[off] ? xstrdup(line + off) : NULL;
+		r->last_reply = fr.reply[0] ? xstrdup(fr.reply) : NULL;
 	}
-	free(line);
-	fclose(f);
+	free(buf);
 }
 
 static int
@@ -1779,22 +1806,29 @@ recover_segment(unsigned id)
 	char **done = NULL;
 	size_t ndone = 0, capdone = 0;
 	seg_name(name, sizeof(name), id, "done");
-	FILE *df = fdopen(openat(q_logfd, name, O_RDONLY | O_CLOEXEC), "r");
-	if (df) {
-		char line[QID_MAX + 4];
-		while (fgets(line, sizeof(line), df)) {
-			line[strcspn(line, "\n")] = '\0';
-			if (ndone == capdone) {
-				capdone = capdone ? capdone * 2 : 256;
-				char **nd = realloc(done, capdone * sizeof(*nd));
-				if (!nd)
-					fatal("out of memory");
-				done = nd;
-			}
-			done[ndone++] = xstrdup(line);
+	int dfd = openat(q_logfd, name, O_RDONLY | O_CLOEXEC);
+	size_t dlen = 0, doff = 0;
+	char *dbuf = dfd == -1 ? NULL : read_all(dfd, &dlen);
+	if (dfd != -1)
+		close(dfd);
+	char qid[FMT_QID_LEN + 1];
+	const char *why;
+	int rc;
+	/* A bad line (a cut last one) names nothing: that message is
+	 * recovered, and delivered again at worst. */
+	while (dbuf && (rc = spool_fmt_done_next(dbuf, dlen, &doff, qid, &why)) != 0) {
+		if (rc == -1)
+			continue;
+		if (ndone == capdone) {
+			capdone = capdone ? capdone * 2 : 256;
+			char **nd = realloc(done, capdone * sizeof(*nd));
+			if (!nd)
+				fatal("out of memory");
+			done = nd;
 		}
-		fclose(df);
+		done[ndone++] = xstrdup(qid);
 	}
+	free(dbuf);
 	if (ndone)
 		qsort(done, ndone, sizeof(*done), qid_cmp);
 
@@ -1808,22 +1842,20 @@ recover_segment(unsigned id)
 	char *buf = NULL;
 	size_t cap = 0;
 	while (off < st.st_size) {
-		char head[64];
-		ssize_t r = pread(fd, head, sizeof(head) - 1, off);
+		char head[FMT_REC_HEAD_MAX];
+		ssize_t r = pread(fd, head, sizeof(head), off);
 		if (r <= 0)
 			break;
-		head[r] = '\0';
-		char qid[QID_MAX];
-		unsigned long long len;
-		int hl = 0;
-		char *nl = memchr(head, '\n', (size_t)r);
-		if (!nl || sscanf(head, "@%23s %llu%n", qid, &len, &hl) != 2 || head + hl != nl) {
-			char aside[48];
+		uint64_t len;
+		size_t hl;
+		if (spool_fmt_rec_decode(head, (size_t)r, qid, &len, &hl, &why) == -1) {
+			char aside[48], reason[80];
 			snprintf(aside, sizeof(aside), "%08X.log.%lld", id, (long long)off);
-			save_aside(fd, off, st.st_size - off, aside, "unreadable record header");
+			snprintf(reason, sizeof(reason), "unreadable record header (%s)", why);
+			save_aside(fd, off, st.st_size - off, aside, reason);
 			break;
 		}
-		off_t content = off + (nl - head) + 1;
+		off_t content = off + (off_t)hl;
 		if (content + (off_t)len > st.st_size) {
 			/* Cut short: by a crash before its fdatasync (then it was
 			 * never acknowledged), or by damage. Kept aside either way. */
@@ -1841,23 +1873,18 @@ recover_segment(unsigned id)
 				fatal("out of memory");
 			buf = nb;
 		}
-		const char *why = "unreadable";
 		struct qmsg *m = NULL;
+		size_t hlen;
+		why = "unreadable";
 		if (pread(fd, buf, len, content) == (ssize_t)len) {
-			buf[len] = '\0';
-			char *end = strstr(buf, "\n\n");
-			why = "truncated header";
-			if (end) {
-				size_t hlen = (size_t)(end - buf) + 2;
-				m = parse_envelope(buf, hlen, &why);
-				if (m && (strcmp(m->id, qid) != 0 || len < hlen + 5 ||
-					  memcmp(buf + len - 5, "\r\n.\r\n", 5) != 0)) {
-					why = "bad record";
-					msg_free(m);
-					m = NULL;
-				} else if (m) {
-					m->body_len = (off_t)(len - hlen);
-				}
+			m = msg_decode(buf, len, &hlen, &why);
+			if (m && (strcmp(m->id, qid) != 0 || len < hlen + 5 ||
+				  memcmp(buf + len - 5, "\r\n.\r\n", 5) != 0)) {
+				why = "bad record";
+				msg_free(m);
+				m = NULL;
+			} else if (m) {
+				m->body_len = (off_t)(len - hlen);
 			}
 		}
 		off = content + (off_t)len;

@@ -14,15 +14,18 @@
  * queue_count()      messages in the queue
  * queue_flush(), queue_delete(), queue_foreach()   for relayctl
  *
- * Spool layout (all under conf->spool, mode 0700):
+ * Spool layout (all under conf->spool, mode 0700; the formats of the
+ * files are defined, written and read in relayd/spool_fmt.c):
  *   log/N.log    the journal: messages kept in memory while received
- *                (up to 256 KiB) appended as records, many per fdatasync
- *   log/N.done   the ids of N.log's messages that are finished
+ *                (up to 256 KiB) appended as records "@QID LEN\n" +
+ *                envelope header + stored body, many per fdatasync
+ *   log/N.done   the ids of N.log's messages that are finished, one a line
  *   tmp/QID      being written (O_EXCL); removed at start
  *   tmp/pool.N   spent message files kept for reuse (creating an inode
  *                costs more than overwriting one)
  *   queue/QID    committed: envelope header, blank line, stored body
- *   state/QID    recipient states, replaced atomically (write + rename)
+ *   state/QID    recipient states ("RELAYD-STATE 2", one line each),
+ *                replaced atomically (write + rename)
  *   corrupt/QID  unreadable files moved aside at start
  *
  * Invariant: a message is in queue/ only after its file and the directory

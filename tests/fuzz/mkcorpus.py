@@ -8,7 +8,8 @@ Each seed is a small, meaningful input in the harness's format (see the
 comment at the top of each tests/fuzz/fuzz_*.c): real SMTP sessions with
 pipelining, STARTTLS and AUTH, the DATA smuggling sequences, real
 multi-line replies, real addresses, the example configuration, real
-rejection texts (taken from the table of tests/unit/test_classify.c). The
+rejection texts (taken from the table of tests/unit/test_classify.c),
+files relayd wrote to its spool (journal records, state files). The
 seeds are committed; rerun this after changing a harness's input format.
 Files are named after what they hold, and the directories are rewritten
 whole.
@@ -406,6 +407,105 @@ def conf_seeds():
     }
 
 
+# ---- fuzz_spool_fmt: 1-byte header, then a spool file or encoder values ---
+# Below 0x80 the header is the state file's number of recipients and the
+# rest a spool file; these are bytes relayd wrote (copied from a spool: a
+# journal segment's records, a queue/ file's header, state files, a .done
+# file; the version-1 state file from the writer of commit eae1cbc^).
+
+SPOOL_REC1 = (b"@661BADAF1545E000 485\n"
+              b"RELAYD 1\nid 661BADAF1545E000\narrival 1796305025\nsize 00000000000000000262\n"
+              b"client unknown[127.0.0.1]\nbody 0\nsmtputf8 0\nfrom sender@origin.test\n"
+              b"rcpt a@example.com\nrcpt b@example.com\nrcpt c@example.com\n"
+              b"rcpt d@dead.example\n\n"
+              b"Received: from client.test (unknown [127.0.0.1])\r\n"
+              b"\tby relay.test (relayd) with ESMTP id 661BADAF1545E000;\r\n"
+              b"\tThu, 03 Dec 2026 13:37:05 +0000\r\n"
+              b"From: <sender@origin.test>\r\nTo: <rcpt@example.com>\r\nSubject: sample\r\n"
+              b"Message-ID: <sample.5dd7f8cb@origin.test>\r\n\r\nhello\r\n.\r\n")
+SPOOL_REC2 = (b"@661BADAF165BD001 439\n"
+              b"RELAYD 1\nid 661BADAF165BD001\narrival 1796305025\nsize 00000000000000000292\n"
+              b"client unknown[127.0.0.1]\nbody 0\nsmtputf8 0\nfrom \nrcpt x@example.com\n\n"
+              b"Received: from client.test (unknown [127.0.0.1])\r\n"
+              b"\tby relay.test (relayd) with ESMTP id 661BADAF165BD001\r\n"
+              b"\tfor <x@example.com>; Thu, 03 Dec 2026 13:37:05 +0000\r\n"
+              b"From: <sender@origin.test>\r\nTo: <rcpt@example.com>\r\nSubject: null sender\r\n"
+              b"Message-ID: <null-sender.72cfa261@origin.test>\r\n\r\nhello\r\n.\r\n")
+SPOOL_QUEUE = (b"RELAYD 1\nid 661BADAF17635003\narrival 1796305025\nsize 00000000000000300272\n"
+               b"client unknown[127.0.0.1]\nbody 0\nsmtputf8 0\nfrom big@origin.test\n"
+               b"rcpt b2@example.com\n\n"
+               b"Received: from client.test (unknown [127.0.0.1])\r\n" + b"b" * 998 + b"\r\n")
+SPOOL_UTF8 = (b"@661BAE6123903000 447\n"
+              b"RELAYD 1\nid 661BAE6123903000\narrival 1796305212\nsize 00000000000000000260\n"
+              b"client unknown[127.0.0.1]\nbody 2\nsmtputf8 1\n"
+              b"from s\xc3\xa9nder@origin.test\nrcpt e@example.com\nrcpt f\xc3\xbc@example.com\n\n"
+              b"Received: from client.test (unknown [127.0.0.1])\r\n"
+              b"\tby relay.test (relayd) with UTF8SMTP id 661BAE6123903000;\r\n"
+              b"\tThu, 03 Dec 2026 13:40:12 +0000\r\n"
+              b"From: <sender@origin.test>\r\nTo: <rcpt@example.com>\r\nSubject: utf8\r\n"
+              b"Message-ID: <utf8.7c880c6@origin.test>\r\n\r\nhello\r\n.\r\n")
+SPOOL_STATE4 = (b"RELAYD-STATE 2\nwarned 0\n"
+                b"r 0 1 1 1796305025 250 10 2.0.0 sink 127.0.0.2[127.0.0.2]:52643 - \n"
+                b"r 1 0 1 1796308625 451 8 4.3.0 sink 127.0.0.2[127.0.0.2]:52643 - "
+                b"451 4.3.0 greylisted, try later\n"
+                b"r 2 2 1 1796305025 550 8 5.1.1 sink 127.0.0.2[127.0.0.2]:52643 - "
+                b"550 5.1.1 <c@example.com>: user unknown\n"
+                b"r 3 0 1 1796308625 0 0 4.4.1 dead 127.0.0.3[127.0.0.3]:47329 - "
+                b"connect to 127.0.0.3[127.0.0.3]:47329: Connection refused\n")
+SPOOL_DETOUR = (b"RELAYD-STATE 2\nwarned 0\n"
+                b"r 0 0 2 1796308812 0 0 4.4.1 dead 127.0.0.3[127.0.0.3]:42545 dead "
+                b"connect to 127.0.0.3[127.0.0.3]:42545: Connection refused\n"
+                b"r 1 0 1 1796308812 452 8 4.2.2 sink 127.0.0.2[127.0.0.2]:42625 - "
+                b"452 4.2.2 Mailbox full\n")
+SPOOL_STATE_V1 = (b"RELAYD-STATE 1\nwarned 1\n"
+                  b"r 0 0 3 1796308625 451 4.3.0 sink 127.0.0.2[127.0.0.2]:52643 - "
+                  b"451 4.3.0 greylisted, try later\n"
+                  b"r 1 0 0 1796305025 0 - - - - \n"
+                  b"r 2 3 9 1796305025 0 4.4.7 dead 127.0.0.3[127.0.0.3]:47329 dead "
+                  b"delivery time expired; last reply: none\n")
+
+
+def spool_enc(idx=1, state=0, attempts=2, nxt=1796308625, code=451, cmd=8, status="4.3.0",
+              transport="sink", relay="mx.example[192.0.2.1]:25", detour="", reply="",
+              full=False, qid="661BADAF1545E000", arrival=1796305025, size=262, body=0,
+              smtputf8=False, client="unknown[127.0.0.1]", sender="sender@origin.test",
+              rcpts=("a@example.com",), reclen=485):
+    """Encoder values in fuzz_spool_fmt.c's layout (encode_values())."""
+    out = bytes([0x80 | full, idx, state + 1]) + struct.pack(">I", attempts)
+    out += struct.pack(">q", nxt) + struct.pack(">H", code + 50) + bytes([cmd + 1])
+    out += s1(status) + s1(transport) + s2(relay) + s1(detour) + s2(reply)
+    out += b"\x00" + bytes.fromhex(qid) + struct.pack(">qQ", arrival, size)
+    out += bytes([body, smtputf8]) + s2(client) + s2(sender) + bytes([len(rcpts)])
+    out += b"".join(s2(r) for r in rcpts)
+    return out + struct.pack(">I", reclen) + b"\x00"
+
+
+SPOOL = {
+    "journal_record": bytes([4]) + SPOOL_REC1,
+    "journal_two_records": bytes([1]) + SPOOL_REC1 + SPOOL_REC2,
+    "journal_utf8_header": bytes([2]) + SPOOL_UTF8,
+    "queue_file": bytes([1]) + SPOOL_QUEUE,
+    "state_four_rcpts": bytes([4]) + SPOOL_STATE4,
+    "state_detour": bytes([2]) + SPOOL_DETOUR,
+    "state_version1": bytes([3]) + SPOOL_STATE_V1,
+    "state_bad_lines": bytes([2]) + b"RELAYD-STATE 2\nwarned 0\nr 0 0 1 1 0 0 - - - - a\n"
+                                    b"r 9 0 1 1 0 0 - - - - b\ngarbage\nwarned 1\n"
+                                    b"r 1 0 1 1 0 0 - - - - c",
+    "done": bytes([0]) + b"661BADAF165BD001\n661BADAF168DA002\n",
+    "enc_greylisted": spool_enc(reply="451 4.3.0 greylisted, try later"),
+    "enc_forged_line": spool_enc(reply="550 a\r\nr 0 1 0 0 250 0 - - - - injected",
+                                 transport="smart host\n", relay="mx .ex\xe9[1.2.3.4]:25\r",
+                                 status="5.1.1\r", rcpts=("a@b\nrcpt evil@x",)),
+    "enc_full_arrays": spool_enc(full=True, reply="x" * 1100, relay="r" * 420,
+                                 transport="t" * 300, detour="d" * 300, status="4.7.650"),
+    "enc_out_of_range": spool_enc(state=4, code=600, cmd=12, body=3, rcpts=(), reclen=2**31),
+    "enc_dsn": spool_enc(state=3, code=0, cmd=0, status="4.4.7", detour="fallback",
+                         reply="delivery time expired; last reply: none", sender="",
+                         client="local", body=2, smtputf8=True,
+                         rcpts=("s\xe9nder@origin.test", "postmaster")),
+}
+
+
 def write(target, seeds):
     d = OUT / target
     if d.exists():
@@ -424,6 +524,7 @@ def main():
     write("fuzz_data", DATA)
     write("fuzz_conf", conf_seeds())
     write("fuzz_classify_dsn", dsn_seeds())
+    write("fuzz_spool_fmt", SPOOL)
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
     print("%d seeds, %d bytes" % (sum(1 for f in OUT.rglob("*") if f.is_file()), total))
 

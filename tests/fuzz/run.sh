@@ -27,6 +27,7 @@ for t in "$@"; do
 	cp tests/fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null
 	case $t in
 	fuzz_conf) dict=tests/fuzz/conf.dict ;;
+	fuzz_spool_fmt) dict=tests/fuzz/spool.dict ;;
 	*) dict=tests/fuzz/smtp.dict ;;
 	esac
 	UBSAN_OPTIONS=print_stacktrace=1 "$dir/$t" -max_total_time="$secs" -timeout=25 \
