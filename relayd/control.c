@@ -17,8 +17,9 @@
  * Invariants: a queue listing never holds more than CONTROL_BATCH messages'
  * worth of text in memory. It is produced in batches, in queue id order
  * (ids grow with time, so oldest first): each batch is the CONTROL_BATCH
- * smallest ids above the last one written, rendered at once, and the next
- * batch is made only when the client has read the output down to
+ * ids after the last one written (queue_next(): a hash lookup and a walk,
+ * so a batch costs the same in a queue of any size), rendered at once, and
+ * the next batch is made only when the client has read the output down to
  * CONTROL_LOWAT. No pointer to a message survives a batch, so messages
  * delivered or deleted meanwhile are simply not listed, and ones that
  * arrive meanwhile are. Only root and relayd's own user may connect (the
@@ -175,64 +176,6 @@ rcpt_transport(const struct qrcpt *r)
 
 /* ---- queue listing ---------------------------------------------------- */
 
-struct batch {
-	const char *after; /* ids above this one; "" for all */
-	const struct qmsg *h[CONTROL_BATCH];
-	size_t n;
-};
-
-static void
-batch_sift_down(struct batch *b, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, big = i;
-		if (l < b->n && strcmp(b->h[l]->id, b->h[big]->id) > 0)
-			big = l;
-		if (r < b->n && strcmp(b->h[r]->id, b->h[big]->id) > 0)
-			big = r;
-		if (big == i)
-			return;
-		const struct qmsg *t = b->h[i];
-		b->h[i] = b->h[big];
-		b->h[big] = t;
-		i = big;
-	}
-}
-
-/* queue_foreach() callback: keep the CONTROL_BATCH smallest ids above
- * b->after in a max-heap. */
-static void
-batch_add(void *arg, const struct qmsg *m)
-{
-	struct batch *b = arg;
-
-	if (b->after[0] && strcmp(m->id, b->after) <= 0)
-		return;
-	if (b->n < CONTROL_BATCH) {
-		size_t i = b->n++;
-		b->h[i] = m;
-		while (i > 0 && strcmp(b->h[(i - 1) / 2]->id, b->h[i]->id) < 0) {
-			size_t p = (i - 1) / 2;
-			const struct qmsg *t = b->h[p];
-			b->h[p] = b->h[i];
-			b->h[i] = t;
-			i = p;
-		}
-		return;
-	}
-	if (strcmp(m->id, b->h[0]->id) >= 0)
-		return;
-	b->h[0] = m;
-	batch_sift_down(b, 0);
-}
-
-static int
-batch_cmp(const void *a, const void *b)
-{
-	const struct qmsg *const *x = a, *const *y = b;
-	return strcmp((*x)->id, (*y)->id);
-}
-
 static void
 list_text(struct ctl_conn *cc, struct evbuffer *out, const struct qmsg *m, time_t now)
 {
@@ -325,32 +268,22 @@ static void
 list_more(struct ctl_conn *cc)
 {
 	struct evbuffer *out = bufferevent_get_output(cc->bev);
-	struct batch *b = malloc(sizeof(*b));
 	time_t now = time(NULL);
+	size_t n = 0;
+	const struct qmsg *m;
 
-	if (!b) {
-		/* The client sees a truncated listing: say so. */
-		log_err("control: out of memory listing the queue");
-		conn_finish(cc);
-		return;
-	}
-	b->after = cc->cursor;
-	b->n = 0;
-	queue_foreach(batch_add, b);
-	qsort(b->h, b->n, sizeof(b->h[0]), batch_cmp);
-	for (size_t i = 0; i < b->n; i++) {
+	/* The next CONTROL_BATCH messages in id order after the cursor: each
+	 * batch costs its own size, whatever the queue's (queue_next()). */
+	for (m = queue_next(cc->cursor); m && n < CONTROL_BATCH; m = m->next, n++) {
 		cc->nmsg++;
 		if (cc->json)
-			list_json(cc, out, b->h[i]);
+			list_json(cc, out, m);
 		else
-			list_text(cc, out, b->h[i], now);
+			list_text(cc, out, m, now);
+		snprintf(cc->cursor, sizeof(cc->cursor), "%s", m->id);
 	}
-	if (b->n > 0)
-		snprintf(cc->cursor, sizeof(cc->cursor), "%s", b->h[b->n - 1]->id);
-	bool last = b->n < CONTROL_BATCH;
-	free(b);
-	if (!last)
-		return;
+	if (m)
+		return; /* more after the client read this batch */
 	if (cc->json)
 		evbuffer_add_printf(out, "%s]\n", cc->nmsg ? "\n" : "");
 	else if (cc->nmsg == 0)

@@ -55,13 +55,18 @@
 
 /* Spill a message being received to disk beyond this many bytes. */
 #define QUEUE_SPILL (256 * 1024)
+#define QUEUE_RUN_BUDGET_US 5000 /* retries dispatched per turn of the loop, in time */
 
 enum qstate { Q_BUILDING, Q_COMMITTING, Q_QUEUED, Q_DONE };
 
 static struct event_base *q_base;
 static struct event *q_timer;
-static struct sched q_sched;
-static struct qmsg *q_head; /* committed messages */
+/* Due times: messages never tried yet (new mail) and retries, apart, so a
+ * backlog made due at once (a flush, a recovery) never delays new mail. */
+static struct sched q_sched, q_fresh;
+static struct qmsg *q_head, *q_tail; /* committed messages, by id (oldest first) */
+static struct qmsg **q_byid;	     /* and by id in a hash (chained on ->hnext) */
+static size_t q_hsize;		     /* buckets, a power of two */
 static size_t q_count;
 static int q_dirfd = -1, q_tmpfd = -1, q_statefd = -1;
 static bool q_stopping;
@@ -128,15 +133,71 @@ msg_new(void)
 	return m;
 }
 
+/* FNV-1a of a queue id. */
+static size_t
+id_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h;
+}
+
+static void
+hash_grow(void)
+{
+	size_t n = q_hsize ? q_hsize * 2 : 1024;
+	struct qmsg **t = calloc(n, sizeof(*t));
+	if (!t)
+		fatal("out of memory");
+	for (struct qmsg *m = q_head; m; m = m->next) {
+		size_t b = id_hash(m->id) & (n - 1);
+		m->hnext = t[b];
+		t[b] = m;
+	}
+	free(q_byid);
+	q_byid = t;
+	q_hsize = n;
+}
+
+/* The committed message QID, or NULL: a hash lookup, never a walk. */
+static struct qmsg *
+msg_find(const char *qid)
+{
+	if (!q_hsize)
+		return NULL;
+	for (struct qmsg *m = q_byid[id_hash(qid) & (q_hsize - 1)]; m; m = m->hnext)
+		if (strcmp(m->id, qid) == 0)
+			return m;
+	return NULL;
+}
+
+/* Add committed M in id order (new ids are the largest, so this is the
+ * tail but after a clock set back) and to the hash. */
 static void
 list_add(struct qmsg *m)
 {
-	m->prev = NULL;
-	m->next = q_head;
-	if (q_head)
-		q_head->prev = m;
-	q_head = m;
+	struct qmsg *after = q_tail;
+	while (after && strcmp(after->id, m->id) > 0)
+		after = after->prev;
+	m->prev = after;
+	m->next = after ? after->next : q_head;
+	if (m->next)
+		m->next->prev = m;
+	else
+		q_tail = m;
+	if (after)
+		after->next = m;
+	else
+		q_head = m;
 	q_count++;
+	if (q_count > q_hsize)
+		hash_grow(); /* puts M in too */
+	else {
+		size_t b = id_hash(m->id) & (q_hsize - 1);
+		m->hnext = q_byid[b];
+		q_byid[b] = m;
+	}
 }
 
 static void
@@ -148,7 +209,15 @@ list_del(struct qmsg *m)
 		q_head = m->next;
 	if (m->next)
 		m->next->prev = m->prev;
+	else
+		q_tail = m->prev;
 	m->next = m->prev = NULL;
+	struct qmsg **pp = &q_byid[id_hash(m->id) & (q_hsize - 1)];
+	while (*pp && *pp != m)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = m->hnext;
+	m->hnext = NULL;
 	q_count--;
 }
 
@@ -611,7 +680,7 @@ journal_finish(struct qmsg *m)
 	}
 	pthread_mutex_unlock(&j_lock);
 	if (gone)
-		worker_submit(seg_unlink_work, seg_dead, g);
+		worker_submit_bg(seg_unlink_work, seg_dead, g);
 }
 
 static pthread_mutex_t ds_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -923,18 +992,18 @@ static void
 msg_finish(struct qmsg *m)
 {
 	m->state = Q_DONE;
-	sched_cancel(&q_sched, &m->sched);
+	sched_cancel(m->fresh ? &q_fresh : &q_sched, &m->sched);
 	list_del(m);
 	if (m->seg) {
 		journal_finish(m);
 		if (m->has_state) {
-			worker_submit(remove_work, remove_done, m);
+			worker_submit_bg(remove_work, remove_done, m);
 			return;
 		}
 		msg_unref(m);
 		return;
 	}
-	worker_submit(remove_work, remove_done, m);
+	worker_submit_bg(remove_work, remove_done, m);
 }
 
 struct state_job {
@@ -1032,7 +1101,7 @@ state_save(struct qmsg *m)
 	m->state_writing = true;
 	m->has_state = true;
 	m->refs++;
-	worker_submit(state_work, state_done, j);
+	worker_submit_bg(state_work, state_done, j);
 }
 
 /* ---- notifications (DSN) ---------------------------------------------- */
@@ -1188,10 +1257,9 @@ queue_schedule(struct qmsg *m)
 			when = r->next_attempt;
 		any = true;
 	}
-	if (!any) {
-		sched_cancel(&q_sched, &m->sched);
+	sched_cancel(m->fresh ? &q_fresh : &q_sched, &m->sched);
+	if (!any)
 		return;
-	}
 	/* Wake up for the delay warning even between attempts. */
 	const struct conf_queue *qc = &relayd_conf->queue;
 	if (qc->delay_warning > 0 && !m->warned) {
@@ -1199,7 +1267,12 @@ queue_schedule(struct qmsg *m)
 		if (warn_at < when)
 			when = warn_at;
 	}
-	if (sched_set(&q_sched, &m->sched, when) == -1)
+	/* New mail (no recipient tried yet) goes before every retry. */
+	m->fresh = true;
+	for (size_t i = 0; i < m->nrcpt && m->fresh; i++)
+		if (m->rcpt[i].attempts > 0)
+			m->fresh = false;
+	if (sched_set(m->fresh ? &q_fresh : &q_sched, &m->sched, when) == -1)
 		fatal("out of memory");
 	queue_rearm();
 }
@@ -1418,16 +1491,34 @@ dispatch(struct qmsg *m, time_t now)
 		queue_schedule(m);
 }
 
+/* Run due messages: all due new mail, then retries for at most
+ * QUEUE_RUN_BUDGET_US of this turn of the loop; when retries are left, the
+ * loop serves sessions and connections before the next turn, so a backlog
+ * made due at once never stalls the loop. */
 static void
 queue_run(evutil_socket_t fd, short what, void *arg)
 {
 	time_t now = time(NULL);
 	struct sched_entry *e;
+	struct timespec t0, t;
 
 	if (q_stopping)
 		return;
-	while ((e = sched_pop_due(&q_sched, now)) != NULL)
+	while ((e = sched_pop_due(&q_fresh, now)) != NULL)
 		dispatch(msg_of(e), now);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned n = 1; (e = sched_pop_due(&q_sched, now)) != NULL; n++) {
+		dispatch(msg_of(e), now);
+		if (n % 16 != 0)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 >=
+		    QUEUE_RUN_BUDGET_US) {
+			struct timeval zero = {0, 0};
+			evtimer_add(q_timer, &zero); /* the rest on the next turn */
+			return;
+		}
+	}
 	queue_rearm();
 }
 
@@ -1441,7 +1532,9 @@ tv_usec(const struct timeval *t)
 static void
 queue_rearm(void)
 {
-	struct sched_entry *e = sched_peek(&q_sched);
+	struct sched_entry *e = sched_peek(&q_sched), *f = sched_peek(&q_fresh);
+	if (!e || (f && f->when < e->when))
+		e = f;
 	if (!e || q_stopping)
 		return;
 	time_t now = time(NULL);
@@ -1464,18 +1557,17 @@ int
 queue_flush(const char *qid)
 {
 	time_t now = time(NULL);
-	bool found = false;
+	struct qmsg *one = qid ? msg_find(qid) : NULL;
 
-	for (struct qmsg *m = q_head; m; m = m->next) {
-		if (qid && strcmp(m->id, qid) != 0)
-			continue;
-		found = true;
+	if (qid && !one)
+		return -1;
+	for (struct qmsg *m = one ? one : q_head; m; m = one ? NULL : m->next) {
 		for (size_t i = 0; i < m->nrcpt; i++)
 			if (m->rcpt[i].state == RCPT_PENDING && !m->rcpt[i].inflight)
 				m->rcpt[i].next_attempt = now;
 		queue_schedule(m);
 	}
-	return qid && !found ? -1 : 0;
+	return 0;
 }
 
 /* Deferred recipients of TRANSPORT (and DOMAIN) that waited for the
@@ -1515,25 +1607,48 @@ queue_release(const char *transport, const char *domain)
 int
 queue_delete(const char *qid)
 {
-	for (struct qmsg *m = q_head; m; m = m->next) {
-		if (strcmp(m->id, qid) != 0)
-			continue;
-		for (size_t i = 0; i < m->nrcpt; i++)
-			if (m->rcpt[i].state == RCPT_PENDING)
-				m->rcpt[i].state = RCPT_BOUNCED; /* no DSN: just done */
-		log_info("%s: removed by the administrator", m->id);
-		msg_finish(m);
-		return 0;
-	}
-	return -1;
+	struct qmsg *m = msg_find(qid);
+	if (!m)
+		return -1;
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state == RCPT_PENDING)
+			m->rcpt[i].state = RCPT_BOUNCED; /* no DSN: just done */
+	log_info("%s: removed by the administrator", m->id);
+	msg_finish(m);
+	return 0;
 }
 
-/* Call CB for every queued message, newest first. */
+/* Call CB for every queued message, oldest first. */
 void
 queue_foreach(void (*cb)(void *arg, const struct qmsg *m), void *arg)
 {
 	for (struct qmsg *m = q_head; m; m = m->next)
 		cb(arg, m);
+}
+
+/* The queued message with the smallest id above AFTER (NULL or "": the
+ * first), or NULL: a cursor that survives the message at it leaving. */
+const struct qmsg *
+queue_next(const char *after)
+{
+	if (!after || !after[0])
+		return q_head;
+	struct qmsg *m = msg_find(after);
+	if (m)
+		return m->next;
+	/* Gone since: the first one above it, from whichever end is nearer
+	 * in id order (the list is sorted). */
+	for (m = q_tail; m && strcmp(m->id, after) > 0; m = m->prev)
+		if (!m->prev || strcmp(m->prev->id, after) <= 0)
+			return m;
+	return NULL;
+}
+
+/* The queued message QID, or NULL. */
+const struct qmsg *
+queue_find(const char *qid)
+{
+	return msg_find(qid);
 }
 
 /* No commit waiting for its completion. */
@@ -2174,6 +2289,7 @@ queue_init(struct event_base *base, char **cause)
 
 	q_base = base;
 	sched_init(&q_sched);
+	sched_init(&q_fresh);
 	if (mkdirs(spool) == -1) {
 		snprintf(err, sizeof(err), "cannot create spool %s: %s", spool, strerror(errno));
 		*cause = err;

@@ -84,6 +84,7 @@ struct qmsg {
 
 	/* private to queue.c */
 	struct sched_entry sched;
+	bool fresh; /* SCHED is in the new-mail heap (no recipient tried yet) */
 	off_t body_off, body_len;
 	size_t size_at; /* offset of the size digits in the header */
 	unsigned jobs;	/* delivery jobs in flight */
@@ -100,7 +101,8 @@ struct qmsg {
 	struct qmsg *ds_next; /* awaiting the directory fsync (group commit) */
 	void (*commit_cb)(void *, struct qmsg *, int);
 	void *commit_arg;
-	struct qmsg *next, *prev;
+	struct qmsg *next, *prev; /* all committed messages, by id */
+	struct qmsg *hnext;	  /* the id hash's chain */
 };
 
 /* The envelope of a message being received. */
@@ -160,7 +162,15 @@ int queue_delete(const char *qid);
  * succeeded again: its deferred recipients are retried now. */
 void queue_release(const char *transport, const char *domain);
 
-/* Call CB for each queued message (read-only). */
+/* Call CB for each queued message (read-only), oldest id first. */
 void queue_foreach(void (*cb)(void *arg, const struct qmsg *m), void *arg);
+
+/* The queued message with the smallest id above AFTER (NULL or "": the
+ * first one), or NULL at the end: for listings in batches, whatever left
+ * the queue in between. O(1) while the message at AFTER is still queued. */
+const struct qmsg *queue_next(const char *after);
+
+/* The queued message QID (a hash lookup), or NULL. */
+const struct qmsg *queue_find(const char *qid);
 
 #endif

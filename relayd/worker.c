@@ -1,11 +1,15 @@
 /*
  * worker.c — threads for the blocking half of spool writes.
  *
- * worker_init(), worker_submit(), worker_busy(), worker_shutdown()
+ * worker_init(), worker_submit(), worker_submit_bg(), worker_busy(),
+ * worker_shutdown()
  *
  * Jobs go on a FIFO under a mutex; threads take them, run work(), put the
  * job on a done list and wake the loop through an eventfd; the loop runs
- * done() callbacks. fsync takes about a millisecond on our disks: it must
+ * done() callbacks. Background jobs (recipient state, removals) have a FIFO
+ * of their own: a thread takes one only when no urgent job (a commit a
+ * client waits for) is queued, and at most half the threads run them, so a
+ * retry cycle of a large backlog never makes a 250 wait behind it. fsync takes about a millisecond on our disks: it must
  * never run on the event-loop thread, and concurrent fsyncs on ext4 share
  * journal commits, so a handful of threads is a cheap group commit.
  */
@@ -33,6 +37,8 @@ struct job {
 static pthread_mutex_t w_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t w_cond = PTHREAD_COND_INITIALIZER;
 static struct job *w_head, *w_tail; /* to do */
+static struct job *b_head, *b_tail; /* to do, in the background */
+static int b_running, b_max;	    /* background jobs running; at most */
 static struct job *d_head, *d_tail; /* done, for the loop */
 static bool w_stop;
 static int w_efd = -1;
@@ -57,19 +63,34 @@ worker_main(void *unused)
 {
 	pthread_mutex_lock(&w_lock);
 	for (;;) {
-		while (!w_head && !w_stop)
+		while (!w_head && !(b_head && b_running < b_max) && !w_stop)
 			pthread_cond_wait(&w_cond, &w_lock);
-		if (!w_head)
-			break;
-		struct job *j = w_head;
-		w_head = j->next;
-		if (!w_head)
-			w_tail = NULL;
+		bool bg = false;
+		struct job *j;
+		if (w_head) {
+			j = w_head;
+			w_head = j->next;
+			if (!w_head)
+				w_tail = NULL;
+		} else if (b_head && (b_running < b_max || w_stop)) {
+			j = b_head;
+			b_head = j->next;
+			if (!b_head)
+				b_tail = NULL;
+			b_running++;
+			bg = true;
+		} else {
+			break; /* stopping, nothing left */
+		}
 		pthread_mutex_unlock(&w_lock);
 
 		j->work(j->arg);
 
 		pthread_mutex_lock(&w_lock);
+		if (bg) {
+			b_running--;
+			pthread_cond_signal(&w_cond); /* another may take the next one */
+		}
 		bool wake = d_head == NULL;
 		push(&d_head, &d_tail, j);
 		if (wake) {
@@ -114,6 +135,7 @@ worker_init(struct event_base *base, int nthreads)
 	w_ev = event_new(base, w_efd, EV_READ | EV_PERSIST, worker_drain, NULL);
 	if (!w_ev || event_add(w_ev, NULL) == -1)
 		return -1;
+	b_max = nthreads > 1 ? nthreads / 2 : 1;
 	w_threads = calloc((size_t)nthreads, sizeof(*w_threads));
 	if (!w_threads)
 		return -1;
@@ -138,6 +160,23 @@ worker_submit(void (*work)(void *), void (*done)(void *), void *arg)
 	w_busy++;
 	pthread_mutex_lock(&w_lock);
 	push(&w_head, &w_tail, j);
+	pthread_cond_signal(&w_cond);
+	pthread_mutex_unlock(&w_lock);
+}
+
+/* Queue WORK behind every urgent job, on at most half the threads. */
+void
+worker_submit_bg(void (*work)(void *), void (*done)(void *), void *arg)
+{
+	struct job *j = malloc(sizeof(*j));
+	if (!j)
+		fatal("worker: out of memory");
+	j->work = work;
+	j->done = done;
+	j->arg = arg;
+	w_busy++;
+	pthread_mutex_lock(&w_lock);
+	push(&b_head, &b_tail, j);
 	pthread_cond_signal(&w_cond);
 	pthread_mutex_unlock(&w_lock);
 }
