@@ -517,7 +517,12 @@ def test_check_as_unprivileged(relayd_path, open_dir):
         os.setgid(nobody.pw_gid)
         os.setuid(nobody.pw_uid)
 
-    p = subprocess.run([relayd_path, "-n", "-f", str(conf)], capture_output=True, text=True,
+    # The build tree may be where nobody cannot reach (a CI clone under a
+    # 0700 directory): run a copy from the open directory.
+    exe = open_dir / "relayd"
+    shutil.copy(relayd_path, exe)
+    os.chmod(exe, 0o755)
+    p = subprocess.run([str(exe), "-n", "-f", str(conf)], capture_output=True, text=True,
                        timeout=10, preexec_fn=drop)
     assert p.returncode == 1, p
     floor = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
