@@ -176,7 +176,8 @@ dest_hold(struct dest *d, const struct dlv *why)
 		return;
 	if (d->detour_until <= now) {
 		classify(why->code, why->status, why->text, &cl);
-		log_info("%s: destination %s rejects the sending IP (%s); its mail goes through "
+		log_smtp(LOG_INFO,
+			 "%s: destination %s rejects the sending IP (%s); its mail goes through "
 			 "transport %s for %us",
 			 t->name, dest_name(d), cl.label ? cl.label : "blocked", t->fallback->name,
 			 t->fallback_hold);
@@ -283,7 +284,8 @@ dest_backoff(struct dest *d, const struct dlv *why)
 	if (pause > 600)
 		pause = 600;
 	d->paused_until = mono() + pause;
-	log_info("%s: destination %s is throttling (%s); concurrency %u -> %u, paused for %us",
+	log_smtp(LOG_INFO,
+		 "%s: destination %s is throttling (%s); concurrency %u -> %u, paused for %us",
 		 d->tname, dest_name(d), why->text, old, d->cur_max, pause);
 }
 
@@ -295,7 +297,7 @@ dest_recovered(struct dest *d)
 		d->backoff = 0;
 		if (t)
 			d->cur_max = t->max_connections;
-		log_info("%s: destination %s recovered; concurrency back to %u", d->tname,
+		log_smtp(LOG_INFO, "%s: destination %s recovered; concurrency back to %u", d->tname,
 			 dest_name(d), d->cur_max);
 	}
 	d->down_until = 0;
@@ -342,7 +344,7 @@ note_failure(struct mta_conn *mc, const struct dlv *d)
 		mc->best = *d;
 		mc->have_best = true;
 	}
-	log_debug("%s: %s", mc->t->name, d->text);
+	log_smtp(LOG_DEBUG, "%s: %s", mc->t->name, d->text);
 }
 
 static void
@@ -389,8 +391,8 @@ conn_next_addr(struct mta_conn *mc)
 	mc->job_started = false;
 	mc->no_tls = false;
 	if (stale) {
-		log_debug("%s: reused connection to %s was gone; reconnecting", mc->t->name,
-			  mc->relay);
+		log_smtp(LOG_DEBUG, "%s: reused connection to %s was gone; reconnecting",
+			 mc->t->name, mc->relay);
 		mc->nmsgs = 0;
 		mc->have_best = false;
 		conn_connect(mc);
@@ -576,8 +578,8 @@ conn_tls_up(struct mta_conn *mc)
 	tls_bev_info(mc->bev, &info);
 	snprintf(mc->tls_proto, sizeof(mc->tls_proto), "%s", info.protocol);
 	stats_count(STAT_TLS_OUT, mc->t->name, 1);
-	log_debug("%s: TLS with %s: %s, cipher %s, %s", mc->t->name, mc->relay, info.protocol,
-		  info.cipher, info.verify);
+	log_smtp(LOG_DEBUG, "%s: TLS with %s: %s, cipher %s, %s", mc->t->name, mc->relay,
+		 info.protocol, info.cipher, info.verify);
 	evtimer_del(mc->deadline);
 	if (!mc->cl) {
 		conn_new_client(mc); /* SMTPS: the greeting comes now */
@@ -599,7 +601,8 @@ conn_tls_failed(struct mta_conn *mc, short what)
 		tls_bev_error(mc->bev, why, sizeof(why));
 	if (mc->t->tls->level == TLS_LEVEL_MAY && !mc->t->smtps && !mc->no_tls) {
 		/* "may" never loses mail over TLS trouble: once in plaintext. */
-		log_info("%s: TLS handshake with %s failed (%s); trying once more without TLS",
+		log_smtp(LOG_INFO,
+			 "%s: TLS handshake with %s failed (%s); trying once more without TLS",
 			 mc->t->name, mc->relay, why);
 		mc->no_tls = true;
 		conn_drop_socket(mc);
@@ -828,9 +831,10 @@ hook_fail(void *arg, const struct reply *r)
 	mc->fail_temp = mc->cl && mc->cl->fail_temp;
 	mc->fail_reply = *r;
 	if (mc->fail_reply.status[0] == '4' && strcmp(mc->fail_reply.status, "4.7.8") == 0)
-		log_err("%s: authentication to %s failed: %s -- check auth_user and "
-			"auth_password_file",
-			mc->t->name, mc->relay, r->line);
+		log_smtp(LOG_ERR,
+			 "%s: authentication to %s failed: %s -- check auth_user and "
+			 "auth_password_file",
+			 mc->t->name, mc->relay, r->line);
 }
 
 static void
@@ -845,8 +849,8 @@ static void
 hook_trace(void *arg, enum client_state from, enum client_state to)
 {
 	struct mta_conn *mc = arg;
-	log_debug("%s: %s: %s -> %s", mc->t->name, mc->relay, client_strstate(from),
-		  client_strstate(to));
+	log_smtp(LOG_DEBUG, "%s: %s: %s -> %s", mc->t->name, mc->relay, client_strstate(from),
+		 client_strstate(to));
 }
 
 static const struct client_hooks client_hooks = {
@@ -1025,8 +1029,8 @@ conn_start_socket(struct mta_conn *mc)
 		if (literal_addr(mc->t->source_address, 0, &src) == 0 &&
 		    src.ss.ss_family == sa->sa_family &&
 		    bind(fd, (struct sockaddr *)&src.ss, src.len) == -1)
-			log_warn("%s: cannot bind to source_address %s: %s", mc->t->name,
-				 mc->t->source_address, strerror(errno));
+			log_smtp(LOG_WARNING, "%s: cannot bind to source_address %s: %s",
+				 mc->t->name, mc->t->source_address, strerror(errno));
 	}
 	mc->bev = bufferevent_socket_new(m_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!mc->bev)
@@ -1211,7 +1215,7 @@ read_password(struct mta_conn *mc)
 		 mc->t->auth_password_file, f ? "it is empty" : strerror(errno));
 	if (f)
 		fclose(f);
-	log_err("%s: %s", mc->t->name, why);
+	log_smtp(LOG_ERR, "%s: %s", mc->t->name, why);
 	struct dlv_event ev = {.what = DLV_W_CONFIG, .status = "4.7.8", .reason = why};
 	struct dlv_verdict v;
 	dlv_decide(&ev, &v);

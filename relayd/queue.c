@@ -289,7 +289,7 @@ queue_create(const struct qenv *env)
 	if (spool_fmt_env_encode(&hdr, &fe, &m->size_at, &why) == -1) {
 		if (why == spool_fmt_nomem)
 			fatal("out of memory");
-		log_err("%s: cannot queue message: %s", m->id, why);
+		log_qmgr(LOG_ERR, "%s: cannot queue message: %s", m->id, why);
 		m->error = EINVAL;
 	} else if (evbuffer_add(m->buf, hdr.p, hdr.len) == -1) {
 		fatal("out of memory");
@@ -776,7 +776,7 @@ commit_done(void *arg)
 	m->buf = NULL;
 	if (m->error) {
 		int err = m->error;
-		log_err("%s: cannot queue message: %s", m->id, strerror(err));
+		log_qmgr(LOG_ERR, "%s: cannot queue message: %s", m->id, strerror(err));
 		cb(m->commit_arg, m, err);
 		msg_unref(m);
 		return;
@@ -869,11 +869,14 @@ log_outcome(struct qmsg *m, struct qrcpt *r, const char *transport, const struct
 	time_t now = time(NULL);
 	struct classification cl;
 	classify(d->code, d->status, d->text, &cl);
-	log_info("%s: to=<%s>, transport=%s, relay=%s, delay=%lld, attempts=%u, tls=%s, "
-		 "dsn=%s, status=%s (%s%s%s%s)",
-		 m->id, r->addr, transport, d->relay, (long long)(now - m->arrival), r->attempts,
-		 d->tls, d->status, status, d->text, cl.label ? " [" : "", cl.label ? cl.label : "",
-		 cl.label ? "]" : "");
+	/* Postfix's fields in Postfix's order, relayd's own after the reason:
+	 * pflogsumm's pattern allows nothing else between to= and status=. */
+	log_smtp(LOG_INFO,
+		 "%s: to=<%s>, relay=%s, delay=%lld, dsn=%s, status=%s (%s%s%s%s), transport=%s, "
+		 "attempts=%u, tls=%s",
+		 m->id, r->addr, d->relay, (long long)(now - m->arrival), d->status, status,
+		 d->text, cl.label ? " [" : "", cl.label ? cl.label : "", cl.label ? "]" : "",
+		 transport, r->attempts, d->tls);
 }
 
 /* Record the outcome D of recipient IDX's attempt over TRANSPORT. */
@@ -1050,7 +1053,8 @@ state_done(void *arg)
 	struct qmsg *m = j->m;
 
 	if (j->error)
-		log_warn("%s: cannot save recipient state: %s", m->id, strerror(j->error));
+		log_qmgr(LOG_WARNING, "%s: cannot save recipient state: %s", m->id,
+			 strerror(j->error));
 	spool_fmt_buf_free(&j->buf);
 	free(j);
 	m->state_writing = false;
@@ -1095,7 +1099,8 @@ state_save(struct qmsg *m)
 		if (spool_fmt_state_rcpt(&j->buf, &fr, &why) == -1) {
 			if (why == spool_fmt_nomem)
 				fatal("out of memory");
-			log_warn("%s: recipient %zu left out of the state file: %s", m->id, i, why);
+			log_qmgr(LOG_WARNING, "%s: recipient %zu left out of the state file: %s",
+				 m->id, i, why);
 		}
 	}
 	m->state_writing = true;
@@ -1136,11 +1141,12 @@ dsn_committed(void *arg, struct qmsg *m, int err)
 	struct dsn_done *dd = arg;
 	const char *what = dd->delay ? "delay" : "non-delivery";
 	if (err)
-		log_err("%s: sender %s notification not queued: %s", dd->qid, what, strerror(err));
+		log_qmgr(LOG_ERR, "%s: sender %s notification not queued: %s", dd->qid, what,
+			 strerror(err));
 	else
-		log_info("%s: sender %s notification: %s", dd->qid, what, m->id);
+		log_qmgr(LOG_INFO, "%s: sender %s notification: %s", dd->qid, what, m->id);
 	if (!err) {
-		log_info("%s: from=<>, size=%llu, nrcpt=1, client=local (queued)", m->id,
+		log_qmgr(LOG_INFO, "%s: from=<>, size=%llu, nrcpt=1, client=local (queued)", m->id,
 			 (unsigned long long)m->size);
 		stats_count(STAT_RECEIVED, NULL, 1);
 	}
@@ -1158,7 +1164,7 @@ notify(struct qmsg *m, const size_t *idx, size_t n, bool delay)
 	if (n == 0)
 		return;
 	if (m->sender[0] == '\0') {
-		log_info("%s: no %s notification: the sender is <>", m->id,
+		log_qmgr(LOG_INFO, "%s: no %s notification: the sender is <>", m->id,
 			 delay ? "delay" : "non-delivery");
 		return;
 	}
@@ -1167,8 +1173,8 @@ notify(struct qmsg *m, const size_t *idx, size_t n, bool delay)
 	char *text = bounce_text(m, idx, n, delay, headers, hlen, c, time(NULL), ++unique, &len);
 	free(headers);
 	if (!text) {
-		log_err("%s: cannot build the %s notification", m->id,
-			delay ? "delay" : "non-delivery");
+		log_qmgr(LOG_ERR, "%s: cannot build the %s notification", m->id,
+			 delay ? "delay" : "non-delivery");
 		return;
 	}
 	const char *to[1] = {m->sender};
@@ -1598,7 +1604,8 @@ queue_release(const char *transport, const char *domain)
 			queue_schedule(m);
 	}
 	if (n)
-		log_info("%s: destination %s works again: %zu deferred recipient%s released",
+		log_qmgr(LOG_INFO,
+			 "%s: destination %s works again: %zu deferred recipient%s released",
 			 transport, domain ? domain : "(relay)", n, n == 1 ? "" : "s");
 }
 
@@ -1613,7 +1620,7 @@ queue_delete(const char *qid)
 	for (size_t i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state == RCPT_PENDING)
 			m->rcpt[i].state = RCPT_BOUNCED; /* no DSN: just done */
-	log_info("%s: removed by the administrator", m->id);
+	log_qmgr(LOG_INFO, "%s: removed by the administrator", m->id);
 	msg_finish(m);
 	return 0;
 }
@@ -1673,14 +1680,15 @@ move_aside(int dirfd, const char *name, const char *why)
 	int cfd = openat(dirfd, "../corrupt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cfd != -1) {
 		if (renameat(dirfd, name, cfd, name) == 0) {
-			log_warn("%s: corrupt queue file moved to corrupt/: %s", name, why);
+			log_qmgr(LOG_WARNING, "%s: corrupt queue file moved to corrupt/: %s", name,
+				 why);
 			close(cfd);
 			return;
 		}
 		close(cfd);
 	}
-	log_err("%s: corrupt queue file (%s) and it cannot be moved aside: %s", name, why,
-		strerror(errno));
+	log_qmgr(LOG_ERR, "%s: corrupt queue file (%s) and it cannot be moved aside: %s", name, why,
+		 strerror(errno));
 }
 
 /* Read the whole header (up to the blank line) of an open message file. */
@@ -1843,13 +1851,14 @@ load_state(struct qmsg *m)
 	int rc;
 	/* Version 2 added the command a reply answered; 1 is still read. */
 	if (spool_fmt_state_open(&rd, buf, len, m->nrcpt, &why) == -1) {
-		log_warn("%s: ignoring the state file: %s", m->id, why);
+		log_qmgr(LOG_WARNING, "%s: ignoring the state file: %s", m->id, why);
 		free(buf);
 		return;
 	}
 	while ((rc = spool_fmt_state_next(&rd, &fr, &warned, &why)) != FMT_END) {
 		if (rc == -1) {
-			log_warn("%s: ignoring bad line %u in state file: %s", m->id, rd.line, why);
+			log_qmgr(LOG_WARNING, "%s: ignoring bad line %u in state file: %s", m->id,
+				 rd.line, why);
 			continue;
 		}
 		if (rc == FMT_WARNED) {
@@ -1901,7 +1910,7 @@ save_aside(int fd, off_t off, off_t len, const char *name, const char *why)
 		close(out);
 	if (cfd != -1)
 		close(cfd);
-	log_warn("%s: corrupt journal record saved to corrupt/: %s", name, why);
+	log_qmgr(LOG_WARNING, "%s: corrupt journal record saved to corrupt/: %s", name, why);
 }
 
 /* Recover one segment: its records, less those named in its .done file. */
@@ -2276,7 +2285,7 @@ recover(void)
 		closedir(d);
 	}
 	free(live);
-	log_info("queue: recovered %zu message%s%s", n, n == 1 ? "" : "s",
+	log_qmgr(LOG_INFO, "queue: recovered %zu message%s%s", n, n == 1 ? "" : "s",
 		 bad ? " (some corrupt files moved to corrupt/)" : "");
 }
 

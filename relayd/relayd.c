@@ -81,10 +81,12 @@ usage(void)
 	exit(2);
 }
 
+/* conf_load() and check_conf() error callback: FILE:LINE: message on
+ * stderr (with its priority when stderr is the journal). */
 static void
 print_error(void *arg, const char *msg)
 {
-	fprintf(stderr, "%s\n", msg);
+	log_plain(LOG_ERR, msg);
 }
 
 /* conf_load() error callback of a reload: log it, keep it for relayctl. */
@@ -393,6 +395,9 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	/* stderr until detached, so start-up errors reach the terminal (or,
+	 * under systemd, the journal with their priority). */
+	log_init("relayd", true, verbose);
 
 	struct conf *c = conf_load(conf_file, print_error, NULL);
 	if (!c)
@@ -414,8 +419,6 @@ main(int argc, char **argv)
 		return 1;
 	}
 	relayd_conf = c;
-	/* stderr until detached, so start-up errors reach the terminal. */
-	log_init("relayd", true, verbose);
 	signal(SIGPIPE, SIG_IGN);
 	/* Every session is a descriptor: the soft limit (often 1024) must
 	 * not be what caps max_clients. */

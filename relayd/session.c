@@ -124,7 +124,7 @@ session_close(struct session *se)
 	if (se->gone)
 		return;
 	se->gone = true;
-	log_debug("disconnect from %s", se->client);
+	log_smtpd(LOG_DEBUG, "disconnect from %s", se->client);
 	if (se->bev)
 		bufferevent_free(se->bev);
 	se->bev = NULL;
@@ -192,9 +192,9 @@ deadline_passed(evutil_socket_t fd, short what, void *arg)
 	struct session *se = arg;
 	if (se->gone || se->closing)
 		return;
-	log_info("%s: deadline passed in state %s (a client must send each command within "
-		 "%us)",
-		 se->client, server_strstate(se->srv->state), se->lis->conf->timeout);
+	log_smtpd(LOG_INFO,
+		  "%s: deadline passed in state %s (a client must send each command within %us)",
+		  se->client, server_strstate(se->srv->state), se->lis->conf->timeout);
 	server_timeout(se->srv);
 	session_settle(se);
 }
@@ -418,7 +418,14 @@ commit_done(void *arg, struct qmsg *m, int err)
 	s_committing--;
 	se->msg = NULL;
 	if (err == 0) {
-		log_info("%s: from=<%s>, size=%llu, nrcpt=%zu, client=%s (queued)", m->id,
+		/* Postfix's smtpd and qmgr lines: pflogsumm counts a message as
+		 * received from the first, and takes its size from the second. */
+		if (se->srv->authenticated)
+			log_smtpd(LOG_INFO, "%s: client=%s, sasl_username=%s", m->id, m->client,
+				  se->srv->user);
+		else
+			log_smtpd(LOG_INFO, "%s: client=%s", m->id, m->client);
+		log_qmgr(LOG_INFO, "%s: from=<%s>, size=%llu, nrcpt=%zu, client=%s (queued)", m->id,
 			 m->sender, (unsigned long long)m->size, m->nrcpt, m->client);
 		snprintf(text, sizeof(text), "250 2.0.0 Ok: queued as %s", m->id);
 		stats_count(STAT_RECEIVED, NULL, 1);
@@ -554,7 +561,7 @@ auth_done(void *arg)
 	enum anvil_verdict v = anvil_end(se->lis->anvil, sa, j->ok, session_now());
 	if (j->ok) {
 		stats_count(STAT_AUTH_OK, NULL, 1);
-		log_info("%s: authenticated as %s", se->client, j->user);
+		log_smtpd(LOG_INFO, "%s: authenticated as %s", se->client, j->user);
 		se->auth_failures = 0;
 		auth_verdict(-1, 0, j);
 		return;
@@ -563,16 +570,17 @@ auth_done(void *arg)
 	 * anvil limits it across sessions. */
 	se->auth_failures++;
 	stats_count(STAT_AUTH_FAILED, NULL, 1);
-	log_warn("%s: authentication failed for user %s", se->client, j->user);
+	log_smtpd(LOG_WARNING, "%s: authentication failed for user %s", se->client, j->user);
 	if (v == ANVIL_LIMIT) {
 		const struct conf_listen *cl = se->lis->conf;
 		char from[64];
 		anvil_key_str(sa, from, sizeof(from));
 		stats_count(STAT_AUTH_LIMIT, NULL, 1);
-		log_warn("%s: too many failed authentication attempts from %s: %u within %us; "
-			 "AUTH from there is refused (454 4.7.0) for %us (listen %s)",
-			 se->client, from, cl->auth_fail_limit, cl->auth_fail_window,
-			 cl->auth_fail_window, cl->name);
+		log_smtpd(LOG_WARNING,
+			  "%s: too many failed authentication attempts from %s: %u within %us; "
+			  "AUTH from there is refused (454 4.7.0) for %us (listen %s)",
+			  se->client, from, cl->auth_fail_limit, cl->auth_fail_window,
+			  cl->auth_fail_window, cl->name);
 	}
 	struct timeval tv = {se->auth_failures < 10 ? se->auth_failures : 10, 0};
 	event_base_once(s_base, -1, EV_TIMEOUT, auth_verdict, j, &tv);
@@ -587,7 +595,8 @@ hook_auth_begin(void *arg)
 	if (!anvil_refused(se->lis->anvil, (const struct sockaddr *)&se->ss, session_now()))
 		return NULL;
 	stats_count(STAT_AUTH_BLOCKED, NULL, 1);
-	log_debug("%s: AUTH refused: too many failed attempts from this address", se->client);
+	log_smtpd(LOG_DEBUG, "%s: AUTH refused: too many failed attempts from this address",
+		  se->client);
 	return AUTH_REFUSED;
 }
 
@@ -600,8 +609,8 @@ hook_auth(void *arg, const char *user, const char *password)
 	 * no worker job, the password is never looked at. */
 	if (!anvil_begin(se->lis->anvil, (const struct sockaddr *)&se->ss, session_now())) {
 		stats_count(STAT_AUTH_BLOCKED, NULL, 1);
-		log_debug("%s: AUTH refused unchecked: too many failed attempts from this "
-			  "address",
+		log_smtpd(LOG_DEBUG,
+			  "%s: AUTH refused unchecked: too many failed attempts from this address",
 			  se->client);
 		return AUTH_REFUSED;
 	}
@@ -668,7 +677,7 @@ session_start_tls(struct session *se)
 {
 	struct bufferevent *tb = tls_bev_server(s_base, se->bev, se->lis->tls);
 	if (!tb) {
-		log_err("%s: cannot start TLS", se->client);
+		log_smtpd(LOG_ERR, "%s: cannot start TLS", se->client);
 		session_close(se);
 		return;
 	}
@@ -690,7 +699,7 @@ session_tls_up(struct session *se)
 	tls_bev_info(se->bev, &info);
 	snprintf(se->tls_proto, sizeof(se->tls_proto), "%s", info.protocol);
 	stats_count(STAT_TLS_IN, NULL, 1);
-	log_info("%s: TLS established: %s (%s)", se->client, info.protocol, info.cipher);
+	log_smtpd(LOG_INFO, "%s: TLS established: %s (%s)", se->client, info.protocol, info.cipher);
 	if (se->srv->state == SRV_TLS) {
 		server_tls_done(se->srv, true);
 		session_process(se);
@@ -739,7 +748,7 @@ session_event(struct bufferevent *bev, short what, void *arg)
 			snprintf(why, sizeof(why), "timeout");
 		else
 			tls_bev_error(bev, why, sizeof(why));
-		log_info("%s: TLS handshake failed: %s", se->client, why);
+		log_smtpd(LOG_INFO, "%s: TLS handshake failed: %s", se->client, why);
 		session_close(se);
 		return;
 	}
@@ -749,8 +758,9 @@ session_event(struct bufferevent *bev, short what, void *arg)
 			bufferevent_enable(bev, EV_WRITE);
 			return;
 		}
-		log_info("timeout after %s from %s (%s)", server_strstate(se->srv->state),
-			 se->client, (what & BEV_EVENT_READING) ? "reading" : "writing");
+		log_smtpd(LOG_INFO, "timeout after %s from %s (%s)",
+			  server_strstate(se->srv->state), se->client,
+			  (what & BEV_EVENT_READING) ? "reading" : "writing");
 		server_timeout(se->srv);
 		se->closing = true;
 		bufferevent_set_timeouts(bev, NULL, NULL);
@@ -792,8 +802,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 				 c->hostname);
 		bufferevent_setcb(bev, NULL, reject_write, reject_event, NULL);
 		bufferevent_write(bev, line, (size_t)n);
-		log_warn("listener %s: max_clients (%u) reached, connection refused",
-			 lis->conf->name, lis->conf->max_clients);
+		log_smtpd(LOG_WARNING, "listener %s: max_clients (%u) reached, connection refused",
+			  lis->conf->name, lis->conf->max_clients);
 		return;
 	}
 	struct session *se = calloc(1, sizeof(*se));
@@ -846,7 +856,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	se->dl_phase = -1;
 	bufferevent_setcb(se->bev, session_read, session_write, session_event, se);
 	bufferevent_enable(se->bev, EV_READ | EV_WRITE);
-	log_debug("connect from %s", se->client);
+	log_smtpd(LOG_DEBUG, "connect from %s", se->client);
 	if (cl->tls == LISTEN_TLS_SMTPS)
 		session_start_tls(se);
 	else
@@ -859,7 +869,7 @@ static void
 accept_error(struct evconnlistener *l, void *arg)
 {
 	int err = EVUTIL_SOCKET_ERROR();
-	log_warn("accept: %s", evutil_socket_error_to_string(err));
+	log_smtpd(LOG_WARNING, "accept: %s", evutil_socket_error_to_string(err));
 }
 
 /* Open every listener of C. */

@@ -205,7 +205,7 @@ def received_prefix(delivered: bytes, original: bytes) -> bytes:
 
 
 # Log-line regexes, from the contract's "Log lines" section. A prefix
-# (timestamp, "relayd[pid]: ") may come before the QID.
+# (timestamp, "relayd/smtp[pid]: ") may come before the QID.
 QID = r"[0-9A-F]+"
 _B = r"(?<![0-9A-Za-z])"
 
@@ -213,9 +213,10 @@ _B = r"(?<![0-9A-Za-z])"
 def sent_re(rcpt: Optional[str] = None, qid: Optional[str] = None,
             status: Optional[str] = None, transport: Optional[str] = None,
             attempts: Optional[int] = None, strict_relay: bool = True) -> str:
-    """Regex for a recipient outcome line:
-    QID: to=<rcpt>, transport=NAME, relay=HOST[IP]:PORT, delay=S, attempts=N,
-    tls=PROTO, dsn=X.Y.Z, status=WORD (REPLY OR REASON)
+    """Regex for a recipient outcome line, Postfix's fields in Postfix's order
+    and relayd's own after the reason (where pflogsumm does not mind them):
+    QID: to=<rcpt>, relay=HOST[IP]:PORT, delay=S, dsn=X.Y.Z,
+    status=WORD (REPLY OR REASON), transport=NAME, attempts=N, tls=PROTO
     With strict_relay=False the relay field may be anything without spaces
     (a deferral where no host answered: Postfix writes relay=none)."""
     relay = (r"(?P<relayhost>[^\s\[\],]*)\[(?P<relayip>[^\]\s]+)\]:(?P<relayport>\d+)"
@@ -226,14 +227,14 @@ def sent_re(rcpt: Optional[str] = None, qid: Optional[str] = None,
     at_p = str(attempts) if attempts is not None else r"\d+"
     return (rf"(?m){_B}(?P<qid>{qid_p}): "
             rf"to=<(?P<to>{to_p})>, "
-            rf"transport=(?P<transport>{tr_p}), "
             rf"relay={relay}, "
             r"delay=(?P<delay>\d+(?:\.\d+)?), "
-            rf"attempts=(?P<attempts>{at_p}), "
-            r"tls=(?P<tls>[^,\s]+), "
             r"dsn=(?P<dsn>[245]\.\d{1,3}\.\d{1,3}), "
             rf"status=(?P<status>{status if status else 'sent|deferred|bounced|expired|rerouted'}) "
-            r"\((?P<reason>.*)\)\s*$")
+            r"\((?P<reason>.*)\), "
+            rf"transport=(?P<transport>{tr_p}), "
+            rf"attempts=(?P<attempts>{at_p}), "
+            r"tls=(?P<tls>[^,\s]+)\s*$")
 
 
 def queued_re(qid: Optional[str] = None, sender: Optional[str] = None) -> str:

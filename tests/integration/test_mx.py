@@ -13,7 +13,7 @@ import re
 import pytest
 
 from dnsserver import DnsServer
-from harness import free_port, simple_message, transport
+from harness import free_port, sent_re, simple_message, transport
 
 
 @pytest.fixture
@@ -45,8 +45,9 @@ def test_mx_preference_order(start_relayd, scripted, dns):
     r.send("a@origin.test", ["user@pref.test"], simple_message())
     mx1.wait_messages(1)
     assert mx2.messages == []
-    r.wait_log(r"to=<user@pref\.test>, transport=mx, relay=mx1\.pref\.test\[127\.0\.0\.3\]:%d, "
-               r".*status=sent" % port)
+    m = r.wait_log(sent_re("user@pref.test", status="sent", transport="mx"))
+    assert (m["relayhost"], m["relayip"], m["relayport"]) == ("mx1.pref.test", "127.0.0.3",
+                                                              str(port)), m.group(0)
 
 
 def test_failover_to_second_mx(start_relayd, scripted, dns):
@@ -59,8 +60,9 @@ def test_failover_to_second_mx(start_relayd, scripted, dns):
     r = mx_relayd(start_relayd, d, port)
     r.send("a@origin.test", ["user@fo.test"], simple_message())
     mx2.wait_messages(1)
-    r.wait_log(r"to=<user@fo\.test>, transport=mx, relay=mx2\.fo\.test\[127\.0\.0\.4\]:%d, "
-               r".*attempts=1, .*status=sent" % port)
+    m = r.wait_log(sent_re("user@fo.test", status="sent", transport="mx", attempts=1))
+    assert (m["relayhost"], m["relayip"], m["relayport"]) == ("mx2.fo.test", "127.0.0.4",
+                                                              str(port)), m.group(0)
 
     # The first MX answering 421 also moves on to the second (another
     # domain, so the idle connection to mx2 is not simply reused).
@@ -79,6 +81,7 @@ def test_implicit_mx(start_relayd, scripted, dns):
     r.send("a@origin.test", ["user@implicit.test"], simple_message())
     srv.wait_messages(1)
     r.wait_log(r"relay=implicit\.test\[127\.0\.0\.5\]:%d, .*status=sent" % port)
+    r.wait_log(sent_re("user@implicit.test", status="sent"))
 
 
 @pytest.mark.parametrize("domain,records,dsn,words", [
@@ -90,9 +93,10 @@ def test_bounce_at_once(start_relayd, dns, domain, records, dsn, words):
     d = dns(*records)
     r = mx_relayd(start_relayd, d, free_port("127.0.0.6"))
     qid = r.send("a@origin.test", [f"user@{domain}"], simple_message())
-    m = r.wait_log(r"%s: to=<user@%s>, transport=mx, relay=none, .*attempts=1, .*dsn=%s, "
-                   r"status=bounced \((.*)\)" % (qid, re.escape(domain), re.escape(dsn)))
-    assert words.lower() in m.group(1).lower(), m.group(0)
+    m = r.wait_log(sent_re(f"user@{domain}", qid=qid, status="bounced", transport="mx",
+                           attempts=1, strict_relay=False))
+    assert m["relay"] == "none" and m["dsn"] == dsn, m.group(0)
+    assert words.lower() in m["reason"].lower(), m.group(0)
     # Never retried: the retry period is 1s; nothing more in 3 periods.
     import time
     time.sleep(3)
@@ -106,8 +110,9 @@ def test_dns_failure_defers(start_relayd, scripted, dns):
     r = mx_relayd(start_relayd, d, port, retry=["2s"])
     d.stop()  # nobody answers: a timeout, i.e. SERVFAIL from relayd's view
     r.send("a@origin.test", ["user@sf.test"], simple_message())
-    r.wait_log(r"to=<user@sf\.test>, transport=mx, relay=none, .*attempts=1, .*dsn=4\.4\.3, "
-               r"status=deferred", timeout=20)
+    m = r.wait_log(sent_re("user@sf.test", status="deferred", transport="mx", attempts=1,
+                           strict_relay=False), timeout=20)
+    assert m["relay"] == "none" and m["dsn"] == "4.4.3", m.group(0)
     assert srv.messages == []
     # DNS comes back: the next attempt delivers.
     d.start()
