@@ -385,7 +385,8 @@ static void
 cmd_stats(struct ctl_conn *cc, const char *arg)
 {
 	static const enum stat_id shown[] = {
-		STAT_RECEIVED, STAT_SENT, STAT_DEFERRED, STAT_BOUNCED, STAT_EXPIRED, STAT_REROUTED,
+		STAT_RECEIVED, STAT_SENT,     STAT_DEFERRED, STAT_BOUNCED,
+		STAT_EXPIRED,  STAT_REROUTED, STAT_REJECTED,
 	};
 	struct evbuffer *out = bufferevent_get_output(cc->bev);
 

@@ -274,17 +274,47 @@ client_allowed(const struct session *se)
 	return false;
 }
 
+/*
+ * A refused MAIL, RCPT or message, logged as Postfix's smtpd logs it (so
+ * pflogsumm counts it) and counted by code and reason:
+ * NOQUEUE: reject: RCPT from HOST[IP]: REPLY; from=<S> to=<R> proto=ESMTP helo=<H>
+ * Nothing was queued, whatever the stage: hence NOQUEUE.
+ */
+static void
+session_reject(struct session *se, const struct server_txn *t, const char *stage,
+	       const char *sender, const char *rcpt, const char *reply, const char *reason)
+{
+	char from[CMD_LINE_MAX + 16] = "", to[CMD_LINE_MAX + 16] = "";
+
+	if (sender)
+		snprintf(from, sizeof(from), " from=<%s>", sender);
+	if (rcpt)
+		snprintf(to, sizeof(to), " to=<%s>", rcpt);
+	log_smtpd(LOG_INFO, "NOQUEUE: reject: %s from %s: %s;%s%s proto=%s helo=<%s>", stage,
+		  se->client, reply, from, to, t->esmtp ? "ESMTP" : "SMTP", t->helo);
+	stats_reject(atoi(reply), reason);
+}
+
+/* The state machine refused something. */
+static void
+hook_reject(void *arg, const struct server_txn *t, const struct server_reject *r)
+{
+	session_reject(arg, t, r->stage, r->sender, r->rcpt, r->reply, r->reason);
+}
+
 static char rcpt_reply[CMD_LINE_MAX + 160];
 
-/* The verdict once the route is known (NULL: no route). */
+/* The verdict once the route is known (NULL: no route, refused and logged). */
 static const char *
-rcpt_verdict(const char *rcpt, const struct conf_route *rt)
+rcpt_verdict(struct session *se, const struct server_txn *t, const char *rcpt,
+	     const struct conf_route *rt)
 {
 	if (rt)
 		return NULL;
 	snprintf(rcpt_reply, sizeof(rcpt_reply),
 		 "550 5.1.2 <%s>: Recipient address rejected: no route for domain %s", rcpt,
 		 cmd_domain(rcpt));
+	session_reject(se, t, "RCPT", t->sender, rcpt, rcpt_reply, "no_route");
 	return rcpt_reply;
 }
 
@@ -312,11 +342,13 @@ rcpt_mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 				"451 4.4.3 <%s>: Recipient address rejected: temporary DNS failure "
 				"looking up the MX hosts of %s",
 				rcpt, cmd_domain(rcpt));
+			session_reject(se, &se->srv->txn, "RCPT", se->srv->txn.sender, rcpt,
+				       rcpt_reply, "dns_tempfail");
 			server_rcpt_done(se->srv, rcpt_reply);
 		} else {
 			const struct conf_route *rt =
 				route_by_mx(se->c, cmd_domain(rcpt), mx, st == DNS_OK ? n : 0);
-			server_rcpt_done(se->srv, rcpt_verdict(rcpt, rt));
+			server_rcpt_done(se->srv, rcpt_verdict(se, &se->srv->txn, rcpt, rt));
 		}
 		session_process(se);
 	}
@@ -331,17 +363,19 @@ hook_rcpt(void *arg, const struct server_txn *t, const char *rcpt)
 	if (!client_allowed(se) && !se->srv->authenticated) {
 		snprintf(rcpt_reply, sizeof(rcpt_reply), "554 5.7.1 <%s>: Relay access denied",
 			 rcpt);
+		session_reject(se, t, "RCPT", t->sender, rcpt, rcpt_reply, "relay_denied");
 		return rcpt_reply;
 	}
 	const char *domain = cmd_domain(rcpt);
 	if (!route_needs_mx(se->c, domain))
-		return rcpt_verdict(rcpt, route_lookup(se->c, domain, NULL, 0));
+		return rcpt_verdict(se, t, rcpt, route_lookup(se->c, domain, NULL, 0));
 	/* Only the MX hosts can tell whether an mx: route applies. */
 	enum dns_status st;
 	struct dns_mx mx[32];
 	size_t n;
 	if (dns_mx_cached(domain, &st, mx, &n))
-		return rcpt_verdict(rcpt, route_by_mx(se->c, domain, mx, st == DNS_OK ? n : 0));
+		return rcpt_verdict(se, t, rcpt,
+				    route_by_mx(se->c, domain, mx, st == DNS_OK ? n : 0));
 	se->refs++;
 	dns_mx(domain, rcpt_mx_done, se);
 	return SERVER_PENDING;
@@ -429,10 +463,15 @@ commit_done(void *arg, struct qmsg *m, int err)
 			 m->sender, (unsigned long long)m->size, m->nrcpt, m->client);
 		snprintf(text, sizeof(text), "250 2.0.0 Ok: queued as %s", m->id);
 		stats_count(STAT_RECEIVED, NULL, 1);
-	} else if (err == ENOSPC || err == EDQUOT) {
-		snprintf(text, sizeof(text), "452 4.3.1 Insufficient system storage");
 	} else {
-		snprintf(text, sizeof(text), "451 4.3.0 Error: queue file write error");
+		const struct server_txn *t = &se->srv->txn;
+		bool full = err == ENOSPC || err == EDQUOT;
+		snprintf(text, sizeof(text), "%s",
+			 full ? "452 4.3.1 Insufficient system storage"
+			      : "451 4.3.0 Error: queue file write error");
+		session_reject(se, t, "END-OF-MESSAGE", t->sender,
+			       t->nrcpt ? t->rcpt[t->nrcpt - 1] : NULL, text,
+			       full ? "insufficient_storage" : "queue_error");
 	}
 	if (!se->gone) {
 		server_data_done(se->srv, text);
@@ -636,6 +675,7 @@ static const struct server_hooks hooks = {
 	.starttls = hook_starttls,
 	.auth = hook_auth,
 	.auth_begin = hook_auth_begin,
+	.reject = hook_reject,
 };
 
 /* ---- I/O ------------------------------------------------------------- */

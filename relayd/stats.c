@@ -1,10 +1,11 @@
 /*
  * stats.c — process-wide counters, total and per transport.
  *
- * stats_count(), stats_get(), stats_name(), stats_transport_foreach()
+ * stats_count(), stats_get(), stats_name(), stats_transport_foreach(),
+ * stats_reject(), stats_reject_foreach()
  *
- * Touched only from the event-loop thread. Transports are few: a short
- * list keyed by name is enough.
+ * Touched only from the event-loop thread. Transports are few, and so are
+ * the (code, reason) pairs of refusals: short lists are enough.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,19 @@ struct tstats {
 	struct tstats *next;
 };
 
+struct rstats {
+	int code;
+	const char *reason; /* a string constant of the caller's */
+	uint64_t n;
+	struct rstats *next;
+};
+
 static uint64_t totals[STAT_MAX];
 static struct tstats *per_transport;
+static struct rstats *rejects;
 
 static const char *names[STAT_MAX] = {
-	"received", "sent",    "deferred", "bounced",	  "expired",	  "rerouted",
+	"received", "sent",    "deferred", "bounced",	  "expired",	  "rerouted",	"rejected",
 	"tls_in",   "tls_out", "auth_ok",  "auth_failed", "auth_blocked", "auth_limit",
 };
 
@@ -69,4 +78,33 @@ stats_transport_foreach(void (*cb)(void *, const char *, enum stat_id, uint64_t)
 	for (struct tstats *t = per_transport; t; t = t->next)
 		for (int i = 0; i < STAT_MAX; i++)
 			cb(arg, t->name, (enum stat_id)i, t->v[i]);
+}
+
+/* Count one refusal with reply CODE for REASON. */
+void
+stats_reject(int code, const char *reason)
+{
+	struct rstats *r;
+
+	totals[STAT_REJECTED]++;
+	for (r = rejects; r; r = r->next)
+		if (r->code == code && strcmp(r->reason, reason) == 0)
+			break;
+	if (!r) {
+		if (!(r = calloc(1, sizeof(*r))))
+			return;
+		r->code = code;
+		r->reason = reason;
+		r->next = rejects;
+		rejects = r;
+	}
+	r->n++;
+}
+
+/* Every (code, reason) pair refused so far. */
+void
+stats_reject_foreach(void (*cb)(void *, int, const char *, uint64_t), void *arg)
+{
+	for (struct rstats *r = rejects; r; r = r->next)
+		cb(arg, r->code, r->reason, r->n);
 }

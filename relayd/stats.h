@@ -4,6 +4,8 @@
  * stats_count()   add to a counter (and to its per-transport twin)
  * stats_get()     read a counter
  * stats_transport_foreach()  per-transport, per-status counts
+ * stats_reject()  count an inbound refusal by reply code and reason
+ * stats_reject_foreach()  per (code, reason) refusal counts
  *
  * Counters only ever grow while relayd runs; they start at 0.
  */
@@ -19,6 +21,7 @@ enum stat_id {
 	STAT_BOUNCED,
 	STAT_EXPIRED,
 	STAT_REROUTED,
+	STAT_REJECTED,	   /* inbound refusals of MAIL, RCPT or a message */
 	STAT_TLS_IN,	   /* inbound TLS sessions */
 	STAT_TLS_OUT,	   /* outbound TLS sessions */
 	STAT_AUTH_OK,	   /* inbound AUTH: 235 */
@@ -37,5 +40,13 @@ const char *stats_name(enum stat_id id);
 void stats_transport_foreach(void (*cb)(void *arg, const char *transport, enum stat_id id,
 					uint64_t value),
 			     void *arg);
+
+/* One inbound refusal: CODE is the reply's (554), REASON a short stable
+ * word that outlives the call (relay_denied). Adds to STAT_REJECTED. */
+void stats_reject(int code, const char *reason);
+
+/* Call CB for every (code, reason) refused so far. */
+void stats_reject_foreach(void (*cb)(void *arg, int code, const char *reason, uint64_t value),
+			  void *arg);
 
 #endif

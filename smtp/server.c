@@ -85,6 +85,18 @@ error_reply(struct server *s, const char *text)
 	}
 }
 
+/* Tell the owner about a refusal this file decided; the reply is sent by
+ * the caller. */
+static void
+rejected(struct server *s, const char *stage, const char *sender, const char *rcpt,
+	 const char *reason, const char *text)
+{
+	struct server_reject r = {stage, sender, rcpt, text, reason};
+
+	if (s->h->reject)
+		s->h->reject(s->arg, &s->txn, &r);
+}
+
 /* A new session's protocol state. */
 struct server *
 server_new(const struct server_params *p, const struct server_hooks *h, void *arg)
@@ -181,6 +193,7 @@ do_helo(struct server *s, const char *args, bool ehlo)
 	}
 	txn_reset(s);
 	snprintf(s->txn.helo, sizeof(s->txn.helo), "%s", args);
+	s->txn.esmtp = ehlo;
 	s->state = SRV_HELO;
 	if (!ehlo) {
 		reply(s, "250 %s", s->p.hostname);
@@ -219,7 +232,13 @@ proceed_mail(struct server *s, const char *args)
 	struct cmd_mail_params mp;
 
 	if (s->p.require_tls && !s->tls) {
-		error_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		static const char text[] = "530 5.7.0 Must issue a STARTTLS command first";
+		char sender[CMD_LINE_MAX];
+		/* Refused before it is parsed; the log still names the sender. */
+		bool known =
+			cmd_path(args, "FROM", true, sender, sizeof(sender), &params, &err) == 0;
+		rejected(s, "MAIL", known ? sender : NULL, NULL, "tls_required", text);
+		error_reply(s, text);
 		return;
 	}
 	if (cmd_path(args, "FROM", true, s->txn.sender, sizeof(s->txn.sender), &params, &err) ==
@@ -230,8 +249,10 @@ proceed_mail(struct server *s, const char *args)
 		return;
 	}
 	if (mp.has_size && mp.size > s->p.max_size) {
+		static const char text[] = "552 5.3.4 Message size exceeds fixed limit";
+		rejected(s, "MAIL", s->txn.sender, NULL, "message_too_large", text);
 		s->txn.sender[0] = '\0';
-		error_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		error_reply(s, text);
 		return;
 	}
 	s->txn.params = mp;
@@ -258,14 +279,18 @@ proceed_rcpt(struct server *s, const char *args)
 		/* "<Postmaster>" (RFC 5321 4.5.1), the only path without a
 		 * domain cmd_path() lets through. */
 		if (!s->p.postmaster) {
-			error_reply(s, "550 5.1.1 <postmaster>: Recipient address rejected: no "
-				       "postmaster address is configured");
+			static const char text[] = "550 5.1.1 <postmaster>: Recipient address "
+						   "rejected: no postmaster address is configured";
+			rejected(s, "RCPT", s->txn.sender, rcpt, "no_postmaster", text);
+			error_reply(s, text);
 			return;
 		}
 		snprintf(rcpt, sizeof(rcpt), "%s", s->p.postmaster);
 	}
 	if (s->txn.nrcpt >= s->p.max_rcpt) {
-		reply(s, "452 4.5.3 Error: too many recipients");
+		static const char text[] = "452 4.5.3 Error: too many recipients";
+		rejected(s, "RCPT", s->txn.sender, rcpt, "too_many_recipients", text);
+		reply(s, "%s", text);
 		return;
 	}
 	const char *refuse = s->h->rcpt(s->arg, &s->txn, rcpt);
@@ -639,6 +664,19 @@ command(struct server *s, const char *line, size_t len)
 	proceed_unknown(s, cmd.args);
 }
 
+/* A message refused at its end: tell the owner (the log names the last
+ * recipient, as Postfix's), drop it, reply. */
+static void
+data_refuse(struct server *s, const char *reason, const char *text)
+{
+	rejected(s, "END-OF-MESSAGE", s->txn.sender,
+		 s->txn.nrcpt ? s->txn.rcpt[s->txn.nrcpt - 1] : NULL, reason, text);
+	s->h->data_end(s->arg, &s->txn, false);
+	txn_reset(s);
+	s->state = SRV_HELO;
+	error_reply(s, text);
+}
+
 static void
 data_finish(struct server *s)
 {
@@ -646,27 +684,20 @@ data_finish(struct server *s)
 	if (s->ds.nul) {
 		/* Refused in both bare_newline modes: no rewriting of a NUL is
 		 * safe for every downstream, and no real mail holds one. */
-		s->h->data_end(s->arg, &s->txn, false);
-		txn_reset(s);
-		s->state = SRV_HELO;
-		error_reply(s, "550 5.6.0 Error: message contains NUL characters (not allowed in "
-			       "mail, RFC 5321 2.3.8)");
+		data_refuse(s, "nul",
+			    "550 5.6.0 Error: message contains NUL characters (not allowed in "
+			    "mail, RFC 5321 2.3.8)");
 		return;
 	}
 	if (s->ds.bare && !s->p.normalize) {
-		s->h->data_end(s->arg, &s->txn, false);
-		txn_reset(s);
-		s->state = SRV_HELO;
-		error_reply(s, "550 5.5.2 Error: message contains bare CR or LF characters "
-			       "(lines must end with CRLF)");
+		data_refuse(s, "bare_newline",
+			    "550 5.5.2 Error: message contains bare CR or LF characters (lines "
+			    "must end with CRLF)");
 		return;
 	}
 	/* The last piece may have pushed it over without another out(). */
 	if (!s->data_ok || s->ds.size > s->p.max_size) {
-		s->h->data_end(s->arg, &s->txn, false);
-		txn_reset(s);
-		s->state = SRV_HELO;
-		error_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		data_refuse(s, "message_too_large", "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
 	s->state = SRV_COMMIT;

@@ -13,7 +13,9 @@
  * server_shutdown()            relayd is stopping: 421 and close
  *
  * The owner (relayd/session.c) moves bytes and answers hooks; this file
- * decides every reply. Replies go out through hooks->write in order, so
+ * decides every reply, and tells the reject hook about each refusal it
+ * decides of a MAIL, a RCPT or a message (the owner records the refusals
+ * its own rcpt hook answers). Replies go out through hooks->write in order, so
  * pipelined commands (RFC 2920) get their replies in order; while paused
  * the owner keeps unread input and feeds it again after the verdict.
  */
@@ -47,11 +49,21 @@ struct server_params {
 /* The transaction as the hooks see it. */
 struct server_txn {
 	char helo[256];
+	bool esmtp; /* the client said EHLO, not HELO */
 	char sender[CMD_LINE_MAX];
 	char **rcpt;
 	size_t nrcpt;
 	struct cmd_mail_params params;
 	uint64_t size; /* content size once DATA ended */
+};
+
+/* A refusal, as the reject hook is told about it. */
+struct server_reject {
+	const char *stage;  /* "MAIL", "RCPT" or "END-OF-MESSAGE" (Postfix's words) */
+	const char *sender; /* the MAIL FROM address ("" for <>), NULL when unknown */
+	const char *rcpt;   /* the recipient it is about, or NULL */
+	const char *reply;  /* the reply sent, without CRLF */
+	const char *reason; /* a short stable word: tls_required, message_too_large, ... */
 };
 
 struct server_hooks {
@@ -80,6 +92,9 @@ struct server_hooks {
 	 * the complete reply refusing it before anything else is read (the
 	 * client's address is over its failure limit). */
 	const char *(*auth_begin)(void *arg);
+	/* This file refused a MAIL, a RCPT or a message (for the log and the
+	 * counters). May be NULL. */
+	void (*reject)(void *arg, const struct server_txn *t, const struct server_reject *r);
 };
 
 enum server_state {

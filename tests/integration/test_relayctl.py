@@ -285,7 +285,7 @@ def test_stats_counters(relay_sink):
                          if a.startswith("bad") else None)
     s0 = stats(r)
     assert list(s0) == ["received", "sent", "deferred", "bounced", "expired", "rerouted",
-                        "queued", "sessions_in", "sessions_out"], s0
+                        "rejected", "queued", "sessions_in", "sessions_out"], s0
     qid = r.send("s@origin.test", ["good@dest.test"], simple_message("count"))
     r.wait_log(sent_re("good@dest.test", qid=qid, status="sent"))
     qid = r.send("s@origin.test", ["bad@dest.test"], simple_message("bounce"))
@@ -296,6 +296,14 @@ def test_stats_counters(relay_sink):
     with r.client() as c:
         assert c.cmd("EHLO client.test").code == 250
         assert stats(r)["sessions_in"] == 1
+        # Refusals: a MAIL too big, then a bare LF message.
+        assert c.cmd("MAIL FROM:<s@origin.test> SIZE=999999999999").code == 552
+        assert c.cmd("MAIL FROM:<s@origin.test>").code == 250
+        assert c.cmd("RCPT TO:<good@dest.test>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(b"Subject: bare\nLF\r\n.\r\n")
+        assert c.read_reply().code == 550
+    assert stats(r)["rejected"] == s0["rejected"] + 2
 
 
 # -- the socket itself ---------------------------------------------------------

@@ -22,6 +22,9 @@ struct rec {
 	int closed, data_end_ok, data_end_bad;
 	const char *refuse_rcpt;
 	struct server *s;
+	/* The reject hook's calls: "STAGE|SENDER|RCPT|REASON|REPLY|PROTO|HELO\n" each,
+	 * "-" for a NULL sender or recipient. */
+	char rejects[2048];
 };
 
 static void
@@ -102,9 +105,19 @@ h_auth_begin(void *arg)
 	return auth_begin_refuse;
 }
 
-static const struct server_hooks hooks = {h_write,	h_close,      h_rcpt,
-					  h_data_start, h_data_write, h_data_end,
-					  h_starttls,	h_auth,	      h_auth_begin};
+static void
+h_reject(void *arg, const struct server_txn *t, const struct server_reject *j)
+{
+	struct rec *r = arg;
+	size_t n = strlen(r->rejects);
+	snprintf(r->rejects + n, sizeof(r->rejects) - n, "%s|%s|%s|%s|%s|%s|%s\n", j->stage,
+		 j->sender ? j->sender : "-", j->rcpt ? j->rcpt : "-", j->reason, j->reply,
+		 t->esmtp ? "ESMTP" : "SMTP", t->helo);
+}
+
+static const struct server_hooks hooks = {h_write,	h_close,    h_rcpt,	h_data_start,
+					  h_data_write, h_data_end, h_starttls, h_auth,
+					  h_auth_begin, h_reject};
 
 static struct rec *
 new_rec_p(const struct server_params *p)
@@ -507,6 +520,90 @@ test_auth_refused(void **state)
 	free_rec(r);
 }
 
+/* Every refusal of MAIL, RCPT or a message this file decides reaches the
+ * reject hook once, with what the log line needs; the owner's own refusals
+ * (the rcpt hook's) and syntax errors do not. */
+static void
+test_reject_hook(void **state)
+{
+	static const struct {
+		const char *name;
+		bool require_tls, normalize, no_postmaster;
+		const char *input, *want;
+	} cases[] = {
+		{"tls required", true, false, false,
+		 "EHLO c.example\r\nMAIL FROM:<a@b.c> SIZE=10\r\n",
+		 "MAIL|a@b.c|-|tls_required|530 5.7.0 Must issue a STARTTLS command first|ESMTP|"
+		 "c.example\n"},
+		{"tls required, sender unreadable", true, false, false,
+		 "HELO h\r\nMAIL FROM:junk\r\n",
+		 "MAIL|-|-|tls_required|530 5.7.0 Must issue a STARTTLS command first|SMTP|h\n"},
+		{"size at MAIL", false, false, false, "EHLO x\r\nMAIL FROM:<a@b.c> SIZE=20000\r\n",
+		 "MAIL|a@b.c|-|message_too_large|552 5.3.4 Message size exceeds fixed limit|ESMTP|"
+		 "x\n"},
+		{"too many recipients", false, false, false,
+		 "EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<1@b.c>\r\nRCPT TO:<2@b.c>\r\nRCPT "
+		 "TO:<3@b.c>\r\n",
+		 "RCPT||3@b.c|too_many_recipients|452 4.5.3 Error: too many recipients|ESMTP|x\n"},
+		{"no postmaster", false, false, true,
+		 "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<Postmaster>\r\n",
+		 "RCPT|a@b.c|Postmaster|no_postmaster|550 5.1.1 <postmaster>: Recipient address "
+		 "rejected: no postmaster address is configured|ESMTP|x\n"},
+		{"bare LF", false, false, false,
+		 "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<1@b.c>\r\nRCPT "
+		 "TO:<2@b.c>\r\nDATA\r\na\nb\r\n"
+		 ".\r\n",
+		 "END-OF-MESSAGE|a@b.c|2@b.c|bare_newline|550 5.5.2 Error: message contains bare "
+		 "CR or LF characters (lines must end with CRLF)|ESMTP|x\n"},
+		{"too big at the end", false, false, false,
+		 "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<1@b.c>\r\nDATA\r\n"
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		 "\r\n"
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		 "\r\n"
+		 ".\r\n",
+		 "END-OF-MESSAGE|a@b.c|1@b.c|message_too_large|552 5.3.4 Message size exceeds "
+		 "fixed limit|ESMTP|x\n"},
+		{"not refused: syntax, sequence, owner's refusal", false, false, false,
+		 "EHLO x\r\nMAIL FROM:a@b.c\r\nRCPT TO:<1@b.c>\r\nMAIL FROM:<a@b.c>\r\n"
+		 "RCPT TO:<denied@b.c>\r\nRCPT TO:bad\r\nDATA\r\n",
+		 ""},
+		{"normalised bare LF is accepted", false, true, false,
+		 "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<1@b.c>\r\nDATA\r\na\nb\r\n.\r\n", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct server_params p = {"relay.test",
+					  100,
+					  2,
+					  cases[i].normalize,
+					  false,
+					  false,
+					  cases[i].require_tls,
+					  false,
+					  cases[i].no_postmaster ? NULL : "postmaster@relay.test"};
+		struct rec *r = new_rec_p(&p);
+		r->refuse_rcpt = "554 5.7.1 <denied@b.c>: Relay access denied";
+		send_str(r, cases[i].input);
+		if (strcmp(r->rejects, cases[i].want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].name, r->rejects,
+				 cases[i].want);
+		free_rec(r);
+	}
+
+	/* A NUL, in both bare_newline modes. */
+	for (int normalize = 0; normalize < 2; normalize++) {
+		static const char in[] =
+			"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<1@b.c>\r\nDATA\r\n"
+			"a\0b\r\n.\r\n";
+		struct rec *r = new_rec(10000, 2, normalize);
+		server_input(r->s, in, sizeof(in) - 1);
+		assert_string_equal(r->rejects, "END-OF-MESSAGE|a@b.c|1@b.c|nul|550 5.6.0 Error: "
+						"message contains NUL characters (not allowed in "
+						"mail, RFC 5321 2.3.8)|ESMTP|x\n");
+		free_rec(r);
+	}
+}
+
 int
 main(void)
 {
@@ -518,6 +615,7 @@ main(void)
 		cmocka_unit_test(test_data_limits),
 		cmocka_unit_test(test_too_many_errors),
 		cmocka_unit_test(test_postmaster),
+		cmocka_unit_test(test_reject_hook),
 		cmocka_unit_test(test_null_sender_and_bytes),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_auth),
