@@ -4,6 +4,7 @@
  * metrics_init(), metrics_shutdown()   the evhttp server on the loop
  * metrics_render()                     the text of one scrape
  * metrics_set_detours()                where relayd_detours_active comes from
+ * metrics_set_started()                when relayd started
  *
  * Families (one HELP and TYPE line each, then their samples):
  *   relayd_messages_received_total                          counter
@@ -17,6 +18,9 @@
  *   relayd_auth_attempts_total{status="ok|failed|blocked"}  counter
  *   relayd_auth_limit_reached_total                         counter
  *   relayd_auth_blocked_addresses                           gauge
+ *   relayd_rejects_total{code,reason}                       counter
+ *   relayd_build_info{version,libevent,openssl}             gauge (always 1)
+ *   relayd_start_time_seconds                               gauge
  *
  * Only GET and HEAD of /metrics answer 200; any other path is 404. A scrape
  * costs the same whatever the queue's size (the oldest message is the
@@ -41,12 +45,15 @@
 #include "relayd/mta.h"
 #include "relayd/queue.h"
 #include "relayd/session.h"
+#include "relayd/relayd.h"
 #include "relayd/stats.h"
+#include "tls/tls.h"
 
 #define METRICS_TIMEOUT 10 /* seconds for a scrape's request */
 
 static struct evhttp *m_http;
 static size_t (*m_detours)(void);
+static time_t m_started;
 
 /* A label value: backslash, double quote and newline escaped. */
 static void
@@ -88,6 +95,17 @@ put_recipients(void *arg, const char *transport, enum stat_id id, uint64_t value
 	put_label(out, transport);
 	evbuffer_add_printf(out, "\",status=\"%s\"} %llu\n", stats_name(id),
 			    (unsigned long long)value);
+}
+
+/* stats_reject_foreach() callback: one relayd_rejects_total sample. */
+static void
+put_reject(void *arg, int code, const char *reason, uint64_t value)
+{
+	struct evbuffer *out = arg;
+
+	evbuffer_add_printf(out, "relayd_rejects_total{code=\"%d\",reason=\"", code);
+	put_label(out, reason);
+	evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)value);
 }
 
 /* Append one scrape's text to OUT. */
@@ -143,8 +161,24 @@ metrics_render(struct evbuffer *out)
 			    (unsigned long long)stats_get(STAT_AUTH_LIMIT));
 	family(out, "relayd_auth_blocked_addresses", "gauge",
 	       "Client addresses (IPv6: /64 networks) refused AUTH now.");
-	return evbuffer_add_printf(out, "relayd_auth_blocked_addresses %zu\n",
-				   session_auth_blocked()) < 0
+	evbuffer_add_printf(out, "relayd_auth_blocked_addresses %zu\n", session_auth_blocked());
+	family(out, "relayd_rejects_total", "counter",
+	       "Inbound refusals of MAIL, RCPT or a message, by reply code and reason (each is "
+	       "logged as NOQUEUE: reject:).");
+	stats_reject_foreach(put_reject, out);
+	family(out, "relayd_build_info", "gauge",
+	       "Always 1; the labels say which relayd and libraries are running.");
+	evbuffer_add_printf(out, "relayd_build_info{version=\"");
+	put_label(out, RELAYD_VERSION);
+	evbuffer_add_printf(out, "\",libevent=\"");
+	put_label(out, event_get_version());
+	evbuffer_add_printf(out, "\",openssl=\"");
+	put_label(out, tls_library());
+	evbuffer_add_printf(out, "\"} 1\n");
+	family(out, "relayd_start_time_seconds", "gauge",
+	       "When relayd started, in seconds since the Unix epoch.");
+	return evbuffer_add_printf(out, "relayd_start_time_seconds %lld\n", (long long)m_started) <
+			       0
 		       ? -1
 		       : 0;
 }
@@ -238,4 +272,11 @@ void
 metrics_set_detours(size_t (*fn)(void))
 {
 	m_detours = fn;
+}
+
+/* When relayd started, for relayd_start_time_seconds. */
+void
+metrics_set_started(time_t when)
+{
+	m_started = when;
 }

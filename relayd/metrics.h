@@ -5,6 +5,7 @@
  * metrics_shutdown()      close the listener
  * metrics_render()        the exposition text (also for tests)
  * metrics_set_detours()   hook giving relayd_detours_active
+ * metrics_set_started()   the start time relayd_start_time_seconds shows
  *
  * Every value is read when a scrape arrives: counters from stats.c, the
  * queue from queue.c, sessions from session.c and mta.c. Nothing is kept.
@@ -13,6 +14,7 @@
 #define RELAYD_METRICS_H
 
 #include <stddef.h>
+#include <time.h>
 
 struct event_base;
 struct evbuffer;
@@ -28,5 +30,8 @@ int metrics_render(struct evbuffer *out);
 /* FN returns the number of destinations currently detoured to their
  * fallback; NULL (the default) reports 0. */
 void metrics_set_detours(size_t (*fn)(void));
+
+/* relayd started at WHEN (Unix time); 0 (the default) until told. */
+void metrics_set_started(time_t when);
 
 #endif

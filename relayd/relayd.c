@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -398,6 +399,7 @@ main(int argc, char **argv)
 	/* stderr until detached, so start-up errors reach the terminal (or,
 	 * under systemd, the journal with their priority). */
 	log_init("relayd", true, verbose);
+	metrics_set_started(time(NULL));
 
 	struct conf *c = conf_load(conf_file, print_error, NULL);
 	if (!c)

@@ -117,6 +117,13 @@ tls_init(void)
 	return tls_conn_idx == -1 ? -1 : 0;
 }
 
+/* The version of the OpenSSL relayd runs with (not the headers'). */
+const char *
+tls_library(void)
+{
+	return OpenSSL_version(OPENSSL_VERSION);
+}
+
 /* Format *CAUSE into the static buffer. */
 static void __attribute__((format(printf, 2, 3))) tls_cause(char **cause, const char *fmt, ...)
 {

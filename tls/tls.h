@@ -2,6 +2,7 @@
  * tls.h — the only code that calls OpenSSL.
  *
  * tls_init()            library set-up, once
+ * tls_library()         the OpenSSL version in use ("OpenSSL 3.0.15 3 Sep 2024")
  * tls_server_new()      a listener's context: certificate, key, floor, ciphers
  * tls_client_new()      a tls_policy's context: floor, ciphers, CA
  * tls_fault()           which setting the last failure of those two is about
@@ -40,6 +41,9 @@ struct tls_info {
 };
 
 int tls_init(void);
+
+/* The TLS library's version as it says it (relayd_build_info). */
+const char *tls_library(void);
 
 /* What a failed tls_server_new() or tls_client_new() could not use, so a
  * message can point at that key of the configuration. */

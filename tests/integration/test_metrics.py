@@ -14,13 +14,17 @@ Assumptions beyond the contract (docs/relayctl.md):
     relayd_tls_sessions_total{direction}, relayd_detours_active (destinations
     held on their fallback now), relayd_auth_attempts_total{status="ok|failed|
     blocked"}, relayd_auth_limit_reached_total, relayd_auth_blocked_addresses
-    (test_authlimit.py moves them).
+    (test_authlimit.py moves them), relayd_rejects_total{code,reason}
+    (test_logging.py moves it), relayd_build_info{version,libevent,openssl}
+    (value 1), relayd_start_time_seconds.
   * status="deferred" counts deferred attempts.
   * any path but /metrics is 404.
 """
 
 import re
 import socket
+import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -108,6 +112,9 @@ def test_metrics_families(metrics_relay):
         "relayd_auth_attempts_total": "counter",
         "relayd_auth_limit_reached_total": "counter",
         "relayd_auth_blocked_addresses": "gauge",
+        "relayd_rejects_total": "counter",
+        "relayd_build_info": "gauge",
+        "relayd_start_time_seconds": "gauge",
     }
     for name, t in want.items():
         assert types.get(name) == t, f"{name}: TYPE {types.get(name)}, want {t}"
@@ -121,6 +128,30 @@ def test_metrics_families(metrics_relay):
         assert value(samples, "relayd_auth_attempts_total", status=st) == 0
     assert value(samples, "relayd_auth_limit_reached_total") == 0
     assert value(samples, "relayd_auth_blocked_addresses") == 0
+
+
+def test_metrics_build_info_and_start_time(start_relayd, relayd_path):
+    """relayd_build_info names the running relayd (as `relayd -V` does) and
+    the libraries; relayd_start_time_seconds is when this process started."""
+    version = subprocess.run([relayd_path, "-V"], capture_output=True, text=True,
+                             timeout=10).stdout.split()[-1]
+    mport = free_port()
+    t0 = int(time.time())
+    start_relayd(extra=f'metrics_listen = "127.0.0.1:{mport}"')
+    time.sleep(1.1)
+    samples, types = scrape(mport)
+    info = [(labels, v) for (name, labels), v in samples.items() if name == "relayd_build_info"]
+    assert len(info) == 1, info
+    labels, v = dict(info[0][0]), info[0][1]
+    assert v == 1 and set(labels) == {"version", "libevent", "openssl"}, info
+    assert labels["version"] == version, (labels, version)
+    assert re.match(r"^\d+\.\d+\.\d+", labels["libevent"]), labels
+    assert labels["openssl"].startswith("OpenSSL "), labels
+    started = value(samples, "relayd_start_time_seconds")
+    assert t0 <= started <= time.time() - 1, (t0, started)
+    # A family with no sample yet still says what it is.
+    assert types["relayd_rejects_total"] == "counter"
+    assert not [k for k in samples if k[0] == "relayd_rejects_total"]
 
 
 def test_metrics_move_with_deliveries(metrics_relay):
