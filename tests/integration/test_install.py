@@ -6,8 +6,10 @@ systemd unit (conf/relayd.service) and the man pages (docs/*.5, docs/*.8).
                             example configuration is valid and never
                             overwritten; uninstall removes what install put
   test_install_prefix_usr   PREFIX=/usr moves binaries, man pages and unit
-  test_unit_file            the unit's required keys; systemd-analyze verify
-                            when systemd-analyze is there
+  test_unit_file            the unit's required keys (daemon mode, facility
+                            mail, no crash loop); systemd-analyze verify when
+                            systemd-analyze is there (only that check is
+                            left out without it)
   test_manpages_lint        `mandoc -Tlint -Wwarning` prints nothing
   test_manpages_complete    every flag, configuration key and relayctl
                             command is described
@@ -174,11 +176,33 @@ def test_unit_file(relayd_path, tmp_path):
         assert len(vals) == 1, f"[Service] {key}: {vals}, want exactly one"
         return vals[0]
 
-    assert one("Type") == "simple"
+    # relayd as a daemon: its parent exits once it is up (readiness), and
+    # its lines go to syslog (journald's /dev/log) with their identifiers,
+    # priorities and facility mail; stderr (start-up errors) is the journal.
+    assert one("Type") == "forking"
     argv = one("ExecStart").split()
-    assert argv[0] == "/usr/local/sbin/relayd" and "-d" in argv[1:], argv
+    assert argv[0] == "/usr/local/sbin/relayd" and "-d" not in argv[1:], argv
     assert "-f" not in argv or argv[argv.index("-f") + 1] == "/etc/relayd/relayd.conf", argv
     assert one("ExecReload") == "/bin/kill -HUP $MAINPID"
+    assert one("SyslogFacility") == "mail"
+    # /dev/log must stay reachable: PrivateDevices= links it to journald's.
+    assert "AF_UNIX" in unit_words(unit, "Service", "RestrictAddressFamilies")
+    # No crash loop: exit status 1 (cannot start) is final, other failures
+    # are restarted until the start limit, which RestartSec= lets it reach.
+    assert one("Restart") == "on-failure"
+    assert one("RestartPreventExitStatus").split() == ["1"]
+    burst = unit_values(unit, "Unit", "StartLimitBurst")
+    interval = unit_values(unit, "Unit", "StartLimitIntervalSec")
+    assert len(burst) == 1 and len(interval) == 1, (burst, interval)
+
+    def seconds(v):
+        m = re.fullmatch(r"(\d+)(s|min)?", v)
+        assert m, v
+        return int(m.group(1)) * (60 if m.group(2) == "min" else 1)
+    assert 1 <= int(burst[0]) <= 10, burst
+    assert seconds(interval[0]) > int(burst[0]) * seconds(one("RestartSec")), \
+        f"StartLimitIntervalSec={interval[0]} is never reached with StartLimitBurst=" \
+        f"{burst[0]} and RestartSec={one('RestartSec')}"
     assert one("ProtectSystem") == "strict"
     assert "/var/spool/relayd" in unit_words(unit, "Service", "ReadWritePaths")
     for key in ("NoNewPrivileges", "PrivateTmp", "ProtectHome"):
