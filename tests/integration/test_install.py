@@ -269,8 +269,8 @@ def test_manpages_complete():
     cmds = {"queue", "flush", "delete", "route", "stats", "reload"}
     assert cmds - man_items("docs/relayctl.8", "Cm") == set()
     assert {"s", "f"} - man_items("docs/relayctl.8", "Fl") == set()
-    stats = {"received", "sent", "deferred", "bounced", "expired", "rerouted", "queued",
-             "sessions_in", "sessions_out"}
+    stats = {"received", "sent", "deferred", "bounced", "expired", "rerouted", "rejected",
+             "queued", "sessions_in", "sessions_out"}
     assert stats - man_items("docs/relayctl.8", "Cm") == set()
 
 
