@@ -26,8 +26,9 @@
  * ("warning: ", as Postfix). Control characters in the text become '?'.
  *
  * Every line is one write(2) or one datagram, so lines from the event loop
- * and the I/O threads never interleave; nothing here is changed after
- * log_init(), which runs before any thread exists.
+ * and the I/O threads never interleave. log_init() runs at start and once
+ * more when relayd detaches, before the event loop runs; it sets up the
+ * socket first and switches the destination last.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -73,9 +74,9 @@ log_init(const char *ident, bool foreground, bool verbose)
 {
 	static const char *const parts[PART_MAX] = {"", "/smtpd", "/qmgr", "/smtp"};
 
-	for (int i = 0; i < PART_MAX; i++)
-		snprintf(log_names[i], sizeof(log_names[i]), "%s%s", ident, parts[i]);
-	log_pid = 0; /* set by log_pid_refresh() after a fork */
+	if (strcmp(log_names[PART_RELAYD], ident) != 0)
+		for (int i = 0; i < PART_MAX; i++)
+			snprintf(log_names[i], sizeof(log_names[i]), "%s%s", ident, parts[i]);
 	log_v = verbose;
 	if (foreground) {
 		log_dest = log_journal_fd(STDERR_FILENO) ? LOG_DEST_JOURNAL : LOG_DEST_STDERR;
