@@ -25,7 +25,8 @@
  * pauses, nothing while paused; data hooks come in order (start, writes,
  * one end) exactly while in SRV_DATA; an accepted message is a well-formed
  * stored body whose size matches and is within max_size; RCPT never goes
- * beyond max_rcpt.
+ * beyond max_rcpt; a refusal the reject hook hears of has a known stage, a
+ * 4xx or 5xx one-line reply, and a recipient exactly when at RCPT.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -217,6 +218,20 @@ h_auth_begin(void *arg)
 	return decide() == 3 ? FUZZ_AUTH_REFUSED : NULL;
 }
 
+static void
+h_reject(void *arg, const struct server_txn *t, const struct server_reject *r)
+{
+	FUZZ_CHECK(r->stage && r->reason && r->reply, "reject without stage, reason or reply");
+	FUZZ_CHECK(strcmp(r->stage, "MAIL") == 0 || strcmp(r->stage, "RCPT") == 0 ||
+			   strcmp(r->stage, "END-OF-MESSAGE") == 0,
+		   "reject stage %s", r->stage);
+	FUZZ_CHECK(r->reply[0] == '4' || r->reply[0] == '5', "reject with reply %.20s", r->reply);
+	FUZZ_CHECK(!strpbrk(r->reply, "\r\n"), "reject reply with CR or LF");
+	FUZZ_CHECK((strcmp(r->stage, "RCPT") == 0) == (r->rcpt != NULL) ||
+			   strcmp(r->stage, "END-OF-MESSAGE") == 0,
+		   "reject at %s with%s a recipient", r->stage, r->rcpt ? "" : "out");
+}
+
 static const struct server_hooks hooks = {
 	.write = h_write,
 	.close = h_close,
@@ -227,6 +242,7 @@ static const struct server_hooks hooks = {
 	.starttls = h_starttls,
 	.auth = h_auth,
 	.auth_begin = h_auth_begin,
+	.reject = h_reject,
 };
 
 /* The owner's answer to whatever the server waits for. Returns false when
