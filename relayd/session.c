@@ -13,6 +13,12 @@
  * Failed AUTH are counted per client address in each listener's anvil
  * (anvil.c), which lives as long as the listener: a reload keeps the
  * counts and refusals and only changes the limit and window.
+ *
+ * Every refusal of a MAIL, a RCPT or a message is logged as Postfix's
+ * smtpd logs it (NOQUEUE: reject: ...) and counted by code and reason
+ * (session_reject()): the state machine's through its reject hook, and
+ * those decided here (relay access, no route, a failed MX lookup, the
+ * spool's verdict).
  */
 #include <crypt.h>
 #include <errno.h>
