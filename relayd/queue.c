@@ -1075,7 +1075,7 @@ state_save(struct qmsg *m)
 	j->m = m;
 	const char *why;
 	struct fmt_rcpt fr;
-	if (spool_fmt_state_begin(&j->buf, m->warned, &why) == -1)
+	if (spool_fmt_state_begin(&j->buf, m->warned, false, &why) == -1)
 		fatal("out of memory");
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct qrcpt *r = &m->rcpt[i];
@@ -1839,7 +1839,7 @@ load_state(struct qmsg *m)
 	struct fmt_state_rd rd;
 	struct fmt_rcpt fr;
 	const char *why;
-	bool warned;
+	bool flag;
 	int rc;
 	/* Version 2 added the command a reply answered; 1 is still read. */
 	if (spool_fmt_state_open(&rd, buf, len, m->nrcpt, &why) == -1) {
@@ -1847,15 +1847,17 @@ load_state(struct qmsg *m)
 		free(buf);
 		return;
 	}
-	while ((rc = spool_fmt_state_next(&rd, &fr, &warned, &why)) != FMT_END) {
+	while ((rc = spool_fmt_state_next(&rd, &fr, &flag, &why)) != FMT_END) {
 		if (rc == -1) {
 			log_warn("%s: ignoring bad line %u in state file: %s", m->id, rd.line, why);
 			continue;
 		}
 		if (rc == FMT_WARNED) {
-			m->warned = warned;
+			m->warned = flag;
 			continue;
 		}
+		if (rc == FMT_HELD)
+			continue; /* relayctl hold comes next */
 		struct qrcpt *r = &m->rcpt[fr.idx];
 		r->state = (enum rcpt_state)fr.state;
 		r->attempts = fr.attempts;
