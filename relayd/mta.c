@@ -3,7 +3,7 @@
  *
  * mta_init(), mta_submit(), mta_shutdown(), mta_sessions(),
  * mta_detour_active(), mta_detours(), mta_dest_state(), mta_resume(),
- * mta_flush(), mta_known_transport(), mta_state_ended()
+ * mta_flush(), mta_known_transport()
  *
  * A destination (transport + relay list, or transport + domain for MX
  * delivery) has a FIFO of jobs and at most max_connections connections.
@@ -285,9 +285,10 @@ dest_resume(struct dest *d, bool down_only, struct mta_state *st)
 			d->cur_max = t->max_connections;
 	}
 	bool ended = st->down_until || st->detour_until || st->backoff || st->paused_for > 0;
-	if (ended && d->deferred_some) {
+	if (ended && !down_only && d->deferred_some) {
 		/* The operator says it works: what waited for it need not wait
-		 * for its retry time (as when it delivers again). */
+		 * for its retry time (as when it delivers again). A flush makes
+		 * due what it flushes, and nothing else. */
 		d->deferred_some = false;
 		if (m_release)
 			m_release(d->tname, d->key[0] ? d->key : NULL);
@@ -296,8 +297,8 @@ dest_resume(struct dest *d, bool down_only, struct mta_state *st)
 }
 
 /* "detour, back-off, down pause": what ST says was ended. */
-void
-mta_state_ended(const struct mta_state *st, char *buf, size_t len)
+static void
+state_ended(const struct mta_state *st, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s%s%s%s", st->detour_until ? "detour" : "",
 		 st->detour_until && (st->backoff || st->paused_for > 0 || st->down_until) ? ", "
@@ -358,7 +359,7 @@ mta_end(const char *tname, const char *key, bool down_only,
 			continue;
 		n++;
 		char what[64];
-		mta_state_ended(&st, what, sizeof(what));
+		state_ended(&st, what, sizeof(what));
 		log_info("%s: destination %s: %s ended by relayctl %s", a.found[i]->tname, st.name,
 			 what, down_only ? "flush" : "resume");
 		if (cb)

@@ -11,7 +11,6 @@
  * mta_resume()    end detours, back-offs and down pauses (relayctl resume)
  * mta_flush()     end down pauses: the operator says it is back (flush)
  * mta_known_transport()  does any destination of a transport exist
- * mta_state_ended()  "detour, back-off, down pause" in words
  *
  * A destination is (transport, relay list) or (transport, recipient domain)
  * for MX delivery. Each has a FIFO of jobs and at most max_connections
@@ -75,13 +74,11 @@ size_t mta_resume(const char *tname, const char *dest,
 
 /* End the down pause of transport TNAME's destination for a recipient in
  * DOMAIN, or of every destination when TNAME is NULL: the operator says
- * it is back, so a flushed recipient is tried, not deferred unseen. */
+ * it is back, so a flushed recipient is tried, not deferred unseen. Only
+ * the pause: which recipients are due is the flush's business. */
 void mta_flush(const char *tname, const char *domain);
 
 /* Does relayd know a destination of transport TNAME. */
 bool mta_known_transport(const char *tname);
-
-/* What ENDED holds, in words ("detour, back-off, down pause") into BUF. */
-void mta_state_ended(const struct mta_state *ended, char *buf, size_t len);
 
 #endif
