@@ -1172,7 +1172,7 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		c->hostname = conf_dup(x, host);
 	}
 
-	c->spool = conf_str(x, cfg, "spool", "/var/spool/relayd");
+	c->spool = conf_str(x, cfg, "spool", CONF_DEFAULT_SPOOL);
 	if ((v = conf_get(cfg, "control_socket")) != NULL)
 		c->control_socket = conf_str(x, cfg, "control_socket", NULL);
 	else if (c->spool != NULL &&

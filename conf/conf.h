@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 
 #define CONF_DEFAULT_FILE "/etc/relayd/relayd.conf"
+#define CONF_DEFAULT_SPOOL "/var/spool/relayd"
 
 /* A network in CIDR form: family AF_INET or AF_INET6, address bytes, prefix. */
 struct conf_cidr {

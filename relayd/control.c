@@ -5,14 +5,15 @@
  * control_probe()     is another process answering on the socket path
  * control_init()      replace a stale socket, bind (0600), serve
  * control_shutdown()  stop serving, remove our socket
- * control_route()     the text of `relayctl route ADDRESS` (the daemon adds
- *                     the live detour state of the destination)
+ * control_route()     the text of `relayctl route ADDRESS` (the daemon looks
+ *                     up the MX hosts and adds the destination's state)
  *
  * A connection reads one request line (at most CONTROL_LINE_MAX bytes,
- * within CONTROL_TIMEOUT), runs the command from commands[], writes "ok" or
- * "error: MESSAGE" and the output, and closes once the output is flushed.
- * Nothing here blocks the loop: the socket is non-blocking and the output
- * goes through the connection's bufferevent.
+ * within CONTROL_TIMEOUT), splits it into words, runs the command from
+ * commands[], writes "ok" or "error: MESSAGE" and the output, and closes
+ * once the output is flushed. Nothing here blocks the loop: the socket is
+ * non-blocking, the output goes through the connection's bufferevent, the
+ * MX lookup of `route` is asynchronous, and long outputs are made in parts.
  *
  * Invariants: a queue listing never holds more than CONTROL_BATCH messages'
  * worth of text in memory. It is produced in batches, in queue id order
@@ -22,8 +23,14 @@
  * the next batch is made only when the client has read the output down to
  * CONTROL_LOWAT. No pointer to a message survives a batch, so messages
  * delivered or deleted meanwhile are simply not listed, and ones that
- * arrive meanwhile are. Only root and relayd's own user may connect (the
- * socket is 0600; the peer's uid is checked as well).
+ * arrive meanwhile are. `queue --summary` walks the queue the same way, a
+ * batch per turn of the loop, counting into a table (shape.c) that it
+ * prints at the end. `show` writes the message from its file in
+ * CONTROL_SHOW_CHUNK pieces as the client reads (queue_body_open(): the
+ * file stays this message's even if it leaves the queue meanwhile).
+ * Commands about single messages find them by id (queue_find()); only ALL
+ * and @DOMAIN walk the queue. Only root and relayd's own user may connect
+ * (the socket is 0600; the peer's uid is checked as well).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,6 +52,7 @@
 #include <event2/listener.h>
 
 #include "relayd/control.h"
+#include "relayd/dns.h"
 #include "relayd/json.h"
 #include "relayd/log.h"
 #include "relayd/mta.h"
@@ -51,30 +60,46 @@
 #include "relayd/relayd.h"
 #include "relayd/route.h"
 #include "relayd/session.h"
+#include "relayd/shape.h"
+#include "relayd/spool_fmt.h"
 #include "relayd/stats.h"
 #include "smtp/classify.h"
 #include "smtp/cmd.h"
+#include "smtp/data.h"
 
-#define CONTROL_TIMEOUT 10	  /* seconds to send the request */
-#define CONTROL_WRITE_TIMEOUT 60  /* seconds a client may stall reading */
-#define CONTROL_MAX_CLIENTS 16	  /* concurrent connections */
-#define CONTROL_BATCH 512	  /* messages per listing batch */
-#define CONTROL_LOWAT (64 * 1024) /* refill the listing below this */
+#define CONTROL_TIMEOUT 10	       /* seconds to send the request */
+#define CONTROL_WRITE_TIMEOUT 60       /* seconds a client may stall reading */
+#define CONTROL_MAX_CLIENTS 16	       /* concurrent connections */
+#define CONTROL_BATCH 512	       /* messages per listing batch */
+#define CONTROL_LOWAT (64 * 1024)      /* refill the listing below this */
+#define CONTROL_SHOW_CHUNK (64 * 1024) /* bytes of a message read at once */
+#define CONTROL_UNKNOWN_SHOWN 10       /* unknown ids named in an error */
+
+/* What the write callback goes on producing. */
+enum ctl_out { OUT_REPLY, OUT_LIST, OUT_SHOW };
 
 struct ctl_conn {
 	struct bufferevent *bev;
-	bool listing;	      /* a queue listing is being produced */
-	bool json;	      /* ... as JSON */
+	enum ctl_out out;
+	bool json;	      /* the listing is JSON */
 	bool closing;	      /* close once the output is flushed */
-	char cursor[QID_MAX]; /* last queue id listed; "" before the first */
+	char cursor[QID_MAX]; /* last queue id listed or counted; "" before */
 	size_t nmsg, nrcpt;   /* listed so far */
+	struct shape *shape;  /* queue --summary: the counts so far */
+	struct event *tick;   /* ... its next batch */
+	int fd;		      /* show: the message file, or -1 */
+	off_t off, left;      /* ... where the rest of its body is */
+	struct data_unstuffer un;
+	struct dns_query *dq; /* route: the MX lookup in flight */
+	char *address;	      /* ... for this address */
 	struct ctl_conn *next, *prev;
 };
 
 struct ctl_cmd {
 	const char *verb;
-	enum { ARG_NONE, ARG_OPTIONAL, ARG_REQUIRED } arg;
-	void (*run)(struct ctl_conn *cc, const char *arg);
+	int min, max; /* words after the verb; max -1: any number */
+	bool line;    /* the one argument is the rest of the line, spaces and all */
+	void (*run)(struct ctl_conn *cc, int argc, char **argv);
 };
 
 static struct event_base *c_base;
@@ -97,6 +122,13 @@ conn_free(struct ctl_conn *cc)
 		cc->next->prev = cc->prev;
 	c_count--;
 	bufferevent_free(cc->bev);
+	if (cc->tick)
+		event_free(cc->tick);
+	shape_free(cc->shape);
+	if (cc->fd != -1)
+		close(cc->fd);
+	dns_cancel(cc->dq);
+	free(cc->address);
 	free(cc);
 }
 
@@ -105,7 +137,7 @@ static void
 conn_finish(struct ctl_conn *cc)
 {
 	cc->closing = true;
-	cc->listing = false;
+	cc->out = OUT_REPLY;
 	bufferevent_setwatermark(cc->bev, EV_WRITE, 0, 0);
 	bufferevent_disable(cc->bev, EV_READ);
 	bufferevent_enable(cc->bev, EV_WRITE);
@@ -123,6 +155,24 @@ reply_error(struct ctl_conn *cc, const char *fmt, ...)
 	va_list ap;
 
 	evbuffer_add(out, "error: ", 7);
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\n", 1);
+	conn_finish(cc);
+}
+
+/* "ok" and one line of text, then close. */
+static void reply_ok(struct ctl_conn *cc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+reply_ok(struct ctl_conn *cc, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(cc->bev);
+	va_list ap;
+
+	evbuffer_add(out, "ok\n", 3);
 	va_start(ap, fmt);
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
@@ -163,6 +213,51 @@ put_duration(struct evbuffer *out, long long s)
 		evbuffer_add_printf(out, "%lldd%lldh", s / 86400, s % 86400 / 3600);
 }
 
+/* "2026-11-22 15:57:04", local time. */
+static void
+put_time(struct evbuffer *out, time_t t)
+{
+	char when[64];
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	evbuffer_add_printf(out, "%s", when);
+}
+
+/* "in 28m (2026-11-22 16:54:11)", "now", "now (in progress)". */
+static void
+put_next(struct evbuffer *out, const struct qrcpt *r, time_t now)
+{
+	if (r->inflight) {
+		evbuffer_add_printf(out, "now (in progress)");
+	} else if (r->next_attempt <= now) {
+		evbuffer_add_printf(out, "now");
+	} else {
+		evbuffer_add(out, "in ", 3);
+		put_duration(out, (long long)(r->next_attempt - now));
+		evbuffer_add(out, " (", 2);
+		put_time(out, r->next_attempt);
+		evbuffer_add(out, ")", 1);
+	}
+}
+
+/* R's last reply and what it most likely means. */
+static void
+put_reply(struct evbuffer *out, const struct qrcpt *r)
+{
+	struct classification cl;
+
+	if (!r->last_reply) {
+		evbuffer_add_printf(out, "none");
+		return;
+	}
+	classify(r->code, r->status, r->last_reply, &cl);
+	put_text(out, r->last_reply);
+	if (cl.label)
+		evbuffer_add_printf(out, " [%s]", cl.label);
+}
+
 /* The transport a pending recipient used last, or the one its route gives
  * now; NULL when it has neither. */
 static const char *
@@ -183,7 +278,7 @@ list_text(struct ctl_conn *cc, struct evbuffer *out, const struct qmsg *m, time_
 	put_duration(out, (long long)(now - m->arrival));
 	evbuffer_add(out, "  from <", 8);
 	put_text(out, m->sender);
-	evbuffer_add(out, ">\n", 2);
+	evbuffer_add_printf(out, ">%s\n", m->held ? "  held" : "");
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct qrcpt *r = &m->rcpt[i];
 		if (r->state != RCPT_PENDING)
@@ -194,29 +289,12 @@ list_text(struct ctl_conn *cc, struct evbuffer *out, const struct qmsg *m, time_
 		put_text(out, r->addr);
 		evbuffer_add_printf(out, ">\n        transport %s, attempts %u, next attempt ",
 				    t ? t : "none (no route)", r->attempts);
-		if (r->inflight) {
-			evbuffer_add_printf(out, "now (in progress)\n");
-		} else if (r->next_attempt <= now) {
-			evbuffer_add_printf(out, "now\n");
-		} else {
-			char when[64];
-			struct tm tm;
-			localtime_r(&r->next_attempt, &tm);
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-			evbuffer_add(out, "in ", 3);
-			put_duration(out, (long long)(r->next_attempt - now));
-			evbuffer_add_printf(out, " (%s)\n", when);
-		}
-		if (!r->last_reply) {
-			evbuffer_add_printf(out, "        last reply: none\n");
-			continue;
-		}
-		struct classification cl;
-		classify(r->code, r->status, r->last_reply, &cl);
-		evbuffer_add(out, "        last reply: ", 20);
-		put_text(out, r->last_reply);
-		if (cl.label)
-			evbuffer_add_printf(out, " [%s]", cl.label);
+		if (m->held && !r->inflight)
+			evbuffer_add_printf(out, "when released (relayctl release %s)", m->id);
+		else
+			put_next(out, r, now);
+		evbuffer_add(out, "\n        last reply: ", 21);
+		put_reply(out, r);
 		evbuffer_add(out, "\n", 1);
 	}
 	evbuffer_add(out, "\n", 1);
@@ -229,8 +307,9 @@ list_json(struct ctl_conn *cc, struct evbuffer *out, const struct qmsg *m)
 
 	evbuffer_add_printf(out, "%s{\"id\":", cc->nmsg > 1 ? ",\n" : "");
 	json_string(out, m->id);
-	evbuffer_add_printf(out, ",\"size\":%llu,\"arrival\":%lld,\"sender\":",
-			    (unsigned long long)m->size, (long long)m->arrival);
+	evbuffer_add_printf(out, ",\"size\":%llu,\"arrival\":%lld,\"held\":%s,\"sender\":",
+			    (unsigned long long)m->size, (long long)m->arrival,
+			    m->held ? "true" : "false");
 	json_string(out, m->sender);
 	evbuffer_add(out, ",\"recipients\":[", 15);
 	for (size_t i = 0; i < m->nrcpt; i++) {
@@ -294,19 +373,66 @@ list_more(struct ctl_conn *cc)
 	conn_finish(cc);
 }
 
-/* ---- commands --------------------------------------------------------- */
-
+/* queue --summary: count the next batch; print the table after the last.
+ * A batch per turn of the loop, so a large queue never stalls it. */
 static void
-cmd_queue(struct ctl_conn *cc, const char *arg)
+summary_more(evutil_socket_t fd, short what, void *arg)
 {
-	if (arg && strcmp(arg, "--json") != 0) {
-		reply_error(cc, "queue: unknown option %s (only --json)", arg);
+	struct ctl_conn *cc = arg;
+	size_t n = 0;
+	const struct qmsg *m;
+
+	for (m = queue_next(cc->cursor); m && n < CONTROL_BATCH; m = m->next, n++) {
+		for (size_t i = 0; i < m->nrcpt; i++)
+			if (m->rcpt[i].state == RCPT_PENDING)
+				shape_add(cc->shape, cmd_domain(m->rcpt[i].addr), m->arrival);
+		snprintf(cc->cursor, sizeof(cc->cursor), "%s", m->id);
+	}
+	if (m) {
+		struct timeval zero = {0, 0};
+		evtimer_add(cc->tick, &zero);
 		return;
 	}
 	struct evbuffer *out = bufferevent_get_output(cc->bev);
 	evbuffer_add(out, "ok\n", 3);
-	cc->json = arg != NULL;
-	cc->listing = true;
+	shape_render(cc->shape, out);
+	conn_finish(cc);
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static void
+cmd_queue(struct ctl_conn *cc, int argc, char **argv)
+{
+	bool json = false, summary = false;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (strcmp(argv[i], "--summary") == 0)
+			summary = true;
+		else {
+			reply_error(cc, "queue: unknown option %.64s (--json or --summary)",
+				    argv[i]);
+			return;
+		}
+	}
+	if (json && summary) {
+		reply_error(cc, "queue: --json or --summary, not both");
+		return;
+	}
+	if (summary) {
+		/* The answer comes whole at the end: nothing to write before. */
+		cc->shape = shape_new(time(NULL));
+		if (!(cc->tick = evtimer_new(c_base, summary_more, cc)))
+			fatal("out of memory");
+		summary_more(-1, 0, cc);
+		return;
+	}
+	struct evbuffer *out = bufferevent_get_output(cc->bev);
+	evbuffer_add(out, "ok\n", 3);
+	cc->json = json;
+	cc->out = OUT_LIST;
 	if (cc->json)
 		evbuffer_add(out, "[\n", 2);
 	bufferevent_setwatermark(cc->bev, EV_WRITE, CONTROL_LOWAT, 0);
@@ -314,8 +440,16 @@ cmd_queue(struct ctl_conn *cc, const char *arg)
 }
 
 static void
-cmd_flush(struct ctl_conn *cc, const char *qid)
+cmd_flush(struct ctl_conn *cc, int argc, char **argv)
 {
+	const char *qid = argc ? argv[0] : NULL;
+	const struct qmsg *m = qid ? queue_find(qid) : NULL;
+
+	if (qid && m && m->held) {
+		reply_error(cc, "%s: the message is on hold; relayctl release %s delivers it", qid,
+			    qid);
+		return;
+	}
 	if (queue_flush(qid) == -1) {
 		reply_error(cc, "%s: no such message in the queue", qid);
 		return;
@@ -325,54 +459,323 @@ cmd_flush(struct ctl_conn *cc, const char *qid)
 	conn_finish(cc);
 }
 
-static void
-cmd_delete(struct ctl_conn *cc, const char *qid)
+/* The words of ARGV that are not queued message ids, other than ALL and
+ * @DOMAIN, as an error (nothing is done then); true if there were some. */
+static bool
+unknown_ids(struct ctl_conn *cc, int argc, char **argv, const char *nothing)
 {
-	if (queue_delete(qid) == -1) {
-		reply_error(cc, "%s: no such message in the queue", qid);
-		return;
+	struct evbuffer *list = evbuffer_new();
+	size_t n = 0;
+
+	if (!list)
+		fatal("out of memory");
+	for (int i = 0; i < argc; i++) {
+		if (argv[i][0] == '@' || queue_find(argv[i]))
+			continue;
+		if (n++ < CONTROL_UNKNOWN_SHOWN) {
+			if (n > 1)
+				evbuffer_add(list, ", ", 2);
+			evbuffer_add_printf(list, "%.*s", FMT_QID_LEN + 8, argv[i]);
+		}
 	}
-	evbuffer_add(bufferevent_get_output(cc->bev), "ok\n", 3);
+	if (n > CONTROL_UNKNOWN_SHOWN)
+		evbuffer_add_printf(list, " and %zu more", n - CONTROL_UNKNOWN_SHOWN);
+	if (n) {
+		evbuffer_add(list, "", 1);
+		reply_error(cc, "%s: no such message%s in the queue; %s",
+			    (const char *)evbuffer_pullup(list, -1), n == 1 ? "" : "s", nothing);
+	}
+	evbuffer_free(list);
+	return n > 0;
+}
+
+/* ALL must stand alone: an error (and true) when it does not. */
+static bool
+all_mixed(struct ctl_conn *cc, int argc, char **argv, const char *verb)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "ALL") == 0 && argc > 1) {
+			reply_error(cc, "%s: ALL stands alone", verb);
+			return true;
+		}
+	return false;
+}
+
+static void
+cmd_delete(struct ctl_conn *cc, int argc, char **argv)
+{
+	size_t n = 0;
+
+	if (all_mixed(cc, argc, argv, "delete"))
+		return;
+	if (strcmp(argv[0], "ALL") == 0) {
+		n = queue_delete_all();
+	} else {
+		for (int i = 0; i < argc; i++)
+			if (argv[i][0] == '@') {
+				reply_error(cc, "delete: %.64s: delete takes queue ids or ALL",
+					    argv[i]);
+				return;
+			}
+		if (unknown_ids(cc, argc, argv, "nothing deleted"))
+			return;
+		/* All known: each is deleted once (a repeated id is gone). */
+		for (int i = 0; i < argc; i++)
+			if (queue_delete(argv[i]) == 0)
+				n++;
+	}
+	log_info("relayctl delete: %zu message%s removed", n, n == 1 ? "" : "s");
+	reply_ok(cc, "deleted %zu messages", n);
+}
+
+/* hold and release: QID..., ALL, or @DOMAIN (ids and domains may mix). */
+static void
+hold_release(struct ctl_conn *cc, int argc, char **argv, bool hold)
+{
+	const char *verb = hold ? "hold" : "release";
+	size_t n = 0;
+
+	if (all_mixed(cc, argc, argv, verb))
+		return;
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "@") == 0) {
+			reply_error(cc, "%s: @ without a domain", verb);
+			return;
+		}
+	if (strcmp(argv[0], "ALL") != 0 &&
+	    unknown_ids(cc, argc, argv, hold ? "nothing held" : "nothing released"))
+		return;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "ALL") == 0)
+			n += queue_hold_all(NULL, hold);
+		else if (argv[i][0] == '@')
+			n += queue_hold_all(argv[i] + 1, hold);
+		else if (queue_hold(argv[i], hold) == 1)
+			n++;
+	}
+	reply_ok(cc, "%s %zu messages", hold ? "held" : "released", n);
+}
+
+static void
+cmd_hold(struct ctl_conn *cc, int argc, char **argv)
+{
+	hold_release(cc, argc, argv, true);
+}
+
+static void
+cmd_release(struct ctl_conn *cc, int argc, char **argv)
+{
+	hold_release(cc, argc, argv, false);
+}
+
+/* ---- show ---------------------------------------------------------------- */
+
+static const char *
+rcpt_state(const struct qmsg *m, const struct qrcpt *r)
+{
+	switch (r->state) {
+	case RCPT_PENDING:
+		if (r->inflight)
+			return "being delivered";
+		if (m->held)
+			return "held";
+		return r->attempts || r->last_reply ? "deferred" : "waiting";
+	case RCPT_SENT:
+		return "sent";
+	case RCPT_BOUNCED:
+		return "bounced";
+	case RCPT_EXPIRED:
+		return "expired";
+	}
+	return "?";
+}
+
+/* The envelope, as `show` prints it before the message. */
+static void
+show_envelope(struct evbuffer *out, const struct qmsg *m, time_t now)
+{
+	evbuffer_add_printf(out, "id: %s\narrival: ", m->id);
+	put_time(out, m->arrival);
+	evbuffer_add(out, " (age ", 6);
+	put_duration(out, (long long)(now - m->arrival));
+	evbuffer_add_printf(out, ")\nsize: %llu bytes\nclient: ", (unsigned long long)m->size);
+	put_text(out, m->client);
+	evbuffer_add(out, "\n", 1);
+	/* What the client declared: BODY= and SMTPUTF8. */
+	if (m->body != BODY_NONE || m->smtputf8)
+		evbuffer_add_printf(out, "body: %s%s%s\n",
+				    m->body == BODY_8BITMIME ? "8BITMIME"
+				    : m->body == BODY_7BIT   ? "7BIT"
+							     : "",
+				    m->body != BODY_NONE && m->smtputf8 ? ", " : "",
+				    m->smtputf8 ? "SMTPUTF8" : "");
+	evbuffer_add_printf(out, "held: %s\nsender: <", m->held ? "yes" : "no");
+	put_text(out, m->sender);
+	evbuffer_add(out, ">\n", 2);
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		const struct qrcpt *r = &m->rcpt[i];
+		evbuffer_add(out, "recipient: <", 12);
+		put_text(out, r->addr);
+		evbuffer_add_printf(out, "> %s", rcpt_state(m, r));
+		if (r->transport)
+			evbuffer_add_printf(out, ", transport %s", r->transport);
+		if (r->detour && r->transport && strcmp(r->detour, r->transport) == 0)
+			evbuffer_add_printf(out, " (re-routed)");
+		else if (r->detour)
+			evbuffer_add_printf(out, " (re-routed to %s)", r->detour);
+		evbuffer_add_printf(out, ", attempts %u", r->attempts);
+		if (r->state == RCPT_PENDING && !m->held) {
+			evbuffer_add(out, ", next attempt ", 15);
+			put_next(out, r, now);
+		}
+		if (r->relay) {
+			evbuffer_add(out, ", relay ", 8);
+			put_text(out, r->relay);
+		}
+		if (r->state != RCPT_SENT && r->last_reply) {
+			evbuffer_add(out, ", last reply: ", 14);
+			put_reply(out, r);
+		}
+		evbuffer_add(out, "\n", 1);
+	}
+	evbuffer_add(out, "\n", 1);
+}
+
+static void
+show_out(void *arg, const char *buf, size_t len)
+{
+	evbuffer_add(arg, buf, len);
+}
+
+/* Write the next pieces of the message, or its end. */
+static void
+show_more(struct ctl_conn *cc)
+{
+	struct evbuffer *out = bufferevent_get_output(cc->bev);
+	char buf[CONTROL_SHOW_CHUNK];
+
+	while (cc->left > 0 && evbuffer_get_length(out) < 2 * CONTROL_LOWAT) {
+		size_t want = cc->left < (off_t)sizeof(buf) ? (size_t)cc->left : sizeof(buf);
+		ssize_t n = pread(cc->fd, buf, want, cc->off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* After "ok": all that can be done is to say so in
+			 * the log and end the output short. */
+			log_warn("control: show: reading the message file: %s",
+				 n == 0 ? "it ended early" : strerror(errno));
+			break;
+		}
+		data_unstuff_more(&cc->un, buf, (size_t)n, show_out, out);
+		cc->off += n;
+		cc->left -= n;
+		if (cc->left == 0)
+			break;
+	}
+	if (cc->left > 0 && evbuffer_get_length(out) >= 2 * CONTROL_LOWAT)
+		return; /* more once the client read this */
+	close(cc->fd);
+	cc->fd = -1;
 	conn_finish(cc);
 }
 
-/* The live part of `route`: is ADDRESS's destination held on the fallback. */
 static void
-route_detour(struct evbuffer *out, const char *address)
+cmd_show(struct ctl_conn *cc, int argc, char **argv)
 {
-	const char *domain = cmd_domain(address);
-	const struct conf_route *rt = route_lookup(relayd_conf, domain, NULL, 0);
-	time_t until;
+	const struct qmsg *m = queue_find(argv[0]);
+	off_t off, len;
 
-	if (!rt || !rt->transport->fallback)
-		return;
-	if (!mta_detour_active(rt->transport, domain, &until)) {
-		evbuffer_add_printf(out, "detour: none\n");
+	if (!m) {
+		reply_error(cc, "%.64s: no such message in the queue", argv[0]);
 		return;
 	}
-	char when[64];
-	struct tm tm;
-	localtime_r(&until, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	evbuffer_add_printf(out, "detour: active until %s (in ", when);
-	put_duration(out, (long long)(until - time(NULL)));
-	evbuffer_add_printf(out, "): mail goes to transport %s\n", rt->transport->fallback->name);
+	if ((cc->fd = queue_body_open(argv[0], &off, &len)) == -1) {
+		reply_error(cc, "%s: cannot read the message file: %s", m->id, strerror(errno));
+		return;
+	}
+	struct evbuffer *out = bufferevent_get_output(cc->bev);
+	evbuffer_add(out, "ok\n", 3);
+	show_envelope(out, m, time(NULL));
+	/* The stored body ends with ".\r\n", which is not the message's. */
+	cc->off = off;
+	cc->left = len >= 3 ? len - 3 : 0;
+	data_unstuff_init(&cc->un);
+	cc->out = OUT_SHOW;
+	bufferevent_setwatermark(cc->bev, EV_WRITE, CONTROL_LOWAT, 0);
+	show_more(cc);
 }
 
+/* ---- route and resume ------------------------------------------------ */
+
+/* The live part of `route`: what is in force for the destination of
+ * transport T for a recipient in DOMAIN. */
 static void
-cmd_route(struct ctl_conn *cc, const char *address)
+route_state(struct evbuffer *out, const struct conf_transport *t, const char *domain)
+{
+	struct mta_state st;
+	time_t now = time(NULL);
+	bool known = mta_dest_state(t, domain, &st);
+
+	evbuffer_add(out, "destination: ", 13);
+	put_text(out, t->nrelay ? "relay" : domain);
+	evbuffer_add_printf(out, " (transport %s)%s\n", t->name,
+			    known ? "" : ": nothing learnt, nothing in force");
+	if (t->fallback) {
+		if (!st.detour_until) {
+			evbuffer_add_printf(out, "detour: none\n");
+		} else {
+			evbuffer_add(out, "detour: active until ", 21);
+			put_time(out, st.detour_until);
+			evbuffer_add(out, " (in ", 5);
+			put_duration(out, (long long)(st.detour_until - now));
+			evbuffer_add_printf(out, "): mail goes to transport %s\n",
+					    t->fallback->name);
+		}
+	}
+	if (!st.backoff && st.paused_for <= 0) {
+		evbuffer_add_printf(out, "back-off: none\n");
+	} else {
+		evbuffer_add_printf(out, "back-off: level %u, concurrency %u of %u", st.backoff,
+				    st.cur_max, st.max);
+		if (st.paused_for > 0) {
+			evbuffer_add(out, ", paused for ", 13);
+			put_duration(out, (long long)st.paused_for + 1);
+		}
+		evbuffer_add(out, "\n", 1);
+	}
+	if (!st.down_until) {
+		evbuffer_add_printf(out, "down: no\n");
+	} else {
+		evbuffer_add(out, "down: for ", 10);
+		put_duration(out, (long long)(st.down_until - now));
+		evbuffer_add(out, " more (", 7);
+		put_text(out, st.down_why);
+		evbuffer_add_printf(out, "); relayctl flush or resume %s ends it\n", t->name);
+	}
+	if (known && (st.jobs || st.conns))
+		evbuffer_add_printf(out, "activity: %u job%s waiting, %u connection%s\n", st.jobs,
+				    st.jobs == 1 ? "" : "s", st.conns, st.conns == 1 ? "" : "s");
+}
+
+/* Answer `route` for CC's address, with MX (NULL: not looked up). */
+static void
+route_answer(struct ctl_conn *cc, const struct control_mx *mx)
 {
 	struct evbuffer *text = evbuffer_new();
-	const char *cause;
+	const char *cause, *domain = cmd_domain(cc->address);
 
-	if (!text) {
-		reply_error(cc, "out of memory");
-		return;
-	}
-	if (control_route(relayd_conf, address, text, &cause) == -1) {
+	if (!text)
+		fatal("out of memory");
+	if (control_route(relayd_conf, cc->address, mx, text, &cause) == -1) {
 		reply_error(cc, "%s", cause);
 	} else {
-		route_detour(text, address);
+		const char *hosts[32];
+		size_t k = 0;
+		for (size_t i = 0; mx && mx->status == DNS_OK && i < mx->n && k < 32; i++)
+			hosts[k++] = mx->mx[i].host;
+		const struct conf_route *rt = route_lookup(relayd_conf, domain, hosts, k);
+		if (rt)
+			route_state(text, rt->transport, domain);
 		struct evbuffer *out = bufferevent_get_output(cc->bev);
 		evbuffer_add(out, "ok\n", 3);
 		evbuffer_add_buffer(out, text);
@@ -382,7 +785,99 @@ cmd_route(struct ctl_conn *cc, const char *address)
 }
 
 static void
-cmd_stats(struct ctl_conn *cc, const char *arg)
+route_mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
+{
+	struct ctl_conn *cc = arg;
+	struct control_mx cm = {.status = st, .mx = mx, .n = n};
+
+	cc->dq = NULL;
+	route_answer(cc, &cm);
+}
+
+static void
+cmd_route(struct ctl_conn *cc, int argc, char **argv)
+{
+	const char *domain = cmd_domain(argv[0]);
+	const struct conf *c = relayd_conf;
+
+	if (!(cc->address = strdup(argv[0])))
+		fatal("out of memory");
+	/* The MX hosts matter for an mx: route, and show where MX delivery
+	 * goes; an address literal has none. */
+	const struct conf_route *rt = *domain ? route_lookup(c, domain, NULL, 0) : NULL;
+	if (*domain && domain[0] != '[' &&
+	    (route_needs_mx(c, domain) || (rt && rt->transport->nrelay == 0))) {
+		cc->dq = dns_mx(domain, route_mx_done, cc);
+		return;
+	}
+	route_answer(cc, NULL);
+}
+
+struct resume_ctx {
+	struct ctl_conn *cc;
+	const char *tname;
+};
+
+/* One line per destination `resume` ended: "TRANSPORT DESTINATION: ended
+ * WHAT", the destination named as `resume` takes it. */
+static void
+resume_line(void *arg, const struct mta_state *st)
+{
+	struct resume_ctx *rc = arg;
+	struct evbuffer *out = bufferevent_get_output(rc->cc->bev);
+	time_t now = time(NULL);
+	bool sep = false;
+
+	evbuffer_add_printf(out, "%s ", rc->tname);
+	put_text(out, strcmp(st->name, "(relay)") == 0 ? "relay" : st->name);
+	evbuffer_add(out, ": ended ", 8);
+	if (st->detour_until) {
+		evbuffer_add(out, "detour (", 8);
+		put_duration(out, (long long)(st->detour_until - now));
+		evbuffer_add(out, " left)", 6);
+		sep = true;
+	}
+	if (st->backoff || st->paused_for > 0) {
+		evbuffer_add_printf(out, "%sback-off (level %u, concurrency back from %u to %u)",
+				    sep ? ", " : "", st->backoff, st->cur_max, st->max);
+		sep = true;
+	}
+	if (st->down_until) {
+		evbuffer_add_printf(out, "%sdown pause (", sep ? ", " : "");
+		put_duration(out, (long long)(st->down_until - now));
+		evbuffer_add(out, " left)", 6);
+	}
+	evbuffer_add(out, "\n", 1);
+}
+
+static void
+cmd_resume(struct ctl_conn *cc, int argc, char **argv)
+{
+	const char *tname = argv[0], *dest = argc > 1 ? argv[1] : NULL;
+	struct evbuffer *out = bufferevent_get_output(cc->bev);
+
+	if (!conf_transport_find(relayd_conf, tname) && !mta_known_transport(tname)) {
+		reply_error(cc, "no transport \"%.64s\" in the configuration", tname);
+		return;
+	}
+	evbuffer_add(out, "ok\n", 3);
+	struct resume_ctx rc = {cc, tname};
+	size_t n = mta_resume(tname, dest, resume_line, &rc);
+	if (n == 0) {
+		evbuffer_add_printf(out, "%s", tname);
+		if (dest) {
+			evbuffer_add(out, " ", 1);
+			put_text(out, dest);
+		}
+		evbuffer_add_printf(out, ": nothing to end (no detour, back-off or down pause)\n");
+	}
+	conn_finish(cc);
+}
+
+/* ---- the rest ---------------------------------------------------------- */
+
+static void
+cmd_stats(struct ctl_conn *cc, int argc, char **argv)
 {
 	static const enum stat_id shown[] = {
 		STAT_RECEIVED, STAT_SENT,     STAT_DEFERRED, STAT_BOUNCED,
@@ -400,7 +895,7 @@ cmd_stats(struct ctl_conn *cc, const char *arg)
 }
 
 static void
-cmd_reload(struct ctl_conn *cc, const char *arg)
+cmd_reload(struct ctl_conn *cc, int argc, char **argv)
 {
 	char *errors = NULL;
 
@@ -418,12 +913,14 @@ cmd_reload(struct ctl_conn *cc, const char *arg)
 }
 
 static const struct ctl_cmd commands[] = {
-	{"queue", ARG_OPTIONAL, cmd_queue},   {"flush", ARG_OPTIONAL, cmd_flush},
-	{"delete", ARG_REQUIRED, cmd_delete}, {"route", ARG_REQUIRED, cmd_route},
-	{"stats", ARG_NONE, cmd_stats},	      {"reload", ARG_NONE, cmd_reload},
+	{"queue", 0, 2, false, cmd_queue},	{"flush", 0, 1, false, cmd_flush},
+	{"delete", 1, -1, false, cmd_delete},	{"hold", 1, -1, false, cmd_hold},
+	{"release", 1, -1, false, cmd_release}, {"show", 1, 1, false, cmd_show},
+	{"route", 1, 1, true, cmd_route},	{"resume", 1, 2, false, cmd_resume},
+	{"stats", 0, 0, false, cmd_stats},	{"reload", 0, 0, false, cmd_reload},
 };
 
-/* Run the request LINE: "VERB" or "VERB ARG" (ARG is the rest of the line). */
+/* Run the request LINE: "VERB" and its words, separated by spaces. */
 static void
 conn_request(struct ctl_conn *cc, char *line)
 {
@@ -432,29 +929,41 @@ conn_request(struct ctl_conn *cc, char *line)
 			reply_error(cc, "control characters in the request");
 			return;
 		}
-	char *arg = strchr(line, ' ');
-	if (arg) {
-		*arg++ = '\0';
-		if (!*arg)
-			arg = NULL;
-	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		const struct ctl_cmd *c = &commands[i];
-		if (strcmp(c->verb, line) != 0)
-			continue;
-		if (arg && c->arg == ARG_NONE) {
-			reply_error(cc, "%s takes no argument", c->verb);
-			return;
-		}
-		if (!arg && c->arg == ARG_REQUIRED) {
-			reply_error(cc, "%s needs an argument", c->verb);
-			return;
-		}
-		log_debug("control: %s%s%s", c->verb, arg ? " " : "", arg ? arg : "");
-		c->run(cc, arg);
+	char *rest = strchr(line, ' ');
+	if (rest)
+		*rest++ = '\0';
+	const struct ctl_cmd *c = NULL;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].verb, line) == 0)
+			c = &commands[i];
+	if (!c) {
+		reply_error(cc, "unknown command \"%.64s\"", line);
 		return;
 	}
-	reply_error(cc, "unknown command \"%.64s\"", line);
+	/* The words: at most one per two bytes of the line. */
+	size_t cap = rest ? strlen(rest) / 2 + 1 : 0;
+	char **argv = cap ? calloc(cap, sizeof(*argv)) : NULL;
+	int argc = 0;
+	if (cap && !argv)
+		fatal("out of memory");
+	if (rest && c->line && *rest) {
+		argv[argc++] = rest;
+	} else {
+		for (char *w = rest ? strtok(rest, " ") : NULL; w; w = strtok(NULL, " "))
+			argv[argc++] = w;
+	}
+	if (argc < c->min || (c->max >= 0 && argc > c->max)) {
+		if (c->max == 0)
+			reply_error(cc, "%s takes no argument", c->verb);
+		else if (argc < c->min)
+			reply_error(cc, "%s needs an argument", c->verb);
+		else
+			reply_error(cc, "%s: too many arguments", c->verb);
+	} else {
+		log_debug("control: %s%s%.200s", c->verb, rest ? " " : "", rest ? rest : "");
+		c->run(cc, argc, argv);
+	}
+	free(argv);
 }
 
 static void
@@ -485,8 +994,10 @@ conn_write(struct bufferevent *bev, void *arg)
 {
 	struct ctl_conn *cc = arg;
 
-	if (cc->listing)
+	if (cc->out == OUT_LIST)
 		list_more(cc);
+	else if (cc->out == OUT_SHOW)
+		show_more(cc);
 	else if (cc->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		conn_free(cc);
 }
@@ -521,6 +1032,7 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa
 		evutil_closesocket(fd);
 		return;
 	}
+	cc->fd = -1;
 	cc->next = c_head;
 	if (c_head)
 		c_head->prev = cc;
@@ -716,36 +1228,86 @@ level_name(enum conf_tls_level l)
 	return "?";
 }
 
+/* The "mx:" line of `route`: what the lookup found. */
+static void
+put_mx(struct evbuffer *out, const struct control_mx *mx)
+{
+	size_t shown = 0;
+
+	evbuffer_add(out, "mx: ", 4);
+	switch ((enum dns_status)mx->status) {
+	case DNS_OK:
+		for (size_t i = 0; i < mx->n; i++) {
+			if (!mx->mx[i].host[0])
+				continue;
+			if (shown++)
+				evbuffer_add(out, ", ", 2);
+			put_text(out, mx->mx[i].host);
+			evbuffer_add_printf(out, " (%u)", mx->mx[i].pref);
+		}
+		if (!shown)
+			evbuffer_add_printf(out, "none: a null MX, the domain takes no mail (RFC "
+						 "7505)");
+		break;
+	case DNS_NODATA:
+		evbuffer_add_printf(out, "none: the domain's own address takes its mail");
+		break;
+	case DNS_NOTFOUND:
+		evbuffer_add_printf(out, "none: the domain does not exist");
+		break;
+	case DNS_TEMPFAIL:
+		evbuffer_add_printf(out, "lookup failed: %s", dns_strstatus(DNS_TEMPFAIL));
+		break;
+	}
+	evbuffer_add(out, "\n", 1);
+}
+
 /* What `relayctl route ADDRESS` prints: the route, transport and settings. */
 int
-control_route(const struct conf *c, const char *address, struct evbuffer *out, const char **cause)
+control_route(const struct conf *c, const char *address, const struct control_mx *mx,
+	      struct evbuffer *out, const char **cause)
 {
-	static char err[CONTROL_LINE_MAX + 64];
+	static char err[300];
 	const char *domain = cmd_domain(address);
+	const char *hosts[32];
+	size_t k = 0;
 
 	if (!*domain) {
-		snprintf(err, sizeof(err), "%s: not an address with a domain", address);
+		snprintf(err, sizeof(err), "%.200s: not an address with a domain", address);
 		*cause = err;
 		return -1;
 	}
-	const struct conf_route *r = route_lookup(c, domain, NULL, 0);
+	for (size_t i = 0; mx && mx->status == DNS_OK && i < mx->n && k < 32; i++)
+		if (mx->mx[i].host[0])
+			hosts[k++] = mx->mx[i].host;
+	bool needs_mx = route_needs_mx(c, domain);
+	bool mx_failed = mx && mx->status == DNS_TEMPFAIL;
+	const struct conf_route *r = route_lookup(c, domain, hosts, k);
 	evbuffer_add(out, "address: ", 9);
 	put_text(out, address);
 	evbuffer_add(out, "\n", 1);
+	if (mx)
+		put_mx(out, mx);
 	if (!r) {
-		if (route_needs_mx(c, domain))
+		if (needs_mx && !mx)
 			evbuffer_add_printf(out, "route: none unless an mx: route matches the "
 						 "domain's MX hosts (otherwise refused at RCPT "
 						 "with 550 5.1.2)\n");
+		else if (needs_mx && mx_failed)
+			evbuffer_add_printf(out, "route: unknown until the MX lookup succeeds "
+						 "(RCPT gets 451 4.4.3 meanwhile)\n");
 		else
 			evbuffer_add_printf(out, "route: none (refused at RCPT with 550 5.1.2)\n");
 		return 0;
 	}
 	const struct conf_transport *t = r->transport;
 	evbuffer_add_printf(out, "route: %s\ntransport: %s\n", r->pattern, t->name);
-	if (route_needs_mx(c, domain))
+	if (needs_mx && !mx)
 		evbuffer_add_printf(out, "note: an mx: route takes the domain instead when its MX "
 					 "hosts match (not looked up here)\n");
+	else if (needs_mx && mx_failed)
+		evbuffer_add_printf(out, "note: an mx: route may take the domain once the MX "
+					 "lookup succeeds (RCPT gets 451 4.4.3 meanwhile)\n");
 	if (t->nrelay == 0) {
 		evbuffer_add(out, "relay: MX of ", 13);
 		put_text(out, domain);

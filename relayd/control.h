@@ -8,10 +8,12 @@
  * control_route()     describe the route of an address (daemon and relayctl)
  *
  * Protocol (one connection per command): the client sends one request
- * line, the relayctl command line without options ("queue --json",
- * "delete QID"), at most CONTROL_LINE_MAX bytes, ending in LF. The server
- * answers "ok" or "error: MESSAGE" on the first line, then the output
- * (for an error, more lines explaining it), and closes the connection.
+ * line, the command and its arguments separated by single spaces, the
+ * command's own options after them ("queue --json", "delete QID QID",
+ * "hold @example.com"), at most CONTROL_LINE_MAX bytes, ending in LF. The
+ * server answers "ok" or "error: MESSAGE" on the first line, then the
+ * output (for an error, more lines explaining it), and closes the
+ * connection. The protocol is private to relayctl and relayd.
  */
 #ifndef RELAYD_CONTROL_H
 #define RELAYD_CONTROL_H
@@ -19,8 +21,14 @@
 #include <sys/types.h>
 
 #include "conf/conf.h"
+#include "relayd/dns.h"
 
-#define CONTROL_LINE_MAX 1024
+/* A request: room for some 3,800 queue ids for delete, hold or release. */
+#define CONTROL_LINE_MAX 65536
+
+/* relayctl's socket when it has no configuration file to ask: the default
+ * control_socket of the default spool. */
+#define CONTROL_DEFAULT_SOCKET CONF_DEFAULT_SPOOL "/control.sock"
 
 struct event_base;
 struct evbuffer;
@@ -48,9 +56,18 @@ int control_init(struct event_base *base, const char *path, uid_t uid, gid_t gid
 /* Stop accepting, drop the connections, remove the socket if it is ours. */
 void control_shutdown(void);
 
-/* Append to OUT what `relayctl route ADDRESS` prints under configuration C;
- * 0, or -1 and *CAUSE (static) when ADDRESS has no domain. */
-int control_route(const struct conf *c, const char *address, struct evbuffer *out,
-		  const char **cause);
+/* The MX lookup of the domain `route` was asked about. */
+struct control_mx {
+	int status; /* enum dns_status */
+	const struct dns_mx *mx;
+	size_t n;
+};
+
+/* Append to OUT what `relayctl route ADDRESS` prints under configuration C,
+ * the domain's MX hosts known (MX: the lookup's answer, which then decides
+ * mx: routes) or not (NULL: a note says an mx: route may apply); 0, or -1
+ * and *CAUSE (static) when ADDRESS has no domain. */
+int control_route(const struct conf *c, const char *address, const struct control_mx *mx,
+		  struct evbuffer *out, const char **cause);
 
 #endif

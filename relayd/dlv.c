@@ -1,7 +1,7 @@
 /*
  * dlv.c — the defer-or-bounce decision, in one place.
  *
- * dlv_decide(), dlv_down(), dlv_reply(), dlv_local(), dlv_rank(),
+ * dlv_decide(), dlv_exhausted(), dlv_reply(), dlv_local(), dlv_rank(),
  * dlv_detour(), dlv_waits_for_destination()
  *
  * A reply without an enhanced status gets the RFC 3463 generic one for its
@@ -141,9 +141,10 @@ dlv_decide(const struct dlv_event *ev, struct dlv_verdict *v)
 		v->next_host = true;
 		break;
 	case DLV_W_CONNECT:
+		/* No connection: relay=none, the reason names the host. */
 		snprintf(why, sizeof(why), "connect to %s: %s", ev->relay ? ev->relay : host,
 			 ev->reason ? ev->reason : "failed");
-		dlv_local(&v->d, DLV_TEMPFAIL, "4.4.1", ev->relay, why);
+		dlv_local(&v->d, DLV_TEMPFAIL, "4.4.1", NULL, why);
 		v->next_host = true;
 		break;
 	case DLV_W_LOST:
@@ -208,6 +209,15 @@ dlv_decide(const struct dlv_event *ev, struct dlv_verdict *v)
 		snprintf(why, sizeof(why), "delivery time expired; last reply: %.980s",
 			 ev->reason ? ev->reason : "none");
 		dlv_local(&v->d, DLV_PERMFAIL, "4.4.7", NULL, why);
+		break;
+	case DLV_W_SUSPENDED:
+		/* Deferred without a try: not an attempt (released when the
+		 * destination works again, like any recipient that waits). */
+		snprintf(why, sizeof(why), "delivery temporarily suspended: %.980s",
+			 ev->reason ? ev->reason : "the destination is unreachable");
+		dlv_local(&v->d, DLV_TEMPFAIL, ev->status && ev->status[0] ? ev->status : "4.4.1",
+			  NULL, why);
+		v->d.no_attempt = true;
 		break;
 	}
 	v->waits = v->d.kind == DLV_TEMPFAIL &&

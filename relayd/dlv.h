@@ -37,9 +37,11 @@ struct dlv {
 	int code;		   /* remote reply code, 0 when local */
 	char status[16];	   /* enhanced status "4.4.1" */
 	char text[REPLY_TEXT_MAX]; /* remote reply verbatim, or the local reason */
-	char relay[400];	   /* "HOST[IP]:PORT", or "none" */
+	char relay[400];	   /* "HOST[IP]:PORT", or "none": no connection was made */
 	char tls[32];		   /* "none", "TLSv1.3" */
 	int cmd;		   /* enum reply_cmd: what the reply answered */
+	bool no_attempt;	   /* nothing was tried (the destination is known to be
+				      down): not an attempt, not counted in attempts= */
 };
 
 /* Outcome of a complete reply R from RELAY. */
@@ -82,6 +84,8 @@ enum dlv_what {
 	DLV_W_CONFIG,	     /* relayd's own configuration stops it: STATUS, REASON */
 	DLV_W_NO_ROUTE,	     /* no route for the domain (the configuration changed) */
 	DLV_W_EXPIRED,	     /* max_lifetime is over: REASON is the last reply or "none" */
+	DLV_W_SUSPENDED,     /* the destination is known to be down (no host answered a
+				moment ago: STATUS and REASON): not tried */
 };
 
 struct dlv_event {

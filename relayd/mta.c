@@ -1,7 +1,9 @@
 /*
  * mta.c — outbound delivery: destinations, connections, host failover.
  *
- * mta_init(), mta_submit(), mta_shutdown(), mta_sessions()
+ * mta_init(), mta_submit(), mta_shutdown(), mta_sessions(),
+ * mta_detour_active(), mta_detours(), mta_dest_state(), mta_resume(),
+ * mta_flush(), mta_known_transport()
  *
  * A destination (transport + relay list, or transport + domain for MX
  * delivery) has a FIFO of jobs and at most max_connections connections.
@@ -34,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -225,6 +228,181 @@ mta_detours(void)
 	struct count_arg a = {time(NULL), 0};
 	dest_foreach(count_detour, &a);
 	return a.n;
+}
+
+/* What is in force for T's destination for DOMAIN (see mta.h). */
+bool
+mta_dest_state(const struct conf_transport *t, const char *domain, struct mta_state *st)
+{
+	struct dest *d = dest_find(t->name, dest_key(t, domain));
+	time_t now = time(NULL);
+	double m = mono();
+
+	memset(st, 0, sizeof(*st));
+	if (!d)
+		return false;
+	st->name = dest_name(d);
+	st->detour_until = d->detour_until > now ? d->detour_until : 0;
+	st->backoff = d->backoff;
+	st->cur_max = d->cur_max;
+	st->max = dest_transport(d) ? dest_transport(d)->max_connections : d->cur_max;
+	st->paused_for = d->paused_until > m ? d->paused_until - m : 0;
+	st->down_until = d->down_until > now ? d->down_until : 0;
+	if (st->down_until)
+		snprintf(st->down_why, sizeof(st->down_why), "%s", d->down_why.text);
+	for (const struct job *j = d->head; j; j = j->next)
+		st->jobs++;
+	st->conns = d->nconn;
+	return true;
+}
+
+/* End what is in force for D; what was ended goes into *ST (all zero when
+ * nothing was). DOWN_ONLY: only a down pause (relayctl flush). */
+static bool
+dest_resume(struct dest *d, bool down_only, struct mta_state *st)
+{
+	time_t now = time(NULL);
+	double m = mono();
+	const struct conf_transport *t = dest_transport(d);
+
+	memset(st, 0, sizeof(*st));
+	st->name = dest_name(d);
+	if (d->down_until > now) {
+		st->down_until = d->down_until;
+		snprintf(st->down_why, sizeof(st->down_why), "%s", d->down_why.text);
+	}
+	d->down_until = 0;
+	if (!down_only) {
+		if (d->detour_until > now)
+			st->detour_until = d->detour_until;
+		d->detour_until = 0;
+		st->backoff = d->backoff;
+		st->cur_max = d->cur_max;
+		st->max = t ? t->max_connections : d->cur_max;
+		st->paused_for = d->paused_until > m ? d->paused_until - m : 0;
+		d->backoff = 0;
+		d->paused_until = 0;
+		if (t)
+			d->cur_max = t->max_connections;
+	}
+	bool ended = st->down_until || st->detour_until || st->backoff || st->paused_for > 0;
+	if (ended && !down_only && d->deferred_some) {
+		/* The operator says it works: what waited for it need not wait
+		 * for its retry time (as when it delivers again). A flush makes
+		 * due what it flushes, and nothing else. */
+		d->deferred_some = false;
+		if (m_release)
+			m_release(d->tname, d->key[0] ? d->key : NULL);
+	}
+	return ended;
+}
+
+/* "detour, back-off, down pause": what ST says was ended. */
+static void
+state_ended(const struct mta_state *st, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s%s%s", st->detour_until ? "detour" : "",
+		 st->detour_until && (st->backoff || st->paused_for > 0 || st->down_until) ? ", "
+											   : "",
+		 st->backoff || st->paused_for > 0 ? "back-off" : "",
+		 (st->backoff || st->paused_for > 0) && st->down_until ? ", " : "",
+		 st->down_until ? "down pause" : "");
+}
+
+struct resume_arg {
+	const char *tname, *key; /* key NULL: every destination of TNAME */
+	struct dest **found;
+	size_t n, cap;
+};
+
+static void
+resume_collect(void *arg, struct dest *d)
+{
+	struct resume_arg *a = arg;
+	if ((a->tname && strcmp(d->tname, a->tname) != 0) ||
+	    (a->key && strcasecmp(d->key, a->key) != 0))
+		return;
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 16;
+		struct dest **f = realloc(a->found, a->cap * sizeof(*f));
+		if (!f)
+			fatal("out of memory");
+		a->found = f;
+	}
+	a->found[a->n++] = d;
+}
+
+static int
+resume_order(const void *x, const void *y)
+{
+	const struct dest *a = *(struct dest *const *)x, *b = *(struct dest *const *)y;
+	int c = strcmp(a->tname, b->tname);
+	return c ? c : strcmp(a->key, b->key);
+}
+
+/* End what is in force for the destinations TNAME (NULL: every transport)
+ * and KEY (NULL: all) select; CB (may be NULL) gets each one that had
+ * something ended. The destinations are collected first: pumping one may
+ * not change the set being walked. */
+static size_t
+mta_end(const char *tname, const char *key, bool down_only,
+	void (*cb)(void *, const struct mta_state *), void *arg)
+{
+	struct resume_arg a = {.tname = tname, .key = key};
+	size_t n = 0;
+
+	dest_foreach(resume_collect, &a);
+	if (a.n > 1)
+		qsort(a.found, a.n, sizeof(*a.found), resume_order);
+	for (size_t i = 0; i < a.n; i++) {
+		struct mta_state st;
+		if (!dest_resume(a.found[i], down_only, &st))
+			continue;
+		n++;
+		char what[64];
+		state_ended(&st, what, sizeof(what));
+		log_info("%s: destination %s: %s ended by relayctl %s", a.found[i]->tname, st.name,
+			 what, down_only ? "flush" : "resume");
+		if (cb)
+			cb(arg, &st);
+		dest_pump(a.found[i]);
+	}
+	free(a.found);
+	return n;
+}
+
+/* relayctl resume: see mta.h. */
+size_t
+mta_resume(const char *tname, const char *dest, void (*cb)(void *, const struct mta_state *),
+	   void *arg)
+{
+	const char *key =
+		dest && (strcmp(dest, "relay") == 0 || strcmp(dest, "(relay)") == 0) ? "" : dest;
+	return mta_end(tname, key, false, cb, arg);
+}
+
+/* relayctl flush: see mta.h. */
+void
+mta_flush(const char *tname, const char *domain)
+{
+	if (!tname) {
+		mta_end(NULL, NULL, true, NULL, NULL);
+		return;
+	}
+	const struct conf_transport *t =
+		relayd_conf ? conf_transport_find(relayd_conf, tname) : NULL;
+	if (t)
+		mta_end(tname, dest_key(t, domain), true, NULL, NULL);
+}
+
+/* Is there a destination of transport TNAME. */
+bool
+mta_known_transport(const char *tname)
+{
+	struct resume_arg a = {.tname = tname};
+	dest_foreach(resume_collect, &a);
+	free(a.found);
+	return a.n > 0;
 }
 
 /* ---- destination shaping ------------------------------------------------ */
@@ -1325,13 +1503,17 @@ dest_pump(struct dest *d)
 	if (m_stopping)
 		return;
 	if (d->head && d->down_until > time(NULL)) {
-		/* Known unreachable: defer now, with the reason. */
-		struct dlv why = d->down_why;
-		snprintf(why.text, sizeof(why.text), "delivery temporarily suspended: %.980s",
-			 d->down_why.text);
+		/* Known unreachable: defer now, with the reason, without a
+		 * connection (relay=none) and without counting an attempt. */
+		struct dlv_event ev = {.what = DLV_W_SUSPENDED,
+				       .status = d->down_why.status,
+				       .reason = d->down_why.text};
+		struct dlv_verdict v;
+		dlv_decide(&ev, &v);
+		d->deferred_some = true; /* released when it works again */
 		struct job *j;
 		while ((j = dest_take(d)) != NULL)
-			job_finish(j, &why);
+			job_finish(j, &v.d);
 		return;
 	}
 	double now = mono();

@@ -6,7 +6,9 @@
  * queue_commit(), queue_abort()          receiving a message
  * queue_body()                           reading its body for delivery
  * queue_result(), queue_job_done()       what delivery reports back
- * queue_count(), queue_flush()           for relayctl
+ * queue_count(), queue_flush(), queue_delete(), queue_delete_all(),
+ * queue_hold(), queue_hold_all(), queue_body_open(), queue_next(),
+ * queue_find(), queue_foreach()          for relayctl
  *
  * A message file is written to tmp/ (from memory, or spilled there while
  * DATA is still arriving once it is large), then on a worker thread:
@@ -19,9 +21,9 @@
  * lines) is written and read by relayd/spool_fmt.c only.
  *
  * Every committed message sits on one list and, while it has recipients
- * waiting for a time, in the scheduler's heap keyed by the earliest of
- * those times. Dispatch groups due recipients by destination and hands
- * each group to mta.c as one job.
+ * waiting for a time and is not on hold, in the scheduler's heap keyed by
+ * the earliest of those times. Dispatch groups due recipients by
+ * destination and hands each group to mta.c as one job.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -835,7 +837,7 @@ msg_open(const struct qmsg *m, off_t *base)
 }
 
 int
-queue_body(struct qmsg *m, off_t *off, off_t *len)
+queue_body(const struct qmsg *m, off_t *off, off_t *len)
 {
 	off_t base;
 	int fd = msg_open(m, &base);
@@ -888,7 +890,9 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 	time_t now = time(NULL);
 
 	r->inflight = false;
-	r->attempts++;
+	/* Deferred unseen (the destination is known to be down): no attempt. */
+	if (!d->no_attempt)
+		r->attempts++;
 	free(r->transport);
 	r->transport = xstrdup(transport);
 	free(r->relay);
@@ -934,7 +938,9 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 		break;
 	case DLV_TEMPFAIL:
 		r->state = RCPT_PENDING;
-		r->next_attempt = sched_retry_at(&c->queue, r->attempts, now);
+		/* Not tried (no_attempt): the interval of its last attempt again,
+		 * not a longer one; released anyway once the destination works. */
+		r->next_attempt = sched_retry_at(&c->queue, r->attempts ? r->attempts : 1, now);
 		/* Never wait past the lifetime: the expiry happens on time. */
 		if (r->next_attempt > m->arrival + (time_t)c->queue.max_lifetime)
 			r->next_attempt = m->arrival + (time_t)c->queue.max_lifetime;
@@ -972,7 +978,7 @@ remove_work(void *arg)
 	}
 	/* Keep small files for reuse: renaming costs less than the inode
 	 * allocation a new file needs (bench/README.md). */
-	if (m->body_off + m->body_len <= POOL_FILE_MAX && pool_reserve(&slot)) {
+	if (!m->pinned && m->body_off + m->body_len <= POOL_FILE_MAX && pool_reserve(&slot)) {
 		snprintf(name, sizeof(name), "pool.%u", slot);
 		if (renameat(q_dirfd, m->id, q_tmpfd, name) == 0)
 			pool_give(slot);
@@ -1079,7 +1085,7 @@ state_save(struct qmsg *m)
 	j->m = m;
 	const char *why;
 	struct fmt_rcpt fr;
-	if (spool_fmt_state_begin(&j->buf, m->warned, &why) == -1)
+	if (spool_fmt_state_begin(&j->buf, m->warned, m->held, &why) == -1)
 		fatal("out of memory");
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct qrcpt *r = &m->rcpt[i];
@@ -1264,8 +1270,8 @@ queue_schedule(struct qmsg *m)
 		any = true;
 	}
 	sched_cancel(m->fresh ? &q_fresh : &q_sched, &m->sched);
-	if (!any)
-		return;
+	if (!any || m->held)
+		return; /* a held message waits for relayctl release */
 	/* Wake up for the delay warning even between attempts. */
 	const struct conf_queue *qc = &relayd_conf->queue;
 	if (qc->delay_warning > 0 && !m->warned) {
@@ -1389,6 +1395,9 @@ dispatch(struct qmsg *m, time_t now)
 	struct job *jobs = NULL;
 	struct mxwait *waits = NULL;
 	bool changed = false;
+
+	if (m->held)
+		return; /* never in the heap; queue_hold() releases it */
 
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		struct qrcpt *r = &m->rcpt[i];
@@ -1558,7 +1567,9 @@ queue_rearm(void)
 	evtimer_add(q_timer, &tv);
 }
 
-/* Retry deferred recipients now: all, or those of QID. */
+/* Retry deferred recipients now: all, or those of QID. The operator says
+ * their destinations are back: their down pauses end first, so the retry
+ * is an attempt, not a deferral unseen. */
 int
 queue_flush(const char *qid)
 {
@@ -1567,10 +1578,17 @@ queue_flush(const char *qid)
 
 	if (qid && !one)
 		return -1;
+	if (!one)
+		mta_flush(NULL, NULL);
 	for (struct qmsg *m = one ? one : q_head; m; m = one ? NULL : m->next) {
-		for (size_t i = 0; i < m->nrcpt; i++)
-			if (m->rcpt[i].state == RCPT_PENDING && !m->rcpt[i].inflight)
-				m->rcpt[i].next_attempt = now;
+		for (size_t i = 0; i < m->nrcpt; i++) {
+			struct qrcpt *r = &m->rcpt[i];
+			if (r->state != RCPT_PENDING || r->inflight)
+				continue;
+			if (one && r->transport)
+				mta_flush(r->transport, cmd_domain(r->addr));
+			r->next_attempt = now;
+		}
 		queue_schedule(m);
 	}
 	return 0;
@@ -1588,6 +1606,8 @@ queue_release(const char *transport, const char *domain)
 
 	for (struct qmsg *m = q_head; m; m = m->next) {
 		bool any = false;
+		if (m->held)
+			continue; /* released by relayctl release, due then */
 		for (size_t i = 0; i < m->nrcpt; i++) {
 			struct qrcpt *r = &m->rcpt[i];
 			if (r->state != RCPT_PENDING || r->inflight || r->next_attempt <= now ||
@@ -1623,6 +1643,88 @@ queue_delete(const char *qid)
 	log_qmgr(LOG_INFO, "%s: removed by the administrator", m->id);
 	msg_finish(m);
 	return 0;
+}
+
+/* Remove every queued message without a bounce. */
+size_t
+queue_delete_all(void)
+{
+	size_t n = 0;
+	struct qmsg *m, *next;
+
+	for (m = q_head; m; m = next) {
+		next = m->next;
+		queue_delete(m->id);
+		n++;
+	}
+	return n;
+}
+
+/* Hold or release M; true if that changed it. */
+static bool
+msg_hold(struct qmsg *m, bool hold)
+{
+	if (m->held == hold)
+		return false;
+	m->held = hold;
+	if (!hold) {
+		/* Released: due at once (the retry clock ran meanwhile). */
+		time_t now = time(NULL);
+		for (size_t i = 0; i < m->nrcpt; i++)
+			if (m->rcpt[i].state == RCPT_PENDING && !m->rcpt[i].inflight)
+				m->rcpt[i].next_attempt = now;
+	}
+	log_info("%s: %s", m->id, hold ? "placed on hold" : "released from hold");
+	/* The state file says so: a hold survives a restart. */
+	state_save(m);
+	queue_schedule(m);
+	return true;
+}
+
+/* Hold or release QID: 1 changed, 0 already so, -1 not queued. */
+int
+queue_hold(const char *qid, bool hold)
+{
+	struct qmsg *m = msg_find(qid);
+	if (!m)
+		return -1;
+	return msg_hold(m, hold) ? 1 : 0;
+}
+
+/* Does M have a pending recipient in DOMAIN. */
+static bool
+msg_has_domain(const struct qmsg *m, const char *domain)
+{
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state == RCPT_PENDING &&
+		    strcasecmp(cmd_domain(m->rcpt[i].addr), domain) == 0)
+			return true;
+	return false;
+}
+
+/* Hold or release every message, or those with a recipient in DOMAIN. */
+size_t
+queue_hold_all(const char *domain, bool hold)
+{
+	size_t n = 0;
+
+	for (struct qmsg *m = q_head; m; m = m->next)
+		if ((!domain || msg_has_domain(m, domain)) && msg_hold(m, hold))
+			n++;
+	return n;
+}
+
+/* An fd on QID's stored body for a reader that may outlive its stay in
+ * the queue: the file is pinned (never given to the pool for reuse), so
+ * once unlinked it still reads this message. */
+int
+queue_body_open(const char *qid, off_t *off, off_t *len)
+{
+	struct qmsg *m = msg_find(qid);
+	if (!m)
+		return -1;
+	m->pinned = true;
+	return queue_body(m, off, len);
 }
 
 /* Call CB for every queued message, oldest first. */
@@ -1847,7 +1949,7 @@ load_state(struct qmsg *m)
 	struct fmt_state_rd rd;
 	struct fmt_rcpt fr;
 	const char *why;
-	bool warned;
+	bool flag;
 	int rc;
 	/* Version 2 added the command a reply answered; 1 is still read. */
 	if (spool_fmt_state_open(&rd, buf, len, m->nrcpt, &why) == -1) {
@@ -1855,14 +1957,18 @@ load_state(struct qmsg *m)
 		free(buf);
 		return;
 	}
-	while ((rc = spool_fmt_state_next(&rd, &fr, &warned, &why)) != FMT_END) {
+	while ((rc = spool_fmt_state_next(&rd, &fr, &flag, &why)) != FMT_END) {
 		if (rc == -1) {
 			log_qmgr(LOG_WARNING, "%s: ignoring bad line %u in state file: %s", m->id,
 				 rd.line, why);
 			continue;
 		}
 		if (rc == FMT_WARNED) {
-			m->warned = warned;
+			m->warned = flag;
+			continue;
+		}
+		if (rc == FMT_HELD) {
+			m->held = flag;
 			continue;
 		}
 		struct qrcpt *r = &m->rcpt[fr.idx];

@@ -12,7 +12,9 @@
  * queue_result()     record one recipient's outcome (and log it)
  * queue_job_done()   a delivery job over the message has finished
  * queue_count()      messages in the queue
- * queue_flush(), queue_delete(), queue_foreach()   for relayctl
+ * queue_flush(), queue_delete(), queue_delete_all(), queue_hold(),
+ * queue_hold_all(), queue_body_open(), queue_next(), queue_find(),
+ * queue_foreach()     for relayctl
  *
  * Spool layout (all under conf->spool, mode 0700; the formats of the
  * files are defined, written and read in relayd/spool_fmt.c):
@@ -24,7 +26,8 @@
  *   tmp/pool.N   spent message files kept for reuse (creating an inode
  *                costs more than overwriting one)
  *   queue/QID    committed: envelope header, blank line, stored body
- *   state/QID    recipient states ("RELAYD-STATE 2", one line each),
+ *   state/QID    recipient states ("RELAYD-STATE 2", one line each) and
+ *                the message's flags (delay warning sent, on hold),
  *                replaced atomically (write + rename)
  *   corrupt/QID  unreadable files moved aside at start
  *
@@ -81,6 +84,7 @@ struct qmsg {
 	struct qrcpt *rcpt;
 	size_t nrcpt;
 	bool warned; /* delay warning sent */
+	bool held;   /* on hold (relayctl hold): not delivered until released */
 
 	/* private to queue.c */
 	struct sched_entry sched;
@@ -95,6 +99,7 @@ struct qmsg {
 	int error;
 	bool state_writing, state_dirty;
 	bool has_state;	      /* state/QID exists */
+	bool pinned;	      /* a reader has its file open: never reuse the file */
 	char tmpname[32];     /* its file in tmp/ while being written */
 	struct segment *seg;  /* journal segment holding it, or NULL: queue/QID */
 	off_t rec_off;	      /* where its record's content starts in SEG */
@@ -133,7 +138,7 @@ void queue_abort(struct qmsg *m);
 /* An fd positioned for the caller to read the stored body (ending with
  * ".\r\n") at *OFF for *LEN bytes; -1 when the file is gone. The caller
  * owns the fd. */
-int queue_body(struct qmsg *m, off_t *off, off_t *len);
+int queue_body(const struct qmsg *m, off_t *off, off_t *len);
 
 /* Record what happened to recipient IDX over TRANSPORT, log the
  * contract's outcome line, and decide its next step. */
@@ -151,12 +156,34 @@ bool queue_idle(void);
 /* After the loop has stopped: stop the journal thread. */
 void queue_close(void);
 
-/* Retry every deferred recipient now (or only those of QID); 0, or -1 when
- * QID is not queued. */
+/* Retry every deferred recipient now (or only those of QID), after the
+ * down pause of their destinations is lifted (mta_flush()); held messages
+ * wait for their release. 0, or -1 when QID is not queued. */
 int queue_flush(const char *qid);
 
 /* Remove QID without a bounce; 0, or -1 when it is not queued. */
 int queue_delete(const char *qid);
+
+/* Remove every queued message without a bounce; how many. */
+size_t queue_delete_all(void);
+
+/* Put QID on hold (HOLD) or release it: a held message is not delivered
+ * (its lifetime keeps running: released after max_lifetime, its tried
+ * recipients expire) and stays held across restarts (its state file
+ * says so); released, its pending recipients are due at once. 1 when QID
+ * changed, 0 when it already was so, -1 when it is not queued. */
+int queue_hold(const char *qid, bool hold);
+
+/* queue_hold() for every message (DOMAIN NULL) or every message with a
+ * pending recipient in DOMAIN (compared without case); how many changed. */
+size_t queue_hold_all(const char *domain, bool hold);
+
+/* An fd for reading QID's stored body (ending with ".\r\n") at *OFF for
+ * *LEN bytes; the caller owns the fd. The file is never reused while the
+ * message is queued or after it, so the fd reads this message whatever
+ * happens to it meanwhile. -1 when QID is not queued or its file cannot
+ * be opened. */
+int queue_body_open(const char *qid, off_t *off, off_t *len);
 
 /* A delivery over TRANSPORT (to DOMAIN for MX delivery; NULL: any)
  * succeeded again: its deferred recipients are retried now. */

@@ -1,18 +1,24 @@
 /*
  * relayctl.c — steer a running relayd over its control socket.
  *
- * main()   relayctl [-s SOCKET | -f FILE] COMMAND [ARGS]
+ * main()   relayctl [-s SOCKET | -f FILE] COMMAND [ARGS] [--json | --summary]
  *
- * The socket is -s SOCKET, or the control_socket of -f FILE (default
- * /etc/relayd/relayd.conf). relayctl sends its command line as one request
- * line and copies the answer (control.h): after "ok" the rest goes to
- * stdout; after "error: MESSAGE" the message and the rest go to stderr.
- * `route` asks the daemon (its live configuration) and, when none answers
- * and a configuration file was read, answers from that file itself.
+ * Options may stand before or after the command (getopt_long() permutes):
+ * `relayctl --json queue` is `relayctl queue --json`. The socket is -s
+ * SOCKET, or the control_socket of -f FILE; without either, that of
+ * /etc/relayd/relayd.conf, and when that file does not exist, the default
+ * socket /var/spool/relayd/control.sock. relayctl sends the command and
+ * its arguments as one request line and copies the answer (control.h):
+ * after "ok" the rest goes to stdout, byte for byte; after "error:
+ * MESSAGE" the message and the rest go to stderr. `route` asks the daemon
+ * (its live configuration, MX lookups and destination state) and, when
+ * none answers and a configuration file was read, answers from that file
+ * itself.
  *
  * Exit status: 0 done, 1 error (message on stderr), 2 usage.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -31,22 +38,27 @@
 
 #define RELAYCTL_TIMEOUT 60 /* seconds without a byte from relayd */
 
-/* Each command and how many arguments it takes. */
+/* Each command and how many arguments it takes (max -1: any number). */
 static const struct {
 	const char *name;
 	int min, max;
+	int ids; /* 1: QID... or ALL; 2: @DOMAIN as well */
 } commands[] = {
-	{"queue", 0, 1}, {"flush", 0, 1}, {"delete", 1, 1},
-	{"route", 1, 1}, {"stats", 0, 0}, {"reload", 0, 0},
+	{"queue", 0, 0, 0}, {"show", 1, 1, 0},	   {"flush", 0, 1, 0}, {"delete", 1, -1, 1},
+	{"hold", 1, -1, 2}, {"release", 1, -1, 2}, {"route", 1, 1, 0}, {"resume", 1, 2, 0},
+	{"stats", 0, 0, 0}, {"reload", 0, 0, 0},
 };
 
 static void
-usage(void)
+usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: relayctl [-s SOCKET | -f FILE] COMMAND [ARGS]\n"
-			"commands: queue [--json], flush [QID], delete QID, route ADDRESS,\n"
-			"          stats, reload\n");
-	exit(2);
+	fprintf(f, "usage: relayctl [-s SOCKET | -f FILE] COMMAND [ARGS]\n"
+		   "commands: queue [--json | --summary], show QID, flush [QID],\n"
+		   "          delete QID... | ALL, hold QID... | ALL | @DOMAIN,\n"
+		   "          release QID... | ALL | @DOMAIN, route ADDRESS,\n"
+		   "          resume TRANSPORT [DESTINATION], stats, reload\n"
+		   "options may stand before or after the command\n");
+	exit(status);
 }
 
 static void
@@ -124,7 +136,8 @@ read_some(int fd, char *buf, size_t len)
 static int
 ctl_run(int fd, const char *request)
 {
-	char buf[16384], first[CONTROL_LINE_MAX + 1];
+	static char first[CONTROL_LINE_MAX + 1];
+	char buf[16384];
 	size_t flen = 0;
 	int out = -1;
 	ssize_t n;
@@ -189,7 +202,7 @@ route_offline(const struct conf *c, const char *address)
 		fprintf(stderr, "relayctl: out of memory\n");
 		return 1;
 	}
-	if (control_route(c, address, out, &cause) == -1) {
+	if (control_route(c, address, NULL, out, &cause) == -1) {
 		fprintf(stderr, "relayctl: %s\n", cause);
 		rv = 1;
 	} else if (evbuffer_write(out, STDOUT_FILENO) < 0) {
@@ -199,14 +212,34 @@ route_offline(const struct conf *c, const char *address)
 	return rv;
 }
 
+/* Are the words of ARGV (ARGC of them) right for a command taking queue
+ * ids (IDS 1) or ids and @DOMAINs (IDS 2): ALL alone, "@" with a domain. */
+static bool
+ids_ok(int argc, char **argv, int ids)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "ALL") == 0 && argc > 1)
+			return false;
+		if (argv[i][0] == '@' && (ids < 2 || argv[i][1] == '\0'))
+			return false;
+	}
+	return true;
+}
+
 /* relayctl [-s SOCKET | -f FILE] COMMAND [ARGS] */
 int
 main(int argc, char **argv)
 {
-	const char *file = NULL, *sock = NULL;
+	static const struct option longopts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"summary", no_argument, NULL, 'S'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *file = NULL, *sock = NULL, *opt = NULL;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "+f:s:V")) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:s:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			file = optarg;
@@ -214,41 +247,53 @@ main(int argc, char **argv)
 		case 's':
 			sock = optarg;
 			break;
+		case 'j':
+		case 'S':
+			if (opt && strcmp(opt, ch == 'j' ? "--json" : "--summary") != 0)
+				usage(stderr, 2); /* not both */
+			opt = ch == 'j' ? "--json" : "--summary";
+			break;
 		case 'V':
 			printf("relayctl %s\n", RELAYD_VERSION);
 			return 0;
+		case 'h':
+			usage(stdout, 0);
+			break;
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1 || (file && sock))
-		usage();
+		usage(stderr, 2);
 
 	size_t i, nargs = (size_t)argc - 1;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[0], commands[i].name) == 0)
 			break;
 	if (i == sizeof(commands) / sizeof(commands[0]) || nargs < (size_t)commands[i].min ||
-	    nargs > (size_t)commands[i].max)
-		usage();
-	if (strcmp(argv[0], "queue") == 0 && nargs == 1 && strcmp(argv[1], "--json") != 0)
-		usage();
+	    (commands[i].max >= 0 && nargs > (size_t)commands[i].max))
+		usage(stderr, 2);
+	if (opt && strcmp(argv[0], "queue") != 0)
+		usage(stderr, 2); /* --json and --summary are queue's */
+	if (commands[i].ids && !ids_ok(argc - 1, argv + 1, commands[i].ids))
+		usage(stderr, 2);
 	bool route = strcmp(argv[0], "route") == 0;
 
 	/* The request: the command line, one line of text. */
-	char request[CONTROL_LINE_MAX + 1];
+	static char request[CONTROL_LINE_MAX + 1];
 	size_t len = 0;
-	for (int k = 0; k < argc; k++) {
-		for (const char *p = argv[k]; *p; p++)
+	for (int k = 0; k <= argc; k++) {
+		const char *w = k < argc ? argv[k] : opt;
+		if (!w)
+			break;
+		for (const char *p = w; *p; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7F) {
-				fprintf(stderr, "relayctl: control characters in \"%s\"\n",
-					argv[k]);
+				fprintf(stderr, "relayctl: control characters in \"%s\"\n", w);
 				return 1;
 			}
-		int n = snprintf(request + len, sizeof(request) - len, "%s%s", k ? " " : "",
-				 argv[k]);
+		int n = snprintf(request + len, sizeof(request) - len, "%s%s", k ? " " : "", w);
 		if (n < 0 || (size_t)n >= sizeof(request) - len) {
 			fprintf(stderr, "relayctl: the command is longer than %d bytes\n",
 				CONTROL_LINE_MAX);
@@ -257,8 +302,15 @@ main(int argc, char **argv)
 		len += (size_t)n;
 	}
 
+	/* The socket: -s, or -f FILE's, or the default file's, or (that file
+	 * missing) the default socket. */
 	struct conf *c = NULL;
-	if (!sock) {
+	bool fallback = false;
+	struct stat st;
+	if (!sock && !file && stat(CONF_DEFAULT_FILE, &st) == -1 && errno == ENOENT) {
+		sock = CONTROL_DEFAULT_SOCKET;
+		fallback = true;
+	} else if (!sock) {
 		file = file ? file : CONF_DEFAULT_FILE;
 		c = conf_load(file, print_error, NULL);
 		if (!c) {
@@ -275,6 +327,13 @@ main(int argc, char **argv)
 	int rv;
 	if (fd == -1 && route && c) {
 		rv = route_offline(c, argv[1]);
+	} else if (fd == -1 && fallback) {
+		fprintf(stderr,
+			"relayctl: cannot connect to relayd at %s: %s (is relayd running? %s does "
+			"not exist, so relayctl tried the default socket; -f FILE or -s SOCKET "
+			"names another)\n",
+			sock, strerror(errno), CONF_DEFAULT_FILE);
+		rv = 1;
 	} else if (fd == -1) {
 		fprintf(stderr,
 			"relayctl: cannot connect to relayd at %s: %s (is relayd running?)\n", sock,

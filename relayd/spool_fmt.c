@@ -475,9 +475,10 @@ spool_fmt_env_free(struct fmt_env *e)
 /* ---- the state file --------------------------------------------------- */
 
 int
-spool_fmt_state_begin(struct fmt_buf *out, bool warned, const char **why)
+spool_fmt_state_begin(struct fmt_buf *out, bool warned, bool held, const char **why)
 {
-	if (buf_printf(out, "%s2\nwarned %d\n", state_magic, warned ? 1 : 0) == -1) {
+	if (buf_printf(out, "%s2\nwarned %d\n%s", state_magic, warned ? 1 : 0,
+		       held ? "held 1\n" : "") == -1) {
 		*why = spool_fmt_nomem;
 		return -1;
 	}
@@ -687,7 +688,7 @@ rcpt_line(const char *l, size_t n, int version, size_t nrcpt, struct fmt_rcpt *r
 }
 
 int
-spool_fmt_state_next(struct fmt_state_rd *rd, struct fmt_rcpt *r, bool *warned, const char **why)
+spool_fmt_state_next(struct fmt_state_rd *rd, struct fmt_rcpt *r, bool *flag, const char **why)
 {
 	const char *l;
 	size_t n;
@@ -701,10 +702,19 @@ spool_fmt_state_next(struct fmt_state_rd *rd, struct fmt_rcpt *r, bool *warned, 
 		return FMT_RCPT;
 	}
 	if (n == 8 && memcmp(l, "warned ", 7) == 0 && (l[7] == '0' || l[7] == '1')) {
-		*warned = l[7] == '1';
+		*flag = l[7] == '1';
 		return FMT_WARNED;
 	}
-	*why = n >= 7 && memcmp(l, "warned ", 7) == 0 ? "bad warned line" : "unknown line";
+	if (n == 6 && memcmp(l, "held ", 5) == 0 && (l[5] == '0' || l[5] == '1')) {
+		*flag = l[5] == '1';
+		return FMT_HELD;
+	}
+	if (n >= 7 && memcmp(l, "warned ", 7) == 0)
+		*why = "bad warned line";
+	else if (n >= 5 && memcmp(l, "held ", 5) == 0)
+		*why = "bad held line";
+	else
+		*why = "unknown line";
 	return -1;
 }
 

@@ -10,7 +10,8 @@
  * spool_fmt_state_begin()   the first lines of a state file (version 2)
  * spool_fmt_state_rcpt()    one recipient's line of it
  * spool_fmt_state_open()    read a state file's version line
- * spool_fmt_state_next()    its next line: a recipient or the warned flag
+ * spool_fmt_state_next()    its next line: a recipient, the warned or the
+ *                           held flag
  * spool_fmt_rec_encode()    a journal record's head "@QID LEN\n"
  * spool_fmt_rec_decode()    and back
  * spool_fmt_done_encode()   a line of log/N.done: "QID\n"
@@ -27,13 +28,20 @@
  *                    keys (a newer relayd's) are skipped; id, arrival, from
  *                    and a rcpt are needed; client defaults to "unknown",
  *                    size, body and smtputf8 to 0.
- *   state/QID        "RELAYD-STATE 2\n" "warned 0|1\n", then per recipient
- *                    "r IDX STATE ATTEMPTS NEXT CODE CMD STATUS TRANSPORT
- *                    RELAY DETOUR REPLY\n": one space between fields, "-"
- *                    for an empty STATUS, TRANSPORT, RELAY or DETOUR (so a
- *                    value "-" reads back empty), REPLY last up to the end
- *                    of the line (empty: none). Version 1 ("RELAYD-STATE 1")
- *                    is the same without CMD, and is still read.
+ *   state/QID        "RELAYD-STATE 2\n" "warned 0|1\n", "held 1\n" when
+ *                    the message is on hold (relayctl hold), then per
+ *                    recipient "r IDX STATE ATTEMPTS NEXT CODE CMD STATUS
+ *                    TRANSPORT RELAY DETOUR REPLY\n": one space between
+ *                    fields, "-" for an empty STATUS, TRANSPORT, RELAY or
+ *                    DETOUR (so a value "-" reads back empty), REPLY last up
+ *                    to the end of the line (empty: none). "held 0" is read
+ *                    too; no held line means not held, so every file
+ *                    written before holds existed reads as it did, and a
+ *                    message that is not held is written as before (an
+ *                    older relayd reads it unchanged; one that meets
+ *                    "held 1" skips that line as unknown). Version 1
+ *                    ("RELAYD-STATE 1") is the same without CMD, and is
+ *                    still read.
  *   record head      "@QID LEN\n", then LEN bytes: a header and stored body.
  *   log/N.done       "QID\n" per finished message of segment N.
  *
@@ -123,7 +131,7 @@ struct fmt_state_rd {
 	unsigned line; /* number of the line last read (1: the version) */
 };
 
-enum fmt_item { FMT_END, FMT_RCPT, FMT_WARNED };
+enum fmt_item { FMT_END, FMT_RCPT, FMT_WARNED, FMT_HELD };
 
 /* The reason given when memory ran out (compare the pointer). */
 extern const char spool_fmt_nomem[];
@@ -151,8 +159,9 @@ int spool_fmt_env_decode(const char *buf, size_t len, struct fmt_env *e, size_t 
 
 void spool_fmt_env_free(struct fmt_env *e);
 
-/* Append a state file's first lines: the version, then the warned flag. */
-int spool_fmt_state_begin(struct fmt_buf *out, bool warned, const char **why);
+/* Append a state file's first lines: the version, the warned flag, and
+ * the held line when HELD. */
+int spool_fmt_state_begin(struct fmt_buf *out, bool warned, bool held, const char **why);
 
 /* Append recipient R's line (R->idx, not its place in any array); -1 with
  * *WHY when STATE, CODE or CMD is out of range. */
@@ -163,11 +172,10 @@ int spool_fmt_state_rcpt(struct fmt_buf *out, const struct fmt_rcpt *r, const ch
 int spool_fmt_state_open(struct fmt_state_rd *rd, const char *buf, size_t len, size_t nrcpt,
 			 const char **why);
 
-/* The next line: FMT_RCPT (*R filled), FMT_WARNED (*WARNED set) or
- * FMT_END; -1 with *WHY for a bad line, which is then behind: reading may
- * go on. */
-int spool_fmt_state_next(struct fmt_state_rd *rd, struct fmt_rcpt *r, bool *warned,
-			 const char **why);
+/* The next line: FMT_RCPT (*R filled), FMT_WARNED or FMT_HELD (*FLAG set
+ * to that flag's value) or FMT_END; -1 with *WHY for a bad line, which is
+ * then behind: reading may go on. */
+int spool_fmt_state_next(struct fmt_state_rd *rd, struct fmt_rcpt *r, bool *flag, const char **why);
 
 /* Write the head of a record of LEN bytes for QID into OUT; its length,
  * or 0 when QID is not an id or LEN is over FMT_RECORD_MAX. */

@@ -5,6 +5,7 @@
  * data_scan()     consume input up to and including CRLF.CRLF
  * data_stuff()    encode content as a DATA body (CRLF, dot-stuffed, ".")
  * data_unstuff()  decode a stored DATA body back to content
+ * data_unstuff_init(), data_unstuff_more()   the same, in pieces
  *
  * This is where SMTP smuggling is stopped, so the rules are strict:
  *   - DATA ends only at "." CRLF at the start of a line that itself began
@@ -310,6 +311,43 @@ data_unstuff(const char *body, size_t len, data_out_fn out, void *arg)
 				break;
 		if (lf == NULL)
 			break;
+		p = lf + 1;
+	}
+	if (e > run)
+		out(arg, run, e - run);
+}
+
+/* Start decoding a stored body in pieces. */
+void
+data_unstuff_init(struct data_unstuffer *u)
+{
+	u->bol = true;
+	u->cr = false;
+}
+
+/* Decode the next piece of a stored body (its final ".\r\n" left out). */
+void
+data_unstuff_more(struct data_unstuffer *u, const char *in, size_t len, data_out_fn out, void *arg)
+{
+	const char *p = in, *e = in + len, *run = in, *lf;
+
+	while (p < e) {
+		if (u->bol) {
+			/* A line's leading '.' is stuffing: drop it. */
+			u->bol = false;
+			if (*p == '.') {
+				if (p > run)
+					out(arg, run, p - run);
+				run = p + 1;
+			}
+		}
+		if ((lf = memchr(p, '\n', e - p)) == NULL) {
+			u->cr = e[-1] == '\r';
+			break;
+		}
+		/* Only CRLF ends a line; the CR may end the previous piece. */
+		u->bol = lf > p ? lf[-1] == '\r' : u->cr;
+		u->cr = false;
 		p = lf + 1;
 	}
 	if (e > run)

@@ -5,6 +5,7 @@
  * data_scan()     consume input up to and including CRLF.CRLF
  * data_stuff()    encode content as a DATA body (CRLF, dot-stuffed, ".")
  * data_unstuff()  decode a stored DATA body back to content
+ * data_unstuff_init(), data_unstuff_more()   the same, in pieces
  *
  * The stored form of a body is its wire form: CRLF line ends, every line
  * that starts with '.' stuffed with one more '.', ending with ".\r\n" after
@@ -65,5 +66,20 @@ void data_stuff(const char *content, size_t len, data_out_fn out, void *arg);
 /* Decode a stored body (with or without its final ".\r\n") to content:
  * one leading '.' removed from each line, the final "." line dropped. */
 void data_unstuff(const char *body, size_t len, data_out_fn out, void *arg);
+
+/* Decoding a stored body that comes in pieces (read from a file): */
+struct data_unstuffer {
+	bool bol; /* the next byte starts a line */
+	bool cr;  /* the last byte was a CR */
+};
+
+void data_unstuff_init(struct data_unstuffer *u);
+
+/* Decode the next LEN bytes of a stored body whose final ".\r\n" the
+ * caller leaves out (it knows the body's length): one leading '.' removed
+ * at each line start, lines ending only at CRLF. Pieces may be cut
+ * anywhere; their output is what data_unstuff() gives for the whole. */
+void data_unstuff_more(struct data_unstuffer *u, const char *in, size_t len, data_out_fn out,
+		       void *arg);
 
 #endif

@@ -21,7 +21,8 @@
  * FMT_RECORD_MAX); readers move forward and stop; and what was read
  * encodes without error to bytes that read back to the same values and
  * encode again to the same bytes (a record head and a .done line: to the
- * very bytes read).
+ * very bytes read; a warned or held flag: its first lines read back the
+ * same flag, held absent when not set).
  *
  * Encoding: an encoder refuses exactly the values spool_fmt.h says it
  * refuses (and then appends nothing); otherwise its output is one line
@@ -263,7 +264,7 @@ decode_state(const uint8_t *p, size_t n, size_t nrcpt)
 	const char *g = fuzz_guard(p, n), *why = NULL;
 	struct fmt_state_rd rd;
 	struct fmt_rcpt r;
-	bool warned;
+	bool flag;
 	int rc;
 
 	if (spool_fmt_state_open(&rd, g, n, nrcpt, &why) == -1) {
@@ -274,17 +275,18 @@ decode_state(const uint8_t *p, size_t n, size_t nrcpt)
 	/* Keep the records: the guard region is reused by the checks. */
 	struct item {
 		int kind;
-		bool warned;
+		bool flag;
 		struct fmt_rcpt r;
 	} *got = NULL;
 	size_t ngot = 0, last = rd.off;
 	unsigned lines = rd.line;
-	while ((rc = spool_fmt_state_next(&rd, &r, &warned, &why)) != FMT_END) {
+	while ((rc = spool_fmt_state_next(&rd, &r, &flag, &why)) != FMT_END) {
 		FUZZ_CHECK(rd.off > last && rd.off <= n, "reader at %zu after %zu of %zu", rd.off,
 			   last, n);
 		FUZZ_CHECK(rd.line == ++lines, "line %u, want %u", rd.line, lines);
 		last = rd.off;
-		FUZZ_CHECK(rc == -1 || rc == FMT_RCPT || rc == FMT_WARNED, "returned %d", rc);
+		FUZZ_CHECK(rc == -1 || rc == FMT_RCPT || rc == FMT_WARNED || rc == FMT_HELD,
+			   "returned %d", rc);
 		if (rc == -1) {
 			FUZZ_CHECK(why && *why, "bad line without a reason");
 			continue;
@@ -296,7 +298,7 @@ decode_state(const uint8_t *p, size_t n, size_t nrcpt)
 		if (rc == FMT_RCPT)
 			check_rcpt(&r, nrcpt);
 		got[ngot].kind = rc;
-		got[ngot].warned = warned;
+		got[ngot].flag = flag;
 		got[ngot++].r = r;
 	}
 	FUZZ_CHECK(rd.off == n, "stopped at %zu of %zu", rd.off, n);
@@ -305,15 +307,31 @@ decode_state(const uint8_t *p, size_t n, size_t nrcpt)
 			round_trip_rcpt(&got[i].r, nrcpt);
 			continue;
 		}
+		/* A flag read is written by spool_fmt_state_begin() and reads
+		 * back the same: warned always, held only when set (absent
+		 * reads as not held). */
+		bool warned = got[i].kind == FMT_WARNED && got[i].flag;
+		bool held = got[i].kind == FMT_HELD && got[i].flag;
 		struct fmt_buf b = {0};
-		FUZZ_CHECK(spool_fmt_state_begin(&b, got[i].warned, &why) == 0, "%s", why);
+		FUZZ_CHECK(spool_fmt_state_begin(&b, warned, held, &why) == 0, "%s", why);
 		const char *g2 = fuzz_guard(b.p, b.len);
-		bool w2 = !got[i].warned;
-		FUZZ_CHECK(spool_fmt_state_open(&rd, g2, b.len, 0, &why) == 0 && rd.version == 2 &&
-				   spool_fmt_state_next(&rd, &r, &w2, &why) == FMT_WARNED &&
-				   w2 == got[i].warned &&
-				   spool_fmt_state_next(&rd, &r, &w2, &why) == FMT_END,
-			   "warned %d not read back", got[i].warned);
+		bool w2 = !warned, h2 = false;
+		int k, nw = 0, nh = 0;
+		FUZZ_CHECK(spool_fmt_state_open(&rd, g2, b.len, 0, &why) == 0 && rd.version == 2,
+			   "the first lines not read back: %s", why);
+		while ((k = spool_fmt_state_next(&rd, &r, &flag, &why)) != FMT_END) {
+			FUZZ_CHECK(k == FMT_WARNED || k == FMT_HELD, "read back %d", k);
+			if (k == FMT_WARNED) {
+				w2 = flag;
+				nw++;
+			} else {
+				h2 = flag;
+				nh++;
+			}
+		}
+		FUZZ_CHECK(nw == 1 && nh == (held ? 1 : 0) && w2 == warned && h2 == held,
+			   "warned %d held %d read back as %d lines of warned %d, %d of held %d",
+			   warned, held, nw, w2, nh, h2);
 		spool_fmt_buf_free(&b);
 	}
 	free(got);

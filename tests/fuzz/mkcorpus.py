@@ -488,6 +488,12 @@ SPOOL = {
     "state_four_rcpts": bytes([4]) + SPOOL_STATE4,
     "state_detour": bytes([2]) + SPOOL_DETOUR,
     "state_version1": bytes([3]) + SPOOL_STATE_V1,
+    "state_held": bytes([2]) + b"RELAYD-STATE 2\nwarned 0\nheld 1\n"
+                               b"r 0 0 0 1796305025 0 0 - - - - \n"
+                               b"r 1 0 1 1796308625 451 8 4.3.0 sink 127.0.0.2[127.0.0.2]:52643 - "
+                               b"451 4.3.0 greylisted, try later\n",
+    "state_held_bad": bytes([1]) + b"RELAYD-STATE 1\nwarned 1\nheld 0\nheld 2\nheld\n"
+                                   b"r 0 0 0 1796305025 0 - - - - \nheld 1",
     "state_bad_lines": bytes([2]) + b"RELAYD-STATE 2\nwarned 0\nr 0 0 1 1 0 0 - - - - a\n"
                                     b"r 9 0 1 1 0 0 - - - - b\ngarbage\nwarned 1\n"
                                     b"r 1 0 1 1 0 0 - - - - c",

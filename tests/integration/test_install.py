@@ -266,7 +266,8 @@ def test_manpages_complete():
             re.search(rf"^\.Ic {sec}$", page, re.M), f"section {sec} not described"
 
     # relayctl's commands (contract) and flags
-    cmds = {"queue", "flush", "delete", "route", "stats", "reload"}
+    cmds = {"queue", "show", "flush", "delete", "hold", "release", "route", "resume", "stats",
+            "reload"}
     assert cmds - man_items("docs/relayctl.8", "Cm") == set()
     assert {"s", "f"} - man_items("docs/relayctl.8", "Fl") == set()
     stats = {"received", "sent", "deferred", "bounced", "expired", "rerouted", "rejected",

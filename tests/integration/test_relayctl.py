@@ -1,8 +1,12 @@
 """
 test_relayctl.py -- relayctl against a running relayd (contract: "Programs",
-relayctl table): queue (text and --json), flush, delete, route (online and
-offline), stats, usage and exit statuses, the control socket itself, and
-relayd started without -d (it detaches once ready and still serves).
+relayctl table): queue (text, --json, --summary), show, flush (and the down
+pause it lifts), delete (several, ALL), hold and release (QIDs, ALL,
+@DOMAIN; across a restart), route (online with MX lookups and the
+destination's state, and offline), resume, stats, options before or after
+the command, the default socket, usage and exit statuses, the control
+socket itself, and relayd started without -d (it detaches once ready and
+still serves).
 
 Assumptions beyond the contract (docs/relayctl.md):
   * the text listing shows the QID, the size in bytes, the sender in <>,
@@ -15,7 +19,20 @@ Assumptions beyond the contract (docs/relayctl.md):
   * the control socket is <spool>/control.sock, mode 0600, owned by the user
     relayd runs as; a stale one is replaced at start; a second relayd on the
     same socket refuses to start (exit 1) and names the socket.
-  * relayctl prints nothing on success for flush and delete.
+  * relayctl prints nothing on success for flush; delete, hold and release
+    print one line, "deleted N messages" (N counts the messages actually
+    removed; "messages" also for 1, as the contract writes it).
+  * the text listing marks a held message with "held" at the end of its
+    first line, and --json gives each message a boolean "held".
+  * `show` prints "key: value" envelope lines ("sender: <...>", one
+    "recipient: <...> STATE, ..." each), a blank line, then the message
+    exactly as relayd will send it (its Received: header first).
+  * `queue --summary` right-aligns its columns; rows are "DOMAIN T 5 ...".
+  * `resume` prints "TRANSPORT DESTINATION: ended WHAT" per destination
+    ("relay" for a relay transport's), or "...: nothing to end".
+  * `route` through relayd prints "mx: HOST (PREF), ..." when it looked the
+    MX hosts up, then "destination:", "detour:" (with a fallback),
+    "back-off:" and "down:" lines.
   * a long listing is produced in batches (of 512 messages) and still lists
     every message once, in order.
 """
@@ -23,13 +40,14 @@ Assumptions beyond the contract (docs/relayctl.md):
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import time
 
 import pytest
 
-from harness import sent_re, simple_message, transport, wire_body
+from harness import received_prefix, sent_re, simple_message, transport, wire_body
 
 BLOCKED = "450 4.7.1 Client host rejected: blocked using zen.spamhaus.org"
 HOUR = {"retry": ["1h"]}
@@ -64,6 +82,15 @@ def stats(r):
 
 def deferred(r, qid, rcpt=None, count=1):
     return r.wait_log(sent_re(rcpt, qid=qid, status="deferred", strict_relay=False), count=count)
+
+
+LIVE = ("destination:", "detour:", "back-off:", "down:", "activity:", "mx:")
+
+
+def static_part(route_text):
+    """What `route` prints without relayd: the lines that do not come from
+    the running daemon (its MX lookup and the destination's state)."""
+    return "".join(ln for ln in route_text.splitlines(True) if not ln.startswith(LIVE))
 
 
 # -- queue -------------------------------------------------------------------
@@ -195,7 +222,7 @@ def test_delete(relay_sink):
     qid = r.send("s@origin.test", ["x@dest.test", "y@dest.test"], simple_message("delete me"))
     deferred(r, qid, "x@dest.test")
     mark = r.mark()
-    assert ctl_ok(r, "delete", qid) == ""
+    assert ctl_ok(r, "delete", qid) == "deleted 1 messages\n"
     assert qid not in [m["id"] for m in queue_json(r)]
     assert qid not in ctl_ok(r, "queue")
     spool = r.workdir / "spool"
@@ -230,8 +257,11 @@ def test_route_online_and_offline(start_relayd, scripted):
     p = r.ctl("route", "no-domain")
     assert p.returncode == 1 and "no-domain" in p.stderr, p
 
+    # Through relayd: the destination's state too.
+    assert re.search(r"(?m)^destination: relay \(transport A\)", online), online
+    assert re.search(r"(?m)^back-off: none$", online) and re.search(r"(?m)^down: no$", online)
     r.stop()
-    assert ctl_ok(r, "route", "someone@example.com") == online
+    assert ctl_ok(r, "route", "someone@example.com") == static_part(online)
     assert not (r.workdir / "spool" / "control.sock").exists(), "socket left after stop"
 
 
@@ -260,7 +290,9 @@ def test_route_shows_detour(start_relayd, scripted):
 def test_not_running(start_relayd, relayctl_path, tmp_path):
     r = start_relayd(start=False)
     sock = r.workdir / "spool" / "control.sock"
-    for cmd in (["stats"], ["queue"], ["queue", "--json"], ["flush"], ["reload"]):
+    for cmd in (["stats"], ["queue"], ["queue", "--json"], ["--summary", "queue"], ["flush"],
+                ["reload"], ["show", "0123456789ABCDEF"], ["delete", "ALL"],
+                ["hold", "@dest.test"], ["release", "ALL"], ["resume", "sink"]):
         p = r.ctl(*cmd)
         assert p.returncode == 1, p
         assert p.stderr == (f"relayctl: cannot connect to relayd at {sock}: "
@@ -272,10 +304,16 @@ def test_not_running(start_relayd, relayctl_path, tmp_path):
 
 def test_usage(relayctl_path, tmp_path):
     for args in ([], ["frobnicate"], ["delete"], ["route"], ["stats", "x"], ["queue", "--xml"],
-                 ["-s", "a", "-f", "b", "stats"], ["-x", "stats"]):
+                 ["-s", "a", "-f", "b", "stats"], ["-x", "stats"], ["queue", "x"],
+                 ["queue", "--json", "--summary"], ["--summary", "queue", "--json"],
+                 ["stats", "--json"], ["show"], ["show", "A", "B"], ["delete", "ALL", "X"],
+                 ["delete", "@dest.test"], ["hold"], ["hold", "@"], ["release", "X", "ALL"],
+                 ["resume"], ["resume", "a", "b", "c"], ["route", "a@b", "c@d"]):
         p = subprocess.run([relayctl_path, *args], capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, f"relayctl {args}: exit {p.returncode}, want 2: {p.stderr!r}"
         assert "usage" in p.stderr
+    p = subprocess.run([relayctl_path, "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "usage" in p.stdout and "resume TRANSPORT" in p.stdout, p
 
 
 # -- stats -----------------------------------------------------------------------
@@ -340,10 +378,13 @@ def test_request_limits(relay_sink):
     with so.socket(so.AF_UNIX, so.SOCK_STREAM) as s:
         s.settimeout(5)
         s.connect(path)
-        s.sendall(b"x" * 2000)   # over the 1024-byte limit, within one read
+        s.sendall(b"x" * 70000)   # over the 64 KiB limit, without a line end
         got = b""
         while True:
-            chunk = s.recv(4096)
+            try:
+                chunk = s.recv(4096)
+            except ConnectionResetError:
+                break   # closed with what it did not read: after the answer
             if not chunk:
                 break
             got += chunk
@@ -394,3 +435,491 @@ def running(pid):
         return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+# -- options before or after the command ------------------------------------------
+
+def test_option_order(relay_sink, relayctl_path):
+    r, sink = relay_sink(queue=HOUR, rcpt_replies="450 4.2.0 try later")
+    qid = r.send("s@origin.test", ["x@dest.test"], simple_message("order"))
+    deferred(r, qid)
+    conf = str(r.conf_path)
+    runs = {}
+    for args in (["-f", conf, "queue", "--json"], ["--json", "-f", conf, "queue"],
+                 ["queue", "-f", conf, "--json"], ["-f", conf, "--summary", "queue"],
+                 ["queue", "--summary", "-f", conf], ["show", qid, "-f", conf],
+                 ["-f", conf, "show", qid], ["route", "x@dest.test", "-f", conf]):
+        p = subprocess.run([relayctl_path, *args], capture_output=True, timeout=10)
+        assert p.returncode == 0, (args, p)
+        runs[tuple(args)] = p.stdout
+    vals = list(runs.values())
+    assert vals[0] == vals[1] == vals[2] and json.loads(vals[0])[0]["id"] == qid
+    assert vals[3] == vals[4] and b"TOTAL" in vals[3]
+    assert vals[5] == vals[6] and qid.encode() in vals[5]
+
+
+# -- delete -------------------------------------------------------------------------
+
+def test_delete_several_and_all(relay_sink):
+    r, sink = relay_sink(queue=HOUR, rcpt_replies="450 4.2.0 try later")
+    qids = [r.send("s@origin.test", [f"x{i}@dest.test"], simple_message(f"d{i}"))
+            for i in range(5)]
+    for q in qids:
+        deferred(r, q)
+    # An unknown id among known ones: exit 1, it is named, nothing deleted.
+    p = r.ctl("delete", qids[0], "0123456789ABCDEF", qids[1])
+    assert p.returncode == 1 and p.stdout == "", p
+    assert p.stderr.startswith("relayctl: 0123456789ABCDEF: no such message in the queue"), \
+        p.stderr
+    assert "nothing deleted" in p.stderr
+    assert [m["id"] for m in queue_json(r)] == qids
+    # Several at once (a repeated id counts once).
+    assert ctl_ok(r, "delete", qids[0], qids[1], qids[0]) == "deleted 2 messages\n"
+    assert [m["id"] for m in queue_json(r)] == qids[2:]
+    # ALL.
+    assert ctl_ok(r, "delete", "ALL") == "deleted 3 messages\n"
+    assert queue_json(r) == []
+    assert ctl_ok(r, "delete", "ALL") == "deleted 0 messages\n"
+    assert stats(r)["queued"] == 0
+    r.wait_log(r"relayctl delete: 3 messages removed")
+
+
+# -- hold and release -----------------------------------------------------------------
+
+def test_hold_survives_restart_and_release_is_due_at_once(relay_sink):
+    r, sink = relay_sink(queue=HOUR, rcpt_replies=["450 4.2.0 try later", None, None])
+    qid = r.send("s@origin.test", ["x@dest.test"], simple_message("hold me"))
+    deferred(r, qid)
+    assert ctl_ok(r, "hold", qid) == "held 1 messages\n"
+    r.wait_log(rf"{qid}: placed on hold")
+    assert ctl_ok(r, "hold", qid) == "held 0 messages\n"   # already held
+    text = ctl_ok(r, "queue")
+    first = next(ln for ln in text.splitlines() if ln.startswith(qid))
+    assert first.endswith("  held"), text
+    assert "next attempt when released" in text, text
+    (m,) = queue_json(r)
+    assert m["held"] is True
+
+    # A held message is not delivered, not even by a flush.
+    assert ctl_ok(r, "flush") == ""
+    p = r.ctl("flush", qid)
+    assert p.returncode == 1 and "on hold" in p.stderr and f"release {qid}" in p.stderr, p
+
+    # The hold is in the state file and survives a restart.
+    state = (r.workdir / "spool" / "state" / qid).read_text()
+    assert "\nheld 1\n" in state, state
+    r.restart()
+    (m,) = queue_json(r)
+    assert m["id"] == qid and m["held"] is True
+    assert m["recipients"][0]["attempts"] == 1
+    time.sleep(1)
+    assert not sink.messages
+
+    # Released: due at once, though its retry was an hour away.
+    mark = r.mark()
+    assert ctl_ok(r, "release", qid) == "released 1 messages\n"
+    r.wait_log(rf"{qid}: released from hold", since=mark)
+    r.wait_log(sent_re("x@dest.test", qid=qid, status="sent", attempts=2), since=mark,
+               timeout=5)
+    assert len(sink.messages) == 1
+    p = r.ctl("release", qid)
+    assert p.returncode == 1 and "no such message" in p.stderr, p
+
+
+def test_hold_release_by_domain_and_all(relay_sink):
+    r, sink = relay_sink(queue=HOUR, rcpt_replies=lambda a: "450 4.2.0 try later"
+                         if not a.startswith("go@") else None)
+    q1 = r.send("s@origin.test", ["a@one.test"], simple_message("one"))
+    q2 = r.send("s@origin.test", ["b@two.test", "c@ONE.test"], simple_message("both"))
+    q3 = r.send("s@origin.test", ["d@two.test"], simple_message("two"))
+    for q, n in ((q1, 1), (q2, 2), (q3, 1)):
+        deferred(r, q, count=n)
+
+    def held():
+        return {m["id"] for m in queue_json(r) if m["held"]}
+
+    # @DOMAIN: every message with a recipient there (any case).
+    assert ctl_ok(r, "hold", "@One.Test") == "held 2 messages\n"
+    assert held() == {q1, q2}
+    assert ctl_ok(r, "hold", "@nowhere.test") == "held 0 messages\n"
+    assert ctl_ok(r, "release", "@two.test") == "released 1 messages\n"
+    assert held() == {q1}
+    # ALL, and ids with domains mixed.
+    assert ctl_ok(r, "hold", "ALL") == "held 2 messages\n"
+    assert held() == {q1, q2, q3}
+    assert ctl_ok(r, "release", q1, "@two.test") == "released 3 messages\n"
+    assert held() == set()
+    # An unknown id: nothing held.
+    p = r.ctl("hold", q1, "0123456789ABCDEF")
+    assert p.returncode == 1 and "nothing held" in p.stderr, p
+    assert held() == set()
+    assert ctl_ok(r, "hold", "ALL") == "held 3 messages\n"
+    assert ctl_ok(r, "release", "ALL") == "released 3 messages\n"
+
+
+def test_held_lifetime_keeps_running(relay_sink):
+    # Held past max_lifetime: released, the recipient expires at once.
+    r, sink = relay_sink(queue={"retry": ["1h"], "max_lifetime": "3s", "delay_warning": "0"},
+                         rcpt_replies="450 4.2.0 try later")
+    qid = r.send("s@origin.test", ["x@dest.test"], simple_message("expire"))
+    deferred(r, qid)
+    assert ctl_ok(r, "hold", qid) == "held 1 messages\n"
+    time.sleep(3.5)
+    assert [m["id"] for m in queue_json(r)] == [qid]
+    assert ctl_ok(r, "release", qid) == "released 1 messages\n"
+    r.wait_log(sent_re("x@dest.test", qid=qid, status="expired", strict_relay=False),
+               timeout=5)
+    assert len(sink.rcpts_tried("x@dest.test")) == 1
+
+
+# -- show -----------------------------------------------------------------------------
+
+def test_show_message_byte_for_byte(relay_sink, relayctl_path):
+    r, sink = relay_sink(queue=HOUR, rcpt_replies=lambda a: "450 4.2.0 try later"
+                         if a.startswith("w") else None)
+    content = (b"From: <s@origin.test>\r\nTo: <w@dest.test>\r\nSubject: dots\r\n\r\n"
+               b".leading dot\r\n..two dots\r\n.\r\n. \r\n"
+               b"caf\xc3\xa9 \xe9t\xe9 \xff raw 8-bit\r\n"
+               + b"x" * 900 + b"\r\nlast line\r\n")
+    qid = r.send("s\u00e9@origin.test", ["w@dest.test", "ok@dest.test"], content,
+                 mail_params="BODY=8BITMIME SMTPUTF8")
+    deferred(r, qid, "w@dest.test")
+    r.wait_log(sent_re("ok@dest.test", qid=qid, status="sent"))
+    p = subprocess.run([relayctl_path, "-f", str(r.conf_path), "show", qid],
+                       capture_output=True, timeout=10)
+    assert p.returncode == 0, p
+    env, _, msg = p.stdout.partition(b"\n\n")
+    env = env.decode()
+    assert re.search(rf"(?m)^id: {qid}$", env), env
+    assert re.search(r"(?m)^sender: <s\u00e9@origin.test>$", env), env
+    assert re.search(r"(?m)^held: no$", env), env
+    assert re.search(r"(?m)^body: 8BITMIME, SMTPUTF8$", env), env
+    assert re.search(r"(?m)^recipient: <w@dest.test> deferred, transport sink, attempts 1, "
+                     r"next attempt in .*last reply: 450 4\.2\.0 try later", env), env
+    assert re.search(r"(?m)^recipient: <ok@dest.test> sent, transport sink, attempts 1, "
+                     r"relay 127\.0\.0\.2\[127\.0\.0\.2\]:\d+$", env), env
+    # The message as queued: relayd's Received: header, then the content.
+    received_prefix(msg, content)
+    # ... and exactly what relayd sent to the other recipient.
+    assert sink.wait_messages(1)[0].content == msg
+    # Unknown: exit 1.
+    p = r.ctl("show", "0123456789ABCDEF")
+    assert p.returncode == 1 and "no such message" in p.stderr, p
+
+
+def test_show_large_message(relay_sink, relayctl_path):
+    # Larger than the control socket's buffers: streamed, still exact.
+    r, sink = relay_sink(queue=HOUR, rcpt_replies="450 4.2.0 try later")
+    lines = [(b"." if i % 7 == 0 else b"") + b"line %d " % i + b"y" * 70 for i in range(40000)]
+    content = b"Subject: big\r\n\r\n" + b"\r\n".join(lines) + b"\r\n"
+    qid = r.send("s@origin.test", ["w@dest.test"], content)
+    deferred(r, qid)
+    p = subprocess.run([relayctl_path, "-f", str(r.conf_path), "show", qid],
+                       capture_output=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    received_prefix(p.stdout.partition(b"\n\n")[2], content)
+
+
+# -- queue --summary ------------------------------------------------------------------
+
+def spool_message(spool, qid, arrival, sender, rcpts, body=b"Subject: old\r\n\r\nold\r\n"):
+    """Write a committed message into SPOOL/queue as relayd stores it
+    (relayd/spool_fmt.h), arrived at ARRIVAL."""
+    stored = wire_body(body)
+    head = (f"RELAYD 1\nid {qid}\narrival {int(arrival)}\nsize {len(body):020d}\n"
+            f"client unknown[127.0.0.1]\nbody 0\nsmtputf8 0\nfrom {sender}\n"
+            + "".join(f"rcpt {a}\n" for a in rcpts) + "\n").encode()
+    (spool / "queue").mkdir(parents=True, exist_ok=True)
+    (spool / "queue" / qid).write_bytes(head + stored)
+
+
+def summary(r, *opts):
+    out = ctl_ok(r, "queue", "--summary", *opts)
+    lines = out.splitlines()
+    assert lines[0].split() == ["T", "5", "10", "20", "40", "80", "160", "320", "640", "1280",
+                                "1280+"], out
+    rows = []
+    for ln in lines[1:]:
+        f = ln.split()
+        assert len(f) == 12 and all(x.isdigit() for x in f[1:]), out
+        rows.append((f[0], [int(x) for x in f[1:]]))
+    # Right-aligned: every line as long as the header.
+    assert len({len(ln) for ln in lines}) == 1, out
+    return rows
+
+
+def test_queue_summary(start_relayd, scripted):
+    down = scripted("127.0.0.3", name="down", start=False)
+    r = start_relayd(transports={"t": transport(down)}, routes={"*": "t"},
+                     queue={"retry": ["1h"], "delay_warning": "0"}, start=False)
+    spool = r.workdir / "spool"
+    now = time.time()
+    spool_message(spool, "0000000000000001", now - 2 * 86400, "s@origin.test",
+                  ["a1@old.test", "a2@old.test"])
+    spool_message(spool, "0000000000000002", now - 50 * 60, "s@origin.test",
+                  ["b@mid.test", "c@OLD.test"])
+    spool_message(spool, "0000000000000003", now - 7 * 60, "", ["d@mid.test"])
+    r.start()
+    assert summary(r) == [("TOTAL", [5, 0, 1, 0, 0, 2, 0, 0, 0, 0, 2]),
+                          ("old.test", [3, 0, 0, 0, 0, 1, 0, 0, 0, 0, 2]),
+                          ("mid.test", [2, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0])]
+    qid = r.send("s@origin.test", ["x@new.test", "y@new.test", "z@NEW.test"],
+                 simple_message("new"))
+    deferred(r, qid, count=3)
+    # Most recipients first; a tie by name.
+    assert summary(r) == [("TOTAL", [8, 3, 1, 0, 0, 2, 0, 0, 0, 0, 2]),
+                          ("new.test", [3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+                          ("old.test", [3, 0, 0, 0, 0, 1, 0, 0, 0, 0, 2]),
+                          ("mid.test", [2, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0])]
+    assert ctl_ok(r, "delete", "ALL") == "deleted 4 messages\n"
+    assert summary(r) == [("TOTAL", [0] * 11)]
+
+
+def test_queue_summary_in_batches(start_relayd, scripted):
+    # More messages than one batch (512): every recipient counted once.
+    down = scripted("127.0.0.3", name="down", start=False)
+    r = start_relayd(transports={"t": transport(down)}, routes={"*": "t"}, queue=HOUR,
+                     start=False)
+    now = time.time()
+    for i in range(1300):
+        spool_message(r.workdir / "spool", f"{i + 1:016X}", now - 100 * 60, "s@origin.test",
+                      [f"r{i}@d{i % 3}.test"])
+    r.start()
+    rows = dict(summary(r))
+    assert rows["TOTAL"] == [1300, 0, 0, 0, 0, 0, 1300, 0, 0, 0, 0]
+    assert [rows[f"d{k}.test"][0] for k in range(3)] == [434, 433, 433]
+
+
+# -- route through relayd -------------------------------------------------------------
+
+def test_route_resolves_mx_through_relayd(start_relayd, scripted, tmp_path):
+    from dnsserver import DnsServer
+    google = scripted("127.0.0.2", name="google-smarthost")
+    other = scripted("127.0.0.3", name="other")
+    dns = DnsServer(["mx-host=custom.test,aspmx.l.google.test,1",
+                     "mx-host=custom.test,alt1.aspmx.l.google.test,5",
+                     "mx-host=elsewhere.test,mx.elsewhere.test,10"], tmp_path).start()
+    try:
+        r = start_relayd(transports={"google": transport(google),
+                                     "other": transport(other, fallback="google")},
+                         routes={"mx:.google.test": "google", "*": "other"},
+                         dns_port=dns.port)
+        online = ctl_ok(r, "route", "user@custom.test")
+        assert re.search(r"(?m)^mx: aspmx\.l\.google\.test \(1\), "
+                         r"alt1\.aspmx\.l\.google\.test \(5\)$", online), online
+        assert re.search(r"(?m)^route: mx:\.google\.test$", online), online
+        assert re.search(r"(?m)^transport: google$", online), online
+        assert "note:" not in online, online
+        assert re.search(r"(?m)^destination: relay \(transport google\)", online), online
+        other_dom = ctl_ok(r, "route", "user@elsewhere.test")
+        assert re.search(r"(?m)^mx: mx\.elsewhere\.test \(10\)$", other_dom), other_dom
+        assert re.search(r"(?m)^route: \*$", other_dom), other_dom
+        assert re.search(r"(?m)^detour: none$", other_dom), other_dom
+        nx = ctl_ok(r, "route", "user@nonexistent.test")
+        assert re.search(r"(?m)^mx: none: the domain does not exist$", nx), nx
+        # Without relayd: the route when no mx: pattern matches, and a note.
+        r.stop()
+        offline = ctl_ok(r, "route", "user@custom.test")
+        assert re.search(r"(?m)^route: \*$", offline), offline
+        assert "not looked up here" in offline, offline
+        assert not re.search(r"(?m)^(mx|destination|down):", offline), offline
+    finally:
+        dns.stop()
+
+
+# -- resume -----------------------------------------------------------------------------
+
+SPAMHAUS_550 = "550 5.7.1 Service unavailable; client [127.0.0.1] blocked using zen.spamhaus.org"
+
+
+def test_resume_ends_detour(start_relayd, scripted):
+    direct = scripted("127.0.0.2", name="direct", rcpt_replies=SPAMHAUS_550)
+    clean = scripted("127.0.0.3", name="clean")
+    r = start_relayd(transports={"direct": transport(direct, fallback="clean",
+                                                     fallback_hold="1h"),
+                                 "clean": transport(clean)}, routes={"*": "direct"})
+    assert ctl_ok(r, "resume", "direct") == \
+        "direct: nothing to end (no detour, back-off or down pause)\n"
+    qid = r.send("a@origin.test", ["u@gmail.test"], simple_message("detour"))
+    r.wait_log(sent_re("u@gmail.test", qid=qid, status="sent", transport="clean"))
+    assert "detour: active until" in ctl_ok(r, "route", "u@gmail.test")
+    tried = len(direct.rcpts_tried())
+
+    out = ctl_ok(r, "resume", "direct")
+    assert re.fullmatch(r"direct relay: ended detour \((59m|1h0m) left\)\n", out), out
+    r.wait_log(r"direct: destination \(relay\): detour ended by relayctl resume")
+    assert re.search(r"(?m)^detour: none$", ctl_ok(r, "route", "u@gmail.test"))
+    assert ctl_ok(r, "resume", "direct", "relay") == \
+        "direct relay: nothing to end (no detour, back-off or down pause)\n"
+    # The next message probes the direct path again.
+    qid2 = r.send("a@origin.test", ["v@gmail.test"], simple_message("probe"))
+    r.wait_log(sent_re("v@gmail.test", qid=qid2, status="rerouted", transport="direct"))
+    assert len(direct.rcpts_tried()) == tried + 1
+    # A transport that does not exist.
+    p = r.ctl("resume", "nosuch")
+    assert p.returncode == 1 and 'no transport "nosuch"' in p.stderr, p
+
+
+def test_resume_ends_backoff(start_relayd, scripted):
+    # A 421 backs the destination off (a pause of 10 s: the first retry
+    # delay, at most 10 s); resume ends it, and the deferred message, which
+    # waited for the destination, is retried at once.
+    srv = scripted("127.0.0.2", name="busy", greeting=["421 4.7.0 too busy, try later"])
+    r = start_relayd(transports={"t": transport(srv)}, routes={"*": "t"}, queue=HOUR)
+    qid = r.send("a@origin.test", ["x@dest.test"], simple_message("busy"))
+    deferred(r, qid)
+    state = ctl_ok(r, "route", "x@dest.test")
+    assert re.search(r"(?m)^back-off: level 1, concurrency \d+ of 10, paused for \d+s$",
+                     state), state
+    mark = r.mark()
+    out = ctl_ok(r, "resume", "t")
+    assert re.fullmatch(r"t relay: ended back-off \(level 1, concurrency back from \d+ to 10\)"
+                        r"\n", out), out
+    assert re.search(r"(?m)^back-off: none$", ctl_ok(r, "route", "x@dest.test"))
+    r.wait_log(sent_re("x@dest.test", qid=qid, status="sent", attempts=2), since=mark,
+               timeout=5)
+
+
+# -- flush and the down pause --------------------------------------------------------------
+
+def test_flush_lifts_down_pause(start_relayd, scripted):
+    """The smarthost is down: a second message during the down pause is
+    deferred without a connection (relay=none, not counted); once it is
+    back, flush delivers both at once instead of deferring them unseen."""
+    from harness import free_port
+    port = free_port("127.0.0.2")
+    srv = scripted("127.0.0.2", port=port, name="smarthost", start=False)
+    r = start_relayd(transports={"t": transport(srv)}, routes={"*": "t"}, queue=HOUR)
+    q1 = r.send("a@origin.test", ["one@dest.test"], simple_message("one"))
+    m = deferred(r, q1)
+    assert m.group("relay") == "none" and m.group("attempts") == "1", m.group(0)
+    assert "Connection refused" in m.group("reason"), m.group(0)
+    q2 = r.send("a@origin.test", ["two@dest.test"], simple_message("two"))
+    m = deferred(r, q2)
+    assert m.group("relay") == "none" and m.group("attempts") == "0", m.group(0)
+    assert m.group("reason").startswith("delivery temporarily suspended: connect to"), \
+        m.group(0)
+    (x,) = [m for m in queue_json(r) if m["id"] == q2]
+    assert x["recipients"][0]["attempts"] == 0
+    assert re.search(r"(?m)^down: for \d+s more \(connect to .*Connection refused\)",
+                     ctl_ok(r, "route", "two@dest.test"))
+    srv.start()
+    mark = r.mark()
+    start = time.monotonic()
+    assert ctl_ok(r, "flush") == ""
+    r.wait_log(sent_re("one@dest.test", qid=q1, status="sent", attempts=2), since=mark,
+               timeout=5)
+    r.wait_log(sent_re("two@dest.test", qid=q2, status="sent", attempts=1), since=mark,
+               timeout=5)
+    assert time.monotonic() - start < 5
+    assert not r.find_log(r"suspended", since=mark)
+    r.wait_log(r"t: destination \(relay\): down pause ended by relayctl flush")
+
+
+def test_flush_one_qid_lifts_its_down_pause(start_relayd, scripted):
+    from harness import free_port
+    port = free_port("127.0.0.2")
+    srv = scripted("127.0.0.2", port=port, name="smarthost", start=False)
+    r = start_relayd(transports={"t": transport(srv)}, routes={"*": "t"}, queue=HOUR)
+    q1 = r.send("a@origin.test", ["one@dest.test"], simple_message("one"))
+    deferred(r, q1)
+    srv.start()
+    mark = r.mark()
+    assert ctl_ok(r, "flush", q1) == ""
+    r.wait_log(sent_re("one@dest.test", qid=q1, status="sent", attempts=2), since=mark,
+               timeout=5)
+
+
+# -- the default socket -----------------------------------------------------------------------
+
+DEFAULT_CONF = "/etc/relayd/relayd.conf"
+DEFAULT_SOCK = "/var/spool/relayd/control.sock"
+
+
+def private_mounts(tmp_path):
+    """The command prefix that runs a shell in a mount namespace of its own,
+    where /etc can be an overlay whose changes go to a scratch directory and
+    /var/spool an empty tmpfs, so files can be put at the default paths
+    without touching the machine's; None when this machine cannot (no
+    unshare, user namespaces not allowed)."""
+    if not shutil.which("unshare"):
+        return None
+    cmd = ["unshare", "-m", "--propagation", "private"]
+    if os.geteuid() != 0:
+        cmd.insert(1, "-r")   # root in a user namespace of its own
+    up, work = tmp_path / "probe-upper", tmp_path / "probe-work"
+    up.mkdir()
+    work.mkdir()
+    probe = subprocess.run(cmd + ["sh", "-ec", f"mount -t overlay overlay -o lowerdir=/etc,"
+                                  f"upperdir={up},workdir={work} /etc; "
+                                  "mount -t tmpfs none /var/spool"],
+                           capture_output=True, timeout=30)
+    return cmd if probe.returncode == 0 else None
+
+
+def test_default_socket(relay_sink, relayctl_path, tmp_path):
+    """Without -s and -f: /etc/relayd/relayd.conf, and when that file does
+    not exist /var/spool/relayd/control.sock (so the README's quick start
+    needs no -f once installed). Tried where the default paths can be made
+    private (a mount namespace); on a machine where they cannot, what can be
+    checked without touching /etc."""
+    r, sink = relay_sink()
+    prefix = private_mounts(tmp_path)
+    if prefix is None:
+        p = subprocess.run([relayctl_path, "stats"], capture_output=True, text=True,
+                           timeout=10)
+        if os.path.exists(DEFAULT_CONF):
+            # The file is there: relayctl reads it, never the fallback.
+            assert "does not exist" not in p.stderr, p
+        elif os.path.exists(DEFAULT_SOCK):
+            assert DEFAULT_SOCK in p.stderr or p.returncode == 0, p
+        else:
+            assert p.returncode == 1, p
+            assert p.stderr.startswith(f"relayctl: cannot connect to relayd at {DEFAULT_SOCK}:"
+                                       " No such file or directory"), p.stderr
+            assert f"{DEFAULT_CONF} does not exist" in p.stderr, p.stderr
+        return
+    up, work = tmp_path / "etc-upper", tmp_path / "etc-work"
+    up.mkdir()
+    work.mkdir()
+    spool = r.workdir / "spool"
+    bad = tmp_path / "bad.conf"
+    bad.write_text("nonsense = 1\n")
+    script = f"""
+mount -t overlay overlay -o lowerdir=/etc,upperdir={up},workdir={work} /etc
+mount -t tmpfs none /var/spool
+rm -rf /etc/relayd
+# 1. Neither the file nor the socket: the error says both.
+echo "== neither"
+{relayctl_path} stats 2>&1 || echo "exit $?"
+# 2. No configuration file: the default socket (relayd's spool mounted there).
+mkdir -p /var/spool/relayd
+mount --bind {spool} /var/spool/relayd
+echo "== fallback"
+{relayctl_path} stats
+umount /var/spool/relayd
+# 3. The default file exists: its control_socket, not the default one.
+mkdir -p /etc/relayd
+cp {r.conf_path} /etc/relayd/relayd.conf
+echo "== file"
+{relayctl_path} --json queue
+# 4. The default file has errors: said, and no fallback.
+cp {bad} /etc/relayd/relayd.conf
+echo "== bad"
+{relayctl_path} stats 2>&1 || echo "exit $?"
+"""
+    p = subprocess.run(prefix + ["sh", "-ec", script], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0, p
+    part = dict(re.findall(r"(?ms)^== (\w+)\n(.*?)(?=^== |\Z)", p.stdout))
+    assert part["neither"].startswith(f"relayctl: cannot connect to relayd at {DEFAULT_SOCK}: "
+                                      "No such file or directory"), p.stdout
+    assert f"{DEFAULT_CONF} does not exist" in part["neither"], p.stdout
+    assert "cannot open" not in part["neither"] and "has errors" not in part["neither"]
+    assert part["neither"].endswith("exit 1\n"), p.stdout
+    assert part["fallback"].startswith("received ") and "queued 0" in part["fallback"], p.stdout
+    assert part["file"] == "[\n]\n", p.stdout
+    assert "/etc/relayd/relayd.conf:1:" in part["bad"] and "has errors" in part["bad"], p.stdout
+    assert part["bad"].endswith("exit 1\n"), p.stdout
+    # Nothing of it reached the machine's /etc.
+    assert not (os.path.exists(DEFAULT_CONF) and "nonsense" in open(DEFAULT_CONF).read())

@@ -841,6 +841,79 @@ test_stuff_round_trip(void **state)
 		fail_msg("%d round trip failures", bad);
 }
 
+/* Pieces of a stored body (its final ".\r\n" left out), cut at every
+ * place and at random places, unstuff to what data_unstuff() gives the
+ * whole: stored bodies of the unstuff table, and random ones with dots,
+ * bare CRs and LFs, and CRLFs cut between their CR and LF. */
+static void
+unstuff_pieces_check(const char *body, size_t len, const size_t *cuts, size_t ncuts, int *bad)
+{
+	struct buf whole = {0}, got = {0};
+	struct data_unstuffer u;
+	size_t at = 0;
+
+	data_unstuff(body, len, buf_out, &whole);
+	data_unstuff_init(&u);
+	for (size_t i = 0; i <= ncuts; i++) {
+		size_t end = i < ncuts ? cuts[i] : len - 3;
+		if (end < at)
+			end = at;
+		data_unstuff_more(&u, body + at, end - at, buf_out, &got);
+		at = end;
+	}
+	if (!buf_eq(&got, whole.p, whole.len) || got.zero_calls) {
+		print_error("pieces of \"%s\": got \"%s\" (%zu empty calls), want \"%s\"\n",
+			    esc(body, len), esc(got.p, got.len), got.zero_calls,
+			    esc(whole.p, whole.len));
+		(*bad)++;
+	}
+	buf_free(&whole);
+	buf_free(&got);
+}
+
+static void
+test_unstuff_pieces(void **state)
+{
+	static const char alphabet[] = {'.', '.', '\r', '\n', 'a', '\xc3'};
+	static const char *const fixed[] = {
+		".\r\n",	  "a\r\n.\r\n",	   "..a\r\n...\r\n..\r\n.\r\n",
+		"a\n.b\r\n.\r\n", ".\rx\r\n.\r\n", "\r\n..\r\n\r\n.\r\n",
+		"..\r\r\n.\r\n",
+	};
+	struct buf stored = {0};
+	char content[64];
+	size_t cuts[8];
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		size_t len = strlen(fixed[i]);
+		for (size_t c = 0; c <= len - 3; c++)
+			for (size_t d = c; d <= len - 3; d++) {
+				cuts[0] = c;
+				cuts[1] = d;
+				unstuff_pieces_check(fixed[i], len, cuts, 2, &bad);
+			}
+	}
+	for (int iter = 0; iter < 20000 && bad < 10; iter++) {
+		size_t len = rng() % sizeof(content), ncuts = rng() % 8;
+		for (size_t k = 0; k < len; k++)
+			content[k] = alphabet[rng() % sizeof(alphabet)];
+		data_stuff(content, len, buf_out, &stored);
+		for (size_t k = 0; k < ncuts; k++)
+			cuts[k] = rng() % (stored.len - 2);
+		for (size_t k = 1; k < ncuts; k++)
+			for (size_t j = k; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+				size_t t = cuts[j];
+				cuts[j] = cuts[j - 1];
+				cuts[j - 1] = t;
+			}
+		unstuff_pieces_check(stored.p, stored.len, cuts, ncuts, &bad);
+		buf_free(&stored);
+	}
+	if (bad)
+		fail_msg("%d data_unstuff_more mismatches", bad);
+}
+
 int
 main(void)
 {
@@ -849,7 +922,7 @@ main(void)
 		cmocka_unit_test(test_scan_random),	  cmocka_unit_test(test_scan_calls),
 		cmocka_unit_test(test_scan_many_bare_cr), cmocka_unit_test(test_stuff),
 		cmocka_unit_test(test_scan_nul),	  cmocka_unit_test(test_unstuff),
-		cmocka_unit_test(test_stuff_round_trip),
+		cmocka_unit_test(test_stuff_round_trip),  cmocka_unit_test(test_unstuff_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -209,12 +209,72 @@ test_exhausted(void **state)
 	assert_false(v.down || v.waits);
 }
 
+/* relay=none when no connection was made; an attempt counts unless the
+ * destination was known to be down and nothing was tried. */
+static void
+test_no_connection(void **state)
+{
+	static const struct {
+		const char *name;
+		enum dlv_what what;
+		const char *reply_line;
+		const char *want_relay;
+		bool no_attempt;
+	} cases[] = {
+		{"a reply", DLV_W_REPLY, "450 4.2.0 later", "mx[192.0.2.1]:25", false},
+		{"a 421 greeting", DLV_W_SESSION, "421 4.3.2 busy", "mx[192.0.2.1]:25", false},
+		{"TLS trouble on a connection", DLV_W_TLS, NULL, "mx[192.0.2.1]:25", false},
+		{"lost connection", DLV_W_LOST, NULL, "mx[192.0.2.1]:25", false},
+		{"connection refused", DLV_W_CONNECT, NULL, "none", false},
+		{"no address", DLV_W_ADDR, NULL, "none", false},
+		{"no MX", DLV_W_MX, NULL, "none", false},
+		{"the destination is down", DLV_W_SUSPENDED, NULL, "none", true},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct reply r;
+		struct dlv_event ev = {.what = cases[i].what,
+				       .relay = "mx[192.0.2.1]:25",
+				       .tls = "TLSv1.3",
+				       .host = "mx.example",
+				       .status = "4.4.1",
+				       .dns = DNS_TEMPFAIL,
+				       .reason = "connect to mx[192.0.2.1]:25: Connection refused"};
+		if (cases[i].reply_line) {
+			r = mkreply(cases[i].reply_line);
+			ev.reply = &r;
+		}
+		struct dlv_verdict v;
+		dlv_decide(&ev, &v);
+		if (strcmp(v.d.relay, cases[i].want_relay) != 0)
+			fail_msg("%s: got relay %s, want %s", cases[i].name, v.d.relay,
+				 cases[i].want_relay);
+		if (v.d.no_attempt != cases[i].no_attempt)
+			fail_msg("%s: got no_attempt %d, want %d", cases[i].name, v.d.no_attempt,
+				 cases[i].no_attempt);
+	}
+
+	/* Suspended: deferred with the reason the destination is down for,
+	 * waiting for it (released when it works again). */
+	struct dlv_event ev = {.what = DLV_W_SUSPENDED,
+			       .status = "4.4.1",
+			       .reason = "connect to mx[192.0.2.1]:25: Connection refused"};
+	struct dlv_verdict v;
+	dlv_decide(&ev, &v);
+	assert_int_equal(v.d.kind, DLV_TEMPFAIL);
+	assert_string_equal(v.d.status, "4.4.1");
+	assert_string_equal(v.d.text, "delivery temporarily suspended: connect to "
+				      "mx[192.0.2.1]:25: Connection refused");
+	assert_true(v.waits && !v.next_host && !v.throttle && !v.hold);
+	assert_int_equal(v.d.code, 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_exhausted),
+		cmocka_unit_test(test_no_connection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -577,7 +577,7 @@ static const struct {
 	const char *name;
 	const char *in;
 	size_t len, nrcpt;
-	bool warned;
+	bool warned, held;
 	struct fmt_rcpt want[4];
 	size_t nwant;
 	const char *v2; /* the values encoded; NULL: the input itself */
@@ -592,6 +592,7 @@ static const struct {
 	   "r 3 0 1 1796308625 0 0 4.4.1 dead 127.0.0.3[127.0.0.3]:47329 - connect to "
 	   "127.0.0.3[127.0.0.3]:47329: Connection refused\n"),
 	 4,
+	 false,
 	 false,
 	 {RCPT(0, 1, 1, 1796305025, 250, RCMD_EOD, "2.0.0", "sink", "127.0.0.2[127.0.0.2]:52643",
 	       "", ""),
@@ -611,6 +612,7 @@ static const struct {
 	   "full\n"),
 	 2,
 	 false,
+	 false,
 	 {RCPT(0, 0, 2, 1796308812, 0, RCMD_NONE, "4.4.1", "dead", "127.0.0.3[127.0.0.3]:42545",
 	       "dead", "connect to 127.0.0.3[127.0.0.3]:42545: Connection refused"),
 	  RCPT(1, 0, 1, 1796308812, 452, RCMD_RCPT, "4.2.2", "sink", "127.0.0.2[127.0.0.2]:42625",
@@ -627,6 +629,7 @@ static const struct {
 	   "expired; last reply: none\n"),
 	 3,
 	 true,
+	 false,
 	 {RCPT(0, 0, 3, 1796308625, 451, RCMD_NONE, "4.3.0", "sink", "127.0.0.2[127.0.0.2]:52643",
 	       "", "451 4.3.0 greylisted, try later"),
 	  RCPT(1, 0, 0, 1796305025, 0, RCMD_NONE, "", "", "", "", ""),
@@ -643,9 +646,38 @@ static const struct {
 	 S("RELAYD-STATE 1\nwarned 0\n"),
 	 1,
 	 false,
+	 false,
 	 {{0}},
 	 0,
 	 "RELAYD-STATE 2\nwarned 0\n"},
+	/* relayctl hold: the line is there only while the message is held. */
+	{"held",
+	 S("RELAYD-STATE 2\nwarned 0\nheld 1\n"
+	   "r 0 0 1 1796308625 451 8 4.3.0 sink 127.0.0.2[127.0.0.2]:52643 - 451 4.3.0 "
+	   "greylisted, try later\n"),
+	 1,
+	 false,
+	 true,
+	 {RCPT(0, 0, 1, 1796308625, 451, RCMD_RCPT, "4.3.0", "sink", "127.0.0.2[127.0.0.2]:52643",
+	       "", "451 4.3.0 greylisted, try later")},
+	 1,
+	 NULL},
+	{"released: held 0 reads, and is not written",
+	 S("RELAYD-STATE 2\nwarned 1\nheld 0\nr 0 0 0 1796305025 0 0 - - - - \n"),
+	 1,
+	 true,
+	 false,
+	 {RCPT(0, 0, 0, 1796305025, 0, RCMD_NONE, "", "", "", "", "")},
+	 1,
+	 "RELAYD-STATE 2\nwarned 1\nr 0 0 0 1796305025 0 0 - - - - \n"},
+	{"held in a version-1 file (after the recipients)",
+	 S("RELAYD-STATE 1\nwarned 0\nr 0 0 0 1796305025 0 - - - - \nheld 1\n"),
+	 1,
+	 false,
+	 true,
+	 {RCPT(0, 0, 0, 1796305025, 0, RCMD_NONE, "", "", "", "", "")},
+	 1,
+	 "RELAYD-STATE 2\nwarned 0\nheld 1\nr 0 0 0 1796305025 0 0 - - - - \n"},
 };
 
 /* Are A and B the same values? Say what differs. */
@@ -675,7 +707,7 @@ test_state_today(void **state)
 		struct fmt_state_rd rd;
 		struct fmt_rcpt got[4];
 		size_t n = 0;
-		bool warned = !state_today[i].warned;
+		bool flag, warned = !state_today[i].warned, held = false;
 		int rc;
 
 		if (spool_fmt_state_open(&rd, state_today[i].in, state_today[i].len,
@@ -683,21 +715,27 @@ test_state_today(void **state)
 			CHECK(0, "%s: open: got \"%s\", want success", name, why);
 			continue;
 		}
-		while ((rc = spool_fmt_state_next(&rd, &got[n < 3 ? n : 3], &warned, &why)) !=
+		while ((rc = spool_fmt_state_next(&rd, &got[n < 3 ? n : 3], &flag, &why)) !=
 		       FMT_END) {
 			CHECK(rc != -1, "%s: line %u: got \"%s\", want success", name, rd.line,
 			      str(why));
 			if (rc == FMT_RCPT)
 				n++;
+			if (rc == FMT_WARNED)
+				warned = flag;
+			if (rc == FMT_HELD)
+				held = flag;
 			if (n > 4)
 				break;
 		}
 		CHECK(warned == state_today[i].warned, "%s: warned: got %d, want %d", name, warned,
 		      state_today[i].warned);
+		CHECK(held == state_today[i].held, "%s: held: got %d, want %d", name, held,
+		      state_today[i].held);
 		CHECK(n == state_today[i].nwant, "%s: got %zu recipients, want %zu", name, n,
 		      state_today[i].nwant);
 		struct fmt_buf b = {0};
-		assert_int_equal(spool_fmt_state_begin(&b, warned, &why), 0);
+		assert_int_equal(spool_fmt_state_begin(&b, warned, held, &why), 0);
 		for (size_t k = 0; k < n && k < state_today[i].nwant; k++) {
 			rcpt_eq(name, &got[k], &state_today[i].want[k]);
 			CHECK(spool_fmt_state_rcpt(&b, &got[k], &why) == 0,
@@ -754,7 +792,7 @@ test_state_open(void **state)
 #define LINE "r 0 0 1 100 451 8 4.3.0 sink h[1.2.3.4]:25 - text"
 
 /* One line after the version line; want: the reason, or NULL for a
- * recipient (whose cmd and reply are then checked) or "warned". */
+ * recipient (whose cmd and reply are then checked), "warned" or "held". */
 static const struct {
 	const char *name;
 	int version;
@@ -781,6 +819,9 @@ static const struct {
 	 RCMD_RCPT, "caf\xc3\xa9 \xc2\x9b"},
 	{"warned 1", 2, S("warned 1"), "warned", 0, NULL},
 	{"warned 0", 2, S("warned 0"), "warned", 0, NULL},
+	{"held 1", 2, S("held 1"), "held", 0, NULL},
+	{"held 0", 2, S("held 0"), "held", 0, NULL},
+	{"held 1 in version 1", 1, S("held 1"), "held", 0, NULL},
 
 	NOV("empty line", 2, "", "unknown line"),
 	NOV("r alone", 2, "r", "unknown line"),
@@ -789,6 +830,11 @@ static const struct {
 	NOV("warned 2", 2, "warned 2", "bad warned line"),
 	NOV("warned 10", 2, "warned 10", "bad warned line"),
 	NOV("warned empty", 2, "warned ", "bad warned line"),
+	NOV("held 2", 2, "held 2", "bad held line"),
+	NOV("held yes", 2, "held yes", "bad held line"),
+	NOV("held empty", 2, "held ", "bad held line"),
+	NOV("held without a value", 2, "held", "unknown line"),
+	NOV("held upper case", 2, "HELD 1", "unknown line"),
 	NOV("r and a space", 2, "r ", "line cut short"),
 	NOV("index only", 2, "r 0", "line cut short"),
 	NOV("index and space", 2, "r 0 ", "line cut short"),
@@ -882,6 +928,9 @@ test_state_lines(void **state)
 		if (want && strcmp(want, "warned") == 0) {
 			CHECK(rc == FMT_WARNED && warned == (state_lines[i].in[7] == '1'),
 			      "%s: got %d warned %d, want FMT_WARNED", name, rc, warned);
+		} else if (want && strcmp(want, "held") == 0) {
+			CHECK(rc == FMT_HELD && warned == (state_lines[i].in[5] == '1'),
+			      "%s: got %d flag %d, want FMT_HELD", name, rc, warned);
 		} else if (want) {
 			CHECK(rc == -1 && strcmp(str(why), want) == 0,
 			      "%s: got %d \"%s\", want \"%s\"", name, rc,
@@ -1072,9 +1121,9 @@ static void
 test_state_skip(void **state)
 {
 	static const char in[] = "RELAYD-STATE 2\nwarned 0\nr 0 0 1 1 0 0 - - - - a\n"
-				 "r 9 0 1 1 0 0 - - - - b\ngarbage\nwarned 1\n"
+				 "r 9 0 1 1 0 0 - - - - b\ngarbage\nwarned 1\nheld x\n"
 				 "r 1 0 1 1 0 0 - - - - c";
-	static const int want[] = {FMT_WARNED, FMT_RCPT, -1, -1, FMT_WARNED, FMT_RCPT, FMT_END};
+	static const int want[] = {FMT_WARNED, FMT_RCPT, -1, -1, FMT_WARNED, -1, FMT_RCPT, FMT_END};
 	struct fmt_state_rd rd;
 	struct fmt_rcpt r;
 	bool warned = false;
@@ -1087,7 +1136,7 @@ test_state_skip(void **state)
 	}
 	CHECK(warned && r.idx == 1 && strcmp(r.reply, "c") == 0,
 	      "the last: got warned %d, r %zu \"%s\"", warned, r.idx, r.reply);
-	CHECK(rd.line == 7, "lines: got %u, want 7", rd.line);
+	CHECK(rd.line == 8, "lines: got %u, want 8", rd.line);
 	done();
 }
 
