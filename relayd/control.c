@@ -853,7 +853,7 @@ cmd_route(struct ctl_conn *cc, int argc, char **argv)
 	/* The MX hosts matter for an mx: route, and show where MX delivery
 	 * goes; an address literal has none. */
 	const struct conf_route *rt = *domain ? route_lookup(c, domain, NULL, 0) : NULL;
-	if (*domain && domain[0] != '[' &&
+	if (*domain && cmd_literal_addr(domain, NULL, 0) == -1 &&
 	    (route_needs_mx(c, domain) || (rt && rt->transport->nrelay == 0))) {
 		cc->dq = dns_mx(domain, route_mx_done, cc);
 		return;
@@ -1356,7 +1356,12 @@ control_route(const struct conf *c, const char *address, const struct control_mx
 	else if (needs_mx && mx_failed)
 		evbuffer_add_printf(out, "note: an mx: route may take the domain once the MX "
 					 "lookup succeeds (RCPT gets 451 4.4.3 meanwhile)\n");
-	if (t->nrelay == 0) {
+	char lit[64];
+	if (t->nrelay == 0 && cmd_literal_addr(domain, lit, sizeof(lit)) == 0) {
+		/* Never looked up: delivered to that address. */
+		evbuffer_add_printf(out, "relay: [%s]:%d (the address literal, no DNS)\n", lit,
+				    t->port);
+	} else if (t->nrelay == 0) {
 		evbuffer_add(out, "relay: MX of ", 13);
 		put_text(out, domain);
 		evbuffer_add_printf(out, ", port %d\n", t->port);
