@@ -9,6 +9,11 @@
  * relayd logs, keeps and classifies. Rows marked "format:" are built from a
  * documented format rather than copied from one bounce. Mismatches print
  * "got X, want Y"; every row is checked before the test fails.
+ *
+ * test_texts reads every row of both tables (classify_row()): each has a
+ * label, a text for the operator and one for the sender, and no sender's
+ * text (nor a generic one) holds a word of operator_words.h. test_local
+ * classifies relayd's own reasons as dlv.c, mta.c and client.c word them.
  */
 #include <ctype.h>
 #include <setjmp.h>
