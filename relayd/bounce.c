@@ -1,12 +1,14 @@
 /*
  * bounce.c — delivery status notifications of a queued message (bounce.h).
  *
- * bounce_text(), bounce_headers()
+ * bounce_text(), bounce_headers(), bounce_classify()
  *
  * Invariants: pure (no I/O, no globals; the time and the configuration are
  * passed in); the reply shown is the recipient's last one, an "smtp;"
  * diagnostic when a remote server gave it (also for an expired recipient),
- * else relayd's own reason; a recipient that was never tried says so.
+ * else relayd's own reason; a recipient that was never tried says so. Every
+ * recipient gets the classifier's text for the sender (never its operator
+ * advice, which is for the log and relayctl).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,23 @@
 #include "smtp/data.h"
 #include "smtp/dsn.h"
 #include "smtp/reply.h"
+
+/*
+ * What R's last failure means, for its sender: a remote reply through
+ * classify(), relayd's own reason through classify_local() (by its words,
+ * then its status). An expired recipient's status is 4.4.7, not its last
+ * reply's: the classifier takes the reply's own from the reply line then.
+ */
+void
+bounce_classify(const struct qrcpt *r, struct classification *cl)
+{
+	const char *text = r->last_reply ? r->last_reply : "";
+
+	if (r->code >= 400)
+		classify(r->code, r->state == RCPT_EXPIRED ? "" : r->status, text, cl);
+	else
+		classify_local(r->status, text, cl);
+}
 
 /* The DSN about recipients IDX of M. */
 char *
@@ -35,7 +54,7 @@ bounce_text(const struct qmsg *m, const size_t *idx, size_t n, bool delay, const
 	for (size_t i = 0; i < n; i++) {
 		const struct qrcpt *r = &m->rcpt[idx[i]];
 		struct classification cl;
-		classify(r->code, r->status, r->last_reply ? r->last_reply : "", &cl);
+		bounce_classify(r, &cl);
 		dr[i].addr = r->addr;
 		dr[i].delayed = delay;
 		dr[i].status = r->status[0] ? r->status : (delay ? "4.0.0" : "5.0.0");
@@ -59,7 +78,7 @@ bounce_text(const struct qmsg *m, const size_t *idx, size_t n, bool delay, const
 		dr[i].in_reply_to = reply_cmd_phrase(r->cmd);
 		dr[i].last_attempt = now;
 		dr[i].label = cl.label;
-		dr[i].explain = cl.explain;
+		dr[i].explain = cl.sender;
 	}
 	struct dsn_msg dm = {
 		.hostname = c->hostname,

@@ -2,7 +2,9 @@
  * check.c — what a start of relayd needs of this host, checked without
  * side effects (relayd -n, and every start before anything is set up).
  *
- * check_conf()  every problem found, as "FILE:LINE: message" at the key
+ * check_conf()      every problem found, as "FILE:LINE: message" at the key
+ * check_warnings()  what a start warns about but does not refuse: a
+ *                   hostname (or a transport's helo) without a dot
  *
  * What is checked, and how, with nothing created, bound or written:
  *   user            exists and is not uid 0 (getpwnam())
@@ -469,6 +471,64 @@ check_files(struct check *k)
 	}
 }
 
+/* Hand K's messages to ERR in file order and free them; their number. */
+static int
+check_emit(struct check *k, void (*err)(void *arg, const char *msg), void *arg)
+{
+	int n = k->n;
+
+	if (k->n > 1)
+		qsort(k->msgs, (size_t)k->n, sizeof(*k->msgs), check_msg_cmp);
+	for (int j = 0; j < k->n; j++) {
+		if (err != NULL)
+			err(arg, k->msgs[j].msg);
+		free(k->msgs[j].msg);
+	}
+	free(k->msgs);
+	k->msgs = NULL;
+	k->n = 0;
+	return n;
+}
+
+/* A name an EHLO can carry: with a dot, or an address literal. */
+static bool
+check_fqdn(const char *name)
+{
+	return name[0] == '[' || strchr(name, '.') != NULL;
+}
+
+/* What a start warns about but does not refuse; see check.h. */
+int
+check_warnings(const struct conf *c, void (*warn)(void *arg, const char *msg), void *arg)
+{
+	struct check k = {.c = c};
+	const char *file;
+	int line;
+
+	/* Receivers refuse an EHLO without a dot (Postfix's
+	 * reject_non_fqdn_helo_hostname), and DSNs come from MAILER-DAEMON@ it. */
+	if (!check_fqdn(c->hostname)) {
+		conf_where(c, NULL, NULL, "hostname", &file, &line);
+		check_error(
+			&k, NULL, NULL, "hostname",
+			"warning: hostname \"%s\"%s has no dot: receivers reject it as the EHLO "
+			"name, and bounces would come from MAILER-DAEMON@%s; set hostname to "
+			"this host's fully qualified name, e.g. \"relay.example.com\"",
+			c->hostname, line > 0 ? "" : " (the system's host name)", c->hostname);
+	}
+	for (size_t i = 0; i < c->ntransport; i++) {
+		const struct conf_transport *t = &c->transport[i];
+
+		if (strcmp(t->helo, c->hostname) != 0 && !check_fqdn(t->helo))
+			check_error(&k, "transport", t->name, "helo",
+				    "warning: transport \"%s\": helo \"%s\" has no dot: receivers "
+				    "reject such an EHLO name; write a fully qualified name or an "
+				    "address literal such as \"[192.0.2.1]\"",
+				    t->name, t->helo);
+	}
+	return check_emit(&k, warn, arg);
+}
+
 /* Check C against this host; see check.h. */
 int
 check_conf(const struct conf *c, void (*err)(void *arg, const char *msg), void *arg)
@@ -496,13 +556,5 @@ check_conf(const struct conf *c, void (*err)(void *arg, const char *msg), void *
 	check_files(&k);
 	check_unbecome(&k);
 
-	if (k.n > 1)
-		qsort(k.msgs, (size_t)k.n, sizeof(*k.msgs), check_msg_cmp);
-	for (int j = 0; j < k.n; j++) {
-		if (err != NULL)
-			err(arg, k.msgs[j].msg);
-		free(k.msgs[j].msg);
-	}
-	free(k.msgs);
-	return k.n;
+	return check_emit(&k, err, arg);
 }

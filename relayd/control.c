@@ -51,6 +51,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "relayd/bounce.h"
 #include "relayd/control.h"
 #include "relayd/dns.h"
 #include "relayd/json.h"
@@ -258,6 +259,47 @@ put_reply(struct evbuffer *out, const struct qrcpt *r)
 		evbuffer_add_printf(out, " [%s]", cl.label);
 }
 
+/* What the operator can do about R's last failure (the classifier's text for
+ * the operator, bounce_classify()), or NULL. */
+static const char *
+rcpt_advice(const struct qrcpt *r)
+{
+	struct classification cl;
+
+	if (!r->last_reply)
+		return NULL;
+	bounce_classify(r, &cl);
+	return cl.admin;
+}
+
+/* "        what to do: TEXT", wrapped at 78 columns with a deeper indent. */
+static void
+put_advice(struct evbuffer *out, const char *text)
+{
+	static const char lead[] = "        what to do:", more[] = "\n          ";
+	size_t col = sizeof(lead) - 1, n;
+
+	evbuffer_add(out, lead, sizeof(lead) - 1);
+	while (*text) {
+		while (*text == ' ')
+			text++;
+		n = strcspn(text, " ");
+		if (n == 0)
+			break;
+		if (col + 1 + n > 78 && col > sizeof(more) - 2) {
+			evbuffer_add(out, more, sizeof(more) - 1);
+			col = sizeof(more) - 2;
+		} else {
+			evbuffer_add(out, " ", 1);
+			col++;
+		}
+		evbuffer_add(out, text, n);
+		col += n;
+		text += n;
+	}
+	evbuffer_add(out, "\n", 1);
+}
+
 /* The transport a pending recipient used last, or the one its route gives
  * now; NULL when it has neither. */
 static const char *
@@ -296,6 +338,9 @@ list_text(struct ctl_conn *cc, struct evbuffer *out, const struct qmsg *m, time_
 		evbuffer_add(out, "\n        last reply: ", 21);
 		put_reply(out, r);
 		evbuffer_add(out, "\n", 1);
+		const char *advice = rcpt_advice(r);
+		if (advice)
+			put_advice(out, advice);
 	}
 	evbuffer_add(out, "\n", 1);
 }
@@ -337,6 +382,9 @@ list_json(struct ctl_conn *cc, struct evbuffer *out, const struct qmsg *m)
 		json_string(out, kind);
 		evbuffer_add(out, ",\"label\":", 9);
 		json_string(out, label);
+		/* What to do about it, also for relayd's own reasons. */
+		evbuffer_add(out, ",\"advice\":", 10);
+		json_string(out, rcpt_advice(r));
 		evbuffer_add(out, "}", 1);
 	}
 	evbuffer_add(out, "]}", 2);
@@ -805,7 +853,7 @@ cmd_route(struct ctl_conn *cc, int argc, char **argv)
 	/* The MX hosts matter for an mx: route, and show where MX delivery
 	 * goes; an address literal has none. */
 	const struct conf_route *rt = *domain ? route_lookup(c, domain, NULL, 0) : NULL;
-	if (*domain && domain[0] != '[' &&
+	if (*domain && cmd_literal_addr(domain, NULL, 0) == -1 &&
 	    (route_needs_mx(c, domain) || (rt && rt->transport->nrelay == 0))) {
 		cc->dq = dns_mx(domain, route_mx_done, cc);
 		return;
@@ -1308,7 +1356,12 @@ control_route(const struct conf *c, const char *address, const struct control_mx
 	else if (needs_mx && mx_failed)
 		evbuffer_add_printf(out, "note: an mx: route may take the domain once the MX "
 					 "lookup succeeds (RCPT gets 451 4.4.3 meanwhile)\n");
-	if (t->nrelay == 0) {
+	char lit[64];
+	if (t->nrelay == 0 && cmd_literal_addr(domain, lit, sizeof(lit)) == 0) {
+		/* Never looked up: delivered to that address. */
+		evbuffer_add_printf(out, "relay: [%s]:%d (the address literal, no DNS)\n", lit,
+				    t->port);
+	} else if (t->nrelay == 0) {
 		evbuffer_add(out, "relay: MX of ", 13);
 		put_text(out, domain);
 		evbuffer_add_printf(out, ", port %d\n", t->port);

@@ -54,6 +54,7 @@
 #include "relayd/stats.h"
 #include "relayd/relayd.h"
 #include "smtp/classify.h"
+#include "smtp/cmd.h"
 #include "smtp/client.h"
 #include "tls/tls.h"
 
@@ -1342,6 +1343,15 @@ conn_next_host(struct mta_conn *mc)
 		literal = r->literal;
 		port = r->port ? r->port : t->port;
 	} else {
+		if (!mc->mx_known &&
+		    cmd_literal_addr(mc->d->key, mc->mx[0].host, sizeof(mc->mx[0].host)) == 0) {
+			/* An address literal: that address is the one host,
+			 * never looked up in DNS (RFC 5321 5.1). */
+			mc->mx[0].pref = 0;
+			mc->nmx = 1;
+			mc->host_i = 0;
+			mc->mx_known = true;
+		}
 		if (!mc->mx_known) {
 			mc->dq = dns_mx(mc->d->key, mx_done, mc);
 			return;

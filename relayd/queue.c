@@ -881,6 +881,20 @@ log_outcome(struct qmsg *m, struct qrcpt *r, const char *transport, const struct
 		 transport, r->attempts, d->tls);
 }
 
+/* After a recipient's final failure (bounced, expired): what the operator
+ * can do about it, on a line of its own. The DSN tells the sender in plain
+ * words; this is the advice in relayd's terms (transports, DNS, TLS). */
+static void
+log_advice(const struct qmsg *m, const struct qrcpt *r)
+{
+	struct classification cl;
+
+	bounce_classify(r, &cl);
+	if (cl.admin)
+		log_smtp(LOG_INFO, "%s: advice for <%s> [%s]: %s", m->id, r->addr, cl.label,
+			 cl.admin);
+}
+
 /* Record the outcome D of recipient IDX's attempt over TRANSPORT. */
 void
 queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv *d)
@@ -951,6 +965,8 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 					       : STAT_DEFERRED,
 		    transport, 1);
 	log_outcome(m, r, transport, d, state_name(r->state));
+	if (r->state == RCPT_BOUNCED)
+		log_advice(m, r);
 }
 
 static bool
@@ -1302,6 +1318,7 @@ expire(struct qmsg *m, size_t i)
 	snprintf(r->status, sizeof(r->status), "4.4.7");
 	stats_count(STAT_EXPIRED, r->transport, 1);
 	log_outcome(m, r, r->transport ? r->transport : "none", &v.d, "expired");
+	log_advice(m, r);
 }
 
 /* A lookup of a domain's MX hosts that recipients wait for, to know

@@ -7,7 +7,9 @@
  * relayd -n loads the configuration and runs check_conf() (check.c) on
  * it; -n -v prints it first (print_conf()). A start runs the same
  * check_conf() before anything else, so `relayd -n` passing means the
- * start gets past what it checks.
+ * start gets past what it checks. Both print check_warnings() (a hostname
+ * without a dot) as "FILE:LINE: warning: ..." without failing; a reload
+ * logs them.
  *
  * Start-up order: configuration and check_conf(); without -d, fork (the
  * parent waits and exits 0 once the child is ready, or with the child's
@@ -90,6 +92,13 @@ print_error(void *arg, const char *msg)
 	log_plain(LOG_ERR, msg);
 }
 
+/* check_warnings() callback: the same, with the priority of a warning. */
+static void
+print_warning(void *arg, const char *msg)
+{
+	log_plain(LOG_WARNING, msg);
+}
+
 /* conf_load() error callback of a reload: log it, keep it for relayctl. */
 static void
 reload_error(void *arg, const char *msg)
@@ -97,6 +106,19 @@ reload_error(void *arg, const char *msg)
 	log_err("%s", msg);
 	if (arg)
 		evbuffer_add_printf(arg, "%s\n", msg);
+}
+
+/* check_warnings() callback of a reload: a warning in the log, whose own
+ * "warning: " replaces the one after FILE:LINE. */
+static void
+reload_warning(void *arg, const char *msg)
+{
+	const char *w = strstr(msg, ": warning: ");
+
+	if (w)
+		log_warn("%.*s: %s", (int)(w - msg), msg, w + strlen(": warning: "));
+	else
+		log_warn("%s", msg);
 }
 
 static void
@@ -227,6 +249,7 @@ relayd_reload(char **errors)
 		evbuffer_free(eb);
 	reload_notes(relayd_conf, c);
 	secrets_check(c);
+	check_warnings(c, reload_warning, NULL);
 	/* The old one stays allocated: sessions and jobs may point into it. */
 	relayd_conf = c;
 	session_reload(c);
@@ -408,6 +431,8 @@ main(int argc, char **argv)
 		/* The effective configuration, also when this host fails it. */
 		int bad = verbose && (print_conf(stdout, c) == -1 || fflush(stdout) == EOF);
 
+		/* Warnings do not fail the check: a start goes ahead too. */
+		check_warnings(c, print_warning, NULL);
 		if (check_conf(c, print_error, NULL) > 0)
 			bad = 1;
 		else if (!bad)
@@ -416,6 +441,7 @@ main(int argc, char **argv)
 		return bad;
 	}
 	/* What -n checks, a start checks first: the two cannot disagree. */
+	check_warnings(c, print_warning, NULL);
 	if (check_conf(c, print_error, NULL) > 0) {
 		conf_free(c);
 		return 1;

@@ -8,7 +8,9 @@
  * longest ".suffix" the domain ends with, then the longest "mx:" pattern one
  * of the domain's MX host names matches, then "*". Matching ignores case and
  * one trailing dot on the domain and the MX host names ("gmail.com." is the
- * same domain as "gmail.com").
+ * same domain as "gmail.com"). An address literal ("[192.0.2.7]") has no MX
+ * hosts and is never looked up: no mx: route applies to it, so it takes "*"
+ * (no domain route can name it).
  *
  * Invariants: pure functions over an immutable struct conf; conf_load() has
  * lower-cased every route's domain and rejected duplicates, so two routes
@@ -19,6 +21,7 @@
 #include <strings.h>
 
 #include "relayd/route.h"
+#include "smtp/cmd.h"
 
 /* Length of NAME without one trailing dot. */
 static size_t
@@ -95,6 +98,9 @@ route_lookup(const struct conf *c, const char *domain, const char *const *mxhost
 		return NULL;
 	if ((r = route_match_domain(c, domain)) != NULL)
 		return r;
+	/* An address literal has no MX hosts: mx: routes never apply. */
+	if (cmd_literal_addr(domain, NULL, 0) == 0)
+		nmx = 0;
 
 	for (i = 0; i < c->nroute; i++) {
 		r = &c->route[i];
@@ -124,7 +130,8 @@ route_needs_mx(const struct conf *c, const char *domain)
 {
 	size_t i;
 
-	if (c == NULL || domain == NULL || route_match_domain(c, domain) != NULL)
+	if (c == NULL || domain == NULL || route_match_domain(c, domain) != NULL ||
+	    cmd_literal_addr(domain, NULL, 0) == 0)
 		return false;
 	for (i = 0; i < c->nroute; i++)
 		if (c->route[i].kind == ROUTE_MX)

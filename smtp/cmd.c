@@ -6,6 +6,7 @@
  * cmd_mail_params()  parse MAIL's ESMTP parameters
  * cmd_rcpt_params()  refuse any RCPT parameter
  * cmd_domain()       the domain part of a parsed mailbox
+ * cmd_literal_addr() the address of an address-literal domain
  *
  * Invariants: nothing here allocates or does I/O; every error is a complete
  * reply line in static storage. A mailbox written to OUT has passed the RFC
@@ -473,6 +474,28 @@ cmd_domain(const char *mailbox)
 	const char *at = strrchr(mailbox, '@');
 
 	return at != NULL ? at + 1 : mailbox + strlen(mailbox);
+}
+
+/* The address of an address-literal domain, as cmd_literal() reads it. */
+int
+cmd_literal_addr(const char *domain, char *out, size_t size)
+{
+	const char *end = domain + strlen(domain), *p;
+	size_t n;
+
+	if (domain[0] != '[' || cmd_literal(domain, end) != end)
+		return -1;
+	p = domain + 1;
+	if (strncasecmp(p, "IPv6:", 5) == 0)
+		p += 5;
+	n = (size_t)(end - 1 - p);
+	if (out != NULL) {
+		if (n >= size)
+			return -1;
+		memcpy(out, p, n);
+		out[n] = '\0';
+	}
+	return 0;
 }
 
 /* Split a command line into verb and arguments; see cmd.h. */

@@ -5,6 +5,8 @@
  * cmd_path()         parse "FROM:<path> params" / "TO:<path> params"
  * cmd_mail_params()  parse MAIL's ESMTP parameters (SIZE, BODY, SMTPUTF8)
  * cmd_rcpt_params()  parse RCPT's ESMTP parameters (none are supported)
+ * cmd_domain()       the domain part of a parsed mailbox
+ * cmd_literal_addr() the address of an address-literal domain
  *
  * Pure functions: no allocation, no I/O. Errors are returned as a complete
  * SMTP reply line (code, enhanced status, text, no CRLF) in static storage.
@@ -81,5 +83,13 @@ int cmd_rcpt_params(const char *params, const char **err);
 
 /* The domain part of a mailbox ("" for none); points into MAILBOX. */
 const char *cmd_domain(const char *mailbox);
+
+/*
+ * When DOMAIN is an address literal ("[192.0.2.7]", "[IPv6:2001:db8::7]",
+ * the prefix in any case), its address without brackets or prefix
+ * ("192.0.2.7", "2001:db8::7") in OUT (SIZE bytes; OUT may be NULL to only
+ * ask) and 0; -1 for anything else, a domain name included.
+ */
+int cmd_literal_addr(const char *domain, char *out, size_t size);
 
 #endif

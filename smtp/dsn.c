@@ -498,8 +498,10 @@ dsn_text(struct dbuf *b, const struct dsn_msg *m)
 		if (!r->delayed && r->status != NULL && r->status[0] == '4') {
 			dbuf_reset(&l);
 			dbuf_fmt(&l,
-				 "Gave up: still not delivered after %s of retrying, which is "
-				 "as long as this mail system keeps a message.",
+				 "Gave up: your message could not be delivered for %s, which is "
+				 "as long as this mail system keeps trying. It will not be "
+				 "delivered; if it still matters, send it again later or reach "
+				 "the recipient another way.",
 				 dur);
 			dsn_wrap(b, "    ", "      ", dbuf_text(&l));
 		}

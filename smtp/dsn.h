@@ -23,8 +23,10 @@ struct dsn_rcpt {
 	bool reply_is_smtp;	 /* reply came from the remote server */
 	const char *in_reply_to; /* "in reply to RCPT TO command", or NULL */
 	time_t last_attempt;
-	const char *label;   /* classification label, or NULL */
-	const char *explain; /* what it most likely means and what to do, or NULL */
+	const char *label; /* classification label, or NULL */
+	/* What it most likely means, for the sender (classify()'s sender
+	 * text: plain words, no operator advice), or NULL */
+	const char *explain;
 };
 
 struct dsn_msg {

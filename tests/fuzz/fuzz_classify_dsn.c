@@ -8,7 +8,7 @@
  * header section (the rest).
  *   [0..1]   code, modulo 700 (0 is a local failure, 6xx is out of range)
  *   [2]      bit 0 delay warning, bits 1-2 recipients (0..3), bit 3 the
- *            classification's label/explain go to recipient 0
+ *            classification's label and sender's text go to recipient 0
  *   [3]      per recipient i: bit i delayed, bit 4+i reply_is_smtp
  *   [4..23]  arrival, now, retry_until, last_attempt, unique (4 bytes each,
  *            signed, so times before 1970 and far ahead come up too)
@@ -16,10 +16,13 @@
  *            recipient addr, status, remote_host, remote_ip, reply (2-byte
  *            length), label, explain
  *
- * Invariants checked, classify(): deterministic; kind is a known one;
- * CLASS_NONE exactly when label and explain are NULL; reroute only for a
- * blocklist or reputation; a code outside 400..599 is CLASS_NONE; names
- * and texts are printable. dsn_build(): never NULL here; CRLF line ends
+ * Invariants checked, classify(): deterministic; kind is a known one of
+ * replies; CLASS_NONE exactly when label and admin are NULL; a sender's text
+ * exactly for a code in 400..599; reroute only for a blocklist or
+ * reputation; a code outside 400..599 is CLASS_NONE; names and texts are
+ * printable. classify_local() on the same status and text: deterministic,
+ * never a blocklist, reputation or reroute, CLASS_NONE exactly when label
+ * and admin are NULL, always a sender's text. dsn_build(): never NULL here; CRLF line ends
  * only, no NUL, no line over 998 octets; the top-level header section
  * is fields and folds only ("Name: value", then lines starting with a
  * blank) and has the fields dsn.h lists; in the body the boundary occurs
@@ -67,18 +70,20 @@ check_static(const char *s, const char *what)
 static void
 check_classify(int code, const char *status, const char *text, struct classification *c)
 {
-	struct classification again;
+	struct classification again, local;
 
 	classify(code, status, text, c);
 	classify(code, status, text, &again);
-	FUZZ_CHECK(c->kind == again.kind && c->label == again.label &&
-			   c->explain == again.explain && c->reroute == again.reroute,
+	FUZZ_CHECK(c->kind == again.kind && c->label == again.label && c->admin == again.admin &&
+			   c->sender == again.sender && c->reroute == again.reroute,
 		   "classify() is not deterministic");
-	FUZZ_CHECK(c->kind >= CLASS_NONE && c->kind <= CLASS_LAST, "kind %d", c->kind);
+	FUZZ_CHECK(c->kind >= CLASS_NONE && c->kind <= CLASS_HOST_UNKNOWN, "kind %d", c->kind);
 	FUZZ_CHECK((c->kind == CLASS_NONE) == (c->label == NULL) &&
-			   (c->label == NULL) == (c->explain == NULL),
-		   "kind %d with label %p, explain %p", c->kind, (const void *)c->label,
-		   (const void *)c->explain);
+			   (c->label == NULL) == (c->admin == NULL),
+		   "kind %d with label %p, admin %p", c->kind, (const void *)c->label,
+		   (const void *)c->admin);
+	FUZZ_CHECK((code >= 400 && code <= 599) == (c->sender != NULL), "code %d with sender %p",
+		   code, (const void *)c->sender);
 	FUZZ_CHECK(!c->reroute || c->kind == CLASS_BLOCKLIST || c->kind == CLASS_REPUTATION,
 		   "reroute for %s", classify_name(c->kind));
 	FUZZ_CHECK((code >= 400 && code <= 599) || c->kind == CLASS_NONE, "code %d classified %s",
@@ -86,8 +91,26 @@ check_classify(int code, const char *status, const char *text, struct classifica
 	check_static(classify_name(c->kind), "classify_name()");
 	if (c->label != NULL) {
 		check_static(c->label, "label");
-		check_static(c->explain, "explain");
+		check_static(c->admin, "admin");
 	}
+	if (c->sender != NULL)
+		check_static(c->sender, "sender");
+
+	/* The same text as relayd's own reason. */
+	classify_local(status, text, &local);
+	classify_local(status, text, &again);
+	FUZZ_CHECK(local.kind == again.kind && local.label == again.label &&
+			   local.admin == again.admin && local.sender == again.sender,
+		   "classify_local() is not deterministic");
+	FUZZ_CHECK(local.kind <= CLASS_LAST && local.kind != CLASS_BLOCKLIST &&
+			   local.kind != CLASS_REPUTATION && !local.reroute,
+		   "local reason classified %s", classify_name(local.kind));
+	FUZZ_CHECK((local.kind == CLASS_NONE) == (local.label == NULL) &&
+			   (local.label == NULL) == (local.admin == NULL) && local.sender != NULL,
+		   "local kind %d with label %p, admin %p, sender %p", local.kind,
+		   (const void *)local.label, (const void *)local.admin,
+		   (const void *)local.sender);
+	check_static(local.sender, "local sender");
 }
 
 /* Are the lines [P, E) header fields and their folds only (ASCII if ASCII)? */
@@ -158,9 +181,9 @@ check_dsn(const char *d, size_t len)
 	FUZZ_CHECK(body != NULL, "no end of the header section");
 	check_fields(d, body + 2, false, "header");
 	/* (A long value may be folded right after the colon.) */
-	static const char *const fields[] = {"From:",	      "To:",	    "Subject:",
-					     "Date:",	      "Message-ID:", "MIME-Version:",
-					     "Auto-Submitted:", "Content-Type:"};
+	static const char *const fields[] = {
+		"From:",       "To:",		"Subject:",	   "Date:",
+		"Message-ID:", "MIME-Version:", "Auto-Submitted:", "Content-Type:"};
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		char want[32];
 		snprintf(want, sizeof(want), "\r\n%s", fields[i]);
@@ -242,7 +265,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if ((flags & 8) && m.nrcpt > 0) {
 		rcpt[0].label = c.label;
-		rcpt[0].explain = c.explain;
+		rcpt[0].explain = c.sender;
 	}
 	m.rcpt = rcpt;
 	/* The rest: the original header section, NUL bytes and all. */

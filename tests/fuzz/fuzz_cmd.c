@@ -1,7 +1,7 @@
 /*
  * fuzz_cmd.c — inbound command-line parsing (smtp/cmd.c): cmd_parse(),
  * cmd_path() with both keywords and both allow_null values, cmd_mail_params(),
- * cmd_rcpt_params(), cmd_domain().
+ * cmd_rcpt_params(), cmd_domain(), cmd_literal_addr().
  *
  * Input: a 1-byte header (the size of cmd_path()'s output buffer: 1..256,
  * besides the full CMD_LINE_MAX one), then one line (any bytes, NUL too).
@@ -17,8 +17,10 @@
  * for a recipient only, "postmaster" in any case, RFC 5321 4.1.1.3); the
  * parameters pointer is inside the argument and past the spaces; errors are
  * complete "5yz x.y.z text" replies without CR or LF; cmd_domain() points
- * into its argument.
+ * into its argument, and when that domain is an address literal
+ * cmd_literal_addr() gives an address inet_pton() reads, from inside it.
  */
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +67,20 @@ check_domain(const char *box)
 
 	FUZZ_CHECK(d >= box && d <= box + n, "cmd_domain() points outside its argument");
 	FUZZ_CHECK(strchr(d, '@') == NULL, "cmd_domain(\"%s\") holds an '@'", box);
+
+	/* An address literal's address is one inet_pton() reads, inside the
+	 * brackets; asking alone says the same. */
+	char addr[64];
+	unsigned char bin[16];
+	int lit = cmd_literal_addr(d, addr, sizeof(addr));
+	FUZZ_CHECK(lit == cmd_literal_addr(d, NULL, 0), "cmd_literal_addr(\"%s\") disagrees", d);
+	if (lit == 0) {
+		FUZZ_CHECK(d[0] == '[' && d[strlen(d) - 1] == ']' && strstr(d, addr) != NULL,
+			   "\"%s\" is not the literal \"%s\"", addr, d);
+		FUZZ_CHECK(inet_pton(AF_INET, addr, bin) == 1 ||
+				   inet_pton(AF_INET6, addr, bin) == 1,
+			   "cmd_literal_addr(\"%s\") gave \"%s\", not an address", d, addr);
+	}
 }
 
 static void

@@ -76,9 +76,15 @@ def require_binary(path: Path) -> str:
     return str(path)
 
 
+def family(host: str) -> int:
+    """The address family of the literal HOST ("127.0.0.2", "::1")."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
-    """Bind port 0 on HOST, close, return the number (nobody listens there)."""
-    with socket.socket(socket.AF_INET, kind) as s:
+    """Bind port 0 on HOST (IPv4 or IPv6), close, return the number (nobody
+    listens there)."""
+    with socket.socket(family(host), kind) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
@@ -277,7 +283,7 @@ class RawClient:
         self.timeout = timeout
         self.buf = b""
         self.eof = False
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock = socket.socket(family(host), socket.SOCK_STREAM)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if source:
             self.sock.bind((source, 0))
@@ -732,9 +738,9 @@ class _Controller(Controller):
     def _trigger_server(self):
         # Same as aiosmtpd's, but from a known source port so the scripted
         # server can ignore this self-test connection.
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        with socket.socket(family(self.hostname), socket.SOCK_STREAM) as s:
             s.bind((self.hostname, 0))
-            self.scripted._trigger_peers.add(s.getsockname())
+            self.scripted._trigger_peers.add(tuple(s.getsockname()[:2]))
             s.settimeout(1.0)
             s.connect((self.hostname, self.port))
             if self.ssl_context:
@@ -752,7 +758,8 @@ class _Controller(Controller):
 
 
 class ScriptedServer:
-    """An SMTP server on HOST:PORT whose replies are scripted per command.
+    """An SMTP server on HOST:PORT (HOST an IPv4 or IPv6 address) whose
+    replies are scripted per command.
 
     greeting: None (220 HOST ESMTP scripted), a reply such as "421 4.7.0 go
       away" (sent, then the connection is closed), CLOSE, or a list/callable.
@@ -799,7 +806,7 @@ class ScriptedServer:
 
     @property
     def relay(self) -> str:
-        """This server as a transport relay entry."""
+        """This server as a transport relay entry ("[::1]:PORT" for IPv6)."""
         return f"[{self.host}]:{self.port}"
 
     @property

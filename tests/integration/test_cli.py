@@ -534,3 +534,86 @@ def test_check_as_unprivileged(relayd_path, open_dir):
                     f"drops to `user` after binding) or use port {floor} or above")
     assert p.stderr.splitlines() == want, p.stderr
     assert not (ro / "spool").exists()
+
+
+# ---- warnings ------------------------------------------------------------------
+
+NO_DOT = re.compile(r'warning: hostname "vm"( \(the system\'s host name\))? has no dot: '
+                    r'receivers reject it as the EHLO name, and bounces would come from '
+                    r'MAILER-DAEMON@vm; set hostname to ')
+
+
+def test_hostname_without_dot_warned(relayd_path, tmp_path):
+    """Contract: a hostname without a dot is warned about (receivers reject
+    such an EHLO). relayd -n prints the warning at the key's line and still
+    passes: exit 0, `configuration OK`. A transport's helo without a dot is
+    warned about too; an address literal is a fine EHLO name."""
+    text = make_config(port=free_port(), spool=tmp_path / "spool", hostname="vm",
+                       transports={"t": transport("[127.0.0.1]:2526", helo="box"),
+                                   "u": transport("[127.0.0.1]:2526", helo="[192.0.2.1]")},
+                       routes={"*": "t", "x.test": "u"})
+    (tmp_path / "relayd.conf").write_text(text)
+    p = run(relayd_path, "-n", "-f", "relayd.conf", cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout == "configuration OK\n", p
+    lines = p.stderr.splitlines()
+    host_line = 1 + next(i for i, ln in enumerate(text.splitlines()) if ln.startswith("hostname"))
+    helo_line = 1 + next(i for i, ln in enumerate(text.splitlines()) if "helo = \"box\"" in ln)
+    assert len(lines) == 2, p.stderr
+    assert lines[0].startswith(f"relayd.conf:{host_line}: ") and NO_DOT.search(lines[0]), lines
+    assert lines[1] == (f'relayd.conf:{helo_line}: warning: transport "t": helo "box" has no '
+                        'dot: receivers reject such an EHLO name; write a fully qualified name '
+                        'or an address literal such as "[192.0.2.1]"'), lines
+    # -n -v as well: the configuration on stdout, the warnings on stderr.
+    p = run(relayd_path, "-n", "-v", "-f", "relayd.conf", cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout.endswith("configuration OK\n"), p
+    assert p.stderr.splitlines() == lines, p.stderr
+    # A fully qualified name: nothing.
+    (tmp_path / "ok.conf").write_text(text.replace('"vm"', '"relay.test"').replace(
+        'helo = "box"', 'helo = "mx.relay.test"'))
+    p = run(relayd_path, "-n", "-f", "ok.conf", cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout == "configuration OK\n" and p.stderr == "", p
+
+
+def test_system_hostname_without_dot_warned(relayd_path, tmp_path):
+    """No hostname in the file: the system's host name is used, and when it
+    has no dot that is warned about too (at the file, without a line). Run in
+    a UTS namespace whose host name is "vm"."""
+    text = make_config(port=free_port(), spool=tmp_path / "spool",
+                       transports={"t": transport("[127.0.0.1]:2526")}, routes={"*": "t"})
+    text = "".join(ln for ln in text.splitlines(True) if not ln.startswith("hostname"))
+    conf = tmp_path / "relayd.conf"
+    conf.write_text(text)
+    if "." not in socket.gethostname():
+        cmd = [relayd_path, "-n", "-f", str(conf)]
+    else:
+        if not shutil.which("unshare"):
+            pytest.skip("the host name has a dot and there is no unshare to change it")
+        prefix = ["unshare", "-u"] if os.geteuid() == 0 else ["unshare", "-r", "-u"]
+        if subprocess.run(prefix + ["hostname", "vm"], capture_output=True).returncode != 0:
+            pytest.skip("the host name has a dot and no UTS namespace can change it")
+        cmd = prefix + ["sh", "-c", f'hostname vm && exec "$0" -n -f "$1"', relayd_path,
+                        str(conf)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and p.stdout == "configuration OK\n", p
+    name = socket.gethostname() if "." not in socket.gethostname() else "vm"
+    want = (f'{conf}: warning: hostname "{name}" (the system\'s host name) has no dot: '
+            f'receivers reject it as the EHLO name, and bounces would come from '
+            f'MAILER-DAEMON@{name}; set hostname to ')
+    assert p.stderr.startswith(want) and len(p.stderr.splitlines()) == 1, p.stderr
+
+
+def test_start_warns_hostname_without_dot(start_relayd, scripted):
+    """A start warns as -n does (and starts: the greeting carries the
+    name); a reload to a helo without a dot logs the warning."""
+    sink = scripted("127.0.0.2", name="sink")
+    r = start_relayd(hostname="vm", transports={"t": transport(sink)}, routes={"*": "t"})
+    r.wait_log(r'relayd\.conf:\d+: warning: hostname "vm" has no dot: receivers reject it')
+    with r.client() as c:
+        assert c.greeting.line.startswith("220 vm "), c.greeting
+    text = r.conf_path.read_text().replace('\ttls = "none"\n', '\ttls = "none"\n\thelo = "box"\n')
+    r.conf_path.write_text(text)
+    mark = r.mark()
+    p = r.ctl("reload")
+    assert p.returncode == 0, p
+    r.wait_log(r'\]: warning: \S*relayd\.conf:\d+: transport "t": helo "box" has no dot',
+               since=mark)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import simple_message, sent_re, transport
+from harness import free_port, simple_message, sent_re, transport
 
 SENDER = "alice@origin.test"
 
@@ -249,3 +249,178 @@ def test_expiry_without_connection_read_by_sisimai(start_relayd, scripted):
     assert b"Diagnostic-Code: X-Relayd; connect to" in raw, raw
     got = sisimai(raw)["gone@dest.test"]
     assert got[:3] == ("expired", "4.4.7", "failed"), got
+
+
+# -- the explanation for the sender -------------------------------------------
+#
+# Contract: the human-readable part speaks to the sender, who is no mail
+# administrator, for every kind of failure; advice about relayd's own
+# configuration goes to the log and relayctl, never into a DSN.
+
+# Words of an operator (tests/unit/operator_words.h has the same list): never
+# in an explanation for the sender. The remote reply and relayd's own reason
+# above the explanation are shown verbatim and may hold any of them.
+OPERATOR_WORDS = [
+    "smarthost", "fallback", "transport", "relay", "relayd", "relayctl", "route", "detour",
+    "PTR", "MX", "DNS", "IP", "TLS", "STARTTLS", "EHLO", "HELO", "hostname", "configuration",
+    "config", "configure", "max_connections", "auth_user", "auth_password_file", "password",
+    "tls policy", "policy of", "ca_file", "certificate", "rate on", "4xx", "5xx", "://",
+    "www.", "postmaster tools", "SNDS", "dig", "spool", "reload", "flush", "delist",
+    "NXDOMAIN", "SERVFAIL", "RFC", "SMTP", "MTU", "source_address", "data_timeout",
+    "command_timeout", "smtps", "A record", "AAAA",
+]
+
+
+def operator_words(text):
+    found = []
+    for w in OPERATOR_WORDS:
+        pre = r"(?<![A-Za-z0-9])" if w[0].isalnum() else ""
+        post = r"(?![A-Za-z0-9])" if w[-1].isalnum() else ""
+        if re.search(pre + re.escape(w) + post, text, re.I):
+            found.append(w)
+    return found
+
+
+def explanation(msg):
+    """(label or None, explanation, the whole text part unwrapped) of a
+    one-recipient DSN."""
+    text = " ".join(parts(msg)[0].get_content().split())
+    m = re.search(r"What it most likely means(?: \(([^)]*)\))?: (.*)", text)
+    assert m, f"no explanation in the DSN:\n{text}"
+    return m.group(1), m.group(2), text
+
+
+def check_explained(msg, label, says, expired=False):
+    got_label, words, text = explanation(msg)
+    assert got_label == label, f"label {got_label!r}, want {label!r}: {text}"
+    assert says in words, f"want {says!r} in: {words}"
+    assert not operator_words(words), f"operator words {operator_words(words)} in: {words}"
+    assert ("Gave up: your message could not be delivered for" in words) == expired, words
+
+
+def one_dsn(sink):
+    sink.wait_for(lambda s: len(dsns(s)) >= 1, 15, "a DSN")
+    return dsns(sink)[0]
+
+
+@pytest.mark.parametrize("reply,label,says", [
+    ("550 5.1.1 <x@dest.test>: Recipient address rejected: User unknown",
+     "unknown user", "Check it for typos"),
+    ("554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org",
+     "blocklist: Spamhaus ZEN", "tell your IT team"),
+    ("550 5.7.1 [CS01] Message rejected due to local policy", None,
+     "a security or policy rule of its own"),
+], ids=["unknown-user", "blocklist", "unrecognised"])
+def test_remote_rejection_explained(relay_sink, reply, label, says):
+    """A 5xx: the DSN explains it in plain words (a reply nothing recognises
+    gets a generic explanation by its status); the operator's advice goes to
+    the log, next to the bounce."""
+    r, sink = relay_sink(rcpt_replies=lambda a: reply if a.startswith("x@") else None)
+    qid = r.send(SENDER, ["x@dest.test"], simple_message(subject="explained"))
+    r.wait_log(sent_re("x@dest.test", qid=qid, status="bounced"))
+    check_explained(one_dsn(sink), label, says)
+    advice = r.find_log(r"%s: advice for <x@dest\.test> \[([^]]*)\]: (.*)" % qid)
+    if label is None:
+        assert advice == [], advice
+    else:
+        assert advice and advice[0].group(1) == label, r.log_text()
+        if label.startswith("blocklist"):
+            assert "smarthost" in advice[0].group(2), advice[0].group(0)
+
+
+@pytest.fixture
+def dns(tmp_path):
+    from dnsserver import DnsServer
+    made = []
+
+    def factory(*records):
+        d = DnsServer(records, tmp_path).start()
+        made.append(d)
+        return d
+
+    yield factory
+    for d in made:
+        d.stop()
+
+
+@pytest.mark.parametrize("domain,records,label,says", [
+    ("nx.test", [], "domain not found", "does not exist"),
+    ("nullmx.test", ["mx-host=nullmx.test,.,0"], "domain accepts no mail",
+     "does not receive email at all"),
+], ids=["nxdomain", "null-mx"])
+def test_dns_failure_explained(start_relayd, scripted, dns, domain, records, label, says):
+    """A domain that does not exist, or publishes a null MX: bounced at once
+    with no remote reply, and still explained."""
+    sink = scripted("127.0.0.2", name="sink")
+    d = dns(*records)
+    r = start_relayd(transports={"sink": transport(sink), "mx": transport(port=free_port())},
+                     routes={"origin.test": "sink", "*": "mx"}, dns_port=d.port)
+    qid = r.send(SENDER, [f"user@{domain}"], simple_message(subject="dns"))
+    r.wait_log(sent_re(f"user@{domain}", qid=qid, status="bounced", strict_relay=False))
+    check_explained(one_dsn(sink), label, says)
+    r.wait_log(r"%s: advice for <user@%s> \[%s\]: " % (qid, re.escape(domain), label))
+
+
+def test_tls_required_explained(start_relayd, scripted):
+    """TLS required (encrypt) but the destination offers no STARTTLS: the
+    recipient expires, and the DSN says why in plain words."""
+    sink = scripted("127.0.0.2", name="sink")
+    plain = scripted("127.0.0.3", name="plain")
+    r = start_relayd(transports={"sink": transport(sink),
+                                 "enc": transport(plain, tls="encrypt")},
+                     routes={"dest.test": "enc", "*": "sink"},
+                     queue={"max_lifetime": "3s", "delay_warning": "0"})
+    qid = r.send(SENDER, ["x@dest.test"], simple_message(subject="tls"))
+    r.wait_log(sent_re("x@dest.test", qid=qid, status="expired", strict_relay=False),
+               timeout=15)
+    check_explained(one_dsn(sink), "TLS not offered", "was not sent unprotected", expired=True)
+    assert plain.messages == []
+
+
+def test_certificate_refused_explained(start_relayd, scripted, tmp_path):
+    """Under verify, a self-signed certificate is refused: expired, and
+    explained without a word about certificates or policies."""
+    from tlsca import TestCA, server_context
+    ca = TestCA(tmp_path / "ca")
+    cert, key = ca.self_signed("mx.dest.test")
+    sink = scripted("127.0.0.2", name="sink")
+    tls = scripted("127.0.0.3", name="starttls",
+                   smtp_kwargs={"tls_context": server_context(cert, key)})
+    pol = ('tls_policy "v" {\n\tlevel = "verify"\n\tca_file = "%s"\n'
+           '\tmatch = {"mx.dest.test"}\n}\n' % ca.ca_path)
+    r = start_relayd(transports={"sink": transport(sink), "v": transport(tls, tls="v")},
+                     routes={"dest.test": "v", "*": "sink"}, extra=pol,
+                     queue={"max_lifetime": "3s", "delay_warning": "0"})
+    qid = r.send(SENDER, ["x@dest.test"], simple_message(subject="cert"))
+    r.wait_log(sent_re("x@dest.test", qid=qid, status="expired", strict_relay=False),
+               timeout=15)
+    check_explained(one_dsn(sink), "TLS failed", "could not prove its identity", expired=True)
+    assert tls.messages == []
+
+
+def test_expiry_explained(start_relayd, scripted):
+    """Expired after connection failures, and expired after a 4xx: the last
+    failure explained, then how long it was tried; the delay warning
+    explains it too, without the giving up."""
+    sink = scripted("127.0.0.2", name="sink",
+                    rcpt_replies=lambda a: "452 4.2.2 <full@dest.test>: try later"
+                    if a.startswith("full@") else None)
+    r = start_relayd(transports={"sink": transport(sink), "dead": transport("[127.0.0.3]:9")},
+                     routes={"gone.test": "dead", "*": "sink"},
+                     queue={"max_lifetime": "4s", "delay_warning": "1s"})
+    qid = r.send(SENDER, ["x@gone.test"], simple_message(subject="gone"))
+    qid2 = r.send(SENDER, ["full@dest.test"], simple_message(subject="full"))
+    for q, a in ((qid, "x@gone.test"), (qid2, "full@dest.test")):
+        r.wait_log(sent_re(a, qid=q, status="expired", strict_relay=False), timeout=15)
+    sink.wait_for(lambda s: len(dsns(s)) >= 4, 15, "two warnings and two bounces")
+    by = {}
+    for d in dsns(sink):
+        blk = status_blocks(parts(d)[1])[1]
+        by[(blk["final-recipient"], blk["action"])] = d
+    check_explained(by[("rfc822; x@gone.test", "delayed")], "no connection",
+                    "could not be reached")
+    check_explained(by[("rfc822; x@gone.test", "failed")], "no connection",
+                    "could not be reached", expired=True)
+    # The 4.4.7 of the expiry does not hide the reply's own 4.2.2.
+    check_explained(by[("rfc822; full@dest.test", "failed")], "mailbox full",
+                    "mailbox is full", expired=True)

@@ -29,6 +29,23 @@ def test_scripted_records_raw_content(scripted):
     assert srv.connections == 1 and srv.sessions == 1
 
 
+def test_scripted_ipv6(scripted):
+    """A scripted server on ::1 (for address literals [IPv6:::1])."""
+    srv = scripted("::1")
+    assert srv.relay == f"[::1]:{srv.port}"
+    with RawClient("::1", srv.port) as c:
+        assert c.greeting.code == 220
+        assert c.cmd("EHLO me").code == 250
+        assert c.cmd("MAIL FROM:<a@b.test>").code == 250
+        assert c.cmd("RCPT TO:<c@[IPv6:::1]>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(wire_body(b"Subject: six\r\n\r\nhi\r\n"))
+        assert c.read_reply().code == 250
+    (m,) = srv.wait_messages(1)
+    assert m.peer[0] == "::1" and m.rcpt_tos == ["c@[IPv6:::1]"]
+    assert srv.connections == 1     # the controller's own check is not counted
+
+
 def test_scripted_rcpt_4xx_then_default(scripted):
     srv = scripted(rcpt_replies=["450 4.2.0 try later", None])
     s = smtplib.SMTP(srv.host, srv.port, timeout=5)

@@ -14,7 +14,9 @@ Assumptions beyond the contract (docs/relayctl.md):
     last reply verbatim and its classification label in [brackets].
   * queue --json lists only pending recipients; "class" is the stable
     category name of smtp/classify.h (replies.md) or null without a reply;
-    an extra "label" field holds the human label.
+    an extra "label" field holds the human label, "advice" what the
+    operator can do (also for relayd's own reasons), or null. The text
+    listing shows that advice as "what to do:", wrapped at 78 columns.
   * the listing is in queue id order, oldest first.
   * the control socket is <spool>/control.sock, mode 0600, owned by the user
     relayd runs as; a stale one is replaced at start; a second relayd on the
@@ -114,6 +116,14 @@ def test_queue_text_and_json(relay_sink):
         assert f"<{a}>" in block, text
     assert "transport sink" in block and "attempts 1" in block, text
     assert "blocked using zen.spamhaus.org [blocklist: Spamhaus ZEN]" in block, text
+    # What the operator can do, under the reply (a DSN tells the sender
+    # in plain words instead): wrapped, in relayd's terms.
+    advice = re.search(r"<b@dest\.test>\n.*\n.*\n        what to do: ((?:.*\n)(?:          .*\n)*)",
+                       block + "\n")
+    assert advice, text
+    lines = ("        what to do: " + advice.group(1)).splitlines()
+    assert len(lines) > 1 and all(len(ln) <= 78 for ln in lines), text
+    assert "smarthost" in " ".join(advice.group(1).split()), text
     assert "451 4.3.0 local problem" in block, text
     assert re.search(r"next attempt in (59m|1h0m)", block), text
     assert text.index(qid) < text.index(qid2), "want oldest first"
@@ -136,6 +146,9 @@ def test_queue_text_and_json(relay_sink):
         assert x["next_attempt"] >= time.time() + 3000, x
     assert rc["b@dest.test"]["last_reply"] == BLOCKED
     assert rc["b@dest.test"]["class"] == "blocklist"
+    assert "smarthost" in rc["b@dest.test"]["advice"], rc
+    # "451 4.3.0 local problem": a reply nothing recognises, no advice.
+    assert rc["a@dest.test"]["class"] is None and rc["a@dest.test"]["advice"] is None, rc
     assert rc["a@dest.test"]["last_reply"].startswith("451 4.3.0 local problem")
     assert next(x for x in data if x["id"] == qid2)["sender"] == ""
 
@@ -153,8 +166,12 @@ def test_queue_never_tried_and_empty(start_relayd, scripted):
     (m,) = queue_json(r)
     (x,) = m["recipients"]
     assert x["transport"] == "t" and x["attempts"] == 1
-    # A local reason fits no category: the contract says null.
+    # A local reason fits no category of replies: the contract says null;
+    # what to do about it is still said.
     assert "refused" in x["last_reply"].lower() and x["class"] is None
+    assert "connection" in x["advice"], x
+    assert "what to do: No host of the destination accepted a connection" in \
+        ctl_ok(r, "queue"), ctl_ok(r, "queue")
 
 
 def test_queue_json_escaping(relay_sink):

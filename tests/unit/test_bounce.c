@@ -1,7 +1,7 @@
 /*
  * test_bounce.c — bounce_text(): what a queued message's recipients' last
- * attempts become in a DSN; bounce_headers(): the original header section
- * from a stored body.
+ * attempts become in a DSN, each kind of failure explained for the sender;
+ * bounce_headers(): the original header section from a stored body.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +16,8 @@
 #include "conf/conf.h"
 #include "relayd/bounce.h"
 #include "relayd/queue.h"
+#include "smtp/reply.h"
+#include "tests/unit/operator_words.h"
 
 /* T with each line break and the indent after it made one space (the
  * text part wraps at 76 columns). */
@@ -87,6 +89,7 @@ test_text(void **state)
 		"no attempt was made",
 		"Subject: hi\r\n",
 		"What it most likely means (unknown user)",
+		"What it most likely means (no connection)",
 		"X-Relayd-Queue-ID: 661BA0C1A8F4E000",
 		"To: <alice@origin.test>",
 	};
@@ -98,7 +101,11 @@ test_text(void **state)
 	assert_non_null(strstr(u, "Remote reply: 550 5.1.1 <nobody@dest.test>: no such user (in "
 				  "reply to RCPT TO command)"));
 	assert_non_null(strstr(u, "Reason: connect to mx.dest.test[192.0.2.7]:25: Connection "
-				  "refused Gave up"));
+				  "refused What it most likely means (no connection): "));
+	assert_non_null(strstr(u,
+			       "on the recipient's side. Gave up: your message could not be "
+			       "delivered for 1 minute, which is as long as this mail system keeps "
+			       "trying."));
 	free(u);
 	free(t);
 
@@ -111,6 +118,150 @@ test_text(void **state)
 	assert_non_null(strstr(t, "Will-Retry-Until: Sun, 19 Nov 2023 22:13:20 +0000"));
 	assert_null(strstr(t, "nobody@"));
 	free(t);
+}
+
+/*
+ * Each kind of failure, alone in a DSN: its text part explains it ("What it
+ * most likely means", with the category's label where there is one), an
+ * expired recipient also says for how long it was tried, and no explanation
+ * holds an operator's word (the remote reply and relayd's reason are shown
+ * verbatim above them and may).
+ */
+static void
+test_kinds(void **state)
+{
+	/* clang-format off */
+	static const struct {
+		const char *name;
+		enum rcpt_state state;
+		int code;
+		const char *status, *relay, *reply;
+		const char *label; /* NULL: no label, a generic explanation */
+		const char *says;  /* a phrase of the explanation */
+	} kinds[] = {
+		{ "unknown user", RCPT_BOUNCED, 550, "5.1.1", "mx.dest.test[192.0.2.7]:25",
+		  "550 5.1.1 <u@dest.test>: Recipient address rejected: User unknown",
+		  "unknown user", "Check it for typos" },
+		{ "IP on Spamhaus PBL", RCPT_BOUNCED, 550, "5.7.1", "mx.dest.test[192.0.2.7]:25",
+		  "550 5.7.1 Service unavailable; client [203.0.113.45] blocked using Spamhaus PBL",
+		  "blocklist: Spamhaus PBL", "This is about the sending mail system" },
+		{ "reputation", RCPT_BOUNCED, 550, "5.7.1", "mx.dest.test[192.0.2.7]:25",
+		  "550-5.7.1 The IP you're using to send mail is not authorized to send email directly "
+		  "to our servers.", "reputation: Gmail", "tell your IT team" },
+		{ "reply nothing recognises", RCPT_BOUNCED, 554, "5.7.1", "mx.dest.test[192.0.2.7]:25",
+		  "554 5.7.1 [CS01] Message rejected due to local policy", NULL,
+		  "a security or policy rule of its own" },
+		{ "reply without a status", RCPT_BOUNCED, 554, "5.0.0", "mx.dest.test[192.0.2.7]:25",
+		  "554 go away", NULL, "its reply above is all it said" },
+		{ "domain not found", RCPT_BOUNCED, 0, "5.1.2", NULL,
+		  "Host or domain name not found. Name service error for name=nx.test type=MX: Host "
+		  "not found", "domain not found", "does not exist" },
+		{ "null MX", RCPT_BOUNCED, 0, "5.1.10", NULL,
+		  "domain null.test does not accept mail (null MX, RFC 7505)",
+		  "domain accepts no mail", "does not receive email at all" },
+		{ "expired, greylisted", RCPT_EXPIRED, 451, "4.4.7", "mx.dest.test[192.0.2.7]:25",
+		  "451 4.7.1 Greylisted, please try again later", "greylisted",
+		  "a common defence against spam" },
+		{ "expired, the reply's own status", RCPT_EXPIRED, 452, "4.4.7",
+		  "mx.dest.test[192.0.2.7]:25", "452 4.2.2 <u@dest.test>: Recipient address rejected",
+		  "mailbox full", "mailbox is full" },
+		{ "expired, connection refused", RCPT_EXPIRED, 0, "4.4.7", NULL,
+		  "connect to mx.dest.test[192.0.2.7]:25: Connection refused", "no connection",
+		  "could not be reached" },
+		{ "expired, TLS required but not offered", RCPT_EXPIRED, 0, "4.4.7",
+		  "mx.dest.test[192.0.2.7]:25", "TLS is required, but was not offered by the remote host",
+		  "TLS not offered", "was not sent unprotected" },
+		{ "expired, certificate refused", RCPT_EXPIRED, 0, "4.4.7", "mx.dest.test[192.0.2.7]:25",
+		  "TLS handshake with mx.dest.test[192.0.2.7]:25 failed: certificate verify failed",
+		  "TLS failed", "could not prove its identity" },
+		{ "expired, DNS failure", RCPT_EXPIRED, 0, "4.4.7", NULL,
+		  "Host or domain name lookup failed for dest.test type=MX: temporary DNS failure "
+		  "(will retry)", "DNS lookup failed", "could not be looked up" },
+		{ "expired, no route", RCPT_EXPIRED, 0, "4.4.7", NULL,
+		  "no route for the recipient's domain in the configuration", "no route",
+		  "this mail system's own setup" },
+		{ "expired, smarthost login refused", RCPT_EXPIRED, 0, "4.4.7",
+		  "smtp.example.net[192.0.2.9]:587",
+		  "authentication failed: 535 5.7.8 Error: authentication failed",
+		  "authentication failed", "this mail system's own setup" },
+		{ "expired, never tried", RCPT_EXPIRED, 0, "4.4.7", NULL, NULL, NULL,
+		  "could not deliver your message" },
+	};
+	/* clang-format on */
+	struct conf c;
+	memset(&c, 0, sizeof(c));
+	c.hostname = "relay.test";
+	c.queue.max_lifetime = 5 * 86400;
+	int bad = 0;
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		struct qrcpt r;
+		memset(&r, 0, sizeof(r));
+		r.addr = "u@dest.test";
+		r.state = kinds[k].state;
+		r.code = kinds[k].code;
+		r.cmd = RCMD_RCPT;
+		snprintf(r.status, sizeof(r.status), "%s", kinds[k].status);
+		r.relay = (char *)kinds[k].relay;
+		r.last_reply = (char *)kinds[k].reply;
+		struct qmsg m;
+		memset(&m, 0, sizeof(m));
+		snprintf(m.id, sizeof(m.id), "661BA0C1A8F4E000");
+		m.sender = "alice@origin.test";
+		m.arrival = 1700000000;
+		m.rcpt = &r;
+		m.nrcpt = 1;
+		const size_t idx[] = {0};
+		size_t len = 0;
+		char *t = bounce_text(&m, idx, 1, false, NULL, 0, &c, 1700000000 + 5 * 86400, k,
+				      &len);
+		assert_non_null(t);
+		char *u = unwrapped(t);
+		/* The text part's explanation, up to the next MIME part. */
+		const char *e = strstr(u, "What it most likely means");
+		char *end = e ? strstr(e, " --") : NULL;
+		if (!e || !end) {
+			print_error("%s: no explanation in the DSN\n", kinds[k].name);
+			bad++;
+			goto next;
+		}
+		*end = '\0';
+		char want[200];
+		if (kinds[k].label)
+			snprintf(want, sizeof(want),
+				 "What it most likely means (%s): ", kinds[k].label);
+		else
+			snprintf(want, sizeof(want), "What it most likely means: ");
+		if (strncmp(e, want, strlen(want)) != 0) {
+			print_error("%s: got \"%.80s\", want \"%s\"\n", kinds[k].name, e, want);
+			bad++;
+			goto next;
+		}
+		const char *words = e + strlen(want), *w;
+		if (!strstr(words, kinds[k].says)) {
+			print_error("%s: got \"%s\", want it to say \"%s\"\n", kinds[k].name, words,
+				    kinds[k].says);
+			bad++;
+		}
+		if ((w = operator_word(words)) != NULL) {
+			print_error("%s: the explanation has the operator word \"%s\": %s\n",
+				    kinds[k].name, w, words);
+			bad++;
+		}
+		bool gave_up = strstr(words, "Gave up: your message could not be delivered for 5 "
+					     "days") != NULL;
+		if (gave_up != (kinds[k].state == RCPT_EXPIRED)) {
+			print_error("%s: got %s expiry line, want %s\n", kinds[k].name,
+				    gave_up ? "an" : "no",
+				    kinds[k].state == RCPT_EXPIRED ? "one" : "none");
+			bad++;
+		}
+	next:
+		free(u);
+		free(t);
+	}
+	if (bad)
+		fail_msg("%d failure kinds explained wrong", bad);
 }
 
 static void
@@ -142,6 +293,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_headers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

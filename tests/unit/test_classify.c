@@ -9,8 +9,15 @@
  * relayd logs, keeps and classifies. Rows marked "format:" are built from a
  * documented format rather than copied from one bounce. Mismatches print
  * "got X, want Y"; every row is checked before the test fails.
+ *
+ * test_texts reads every row of both tables (classify_row()): each has a
+ * label, a text for the operator and one for the sender, and no sender's
+ * text (nor a generic one) holds a word of operator_words.h. test_local
+ * classifies relayd's own reasons as dlv.c, mta.c and client.c word them.
  */
+#include <ctype.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +28,7 @@
 #include <cmocka.h>
 
 #include "smtp/classify.h"
+#include "tests/unit/operator_words.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1004,15 +1012,221 @@ test_table(void **state)
 			bad++;
 			continue;
 		}
-		if ((c.kind == CLASS_NONE) != (c.explain == NULL) ||
-		    (c.explain != NULL && strlen(c.explain) < 40)) {
-			print_error("%s: got explanation \"%s\", want one for every category\n",
-				    w->name, c.explain ? c.explain : "(null)");
+		if ((c.kind == CLASS_NONE) != (c.admin == NULL) ||
+		    (c.admin != NULL && strlen(c.admin) < 40)) {
+			print_error("%s: got advice \"%s\", want one for every category\n", w->name,
+				    c.admin ? c.admin : "(null)");
+			bad++;
+		}
+		if ((w->code >= 400 && w->code <= 599) != (c.sender != NULL) ||
+		    (c.sender != NULL && strlen(c.sender) < 40)) {
+			print_error(
+				"%s: got sender's text \"%s\", want one for every 4xx and 5xx\n",
+				w->name, c.sender ? c.sender : "(null)");
 			bad++;
 		}
 	}
 	if (bad)
 		fail_msg("%d of %zu rows misclassified", bad, NELEM(rows));
+}
+
+/* A text for the sender: long enough to say something, a sentence, and no
+ * operator word. Prints why not and returns 1 when it is not. */
+static int
+check_sender(const char *what, const char *t)
+{
+	const char *w;
+
+	if (t == NULL || strlen(t) < 60 || t[strlen(t) - 1] != '.') {
+		print_error("%s: got sender's text \"%s\", want a sentence or two\n", what,
+			    t ? t : "(null)");
+		return 1;
+	}
+	if ((w = operator_word(t)) != NULL) {
+		print_error("%s: sender's text has the operator word \"%s\": %s\n", what, w, t);
+		return 1;
+	}
+	return 0;
+}
+
+/* Every row of both tables has a label and both texts, and every category has
+ * rows; no sender's text speaks an operator's words, and neither do the
+ * generic ones (a reply or a reason nothing recognises). */
+static void
+test_texts(void **state)
+{
+	struct classification c;
+	bool seen[CLASS_LAST + 1] = {false};
+	char what[96];
+	int bad = 0;
+
+	for (int local = 0; local <= 1; local++) {
+		for (size_t i = 0; classify_row(i, local, &c); i++) {
+			snprintf(what, sizeof(what), "%s row %zu (%s)", local ? "local" : "reply",
+				 i, c.label ? c.label : "none");
+			if (c.kind == CLASS_NONE) {
+				if (c.label || c.admin || c.sender) {
+					print_error("%s: got texts for no category\n", what);
+					bad++;
+				}
+				continue;
+			}
+			seen[c.kind] = true;
+			if (c.label == NULL || c.admin == NULL || strlen(c.admin) < 40) {
+				print_error("%s: got label %p advice \"%s\", want both\n", what,
+					    (const void *)c.label, c.admin ? c.admin : "(null)");
+				bad++;
+			}
+			bad += check_sender(what, c.sender);
+			if (c.sender && c.admin && strcmp(c.sender, c.admin) == 0) {
+				print_error("%s: the same text for the sender and the operator\n",
+					    what);
+				bad++;
+			}
+			if (local && (c.reroute || c.kind == CLASS_BLOCKLIST ||
+				      c.kind == CLASS_REPUTATION)) {
+				print_error("%s: a local reason that detours\n", what);
+				bad++;
+			}
+			if (!local && c.kind > CLASS_HOST_UNKNOWN) {
+				print_error("%s: a reply row of a local kind\n", what);
+				bad++;
+			}
+		}
+	}
+	for (int k = 1; k <= CLASS_LAST; k++)
+		if (!seen[k]) {
+			print_error("category %s: no row, want its texts\n",
+				    classify_name((enum class_kind)k));
+			bad++;
+		}
+
+	/* The generic texts: by the status's subject, without a status, local. */
+	static const char *const statuses[] = {"5.0.0",	 "5.1.99", "4.2.99", "4.3.99", "5.4.99",
+					       "5.5.99", "5.6.99", "5.7.99", "",       "5.9.1"};
+	for (size_t i = 0; i < NELEM(statuses); i++) {
+		classify(statuses[i][0] == '4' ? 451 : 554, statuses[i], "xyzzy", &c);
+		snprintf(what, sizeof(what), "unrecognised reply with status \"%s\"", statuses[i]);
+		if (c.kind != CLASS_NONE || c.label || c.admin) {
+			print_error("%s: got %s, want none\n", what, classify_name(c.kind));
+			bad++;
+		}
+		bad += check_sender(what, c.sender);
+	}
+	classify_local("4.9.9", "xyzzy", &c);
+	bad += check_sender("unrecognised local reason", c.sender);
+
+	/* The word check itself. */
+	static const struct {
+		const char *text;
+		const char *want;
+	} probes[] = {
+		{"Send it through a smarthost.", "smarthost"},
+		{"Its IP is listed.", "IP"},
+		{"Set rate on the transport.", "transport"},
+		{"Check max_connections.", "max_connections"},
+		{"See https://example.com.", "://"},
+		{"It was shipped by a ship.", NULL},
+		{"Describe the trip.", NULL},
+	};
+	for (size_t i = 0; i < NELEM(probes); i++) {
+		const char *got = operator_word(probes[i].text);
+		if ((got == NULL) != (probes[i].want == NULL) ||
+		    (got && strcmp(got, probes[i].want) != 0)) {
+			print_error("operator_word(\"%s\"): got %s, want %s\n", probes[i].text,
+				    got ? got : "none", probes[i].want ? probes[i].want : "none");
+			bad++;
+		}
+	}
+	if (bad)
+		fail_msg("%d texts wrong", bad);
+}
+
+/* relayd's own reasons, as dlv.c, mta.c and client.c word them. */
+static void
+test_local(void **state)
+{
+	/* clang-format off */
+	static const struct {
+		const char *status, *text;
+		enum class_kind kind;
+		const char *label;
+	} reasons[] = {
+		{ "5.1.2", "Host or domain name not found. Name service error for name=nowhere.test "
+		  "type=MX: Host not found", CLASS_DOMAIN_NOT_FOUND, "domain not found" },
+		{ "5.1.2", "Host or domain name not found. Name service error for name=x.test "
+		  "type=A/AAAA: host or domain name not found", CLASS_DOMAIN_NOT_FOUND,
+		  "domain not found" },
+		{ "5.1.10", "domain null.test does not accept mail (null MX, RFC 7505)",
+		  CLASS_NULL_MX, "domain accepts no mail" },
+		{ "4.4.1", "connect to 127.0.0.3[127.0.0.3]:9: Connection refused", CLASS_CONNECTION,
+		  "no connection" },
+		{ "4.4.1", "connect to mx.test[192.0.2.1]:25: Connection timed out",
+		  CLASS_CONNECTION, "no connection" },
+		{ "4.4.1", "no relay host could be tried", CLASS_CONNECTION, "no connection" },
+		{ "4.4.1", "delivery temporarily suspended: the destination is unreachable",
+		  CLASS_CONNECTION, "no connection" },
+		{ "4.4.2", "lost connection with mx.test[192.0.2.1]:25 while sending RCPT TO",
+		  CLASS_CONNECTION, "connection lost" },
+		{ "4.4.2", "conversation with mx.test[192.0.2.1]:25 timed out while sending end of "
+		  "data -- message may be sent more than once", CLASS_CONNECTION, "connection lost" },
+		{ "4.4.3", "Host or domain name lookup failed for dest.test type=MX: temporary DNS "
+		  "failure (will retry)", CLASS_CONNECTION, "DNS lookup failed" },
+		{ "4.4.3", "cannot find the address of mx.dest.test: temporary DNS failure",
+		  CLASS_CONNECTION, "DNS lookup failed" },
+		{ "4.4.4", "cannot find the address of mx.dest.test: host or domain name not found",
+		  CLASS_CONNECTION, "host not found" },
+		{ "4.5.0", "protocol error: a reply without a code: hello", CLASS_CONNECTION,
+		  "protocol error" },
+		{ "4.7.4", "TLS is required, but was not offered by the remote host",
+		  CLASS_TLS_FAILED, "TLS not offered" },
+		{ "4.7.4", "TLS is required, but the remote host refused STARTTLS: 454 4.7.0 TLS not "
+		  "available due to local problem", CLASS_TLS_FAILED, "TLS not offered" },
+		{ "4.7.5", "TLS handshake with mx.test[192.0.2.1]:25 failed: certificate verify "
+		  "failed", CLASS_TLS_FAILED, "TLS failed" },
+		{ "4.7.5", "cannot load ca_file /nonexistent", CLASS_TLS_FAILED, "TLS failed" },
+		{ "4.7.4", "the remote host offered no TLS: the password is never sent in plaintext",
+		  CLASS_LOCAL, "no TLS for the password" },
+		{ "4.7.8", "authentication failed: 535 5.7.8 Error: authentication failed",
+		  CLASS_LOCAL, "authentication failed" },
+		{ "4.7.8", "cannot read auth_password_file /etc/pw: No such file or directory",
+		  CLASS_LOCAL, "authentication failed" },
+		{ "4.3.5", "no route for the recipient's domain in the configuration", CLASS_LOCAL,
+		  "no route" },
+		{ "4.3.0", "cannot read the queued message file", CLASS_LOCAL, "local error" },
+		{ "4.4.4", "bad address literal [IPv6:nonsense]", CLASS_LOCAL, "local error" },
+		/* expired: the words of the last failure decide, the status is 4.4.7 */
+		{ "4.4.7", "connect to mx.test[192.0.2.1]:25: Connection refused", CLASS_CONNECTION,
+		  "no connection" },
+		{ "4.4.7", "delivery temporarily suspended: lost connection with mx.test[192.0.2.1]:25 "
+		  "while sending DATA command", CLASS_CONNECTION, "connection lost" },
+		{ "4.4.7", "TLS is required, but was not offered by the remote host",
+		  CLASS_TLS_FAILED, "TLS not offered" },
+		{ "4.4.7", "something new", CLASS_NONE, NULL },
+		{ "", "no attempt was made", CLASS_NONE, NULL },
+		{ NULL, NULL, CLASS_NONE, NULL },
+	};
+	/* clang-format on */
+	struct classification c;
+	int bad = 0;
+
+	for (size_t i = 0; i < NELEM(reasons); i++) {
+		memset(&c, 0xa5, sizeof(c));
+		classify_local(reasons[i].status, reasons[i].text, &c);
+		if (c.kind != reasons[i].kind || (c.label == NULL) != (reasons[i].label == NULL) ||
+		    (c.label && strcmp(c.label, reasons[i].label) != 0) || c.sender == NULL ||
+		    c.reroute) {
+			print_error("%s \"%s\": got %s \"%s\", want %s \"%s\"\n",
+				    reasons[i].status ? reasons[i].status : "(null)",
+				    reasons[i].text ? reasons[i].text : "(null)",
+				    classify_name(c.kind), c.label ? c.label : "(null)",
+				    classify_name(reasons[i].kind),
+				    reasons[i].label ? reasons[i].label : "(null)");
+			bad++;
+		}
+	}
+	if (bad)
+		fail_msg("%d of %zu local reasons misclassified", bad, NELEM(reasons));
 }
 
 /* Every category has its own stable name, different from all the others and from
@@ -1040,6 +1254,10 @@ test_names(void **state)
 		{CLASS_RELAY_DENIED, "relay_denied"},
 		{CLASS_NO_RDNS, "no_rdns"},
 		{CLASS_HOST_UNKNOWN, "host_unknown"},
+		{CLASS_NULL_MX, "null_mx"},
+		{CLASS_CONNECTION, "connection"},
+		{CLASS_TLS_FAILED, "tls_failed"},
+		{CLASS_LOCAL, "local"},
 	};
 	size_t i;
 	int bad = 0;
@@ -1098,9 +1316,15 @@ check_invariants(const struct classification *c, int code, const char *what)
 	if (c->kind > CLASS_LAST)
 		fail_msg("%s: got kind %d, want a known one", what, (int)c->kind);
 	if ((c->kind == CLASS_NONE) != (c->label == NULL) ||
-	    (c->kind == CLASS_NONE) != (c->explain == NULL))
-		fail_msg("%s: got kind %s with label %p explanation %p", what,
-			 classify_name(c->kind), (const void *)c->label, (const void *)c->explain);
+	    (c->kind == CLASS_NONE) != (c->admin == NULL))
+		fail_msg("%s: got kind %s with label %p advice %p", what, classify_name(c->kind),
+			 (const void *)c->label, (const void *)c->admin);
+	if ((code >= 400 && code <= 599) != (c->sender != NULL))
+		fail_msg("%s: got sender's text %p for code %d, want one exactly for 4xx and 5xx",
+			 what, (const void *)c->sender, code);
+	if (c->kind > CLASS_HOST_UNKNOWN)
+		fail_msg("%s: got %s, a kind of relayd's own reasons, for a reply", what,
+			 classify_name(c->kind));
 	if (c->reroute && c->kind != CLASS_BLOCKLIST && c->kind != CLASS_REPUTATION)
 		fail_msg("%s: got reroute for %s, want it only for blocklist and reputation", what,
 			 classify_name(c->kind));
@@ -1154,11 +1378,13 @@ test_random(void **state)
 		"greylist", "tls required", "*", " ", "\t", "-", "#", ".", "quota", "dnsbl",
 		"550-", "550 ", "421-4.7.0 ", "550 #5.1.1 ", "552", "host unknown",
 		"too many recipients", "ptr record", "helo command rejected", "dynamic ip",
-		"aup#", "block listed",
+		"aup#", "block listed", "connect to", "tls is required", "null mx",
+		"temporary dns failure", "name service error",
 	};
 	static const char *const statuses[] = {
 		"", "5.7.1", "4.7.0", "5.1.1", "5.7.606", "9.9.9", "5..1", "5.7.", "4.7.650",
-		"5.123.456", "5.7.25", "4.5.3", "5.7.506",
+		"5.123.456", "5.7.25", "4.5.3", "5.7.506", "4.4.7", "4.7.4", "5.1.10", "4.3.5",
+		"4.4.1",
 	};
 	static const int codes[] = {
 		0, 250, 399, 400, 421, 450, 451, 452, 454, 530, 550, 552, 553, 554, 599, 600,
@@ -1190,6 +1416,13 @@ test_random(void **state)
 		snprintf(what, sizeof(what), "iteration %d", iter);
 		classify(code, statuses[rnd() % NELEM(statuses)], text, &c);
 		check_invariants(&c, code, what);
+		classify_local(statuses[rnd() % NELEM(statuses)], text, &c);
+		if (c.sender == NULL || c.reroute || (c.kind == CLASS_NONE) != (c.label == NULL) ||
+		    (c.kind == CLASS_NONE) != (c.admin == NULL) || c.kind > CLASS_LAST ||
+		    c.kind == CLASS_BLOCKLIST || c.kind == CLASS_REPUTATION)
+			fail_msg("%s, local: got %s label %p advice %p sender %p reroute %d", what,
+				 classify_name(c.kind), (const void *)c.label,
+				 (const void *)c.admin, (const void *)c.sender, c.reroute);
 	}
 }
 
@@ -1197,10 +1430,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_huge_random),
-		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_table),	    cmocka_unit_test(test_names),
+		cmocka_unit_test(test_texts),	    cmocka_unit_test(test_local),
+		cmocka_unit_test(test_huge_random), cmocka_unit_test(test_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

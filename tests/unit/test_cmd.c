@@ -498,6 +498,59 @@ test_domain(void **state)
 		fail_msg("%d cmd_domain mismatches", bad);
 }
 
+/* The address of an address-literal domain; -1 for anything else. */
+static void
+test_literal_addr(void **state)
+{
+	/* clang-format off */
+	static const struct {
+		const char *domain;
+		size_t size;
+		int want;
+		const char *addr;
+	} cases[] = {
+		{ "[192.0.2.7]", 64, 0, "192.0.2.7" },
+		{ "[127.0.0.3]", 10, 0, "127.0.0.3" },
+		{ "[127.0.0.3]", 9, -1, NULL },           /* no room for the NUL */
+		{ "[IPv6:2001:db8::7]", 64, 0, "2001:db8::7" },
+		{ "[ipv6:::1]", 64, 0, "::1" },            /* the prefix in any case */
+		{ "[IPV6:::ffff:192.0.2.1]", 64, 0, "::ffff:192.0.2.1" },
+		{ "[2001:db8::7]", 64, -1, NULL },         /* IPv6 without its prefix */
+		{ "[IPv6:192.0.2.7]", 64, -1, NULL },      /* IPv4 with the prefix */
+		{ "[192.0.2.256]", 64, -1, NULL },
+		{ "[192.0.2.7", 64, -1, NULL },
+		{ "[192.0.2.7]x", 64, -1, NULL },
+		{ "x[192.0.2.7]", 64, -1, NULL },
+		{ "[]", 64, -1, NULL },
+		{ "[x-tag:foo]", 64, -1, NULL },
+		{ "example.com", 64, -1, NULL },
+		{ "192.0.2.7", 64, -1, NULL },             /* a bare address is a name */
+		{ "", 64, -1, NULL },
+	};
+	/* clang-format on */
+	char out[64];
+	int bad = 0;
+
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		memset(out, 'x', sizeof(out));
+		out[sizeof(out) - 1] = '\0';
+		int got = cmd_literal_addr(cases[i].domain, out, cases[i].size);
+		/* Only asking: whether it is a literal, whatever the room. */
+		int asked = cmd_literal_addr(cases[i].domain, NULL, 0);
+		bool literal = cases[i].want == 0 || cases[i].size < 64;
+		if (got != cases[i].want || (got == 0 && !streq(out, cases[i].addr)) ||
+		    asked != (literal ? 0 : -1)) {
+			print_error("\"%s\" in %zu bytes: got %d \"%s\" (asked: %d), want %d "
+				    "\"%s\"\n",
+				    cases[i].domain, cases[i].size, got, got == 0 ? out : "", asked,
+				    cases[i].want, str(cases[i].addr));
+			bad++;
+		}
+	}
+	if (bad)
+		fail_msg("%d cmd_literal_addr mismatches", bad);
+}
+
 /* The mailbox cmd_path() gives back has the domain cmd_domain() finds. */
 static void
 test_path_then_domain(void **state)
@@ -519,13 +572,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_path),
-		cmocka_unit_test(test_path_outlen),
-		cmocka_unit_test(test_mail_params),
-		cmocka_unit_test(test_rcpt_params),
-		cmocka_unit_test(test_domain),
-		cmocka_unit_test(test_path_then_domain),
+		cmocka_unit_test(test_parse),	     cmocka_unit_test(test_path),
+		cmocka_unit_test(test_path_outlen),  cmocka_unit_test(test_mail_params),
+		cmocka_unit_test(test_rcpt_params),  cmocka_unit_test(test_domain),
+		cmocka_unit_test(test_literal_addr), cmocka_unit_test(test_path_then_domain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,8 +74,8 @@ static const struct dsn_rcpt three_mixed[] = {
 		   "provider instead. For more information, go to "
 		   "https://support.google.com/mail/?p=NotAuthorizedError a1-20020a.1 - gsmtp",
 	  .label = "reputation: Gmail",
-	  .explain = "Gmail does not accept mail from this sending IP. Send through a smarthost "
-		     "with a clean IP (a fallback transport)." },
+	  .explain = "The recipient's mail provider refuses mail from this mail system. Please "
+		     "tell your IT team." },
 	{ .addr = "b@nx.test", .status = "5.4.4", .reply_is_smtp = false, .last_attempt = T0 + 31,
 	  .reply = "Host or domain name not found. Name service error for name=nx.test type=MX: "
 		   "Host not found",
@@ -160,7 +160,8 @@ static const struct row rows[] = {
 	    "authorized to send email directly to our servers. Please use the SMTP relay at your "
 	    "service provider instead. For more information, go to "
 	    "https://support.google.com/mail/?p=NotAuthorizedError a1-20020a.1 - gsmtp",
-	    "What it most likely means (reputation: Gmail): Gmail does not accept",
+	    "What it most likely means (reputation: Gmail): The recipient's mail provider "
+	    "refuses",
 	    "<b@nx.test> Remote host: none, no connection was made Reason: Host or domain name "
 	    "not found.",
 	    "Reason: Host or domain name not found. Name service error for name=nx.test type=MX: "
@@ -199,8 +200,8 @@ static const struct row rows[] = {
 	    H(hdrs_crlf), R(expired), .now = T0 + 5 * 86400, .unique = 10 },
 	  "<dave@sender.test>", NULL,
 	  { "<user@slow.test> Remote host: mx.slow.test [203.0.113.6] Remote reply: 421 4.7.0 "
-	    "Too many connections, try again later (in the greeting) Gave up: still not delivered "
-	    "after 5 days",
+	    "Too many connections, try again later (in the greeting) Gave up: your message could "
+	    "not be delivered for 5 days, which is as long as this mail system keeps trying.",
 	    "<other@slow.test> Remote host: none, no connection was made Reason: connect to "
 	    "mx.slow.test[203.0.113.6]:25: Connection timed out Gave up" },
 	  { "Final-Recipient: rfc822; user@slow.test\r\nAction: failed\r\nStatus: 4.4.7\r\n",

@@ -127,6 +127,12 @@ static const struct route_case cases[] = {
 	{"star without MX hosts", &conf_all, "corp.org", {NULL}, "*"},
 	{"star when no MX host matches", &conf_all, "corp.org", {"mx.corp.org"}, "*"},
 
+	/* address literals: no MX hosts, so mx: routes never apply */
+	{"IPv4 literal takes *", &conf_all, "[192.0.2.7]", {NULL}, "*"},
+	{"literal ignores MX names given", &conf_all, "[192.0.2.7]", {"aspmx.l.google.com"}, "*"},
+	{"IPv6 literal takes *", &conf_all, "[IPv6:2001:db8::7]", {"mx1.example.net"}, "*"},
+	{"literal without *", &conf_some, "[192.0.2.7]", {NULL}, NULL},
+
 	/* no route */
 	{"no route without *", &conf_some, "corp.com", {NULL}, NULL},
 	{"no route, MX ignored", &conf_some, "corp.com", {"aspmx.l.google.com"}, NULL},
@@ -184,6 +190,9 @@ test_route_needs_mx(void **state)
 		{"case of exact ignored", &conf_all, "GMAIL.COM", false},
 		{"no mx: routes at all", &conf_some, "corp.com", false},
 		{"empty configuration", &conf_none, "corp.com", false},
+		{"IPv4 literal: never looked up", &conf_all, "[192.0.2.7]", false},
+		{"IPv6 literal: never looked up", &conf_all, "[IPv6:2001:db8::7]", false},
+		{"not a literal: looked up", &conf_all, "[192.0.2.7].example", true},
 	};
 	size_t i;
 
