@@ -62,14 +62,17 @@ QUICK = dict(period=2, quick=True, warmup=None, fresh_fixed=300, fresh_reps=1, b
              big_reps=1, sample=0.25, probe_every=0.020, idle_min=1.0, gap=0.3, quiet_wait=0,
              quiet_sample=0.2)
 QUICK_N = 300
+SETTLED = 3.0                     # % of a core: the relay's CPU has settled after a cycle
 
-# Disk for one queued 1 KiB message with the logs of its attempts, per peer,
-# as measured at N = 100,000 (results.md, "disk per queued message", rounded
-# up; the relay logs about 10 attempts per message over a run). The peers run
-# one after the other and each spool is removed after its run, so a run needs
-# the larger of the two, and the guard asks for 1.5 times that plus 2 GiB.
-DISK_PER_MSG = {"relayd": 6500 + 3500, "postfix": 8600 + 7000}
-INODES_PER_MSG = {"relayd": 1.1, "postfix": 2.1}
+# Disk for one queued 1 KiB message, per peer: its spool (at N = 100,000
+# relayd 5.7 KB: a journal record and a 4 KiB state file; Postfix 7.5-8.7 KB:
+# a queue file and, once deferred twice, a defer log) plus the relay's log
+# over a run (relayd 2.3 KB, Postfix 3.7 KB per queued message: every attempt
+# is a line, and the fresh mail's lines). The peers run one after the other
+# and each spool is removed after its run, so a run needs the larger of the
+# two; the guard asks for 1.5 times that plus 2 GiB.
+DISK_PER_MSG = {"relayd": 5700 + 2800, "postfix": 8700 + 4300}
+INODES_PER_MSG = {"relayd": 1.0, "postfix": 2.2}
 
 
 def tmo(n: int, floor: float, rate: float, quick: bool = False) -> float:
@@ -201,6 +204,18 @@ class Monitor:
     def stop(self):
         self.stopping.set()
         self.thread.join(5)
+
+    def cpu_rate(self, seconds: float) -> float:
+        """The relay's CPU in % of a core over the last SECONDS s of samples
+        (100 while there are not enough)."""
+        with self.lock:
+            if len(self.samples) < 2:
+                return 100.0
+            t1, k1 = self.samples[-1][:2]
+            for t0, k0, *_ in reversed(self.samples):
+                if t1 - t0 >= seconds:
+                    return 100.0 * (k1 - k0) / bench.HZ / (t1 - t0)
+            return 100.0
 
     def quiet_since(self, seconds: float) -> bool:
         """No attempt in the last SECONDS s of samples."""
@@ -401,6 +416,26 @@ class BacklogRelayd(bench.Relayd):
     def mem(self):
         return bench.mem_of(self.pids())
 
+    def part_ticks(self) -> dict:
+        """CPU ticks of relayd's event-loop thread and of its other threads
+        (the journal thread and the I/O workers)."""
+        out = {"event loop": 0, "other threads": 0}
+        if not self.proc:
+            return out
+        pid = self.proc.pid
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return out
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    v = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            out["event loop" if int(tid) == pid else "other threads"] += int(v[11]) + int(v[12])
+        return out
+
     def queue_rss(self):
         """KiB of the process that holds the queue in memory: relayd."""
         return bench.rss_kib(self.proc.pid) if self.proc else 0
@@ -523,6 +558,24 @@ class BacklogPostfix(bench.Postfix):
 
     def mem(self):
         return bench.mem_of(self.pids())
+
+    def part_ticks(self) -> dict:
+        """CPU ticks by program (qmgr, smtp, bounce, ...) of the processes
+        alive now, and "exited" for those the master reaped."""
+        out = {}
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    head, tail = f.read().rsplit(")", 1)
+                v = tail.split()
+            except (OSError, IndexError, ValueError):
+                continue
+            name = head.split("(", 1)[1]
+            key = f"{name}[{pid}]"
+            out[key] = int(v[11]) + int(v[12])
+            if name == "master":
+                out["exited"] = int(v[13]) + int(v[14])
+        return out
 
     def queue_rss(self):
         """KiB of the process that holds the queue in memory: qmgr."""
@@ -664,7 +717,8 @@ class PeerRun:
     def begin(self):
         s = self.mon.snapshot()
         ours = self.ours | set(self.peer.pids()) | {p.pid for p in bench.RUNNING}
-        return dict(s=s, c=bench.cpustat(), o=bench.others_ticks(ours), ours=ours)
+        return dict(s=s, c=bench.cpustat(), o=bench.others_ticks(ours), ours=ours,
+                    parts=self.peer.part_ticks())
 
     def end(self, b, name, **extra):
         s = self.mon.snapshot()
@@ -673,7 +727,8 @@ class PeerRun:
         o = bench.others_ticks(ours)
         dt = s[0] - b["s"][0]
         total = c[0] - b["c"][0]
-        ph = dict(seconds=dt, relay_cpu_s=(s[1] - b["s"][1]) / bench.HZ,
+        ticks = s[1] - b["s"][1] if s[1] >= b["s"][1] else s[1]    # restarted: the new one's
+        ph = dict(seconds=dt, relay_cpu_s=ticks / bench.HZ,
                   attempts=s[2] - b["s"][2], sent_blocked=s[3] - b["s"][3],
                   sent_fresh=s[4] - b["s"][4])
         ph["relay_cpu_pct"] = 100.0 * ph["relay_cpu_s"] / dt if dt > 0 else None
@@ -684,6 +739,14 @@ class PeerRun:
             ph["others_pct"] = max(0.0, 100.0 * used / total)
         if self.probe:
             ph["greeting"] = self.probe.stats(b["s"][0], s[0])
+        p0, p1 = b["parts"], self.peer.part_ticks()
+        parts = {}
+        for k, v in p1.items():
+            d = v - p0.get(k, 0)
+            if d > 0:
+                part = k.split("[", 1)[0]
+                parts[part] = parts.get(part, 0) + d / bench.HZ
+        ph["parts_cpu_s"] = parts
         ph.update(extra)
         self.r["phases"][name] = ph
         return ph
@@ -942,40 +1005,55 @@ class PeerRun:
             f"PSS {pss} KiB ({procs} procs); spool {size / 1e6:.0f} MB, {inodes} inodes")
 
     def cycle(self):
-        """Flush with nothing else running: every queued message tried once."""
+        """Flush with nothing else running: every queued message tried once
+        ("attempts"), then until the relay's CPU settles (what the attempts
+        left behind, e.g. relayd's state-file writes on its I/O threads)
+        ("work"); then the backlog idle until the first retry is due."""
         self.quiet()
-        q = self.r["queued"]
+        cfg, q = self.cfg, self.r["queued"]
         limit = self.t(60, 200)
         log(f"  {self.peer.name}: a full retry cycle: {self.peer.flush_cmd}, nothing else")
         self.tail.mark()
         b = self.begin()
         t_flush = time.monotonic()
+        t_due = t_flush + cfg["period"]       # the first ones tried come back first
         self.peer.flush()
         done = self.wait_for(lambda: self.tail.since_mark >= q, limit, 0.05)
         ph = self.end(b, "cycle", status="ok" if done else f"did not finish in {limit:.0f} s",
                       tried=self.tail.since_mark)
-        if ph["attempts"]:
-            ph["cpu_us_per_attempt"] = ph["relay_cpu_s"] * 1e6 / ph["attempts"]
-        log(f"    {ph['seconds']:.1f} s, {ph['attempts']} attempts, relay CPU "
-            f"{ph['relay_cpu_s']:.1f} s" + (f" = {ph['cpu_us_per_attempt']:.0f} µs per attempt"
-                                           if ph.get("cpu_us_per_attempt") else ""))
-        # The backlog idle: nothing is due until one retry interval after the
-        # flush (the first messages tried in the cycle come back first).
-        t_due = t_flush + self.cfg["period"]
-        start = time.monotonic() + self.cfg["gap"]
-        stop = t_due - self.cfg["gap"]
-        if stop - start >= self.cfg["idle_min"]:
+        attempts = ph["attempts"]
+        if attempts:
+            ph["cpu_us_per_attempt"] = ph["relay_cpu_s"] * 1e6 / attempts
+        log(f"    every message tried after {ph['seconds']:.1f} s: {attempts} attempts, relay "
+            f"CPU {ph['relay_cpu_s']:.1f} s" + (f" = {ph['cpu_us_per_attempt']:.0f} µs per "
+                                               "attempt" if attempts else "") + parts_txt(ph))
+        # until the relay's CPU settles (below SETTLED % of a core over 3 s),
+        # at most until the first retry is due
+        settle_by = t_due - cfg["gap"] - cfg["idle_min"]
+        settled = self.wait_for(lambda: self.mon.cpu_rate(3 * cfg["sample"] + 2) < SETTLED,
+                                max(0.0, settle_by - time.monotonic()), 0.25)
+        w = self.end(b, "cycle_work", settled=settled)
+        if w["attempts"]:
+            w["cpu_us_per_attempt"] = w["relay_cpu_s"] * 1e6 / w["attempts"]
+        log(f"    CPU settled after {w['seconds']:.1f} s" if settled else
+            f"    CPU not settled after {w['seconds']:.1f} s")
+        log(f"    with what the attempts left: relay CPU {w['relay_cpu_s']:.1f} s = "
+            f"{w.get('cpu_us_per_attempt', 0):.0f} µs per attempt" + parts_txt(w))
+        start = time.monotonic() + cfg["gap"]
+        stop = t_due - cfg["gap"]
+        if settled and stop - start >= cfg["idle_min"]:
             time.sleep(max(0.0, start - time.monotonic()))
             b = self.begin()
             time.sleep(max(0.0, stop - time.monotonic()))
             ph = self.end(b, "idle")
             log(f"    backlog idle: relay CPU {ph['relay_cpu_pct']:.2f} % of a core over "
-                f"{ph['seconds']:.0f} s, {ph['attempts']} attempts meanwhile")
+                f"{ph['seconds']:.0f} s, {ph['attempts']} attempts meanwhile" + parts_txt(ph))
         else:
-            self.r["phases"]["idle"] = dict(status="never idle: the cycle took "
-                                            f"{ph['seconds']:.0f} s of the {self.cfg['period']} "
-                                            "s retry interval")
-            log(f"    backlog never idle: {self.r['phases']['idle']['status']}")
+            self.r["phases"]["idle"] = dict(status=(
+                f"never idle: the cycle's work took {w['seconds']:.0f} s"
+                + ("" if settled else " and more") + f" of the {cfg['period']} s retry "
+                "interval"))
+            log(f"    {self.r['phases']['idle']['status']}")
             time.sleep(max(0.0, t_due - time.monotonic()))
 
     def steady(self):
@@ -1040,38 +1118,44 @@ class PeerRun:
             self.wait_cycle(name + "_rest", limit)
 
     def restart(self):
+        """Stop and start on the queue as it is, twice in a row (a busy
+        machine shows in one of them)."""
         peer = self.peer
         self.quiet()
-        log(f"  {peer.name}: restart")
-        stop_s, killed = peer.stop_timed(self.t(30, 2000))
-        if hasattr(peer, "proc"):
-            peer.proc = None
-        limit = self.t(60, 2000)
-        self.tail.mark()
-        rs = peer.restart(limit)
-        rs.update(stop_s=stop_s, stop_killed=killed)
-        if peer.name == "relayd" and rs["recovered_s"] is not None:
-            # the state of relayd after recovery
+        b = self.begin()
+        runs = []
+        for i in range(2):
+            log(f"  {peer.name}: restart {i + 1}")
+            stop_s, killed = peer.stop_timed(self.t(30, 2000))
+            if hasattr(peer, "proc"):
+                peer.proc = None
+            limit = self.t(60, 2000)
+            rs = peer.restart(limit)
+            rs.update(stop_s=stop_s, stop_killed=killed)
             time.sleep(self.cfg["gap"])
-        rs["mem"] = self.memory()
-        rss = rs["mem"]["rss_kib"]
-        self.r["restart"] = rs
-        log(f"    stop {stop_s:.2f} s{' (killed)' if killed else ''}; first 220 after "
-            + (f"{rs['first_220_s']:.2f} s" if rs["first_220_s"] is not None else "never")
-            + (f", recovered {rs['recovered']} after {rs['recovered_s']:.2f} s"
-               if rs.get("recovered_s") is not None else "")
-            + (f" (postfix start returned after {rs['start_cmd_s']:.2f} s)"
-               if rs.get("start_cmd_s") is not None else "") + f"; RSS {rss} KiB")
-        if rs["first_220_s"] is None:
-            raise BenchError(f"{peer.name}: no greeting within {limit:.0f} s of the restart")
+            rs["mem"] = self.memory()
+            runs.append(rs)
+            log(f"    stop {secs(stop_s)}{' (killed)' if killed else ''}; first 220 after "
+                + secs(rs["first_220_s"])
+                + (f", recovered {rs['recovered']} after {secs(rs['recovered_s'])}"
+                   if rs.get("recovered_s") is not None else "")
+                + (f" (postfix start returned after {secs(rs['start_cmd_s'])})"
+                   if rs.get("start_cmd_s") is not None else "")
+                + f"; RSS {rs['mem']['rss_kib']} KiB")
+            if rs["first_220_s"] is None:
+                raise BenchError(f"{peer.name}: no greeting within {limit:.0f} s of the "
+                                 "restart")
+        self.r["restart"] = dict(runs[0], again=runs[1])
+        self.end(b, "restart")
 
     def drain(self):
         cfg, peer, q = self.cfg, self.peer, self.r["queued"]
         self.quiet()
         # Swap the sinks while no attempt runs if there is such a moment within
         # a retry interval: a refused connection would mark the destination down.
-        quiet = self.wait_for(lambda: self.mon.quiet_since(4 * cfg["gap"]),
-                              cfg["period"] + 8 * cfg["gap"], 0.1)
+        pauses = bool((self.r["phases"].get("idle") or {}).get("seconds"))
+        quiet = pauses and self.wait_for(lambda: self.mon.quiet_since(4 * cfg["gap"]),
+                                         cfg["period"] + 8 * cfg["gap"], 0.1)
         log(f"  {peer.name}: drain: the blocked sink accepts again"
             + ("" if quiet else " (no pause in the retries to swap it in)"))
         self.blocked_got = self.blocked.count()
@@ -1166,6 +1250,12 @@ def secs(x) -> str:
     return f"{x * 1000:.0f} ms" if x < 1 else f"{x:,.2f} s"
 
 
+def parts_txt(ph, limit: int = 6) -> str:
+    parts = sorted((ph.get("parts_cpu_s") or {}).items(), key=lambda kv: -kv[1])
+    parts = [(k, v) for k, v in parts if v >= 0.05][:limit]
+    return (" (" + ", ".join(f"{k} {v:.1f} s" for k, v in parts) + ")") if parts else ""
+
+
 def med(vals):
     vals = [v for v in vals if v]
     return statistics.median(vals) if vals else None
@@ -1193,7 +1283,9 @@ def needs(n: int) -> dict:
     st = os.statvfs(BASE if BASE.exists() else BASE.parent)
     free = st.f_bavail * st.f_frsize
     ifree = st.f_favail
-    ok = free >= disk and ifree >= inodes
+    # and 5 % of the file system left for everyone else
+    ok = (free - disk >= 0.05 * st.f_blocks * st.f_frsize
+          and ifree - inodes >= 0.05 * st.f_files)
     return dict(n=n, disk_needed=disk, disk_free=free, inodes_needed=inodes, inodes_free=ifree,
                 ok=ok)
 
@@ -1370,25 +1462,50 @@ def rows_for(entry) -> list:
                  *both(lambda p: " / ".join(mem_mib(m, "queue_rss_kib") for m in
                                             (p.get("mem_empty"), p.get("mem_backlog"),
                                              (p.get("restart") or {}).get("mem"))))])
+    rows.append(["peak during the run: RSS (relayd) / PSS of all processes (Postfix), MiB",
+                 *both(lambda p: mem_mib(p.get("peak_mem_kib"),
+                                         "rss" if p["peer"] == "relayd" else "pss"))])
     rows.append(["all processes: PSS empty / with the backlog, MiB (processes)",
                  *both(lambda p: " / ".join(
                      f"{mem_mib(m, 'pss_kib')} ({m['procs'] if m else '–'})"
                      for m in (p.get("mem_empty"), p.get("mem_backlog"))))])
-    rows.append(["a full retry cycle (flush, no other traffic): seconds, relay CPU",
-                 *both(lambda p: (f"{ph(p, 'cycle')['seconds']:.1f} s, "
-                                  f"{ph(p, 'cycle')['relay_cpu_s']:.1f} s CPU "
-                                  f"({ph(p, 'cycle')['relay_cpu_pct']:.0f} % of a core)"
-                                  + ("" if ph(p, "cycle").get("status") == "ok"
-                                     else f"; {ph(p, 'cycle').get('status')}"))
-                       if ph(p, "cycle") else "–")])
-    rows.append(["**CPU per retry attempt**",
-                 *both(lambda p: num(ph(p, "cycle").get("cpu_us_per_attempt"), 0, " µs"))])
+    def cycle_txt(p):
+        c, w = ph(p, "cycle"), ph(p, "cycle_work")
+        if not c:
+            return "–"
+        txt = f"every message tried after {c['seconds']:.1f} s"
+        if c.get("status", "ok") != "ok":
+            txt = c["status"]
+        if w:
+            txt += (f"; CPU settled after {w['seconds']:.1f} s" if w.get("settled") else
+                    f"; CPU not settled after {w['seconds']:.1f} s")
+            txt += (f": {w['relay_cpu_s']:.1f} s of CPU"
+                    + parts_txt(w).replace(" (", " (").replace(" s,", ",").replace(" s)", ")"))
+        return txt
+
+    rows.append(["a full retry cycle (flush, no other traffic)", *both(cycle_txt)])
+
+    def per_attempt(p):
+        c, w = ph(p, "cycle"), ph(p, "cycle_work")
+        if not c.get("cpu_us_per_attempt"):
+            return "–"
+        if not w.get("cpu_us_per_attempt"):
+            return f"{c['cpu_us_per_attempt']:,.0f} µs"
+        return (f"{w['cpu_us_per_attempt']:,.0f} µs ({c['cpu_us_per_attempt']:,.0f} until "
+                "every message was tried)")
+
+    rows.append(["**CPU per retry attempt**", *both(per_attempt)])
+
+    def idle_txt(p):
+        i = ph(p, "idle")
+        if not i.get("seconds"):
+            return i.get("status", "–")
+        return (f"{i['relay_cpu_pct']:.2f} % over {i['seconds']:.0f} s"
+                + (f" ({i['attempts']} attempts meanwhile)" if i["attempts"] else "")
+                + parts_txt(i).replace(" s,", ",").replace(" s)", ")"))
+
     rows.append(["**relay CPU with the backlog idle** (nothing due), % of a core",
-                 *both(lambda p: (f"{ph(p, 'idle')['relay_cpu_pct']:.2f} % over "
-                                  f"{ph(p, 'idle')['seconds']:.0f} s"
-                                  + (f" ({ph(p, 'idle')['attempts']} attempts meanwhile)"
-                                     if ph(p, "idle")["attempts"] else ""))
-                       if ph(p, "idle").get("seconds") else ph(p, "idle").get("status", "–"))])
+                 *both(idle_txt)])
     rows.append(["**fresh mail, steady retries**: end-to-end / empty queue",
                  *both(lambda p: runs_ratio(ph(p, "steady").get("runs"),
                                             base(p, "fresh_e2e")))])
@@ -1405,19 +1522,25 @@ def rows_for(entry) -> list:
                        if ph(p, "listing") else "–")])
     rows.append(["greetings during the listing",
                  *both(lambda p: greet_txt(ph(p, "listing").get("greeting")))])
-    rows.append(["stop (SIGTERM / `postfix stop`) with the backlog",
-                 *both(lambda p: (secs(p['restart']['stop_s'])
-                                  + (" (killed)" if p["restart"]["stop_killed"] else ""))
-                       if p.get("restart") else "–")])
-    rows.append(["**restart to \"recovered\"** (relayd's log line)",
-                 *both(lambda p: (f"{secs(p['restart']['recovered_s'])} "
-                                  f"({num(p['restart']['recovered'])} messages)")
+    def two(p, f):
+        rs = p.get("restart")
+        if not rs:
+            return "–"
+        return " / ".join(f(x) for x in (rs, rs.get("again")) if x)
+
+    rows.append(["stop (SIGTERM / `postfix stop`) with the backlog (1st / 2nd restart)",
+                 *both(lambda p: two(p, lambda x: secs(x["stop_s"])
+                                     + (" (killed)" if x["stop_killed"] else "")))])
+    rows.append(["**restart to \"recovered\"** (relayd's log line; 1st / 2nd restart)",
+                 *both(lambda p: two(p, lambda x: secs(x.get("recovered_s")))
+                       + (f" ({num(p['restart']['recovered'])} messages)"
+                          if (p.get("restart") or {}).get("recovered") else "")
                        if (p.get("restart") or {}).get("recovered_s") is not None
                        else ("– (`postfix start` returned after "
-                             f"{secs(p['restart']['start_cmd_s'])})"
+                             + two(p, lambda x: secs(x.get("start_cmd_s"))) + ")"
                              if (p.get("restart") or {}).get("start_cmd_s") else "–"))])
-    rows.append(["**restart to the first 220**",
-                 *both(lambda p: secs((p.get("restart") or {}).get("first_220_s")))])
+    rows.append(["**restart to the first 220** (1st / 2nd restart)",
+                 *both(lambda p: two(p, lambda x: secs(x.get("first_220_s"))))])
     rows.append(["**drain after the destination recovers**, msgs/s",
                  *both(lambda p: (f"{ph(p, 'drain')['drain_rate']:,.0f} "
                                   f"({ph(p, 'drain')['drain_s']:.1f} s)")
@@ -1463,7 +1586,7 @@ def phases_table(p) -> str:
     rows = []
     for name, ph in (p.get("phases") or {}).items():
         if "seconds" not in ph:
-            rows.append((name, ph.get("status", ""), "", "", "", "", "", ""))
+            rows.append((name, ph.get("status", ""), "", "", "", "", "", "", ""))
             continue
         g = ph.get("greeting") or {}
         rows.append((name, f"{ph['seconds']:.1f}", f"{ph['relay_cpu_s']:.1f}",
@@ -1471,10 +1594,10 @@ def phases_table(p) -> str:
                      f"{ph['sent_blocked']:,} / {ph['sent_fresh']:,}",
                      (f"{g['p50_ms']:.1f} / {g['max_ms']:.1f}" if g.get("max_ms") is not None
                       else "–"),
-                     num(ph.get("others_pct"), 0)))
+                     num(ph.get("others_pct"), 0), parts_txt(ph, 4)[2:-1]))
     return bench.md_table(("phase", "s", "relay CPU s", "% of a core", "retry attempts",
-                           "sent backlog / fresh", "greeting p50 / max ms", "others' CPU %"),
-                          rows, "lrrrrrrr")
+                           "sent backlog / fresh", "greeting p50 / max ms", "others' CPU %",
+                           "CPU s by part"), rows, "lrrrrrrrl")
 
 
 def section(entries: dict, versions: dict = None) -> str:

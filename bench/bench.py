@@ -1742,6 +1742,8 @@ def main():
         if not args.no_backlog:
             ctl = Path(args.relayctl or Path(args.relayd).with_name("relayctl")).resolve()
             backlog.run(args, relayd.bin, ctl, sink, bl)
+            if any(e.get("refused") for e in bl.values()):
+                code = 1
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); stopping everything")
         code = 130
