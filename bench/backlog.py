@@ -175,6 +175,7 @@ class Monitor:
         self.sample = sample
         self.samples = []            # (t, ticks, attempts, sent_blocked, sent_fresh)
         self.peak = (0, 0, 0)        # RSS KiB, PSS KiB, processes
+        self.seen = {}               # "program[pid]" -> its CPU ticks when last seen
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -184,6 +185,8 @@ class Monitor:
         with self.lock:
             self.tail.poll()
             ticks = self.peer.cpu_ticks() or 0
+            for k, v in self.peer.part_ticks().items():
+                self.seen[k] = max(v, self.seen.get(k, 0))
             s = (time.monotonic(), ticks, self.tail.attempts, self.tail.sent["blocked"],
                  self.tail.sent["fresh"])
             self.samples.append(s)
@@ -200,6 +203,10 @@ class Monitor:
 
     def snapshot(self):
         return self._take()
+
+    def parts(self) -> dict:
+        with self.lock:
+            return dict(self.seen)
 
     def stop(self):
         self.stopping.set()
@@ -419,7 +426,7 @@ class BacklogRelayd(bench.Relayd):
     def part_ticks(self) -> dict:
         """CPU ticks of relayd's event-loop thread and of its other threads
         (the journal thread and the I/O workers)."""
-        out = {"event loop": 0, "other threads": 0}
+        out = {}
         if not self.proc:
             return out
         pid = self.proc.pid
@@ -433,7 +440,8 @@ class BacklogRelayd(bench.Relayd):
                     v = f.read().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            out["event loop" if int(tid) == pid else "other threads"] += int(v[11]) + int(v[12])
+            key = f"{'event loop' if int(tid) == pid else 'other threads'}[{pid}]"
+            out[key] = out.get(key, 0) + int(v[11]) + int(v[12])
         return out
 
     def queue_rss(self):
@@ -560,8 +568,8 @@ class BacklogPostfix(bench.Postfix):
         return bench.mem_of(self.pids())
 
     def part_ticks(self) -> dict:
-        """CPU ticks by program (qmgr, smtp, bounce, ...) of the processes
-        alive now, and "exited" for those the master reaped."""
+        """CPU ticks of each process alive now, as "program[pid]" (qmgr,
+        smtp, bounce, ...)."""
         out = {}
         for pid in self.pids():
             try:
@@ -573,8 +581,6 @@ class BacklogPostfix(bench.Postfix):
             name = head.split("(", 1)[1]
             key = f"{name}[{pid}]"
             out[key] = int(v[11]) + int(v[12])
-            if name == "master":
-                out["exited"] = int(v[13]) + int(v[14])
         return out
 
     def queue_rss(self):
@@ -718,7 +724,7 @@ class PeerRun:
         s = self.mon.snapshot()
         ours = self.ours | set(self.peer.pids()) | {p.pid for p in bench.RUNNING}
         return dict(s=s, c=bench.cpustat(), o=bench.others_ticks(ours), ours=ours,
-                    parts=self.peer.part_ticks())
+                    parts=self.mon.parts())
 
     def end(self, b, name, **extra):
         s = self.mon.snapshot()
@@ -739,13 +745,19 @@ class PeerRun:
             ph["others_pct"] = max(0.0, 100.0 * used / total)
         if self.probe:
             ph["greeting"] = self.probe.stats(b["s"][0], s[0])
-        p0, p1 = b["parts"], self.peer.part_ticks()
+        # By program: every process (relayd: thread group) sampled each second
+        # since the phase began, up to its last sample; what lived less than a
+        # sample is "short-lived".
+        p0, p1 = b["parts"], self.mon.parts()
         parts = {}
         for k, v in p1.items():
             d = v - p0.get(k, 0)
             if d > 0:
                 part = k.split("[", 1)[0]
                 parts[part] = parts.get(part, 0) + d / bench.HZ
+        rest = ph["relay_cpu_s"] - sum(parts.values())
+        if rest >= 0.05 and self.peer.name == "postfix":
+            parts["short-lived"] = rest
         ph["parts_cpu_s"] = parts
         ph.update(extra)
         self.r["phases"][name] = ph
@@ -1075,6 +1087,11 @@ class PeerRun:
         log(f"  {self.peer.name}: {self.peer.listing_cmd} (limit {limit:.0f} s)")
         out = BASE / "backlog-listing.txt"
         self.quiet()
+        # Between two retry bursts if there are pauses at all, so that the
+        # greetings measure the listing and not the retries.
+        if (self.r["phases"].get("idle") or {}).get("seconds"):
+            self.wait_for(lambda: self.mon.quiet_since(4 * self.cfg["gap"]),
+                          self.cfg["period"] + 8 * self.cfg["gap"], 0.1)
         self.probe_on()
         time.sleep(0.5)
         b = self.begin()

@@ -36,6 +36,7 @@ with -u nobody).
 
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -1704,11 +1705,21 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
     raise_nofile()
 
-    if BASE.exists():
-        stale_cleanup()
     BASE.mkdir(mode=0o755, parents=True, exist_ok=True)
     os.chown(BASE, 0, 0)
     os.chmod(BASE, 0o755)
+    # One run at a time: the cleanup below would stop another run's processes.
+    lock = open(BASE / "bench.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        sys.exit(f"bench: another run uses {BASE} (pid {lock.read().strip() or '?'}); "
+                 "wait for it to end")
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    stale_cleanup()
 
     t_start = time.time()
     sink = Sink(free_port(10030))
