@@ -36,6 +36,7 @@ with -u nobody).
 
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -72,11 +73,11 @@ WAIT_BUDGET = 1800.0              # at most this much waiting in one run
 FULL = dict(repeats=3, run_seconds=5.0, pause=1.0, warmup={1024: 1000, 102400: 400},
             min={1024: 2000, 102400: 1000}, max={1024: 60000, 102400: 20000},
             sessions=(1000, 10000), recover=10000, recover_warm=3, recover_cold=True,
-            restart_per_cell=True, quiet_wait=300, retries=2)
+            restart_per_cell=True, quiet_wait=300, quiet_sample=1.0, retries=2)
 QUICK = dict(repeats=1, run_seconds=None, pause=0.2, warmup=None,
-             fixed={1024: 300, 102400: 100},
+             fixed={1024: 200, 102400: 60},
              sessions=(100, 1000), recover=1000, recover_warm=1, recover_cold=False,
-             restart_per_cell=False, quiet_wait=0, retries=0)
+             restart_per_cell=False, quiet_wait=0, quiet_sample=0.2, retries=0)
 
 TARGETS_TEXT = {
     "e2e_1k_c10": "end-to-end ≥ 3× Postfix, 1 KiB, c=10",
@@ -276,15 +277,19 @@ def kib(size: int) -> str:
 
 class Sink:
     """smtp-sink -c: its running counters go to a file opened O_APPEND, so
-    the file can be truncated between runs while the sink keeps writing."""
+    the file can be truncated between runs while the sink keeps writing.
+    NAME names its directory and pid file under BASE; OPTIONS are more
+    smtp-sink options (the backlog's blocked sink: -r RCPT)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, name: str = "sink", options=()):
         self.port = port
-        self.dir = BASE / "sink"
+        self.name = name
+        self.dir = BASE / name
         self.counters = self.dir / "counters"
         self.proc = None
         self.last = 0
-        self.cmd = [which("smtp-sink"), "-c", "-u", "nobody", f"127.0.0.1:{port}", "1024"]
+        self.cmd = ([which("smtp-sink"), "-c", "-u", "nobody", *options, f"127.0.0.1:{port}",
+                     "1024"])
 
     def start(self):
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -295,7 +300,7 @@ class Sink:
                                      start_new_session=True)
         out.close()
         err.close()
-        (BASE / "sink.pid").write_text(f"{self.proc.pid}\n")
+        (BASE / f"{self.name}.pid").write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -333,6 +338,7 @@ class Sink:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        (BASE / f"{self.name}.pid").unlink(missing_ok=True)
 
 
 # ---- the relays ------------------------------------------------------------
@@ -384,9 +390,10 @@ route "*" {{
 
 class Relayd:
     name = "relayd"
+    label = "relayd"          # its directory and pid file under BASE
 
     def __init__(self, binary: Path, port: int, sink_port: int):
-        self.dir = BASE / "relayd"
+        self.dir = BASE / self.label
         self.bin = self.dir / "relayd"
         self.conf = self.dir / "relayd.conf"
         self.spool = self.dir / "spool"
@@ -415,7 +422,7 @@ class Relayd:
                                      stdout=subprocess.DEVNULL, stderr=logf,
                                      start_new_session=True, preexec_fn=raise_nofile)
         logf.close()
-        (BASE / "relayd.pid").write_text(f"{self.proc.pid}\n")
+        (BASE / f"{self.label}.pid").write_text(f"{self.proc.pid}\n")
         if wait:
             self.wait_listening()
         return t0
@@ -523,9 +530,10 @@ def master_cf(listen: str) -> str:
 
 class Postfix:
     name = "postfix"
+    label = "postfix"         # its directory under BASE
 
     def __init__(self, port: int, sink_port: int):
-        self.dir = BASE / "postfix"
+        self.dir = BASE / self.label
         self.etc = self.dir / "etc"
         self.spool = self.dir / "spool"
         self.data = self.dir / "data"
@@ -747,7 +755,7 @@ def matrix(cfg, sink, relayd, postfix, cells, runs: list):
                 if cells and f"{size // 1024}k:{conc}:{mode}" not in cells:
                     continue
                 reuse = mode == "reuse"
-                bg = wait_quiet(max_wait=cfg["quiet_wait"])
+                bg = wait_quiet(max_wait=cfg["quiet_wait"], sample=cfg["quiet_sample"])
                 log(f"cell {kib(size)} c={conc} {mode} (machine {bg:.0f}% busy before it)")
                 if cfg["restart_per_cell"] or not started:
                     relayd.stop()
@@ -788,7 +796,7 @@ def matrix(cfg, sink, relayd, postfix, cells, runs: list):
                             runs.append(r)
                             log(f"     other work took {r['foreign']:.0f}% of the machine "
                                 "during that run: again")
-                            wait_quiet(max_wait=cfg["quiet_wait"])
+                            wait_quiet(max_wait=cfg["quiet_wait"], sample=cfg["quiet_sample"])
                         runs.append(r)
 
 
@@ -1169,7 +1177,8 @@ def md_table(head, rows, align=None) -> str:
     return "\n".join(lines)
 
 
-def report(args, cfg, info, vers, runs, mem, rec, sysc, relayd, postfix, sink, t_start, t_end):
+def report(args, cfg, info, vers, runs, mem, rec, sysc, relayd, postfix, sink, t_start, t_end,
+           backlog_md=""):
     quick = args.quick
     L = []
     L.append("<!-- generated by bench/bench.py (`make bench`); do not edit by hand -->")
@@ -1271,6 +1280,9 @@ def report(args, cfg, info, vers, runs, mem, rec, sysc, relayd, postfix, sink, t
         L.append("")
     else:
         L.append(f"not measured{': ' + sysc['error'] if sysc and sysc.get('error') else ''}\n")
+
+    if backlog_md:
+        L.append(backlog_md + "\n")
 
     L.append("## Machine\n")
     L.append(f"- nproc {info['nproc']}, {info.get('cpu', '?')}; RAM "
@@ -1386,13 +1398,14 @@ def background(seconds: float = 1.0) -> float:
     return cpu_between(c0, cpustat())[0] or 0.0
 
 
-def wait_quiet(limit: float = 20.0, max_wait: float = 300.0) -> float:
+def wait_quiet(limit: float = 20.0, max_wait: float = 300.0, sample: float = 1.0) -> float:
     """Wait (up to MAX_WAIT s, and WAIT_BUDGET s over the whole run) until
-    the machine is below LIMIT % busy without us; returns the last figure."""
+    the machine is below LIMIT % busy without us; returns the last figure
+    (measured over SAMPLE s)."""
     global WAITED
     start = time.monotonic()
     deadline = start + min(max_wait, max(0.0, WAIT_BUDGET - WAITED))
-    busy = background()
+    busy = background(sample)
     warned = False
     while busy > limit and time.monotonic() < deadline:
         if not warned:
@@ -1599,16 +1612,17 @@ def profile(args, sink: Sink, relayd: Relayd):
 
 def stale_cleanup():
     """Stop what an interrupted earlier run left behind under BASE (only
-    processes whose command line names BASE)."""
-    etc = BASE / "postfix" / "etc"
-    if (etc / "main.cf").exists():
+    processes whose command line names BASE, or smtp-sink), and remove
+    the backlog's spools (they can be gigabytes)."""
+    for etc in sorted(BASE.glob("*postfix/etc")):
+        if not (etc / "main.cf").exists():
+            continue
         try:
             run([which("postfix"), "-c", str(etc), "stop"], check=False,
                 env=dict(os.environ, MAIL_CONFIG=str(etc)))
         except (BenchError, OSError):
             pass
-    for name in ("relayd.pid", "sink.pid"):
-        f = BASE / name
+    for f in sorted(BASE.glob("*.pid")):
         try:
             pid = int(f.read_text().split()[0])
             with open(f"/proc/{pid}/cmdline", "rb") as c:
@@ -1617,11 +1631,29 @@ def stale_cleanup():
                 os.kill(pid, signal.SIGTERM)
         except (OSError, ValueError, IndexError):
             pass
+        f.unlink(missing_ok=True)
+    for d in BASE.glob("backlog-*"):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def backlog_sizes(text: str):
+    """--backlog 100000,1000000 (also 100_000 or 1e6)"""
+    out = []
+    for part in text.split(","):
+        part = part.strip().replace("_", "")
+        if part:
+            n = int(float(part))
+            if n < 1:
+                raise argparse.ArgumentTypeError(f"--backlog: {part}: not a message count")
+            out.append(n)
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--relayd", required=True, help="the relayd binary (build/relayd)")
+    ap.add_argument("--relayctl", default=None,
+                    help="the relayctl binary (default: next to --relayd)")
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny counts, < 1 minute")
     ap.add_argument("--profile", action="store_true",
                     help="profile relayd at 1 KiB c=50 instead (writes OUT/profile.md)")
@@ -1630,7 +1662,35 @@ def main():
     ap.add_argument("--no-matrix", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-recovery", action="store_true")
+    ap.add_argument("--no-syscalls", action="store_true")
+    ap.add_argument("--backlog", type=backlog_sizes, default=list(backlog.DEFAULT_N),
+                    metavar="N[,N...]",
+                    help="the backlog section at these queue sizes (default 100000; "
+                         "--quick: 300)")
+    ap.add_argument("--no-backlog", action="store_true", help="skip the backlog section")
+    ap.add_argument("--backlog-only", action="store_true",
+                    help="only the backlog section: replaces that section of an existing "
+                         "results.md/json and keeps the rest")
+    ap.add_argument("--backlog-peers", default="",
+                    help="only these peers in the backlog section (relayd,postfix)")
+    ap.add_argument("--backlog-period", type=int, default=0, metavar="SECONDS",
+                    help="the relays' retry interval in the backlog section (default 60; "
+                         "--quick: 2)")
+    ap.add_argument("--backlog-keep", action="store_true",
+                    help="keep the backlog's spools and logs under BASE for inspection (the "
+                         "next run removes them)")
+    ap.add_argument("--backlog-check", action="store_true",
+                    help="print the disk each --backlog N needs and how long it would take; "
+                         "start nothing")
     args = ap.parse_args()
+    args.backlog_peers = {p.strip() for p in args.backlog_peers.split(",") if p.strip()}
+    if args.backlog_only:
+        args.no_matrix = args.no_memory = args.no_recovery = args.no_syscalls = True
+        args.no_backlog = False
+    if args.backlog_check:
+        out = Path(args.out or REPO / "bench")
+        return backlog.check_only([backlog.QUICK_N] if args.quick else args.backlog,
+                                  backlog.load_previous(out).get("backlog"))
     if os.geteuid() != 0:
         sys.exit("bench: needs root (Postfix starts as root; smtp-sink runs with -u nobody)")
     args.out = args.out or str(REPO / "bench")
@@ -1645,11 +1705,21 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
     raise_nofile()
 
-    if BASE.exists():
-        stale_cleanup()
     BASE.mkdir(mode=0o755, parents=True, exist_ok=True)
     os.chown(BASE, 0, 0)
     os.chmod(BASE, 0o755)
+    # One run at a time: the cleanup below would stop another run's processes.
+    lock = open(BASE / "bench.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        sys.exit(f"bench: another run uses {BASE} (pid {lock.read().strip() or '?'}); "
+                 "wait for it to end")
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    stale_cleanup()
 
     t_start = time.time()
     sink = Sink(free_port(10030))
@@ -1658,6 +1728,8 @@ def main():
     info = machine()
     vers = versions(relayd.bin)
     runs, mem, rec, sysc = [], None, None, None
+    previous = backlog.load_previous(Path(args.out))
+    bl = {}
     code = 0
     try:
         sink.start()
@@ -1675,7 +1747,14 @@ def main():
             mem = idle_sessions(relayd, cfg["sessions"])
         if not args.no_recovery:
             rec = recovery(cfg, relayd)
-        sysc = syscalls(relayd, sink, 1000 if args.quick else 5000)
+        if not args.no_syscalls:
+            sysc = syscalls(relayd, sink, 1000 if args.quick else 5000)
+        relayd.stop()
+        if not args.no_backlog:
+            ctl = Path(args.relayctl or Path(args.relayd).with_name("relayctl")).resolve()
+            backlog.run(args, relayd.bin, ctl, sink, bl)
+            if any(e.get("refused") for e in bl.values()):
+                code = 1
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); stopping everything")
         code = 130
@@ -1699,20 +1778,47 @@ def main():
         return code
     t_end = time.time()
     out = Path(args.out)
+    for e in bl.values():
+        e["relayd_git"] = vers["relayd_git"]
+    # The backlog entries of other sizes measured before are kept.
+    backlogs = dict(previous.get("backlog") or {}, **bl)
+    if args.backlog_only:
+        if not bl:
+            return code
+        data = previous or dict(machine=info, versions=vers)
+        data["backlog"] = backlogs
+        (out / "results.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+        md = out / "results.md"
+        old = md.read_text() if md.exists() else (
+            "<!-- generated by bench/bench.py (`make bench`); do not edit by hand -->\n"
+            "# relayd benchmark\n")
+        md.write_text(backlog.merge_md(old, backlog.section(backlogs)))
+        print()
+        print(backlog.summary(bl))
+        print(f"\nwrote the backlog section of {md} and results.json "
+              f"({(t_end - t_start) / 60:.1f} min, {WAITED / 60:.1f} of them waiting for other "
+              "work to stop)")
+        return code
     (out / "results.json").write_text(json.dumps(dict(
         machine=info, versions=vers, config={k: v for k, v in cfg.items()}, runs=runs,
         memory=mem, recovery=rec,
         syscalls={k: v for k, v in (sysc or {}).items() if k != "raw"},
-        started=t_start, ended=t_end), indent=1, default=str) + "\n")
-    if runs or mem or rec:
+        backlog=backlogs, started=t_start, ended=t_end), indent=1, default=str) + "\n")
+    if runs or mem or rec or bl:
         (out / "results.md").write_text(report(args, cfg, info, vers, runs, mem, rec, sysc,
-                                               relayd, postfix, sink, t_start, t_end))
+                                               relayd, postfix, sink, t_start, t_end,
+                                               backlog.section(backlogs)))
         print()
         print(summary(runs, mem, rec, sysc))
+        if bl:
+            print(backlog.summary(bl))
         print(f"\nwrote {out / 'results.md'} and results.json ({(t_end - t_start) / 60:.1f} min, "
               f"{WAITED / 60:.1f} of them waiting for other work to stop)")
     return code
 
 
 if __name__ == "__main__":
+    # backlog.py does `import bench`: let it find this module, not a second copy
+    sys.modules.setdefault("bench", sys.modules[__name__])
+    import backlog  # noqa: E402  (bench/backlog.py, the backlog section)
     sys.exit(main())

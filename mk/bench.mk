@@ -1,10 +1,15 @@
 # bench.mk — `make bench`: relayd against Postfix and the direct ceiling
 # (included by the Makefile). bench/README.md says how to read the results.
 #
-#   make bench                  full run, well under 30 minutes: writes
-#                               bench/results.md and bench/results.json
+#   make bench                  full run: the matrix (≈ 14 minutes) and the
+#                               backlog section at N = 100,000 (≈ BACKLOG_MIN):
+#                               writes bench/results.md and bench/results.json
 #   make bench BENCH_QUICK=1    smoke test with tiny counts (< 1 minute):
 #                               writes $(B)/bench/results.md instead
+#   make bench BENCH_ARGS="--backlog-only --backlog 1000000"
+#                               only the backlog section, at a million queued
+#                               messages (hours; refused without the disk:
+#                               --backlog-check says what it needs)
 #   make bench-profile          perf (or callgrind) and strace on relayd at
 #                               1 KiB c=50: writes bench/profile.md
 #                               (with BENCH_QUICK=1: $(B)/bench/profile.md)
