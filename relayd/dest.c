@@ -95,6 +95,10 @@ dest_get(const char *tname, const char *key)
 		*p = (char)tolower((unsigned char)*p);
 	d->hash = dest_hash(tname, key);
 	d->tokens = 1;
+	/* Recipients may wait for it from before it was made (a restart, or
+	 * it was forgotten while idle): its first delivery releases them. The
+	 * queue's release costs a lookup when none wait (waitq.h). */
+	d->deferred_some = true;
 	const struct conf_transport *t = dest_transport(d);
 	d->cur_max = t ? t->max_connections : 1;
 	d->hnext = d_tab[d->hash & (d_size - 1)];

@@ -46,6 +46,9 @@
 #include "relayd/log.h"
 #include "relayd/mta.h"
 #include "relayd/queue.h"
+#include "relayd/intern.h"
+#include "relayd/qindex.h"
+#include "relayd/waitq.h"
 #include "relayd/relayd.h"
 #include "relayd/route.h"
 #include "relayd/spool_fmt.h"
@@ -59,6 +62,32 @@
 #define QUEUE_SPILL (256 * 1024)
 #define QUEUE_RUN_BUDGET_US 5000 /* retries dispatched per turn of the loop, in time */
 
+/*
+ * Retries never starve new mail (queue_run()). While new mail flows (a new
+ * message dispatched in the last PACE_BUSY seconds) and retries mostly fail
+ * (the destinations of a backlog still refuse), retries are paced: one per
+ * PACE_SHARE new messages, at least PACE_MIN a second. Otherwise they run
+ * as fast as the loop lets them (QUEUE_RUN_BUDGET_US per turn), so a
+ * backlog is tried quickly when the relay has nothing else to do and a
+ * destination that works again is drained at full speed. At most
+ * RETRY_INFLIGHT_MAX retried messages are with mta.c at once, so pacing
+ * takes hold within a moment of new mail arriving (and a flush of a
+ * million messages does not queue a million jobs).
+ */
+#define PACE_BUSY 2.0
+#define PACE_SHARE 8.0
+#define PACE_MIN 100.0
+#define RETRY_INFLIGHT_MAX 4096
+
+static unsigned q_retry_inflight; /* retried messages with jobs at mta.c */
+static double q_fresh_rate;	  /* new messages dispatched a second, smoothed */
+static unsigned q_fresh_count;	  /* ... in the second starting at q_fresh_sec */
+static double q_fresh_sec, q_fresh_last;
+static double q_retry_ok, q_retry_fail; /* retry outcomes, decaying (half in 2 s) */
+static double q_outcome_at;
+static double q_pace_tokens, q_pace_at; /* the pace's bucket (capacity 1 s) */
+static double q_pace_next;		/* monotonic time of the next paced retry */
+
 enum qstate { Q_BUILDING, Q_COMMITTING, Q_QUEUED, Q_DONE };
 
 static struct event_base *q_base;
@@ -66,10 +95,7 @@ static struct event *q_timer;
 /* Due times: messages never tried yet (new mail) and retries, apart, so a
  * backlog made due at once (a flush, a recovery) never delays new mail. */
 static struct sched q_sched, q_fresh;
-static struct qmsg *q_head, *q_tail; /* committed messages, by id (oldest first) */
-static struct qmsg **q_byid;	     /* and by id in a hash (chained on ->hnext) */
-static size_t q_hsize;		     /* buckets, a power of two */
-static size_t q_count;
+static struct qindex q_byid; /* committed messages by id (qindex.h) */
 static int q_dirfd = -1, q_tmpfd = -1, q_statefd = -1;
 static bool q_stopping;
 static unsigned q_idseq;
@@ -79,6 +105,7 @@ static void commit_done(void *arg);
 static void msg_finish(struct qmsg *m);
 static void load_state(struct qmsg *m);
 static void queue_rearm(void);
+static void pace_outcome(bool ok);
 static void msg_unref(struct qmsg *m);
 
 static struct qmsg *
@@ -96,23 +123,50 @@ xstrdup(const char *s)
 	return p;
 }
 
+/* What only receiving and committing a message need. */
+struct qrecv {
+	int fd; /* tmp file while being written and spilled */
+	int error;
+	struct evbuffer *buf;
+	size_t size_at;	      /* offset of the size digits in the header */
+	char tmpname[32];     /* its file in tmp/ while being written */
+	struct qmsg *ds_next; /* awaiting the journal or the directory fsync */
+	void (*commit_cb)(void *, struct qmsg *, int);
+	void *commit_arg;
+};
+
+_Static_assert(sizeof(struct qrcpt) == 64, "a recipient is 64 bytes");
+_Static_assert(RCMD_LAST < 16, "a reply command fits struct qrcpt's cmd");
+_Static_assert(sizeof(struct qmsg) <= 104, "a message is at most 104 bytes");
+
+static void
+rx_free(struct qmsg *m)
+{
+	struct qrecv *rx = m->rx;
+	if (!rx)
+		return;
+	if (rx->buf)
+		evbuffer_free(rx->buf);
+	if (rx->fd != -1)
+		close(rx->fd);
+	free(rx);
+	m->rx = NULL;
+}
+
 static void
 msg_free(struct qmsg *m)
 {
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		free(m->rcpt[i].addr);
-		free(m->rcpt[i].last_reply);
-		free(m->rcpt[i].transport);
-		free(m->rcpt[i].relay);
-		free(m->rcpt[i].detour);
+		struct qrcpt *r = &m->rcpt[i];
+		intern_drop(r->last_reply);
+		intern_drop(r->transport);
+		intern_drop(r->relay);
+		intern_drop(r->detour);
 	}
-	free(m->rcpt);
-	free(m->sender);
-	free(m->client);
-	if (m->buf)
-		evbuffer_free(m->buf);
-	if (m->fd != -1)
-		close(m->fd);
+	intern_drop(m->sender);
+	intern_drop(m->client);
+	if (m->state == Q_BUILDING || m->state == Q_COMMITTING)
+		rx_free(m);
 	free(m);
 }
 
@@ -123,104 +177,146 @@ msg_unref(struct qmsg *m)
 		msg_free(m);
 }
 
+/* A message with the recipients ADDR[0..N-1], its addresses copied into
+ * the same allocation; RX: with the receiving part (struct qrecv). */
 static struct qmsg *
-msg_new(void)
+msg_new(const char *const *addr, size_t n, bool rx)
 {
-	struct qmsg *m = calloc(1, sizeof(*m));
+	size_t len = sizeof(struct qmsg) + n * sizeof(struct qrcpt), at;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(addr[i]) + 1;
+	struct qmsg *m = calloc(1, len);
 	if (!m)
 		fatal("out of memory");
-	m->fd = -1;
 	m->refs = 1;
-	m->sched.idx = SCHED_NONE;
+	m->nrcpt = (uint32_t)n;
+	at = sizeof(struct qmsg) + n * sizeof(struct qrcpt);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(addr[i]) + 1;
+		memcpy((char *)m + at, addr[i], l);
+		m->rcpt[i].addr = (char *)m + at;
+		at += l;
+	}
+	if (rx) {
+		m->state = Q_BUILDING;
+		if (!(m->rx = calloc(1, sizeof(*m->rx))))
+			fatal("out of memory");
+		m->rx->fd = -1;
+	} else {
+		m->state = Q_QUEUED;
+		m->sched.idx = SCHED_NONE;
+	}
 	return m;
 }
 
-/* FNV-1a of a queue id. */
-static size_t
-id_hash(const char *id)
-{
-	uint32_t h = 2166136261u;
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 16777619u;
-	return h;
-}
-
+/* An enhanced status into a recipient (a valid one always fits). */
 static void
-hash_grow(void)
+set_status(struct qrcpt *r, const char *status)
 {
-	size_t n = q_hsize ? q_hsize * 2 : 1024;
-	struct qmsg **t = calloc(n, sizeof(*t));
-	if (!t)
-		fatal("out of memory");
-	for (struct qmsg *m = q_head; m; m = m->next) {
-		size_t b = id_hash(m->id) & (n - 1);
-		m->hnext = t[b];
-		t[b] = m;
-	}
-	free(q_byid);
-	q_byid = t;
-	q_hsize = n;
+	size_t n = strnlen(status, sizeof(r->status) - 1);
+	memcpy(r->status, status, n);
+	r->status[n] = '\0';
 }
 
-/* The committed message QID, or NULL: a hash lookup, never a walk. */
+/* A queue id as the number it writes (16 upper-case hex digits), or 0. */
+static uint64_t
+id_key(const char *id)
+{
+	uint64_t v = 0;
+	size_t i;
+	for (i = 0; i < FMT_QID_LEN && id[i]; i++) {
+		char c = id[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return 0;
+		v = v << 4 | (uint64_t)d;
+	}
+	return i == FMT_QID_LEN && !id[i] ? v : 0;
+}
+
+/* The committed message QID, or NULL: a binary search, never a walk. */
 static struct qmsg *
 msg_find(const char *qid)
 {
-	if (!q_hsize)
-		return NULL;
-	for (struct qmsg *m = q_byid[id_hash(qid) & (q_hsize - 1)]; m; m = m->hnext)
-		if (strcmp(m->id, qid) == 0)
-			return m;
-	return NULL;
+	uint64_t k = id_key(qid);
+	return k ? qindex_find(&q_byid, k) : NULL;
 }
 
-/* Add committed M in id order (new ids are the largest, so this is the
- * tail but after a clock set back) and to the hash. */
+/* Add committed M to the index by id. */
 static void
 list_add(struct qmsg *m)
 {
-	struct qmsg *after = q_tail;
-	while (after && strcmp(after->id, m->id) > 0)
-		after = after->prev;
-	m->prev = after;
-	m->next = after ? after->next : q_head;
-	if (m->next)
-		m->next->prev = m;
-	else
-		q_tail = m;
-	if (after)
-		after->next = m;
-	else
-		q_head = m;
-	q_count++;
-	if (q_count > q_hsize)
-		hash_grow(); /* puts M in too */
-	else {
-		size_t b = id_hash(m->id) & (q_hsize - 1);
-		m->hnext = q_byid[b];
-		q_byid[b] = m;
-	}
+	if (qindex_add(&q_byid, id_key(m->id), m) == -1)
+		fatal("out of memory");
 }
 
 static void
 list_del(struct qmsg *m)
 {
-	if (m->prev)
-		m->prev->next = m->next;
-	else
-		q_head = m->next;
-	if (m->next)
-		m->next->prev = m->prev;
-	else
-		q_tail = m->prev;
-	m->next = m->prev = NULL;
-	struct qmsg **pp = &q_byid[id_hash(m->id) & (q_hsize - 1)];
-	while (*pp && *pp != m)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = m->hnext;
-	m->hnext = NULL;
-	q_count--;
+	qindex_del(&q_byid, id_key(m->id));
+}
+
+/* The oldest committed message, the one after M by id: walks that
+ * survive a removal of M between steps. */
+static struct qmsg *
+msg_first(void)
+{
+	return qindex_first(&q_byid);
+}
+
+static struct qmsg *
+msg_next(const struct qmsg *m)
+{
+	return qindex_after(&q_byid, id_key(m->id));
+}
+
+/* ---- what waits for a destination (waitq.h) ----------------------------- */
+
+static void wait_note(struct qmsg *m, struct qrcpt *r, bool listed);
+
+/* A message read back at start, in the index: list its recipients that
+ * waited for their destination when relayd stopped. */
+static void
+wait_recovered(struct qmsg *m)
+{
+	for (size_t i = 0; i < m->nrcpt; i++)
+		wait_note(m, &m->rcpt[i], false);
+}
+
+/* Does message ID still have a recipient listed as waiting? */
+static bool
+wait_alive(uint64_t id, void *unused)
+{
+	const struct qmsg *m = qindex_find(&q_byid, id);
+	for (size_t i = 0; m && i < m->nrcpt; i++)
+		if (m->rcpt[i].waiting && m->rcpt[i].state == RCPT_PENDING)
+			return true;
+	return false;
+}
+
+/* After an attempt for R of M (or its state read from the state file):
+ * list it under its destination when it waits for it, that is when the
+ * reply or reason says the destination failed rather than the recipient
+ * (dlv_waits_for_destination()). LISTED: it is listed under that
+ * destination already. */
+static void
+wait_note(struct qmsg *m, struct qrcpt *r, bool listed)
+{
+	const char *transport = r->transport;
+	if (r->state != RCPT_PENDING || !transport ||
+	    !dlv_waits_for_destination((int)r->code, r->status,
+				       r->last_reply ? r->last_reply : "")) {
+		r->waiting = 0;
+		return;
+	}
+	if (listed)
+		return;
+	/* The destination's key as mta.c makes it: the recipient domain for
+	 * MX delivery, none for a transport with relays. */
+	const struct conf_transport *t = conf_transport_find(relayd_conf, transport);
+	const char *domain = t && t->nrelay == 0 ? cmd_domain(r->addr) : NULL;
+	waitq_add(transport, domain, id_key(m->id), wait_alive, NULL);
+	r->waiting = 1;
 }
 
 /* A fresh queue id: microseconds since the epoch and a counter, in hex;
@@ -254,27 +350,21 @@ _Static_assert(QID_MAX > FMT_QID_LEN, "a queue id must fit in struct qmsg");
 struct qmsg *
 queue_create(const struct qenv *env)
 {
-	struct qmsg *m = msg_new();
+	struct qmsg *m = msg_new(env->rcpt, env->nrcpt, true);
+	struct qrecv *rx = m->rx;
 	struct fmt_buf hdr = {0};
 	const char *why;
 
 	queue_newid(m->id);
-	m->state = Q_BUILDING;
-	m->sender = xstrdup(env->sender);
-	m->client = xstrdup(env->client);
+	m->sender = intern(env->sender ? env->sender : "");
+	m->client = intern(env->client ? env->client : "");
 	m->arrival = time(NULL);
-	m->body = env->body;
+	m->body = (unsigned)env->body & 3u;
 	m->smtputf8 = env->smtputf8;
-	m->rcpt = calloc(env->nrcpt, sizeof(*m->rcpt));
-	if (!m->rcpt)
-		fatal("out of memory");
-	m->nrcpt = env->nrcpt;
-	for (size_t i = 0; i < env->nrcpt; i++) {
-		m->rcpt[i].addr = xstrdup(env->rcpt[i]);
+	for (size_t i = 0; i < env->nrcpt; i++)
 		m->rcpt[i].next_attempt = m->arrival;
-	}
-	m->buf = evbuffer_new();
-	if (!m->buf)
+	rx->buf = evbuffer_new();
+	if (!rx->buf)
 		fatal("out of memory");
 	struct fmt_env fe = {
 		.arrival = (int64_t)m->arrival,
@@ -288,16 +378,16 @@ queue_create(const struct qenv *env)
 	if (strlen(m->id) < sizeof(fe.id)) /* else left empty: refused */
 		memcpy(fe.id, m->id, strlen(m->id) + 1);
 	/* The size digits are written at size_at once the size is known. */
-	if (spool_fmt_env_encode(&hdr, &fe, &m->size_at, &why) == -1) {
+	if (spool_fmt_env_encode(&hdr, &fe, &rx->size_at, &why) == -1) {
 		if (why == spool_fmt_nomem)
 			fatal("out of memory");
 		log_qmgr(LOG_ERR, "%s: cannot queue message: %s", m->id, why);
-		m->error = EINVAL;
-	} else if (evbuffer_add(m->buf, hdr.p, hdr.len) == -1) {
+		rx->error = EINVAL;
+	} else if (evbuffer_add(rx->buf, hdr.p, hdr.len) == -1) {
 		fatal("out of memory");
 	}
 	spool_fmt_buf_free(&hdr);
-	m->body_off = (off_t)evbuffer_get_length(m->buf);
+	m->body_off = (uint32_t)evbuffer_get_length(rx->buf);
 	return m;
 }
 
@@ -349,13 +439,13 @@ tmp_open(struct qmsg *m)
 {
 	unsigned slot;
 	while (pool_take(&slot)) {
-		snprintf(m->tmpname, sizeof(m->tmpname), "pool.%u", slot);
-		int fd = openat(q_tmpfd, m->tmpname, O_WRONLY | O_CLOEXEC);
+		snprintf(m->rx->tmpname, sizeof(m->rx->tmpname), "pool.%u", slot);
+		int fd = openat(q_tmpfd, m->rx->tmpname, O_WRONLY | O_CLOEXEC);
 		if (fd != -1)
 			return fd;
 	}
-	snprintf(m->tmpname, sizeof(m->tmpname), "%s", m->id);
-	return openat(q_tmpfd, m->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	snprintf(m->rx->tmpname, sizeof(m->rx->tmpname), "%s", m->id);
+	return openat(q_tmpfd, m->rx->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 }
 
 /* The tmp file of a message that was not committed. */
@@ -363,23 +453,24 @@ static void
 tmp_drop(struct qmsg *m)
 {
 	unsigned slot;
-	if (sscanf(m->tmpname, "pool.%u", &slot) == 1)
+	if (sscanf(m->rx->tmpname, "pool.%u", &slot) == 1)
 		pool_give(slot);
-	else if (m->tmpname[0])
-		unlinkat(q_tmpfd, m->tmpname, 0);
-	m->tmpname[0] = '\0';
+	else if (m->rx->tmpname[0])
+		unlinkat(q_tmpfd, m->rx->tmpname, 0);
+	m->rx->tmpname[0] = '\0';
 }
 
 static int
 spill(struct qmsg *m)
 {
-	if (m->fd == -1) {
-		m->fd = tmp_open(m);
-		if (m->fd == -1)
+	struct qrecv *rx = m->rx;
+	if (rx->fd == -1) {
+		rx->fd = tmp_open(m);
+		if (rx->fd == -1)
 			return -1;
 	}
-	while (evbuffer_get_length(m->buf) > 0)
-		if (evbuffer_write(m->buf, m->fd) == -1 && errno != EINTR)
+	while (evbuffer_get_length(rx->buf) > 0)
+		if (evbuffer_write(rx->buf, rx->fd) == -1 && errno != EINTR)
 			return -1;
 	return 0;
 }
@@ -388,17 +479,18 @@ spill(struct qmsg *m)
 int
 queue_write(struct qmsg *m, const void *buf, size_t len)
 {
-	if (m->error)
+	struct qrecv *rx = m->rx;
+	if (rx->error)
 		return -1;
-	if (evbuffer_add(m->buf, buf, len) == -1) {
-		m->error = ENOMEM;
+	if (evbuffer_add(rx->buf, buf, len) == -1) {
+		rx->error = ENOMEM;
 		return -1;
 	}
 	m->body_len += (off_t)len;
 	/* Large messages go to the tmp file as they arrive, so memory stays
 	 * bounded; the page-cache write is cheap, the fsync comes later. */
-	if (evbuffer_get_length(m->buf) >= QUEUE_SPILL && spill(m) == -1) {
-		m->error = errno ? errno : EIO;
+	if (evbuffer_get_length(rx->buf) >= QUEUE_SPILL && spill(m) == -1) {
+		rx->error = errno ? errno : EIO;
 		return -1;
 	}
 	return 0;
@@ -555,9 +647,9 @@ journal_batch(struct qmsg *batch)
 		err = errno ? errno : EIO;
 	off_t start = j_size;
 	struct segment *g = j_active;
-	for (struct qmsg *m = batch; m && !err; m = m->ds_next) {
-		size_t len = evbuffer_get_length(m->buf);
-		char *content = (char *)evbuffer_pullup(m->buf, -1);
+	for (struct qmsg *m = batch; m && !err; m = m->rx->ds_next) {
+		size_t len = evbuffer_get_length(m->rx->buf);
+		char *content = (char *)evbuffer_pullup(m->rx->buf, -1);
 		char hdr[FMT_REC_HEAD_MAX];
 		size_t hl = spool_fmt_rec_encode(hdr, m->id, len);
 		if (hl == 0) {
@@ -565,7 +657,7 @@ journal_batch(struct qmsg *batch)
 			err = EFBIG;
 			break;
 		}
-		spool_fmt_env_size(content + m->size_at, m->size);
+		spool_fmt_env_size(content + m->rx->size_at, m->size);
 		struct iovec iov[2] = {{hdr, hl}, {content, len}};
 		size_t total = hl + len, done = 0;
 		while (done < total) {
@@ -588,7 +680,7 @@ journal_batch(struct qmsg *batch)
 		if (err)
 			break;
 		m->seg = g;
-		m->rec_off = j_size + (off_t)hl;
+		m->rec_off = (uint32_t)(j_size + (off_t)hl);
 		j_size += (off_t)total;
 		n++;
 	}
@@ -598,8 +690,8 @@ journal_batch(struct qmsg *batch)
 	if (err) {
 		if (j_fd != -1 && ftruncate(j_fd, start) == 0)
 			j_size = start;
-		for (struct qmsg *m = batch; m; m = m->ds_next) {
-			m->error = err;
+		for (struct qmsg *m = batch; m; m = m->rx->ds_next) {
+			m->rx->error = err;
 			m->seg = NULL;
 		}
 	} else {
@@ -609,7 +701,7 @@ journal_batch(struct qmsg *batch)
 		pthread_mutex_unlock(&j_lock);
 	}
 	while (batch) {
-		struct qmsg *next = batch->ds_next;
+		struct qmsg *next = batch->rx->ds_next;
 		worker_post(commit_done, batch);
 		batch = next;
 	}
@@ -641,10 +733,10 @@ journal_main(void *unused)
 static void
 journal_submit(struct qmsg *m)
 {
-	m->ds_next = NULL;
+	m->rx->ds_next = NULL;
 	pthread_mutex_lock(&j_lock);
 	if (j_tail)
-		j_tail->ds_next = m;
+		j_tail->rx->ds_next = m;
 	else
 		j_head = m;
 	j_tail = m;
@@ -700,32 +792,34 @@ static void
 commit_work(void *arg)
 {
 	struct qmsg *m = arg;
+	struct qrecv *rx = m->rx;
 	char sizebuf[FMT_SIZE_DIGITS];
 
-	if (m->error) {
+	if (rx->error) {
 		/* Writing failed while DATA arrived (disk full). */
-		errno = m->error;
+		errno = rx->error;
 		goto fail;
 	}
 	if (spill(m) == -1)
 		goto fail;
 	spool_fmt_env_size(sizebuf, m->size);
-	if (pwrite(m->fd, sizebuf, sizeof(sizebuf), (off_t)m->size_at) != (ssize_t)sizeof(sizebuf))
+	if (pwrite(rx->fd, sizebuf, sizeof(sizebuf), (off_t)rx->size_at) !=
+	    (ssize_t)sizeof(sizebuf))
 		goto fail;
 	/* A file from the pool may be longer than this message. */
-	if (ftruncate(m->fd, m->body_off + m->body_len) == -1)
+	if (ftruncate(rx->fd, (off_t)m->body_off + m->body_len) == -1)
 		goto fail;
-	if (fsync(m->fd) == -1)
+	if (fsync(rx->fd) == -1)
 		goto fail;
-	close(m->fd);
-	m->fd = -1;
-	if (renameat2(q_tmpfd, m->tmpname, q_dirfd, m->id, RENAME_NOREPLACE) == -1)
+	close(rx->fd);
+	rx->fd = -1;
+	if (renameat2(q_tmpfd, rx->tmpname, q_dirfd, m->id, RENAME_NOREPLACE) == -1)
 		goto fail;
-	m->tmpname[0] = '\0';
-	m->error = 0;
+	rx->tmpname[0] = '\0';
+	rx->error = 0;
 
 	pthread_mutex_lock(&ds_lock);
-	m->ds_next = ds_head;
+	rx->ds_next = ds_head;
 	ds_head = m;
 	if (ds_running) {
 		pthread_mutex_unlock(&ds_lock);
@@ -743,11 +837,11 @@ commit_work(void *arg)
 		/* ---- From here on these messages are safe. ---- */
 		int rc = fsync(q_dirfd), err = errno;
 		while (batch) {
-			struct qmsg *next = batch->ds_next;
+			struct qmsg *next = batch->rx->ds_next;
 			if (rc == -1) {
 				/* Not known to be durable: refuse, and take it
 				 * back so it is not delivered behind a 451. */
-				batch->error = err ? err : EIO;
+				batch->rx->error = err ? err : EIO;
 				unlinkat(q_dirfd, batch->id, 0);
 			}
 			worker_post(commit_done, batch);
@@ -758,10 +852,10 @@ commit_work(void *arg)
 	pthread_mutex_unlock(&ds_lock);
 	return;
 fail:
-	m->error = errno ? errno : EIO;
-	if (m->fd != -1) {
-		close(m->fd);
-		m->fd = -1;
+	rx->error = errno ? errno : EIO;
+	if (rx->fd != -1) {
+		close(rx->fd);
+		rx->fd = -1;
 	}
 	tmp_drop(m);
 	worker_post(commit_done, m);
@@ -771,21 +865,24 @@ static void
 commit_done(void *arg)
 {
 	struct qmsg *m = arg;
-	void (*cb)(void *, struct qmsg *, int) = m->commit_cb;
+	struct qrecv *rx = m->rx;
+	void (*cb)(void *, struct qmsg *, int) = rx->commit_cb;
+	void *cb_arg = rx->commit_arg;
 
 	q_committing--;
-	evbuffer_free(m->buf);
-	m->buf = NULL;
-	if (m->error) {
-		int err = m->error;
+	if (rx->error) {
+		int err = rx->error;
 		log_qmgr(LOG_ERR, "%s: cannot queue message: %s", m->id, strerror(err));
-		cb(m->commit_arg, m, err);
+		cb(cb_arg, m, err);
 		msg_unref(m);
 		return;
 	}
+	/* Committed: the receiving part goes, the schedule takes its place. */
+	rx_free(m);
+	m->sched.idx = SCHED_NONE;
 	m->state = Q_QUEUED;
 	list_add(m);
-	cb(m->commit_arg, m, 0);
+	cb(cb_arg, m, 0);
 	queue_schedule(m);
 }
 
@@ -795,13 +892,13 @@ void
 queue_commit(struct qmsg *m, uint64_t size, void (*cb)(void *, struct qmsg *, int), void *arg)
 {
 	m->size = size;
-	m->commit_cb = cb;
-	m->commit_arg = arg;
+	m->rx->commit_cb = cb;
+	m->rx->commit_arg = arg;
 	m->state = Q_COMMITTING;
 	/* Even a known failure is reported from a completion, so the caller
 	 * is never called back from inside this function. */
 	q_committing++;
-	if (m->fd == -1 && !m->error && j_running)
+	if (m->rx->fd == -1 && !m->rx->error && j_running)
 		journal_submit(m);
 	else
 		worker_submit(commit_work, NULL, m);
@@ -811,9 +908,9 @@ queue_commit(struct qmsg *m, uint64_t size, void (*cb)(void *, struct qmsg *, in
 void
 queue_abort(struct qmsg *m)
 {
-	if (m->fd != -1) {
-		close(m->fd);
-		m->fd = -1;
+	if (m->rx->fd != -1) {
+		close(m->rx->fd);
+		m->rx->fd = -1;
 	}
 	tmp_drop(m);
 	msg_unref(m);
@@ -907,16 +1004,18 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 	/* Deferred unseen (the destination is known to be down): no attempt. */
 	if (!d->no_attempt)
 		r->attempts++;
-	free(r->transport);
-	r->transport = xstrdup(transport);
-	free(r->relay);
-	r->relay = strcmp(d->relay, "none") == 0 ? NULL : xstrdup(d->relay);
-	r->code = d->code;
-	r->cmd = d->cmd;
-	snprintf(r->status, sizeof(r->status), "%s", d->status);
+	/* Listed as waiting for this transport's destination already? */
+	bool listed = r->waiting && r->transport && strcmp(r->transport, transport) == 0;
+	intern_drop(r->transport);
+	r->transport = intern(transport);
+	intern_drop(r->relay);
+	r->relay = strcmp(d->relay, "none") == 0 ? NULL : intern(d->relay);
+	r->code = (unsigned)d->code & 1023u;
+	r->cmd = (unsigned)d->cmd & 15u;
+	set_status(r, d->status);
 	if (d->kind != DLV_OK) {
-		free(r->last_reply);
-		r->last_reply = xstrdup(d->text);
+		intern_drop(r->last_reply);
+		r->last_reply = intern(d->text);
 	}
 	const struct conf_transport *t = conf_transport_find(c, transport);
 	struct dlv rd;
@@ -926,16 +1025,19 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 		rd.kind = DLV_TEMPFAIL;
 		d = &rd;
 	}
+	if (d->kind != DLV_TEMPFAIL)
+		m->state_sync = true; /* something final: see state_save() */
 	switch (d->kind) {
 	case DLV_OK:
 		r->state = RCPT_SENT;
 		break;
 	case DLV_REROUTE: {
 		/* Once, and at once: the fallback gets it on the next run. */
-		free(r->detour);
-		r->detour = xstrdup(t->fallback->name);
+		intern_drop(r->detour);
+		r->detour = intern(t->fallback->name);
 		r->state = RCPT_PENDING;
 		r->next_attempt = now;
+		r->waiting = 0;
 		rd = *d;
 		int n = snprintf(rd.text, sizeof(rd.text), "to transport %.64s: ", r->detour);
 		if (n > 0 && (size_t)n < sizeof(rd.text))
@@ -960,6 +1062,9 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 			r->next_attempt = m->arrival + (time_t)c->queue.max_lifetime;
 		break;
 	}
+	wait_note(m, r, listed);
+	if (r->attempts > 1 && d->kind != DLV_REROUTE)
+		pace_outcome(r->state != RCPT_PENDING); /* a retry: did it go? */
 	stats_count(r->state == RCPT_SENT      ? STAT_SENT
 		    : r->state == RCPT_BOUNCED ? STAT_BOUNCED
 					       : STAT_DEFERRED,
@@ -1034,14 +1139,36 @@ msg_finish(struct qmsg *m)
 struct state_job {
 	struct qmsg *m;
 	struct fmt_buf buf;
+	bool sync;   /* fsync: it records something final */
+	bool exists; /* state/QID is there to overwrite */
 	int error;
 };
+
+/* Worker: a deferral alone (no fsync wanted) overwrites the existing file
+ * in place: no new inode, no rename (at 100,000 deferred messages those
+ * took most of the state writes' time). A crash in the middle can leave
+ * a mix of the two versions, which load_state() reads line by line: a line
+ * it cannot read is ignored (that recipient starts over), a whole file it
+ * cannot read means every recipient pending; a duplicate at worst. */
+static bool
+state_overwrite(struct state_job *j)
+{
+	int fd = openat(q_statefd, j->m->id, O_WRONLY | O_CLOEXEC);
+	if (fd == -1)
+		return false;
+	bool ok = pwrite(fd, j->buf.p, j->buf.len, 0) == (ssize_t)j->buf.len &&
+		  ftruncate(fd, (off_t)j->buf.len) == 0;
+	close(fd);
+	return ok;
+}
 
 static void
 state_work(void *arg)
 {
 	struct state_job *j = arg;
 	char tmp[QID_MAX + 8];
+	if (!j->sync && j->exists && state_overwrite(j))
+		return;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", j->m->id);
 	int fd = openat(q_statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd == -1) {
@@ -1057,7 +1184,7 @@ state_work(void *arg)
 		if (w > 0)
 			done += (size_t)w;
 	}
-	if (!j->error && fsync(fd) == -1)
+	if (!j->error && j->sync && fsync(fd) == -1)
 		j->error = errno;
 	close(fd);
 	if (!j->error && renameat(q_statefd, tmp, q_statefd, j->m->id) == -1)
@@ -1086,7 +1213,13 @@ state_done(void *arg)
 }
 
 /* Write the recipients' states; one write at a time per message, the last
- * state wins. */
+ * state wins. The file is fsync'd only when it records something final
+ * (a recipient sent, bounced or expired, a detour, the delay warning sent,
+ * a hold): a deferral alone (attempts, next attempt, last reply) is written
+ * without, as Postfix's qmgr does. A crash may then lose the last deferral,
+ * which costs an earlier retry, never a message: load_state() ignores a
+ * state file it cannot read (every recipient pending). At 100,000 deferred
+ * messages that is 100,000 fsyncs per retry cycle less. */
 static void
 state_save(struct qmsg *m)
 {
@@ -1099,6 +1232,9 @@ state_save(struct qmsg *m)
 	if (!j)
 		fatal("out of memory");
 	j->m = m;
+	j->sync = m->state_sync;
+	j->exists = m->has_state;
+	m->state_sync = false;
 	const char *why;
 	struct fmt_rcpt fr;
 	if (spool_fmt_state_begin(&j->buf, m->warned, m->held, &why) == -1)
@@ -1243,6 +1379,7 @@ notify_delay(struct qmsg *m)
 	if (!idx)
 		fatal("out of memory");
 	m->warned = true;
+	m->state_sync = true;
 	for (size_t i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state == RCPT_PENDING)
 			idx[n++] = i;
@@ -1255,6 +1392,12 @@ void
 queue_job_done(struct qmsg *m)
 {
 	m->jobs--;
+	if (m->jobs == 0 && m->retrying) {
+		m->retrying = 0;
+		q_retry_inflight--;
+		if (q_retry_inflight == RETRY_INFLIGHT_MAX - 1)
+			queue_rearm(); /* room again */
+	}
 	if (m->jobs == 0 && m->state == Q_QUEUED) {
 		notify_failures(m);
 		if (!msg_finished(m) &&
@@ -1314,6 +1457,7 @@ expire(struct qmsg *m, size_t i)
 
 	dlv_decide(&ev, &v);
 	r->state = RCPT_EXPIRED;
+	m->state_sync = true;
 	r->notify = true;
 	snprintf(r->status, sizeof(r->status), "4.4.7");
 	stats_count(STAT_EXPIRED, r->transport, 1);
@@ -1406,7 +1550,7 @@ static const struct job_ops queue_job_ops = {
 };
 
 static void
-dispatch(struct qmsg *m, time_t now)
+dispatch(struct qmsg *m, time_t now, bool retry)
 {
 	const struct conf *c = relayd_conf;
 	struct job *jobs = NULL;
@@ -1491,6 +1635,10 @@ dispatch(struct qmsg *m, time_t now)
 		job_add(j, r->addr, i);
 		r->inflight = true;
 	}
+	if (retry && !m->retrying && (jobs || waits)) {
+		m->retrying = 1;
+		q_retry_inflight++;
+	}
 	while (waits) {
 		struct mxwait *w = waits;
 		waits = w->next;
@@ -1527,6 +1675,79 @@ dispatch(struct qmsg *m, time_t now)
  * QUEUE_RUN_BUDGET_US of this turn of the loop; when retries are left, the
  * loop serves sessions and connections before the next turn, so a backlog
  * made due at once never stalls the loop. */
+static double
+mono_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Count a new message dispatched at MONO. */
+static void
+pace_fresh(double mono)
+{
+	if (mono - q_fresh_sec >= 1.0) {
+		double secs = mono - q_fresh_sec;
+		double rate = secs < 2.0 ? (double)q_fresh_count / secs : 0;
+		q_fresh_rate = q_fresh_rate * 0.5 + rate * 0.5;
+		q_fresh_sec = mono;
+		q_fresh_count = 0;
+	}
+	q_fresh_count++;
+	q_fresh_last = mono;
+}
+
+/* An outcome of a retried recipient: OK false when it was deferred. */
+static void
+pace_outcome(bool ok)
+{
+	double mono = mono_now();
+	if (mono - q_outcome_at >= 0.5) {
+		/* About half in 2 s; nothing left after 16 s. */
+		double f = mono - q_outcome_at > 16 ? 0 : 1 / (1 + (mono - q_outcome_at) / 2);
+		q_retry_ok *= f;
+		q_retry_fail *= f;
+		q_outcome_at = mono;
+	}
+	if (ok)
+		q_retry_ok += 1;
+	else
+		q_retry_fail += 1;
+}
+
+/* Retries per second now, or 0: not paced. */
+static double
+pace_rate(double mono)
+{
+	if (mono - q_fresh_last > PACE_BUSY)
+		return 0; /* no new mail: nothing to make room for */
+	if (mono - q_outcome_at > 16 || q_retry_fail < 20 || q_retry_fail < 4 * q_retry_ok)
+		return 0; /* retries deliver (a destination is back) */
+	double rate = q_fresh_rate / PACE_SHARE;
+	return rate > PACE_MIN ? rate : PACE_MIN;
+}
+
+/* May one more retried message go to mta.c at MONO (RATE a second)? */
+static bool
+pace_take(double mono, double rate)
+{
+	q_pace_tokens += (mono - q_pace_at) * rate;
+	q_pace_at = mono;
+	if (q_pace_tokens > rate)
+		q_pace_tokens = rate; /* at most a second's worth at once */
+	if (q_pace_tokens >= 1) {
+		q_pace_tokens -= 1;
+		return true;
+	}
+	q_pace_next = mono + (1 - q_pace_tokens) / rate;
+	return false;
+}
+
+/* Run due messages: all due new mail, then retries for at most
+ * QUEUE_RUN_BUDGET_US of this turn of the loop (and as the pace allows);
+ * when retries are left, the loop serves sessions and connections before
+ * the next turn, so a backlog made due at once never stalls the loop. */
 static void
 queue_run(evutil_socket_t fd, short what, void *arg)
 {
@@ -1536,11 +1757,23 @@ queue_run(evutil_socket_t fd, short what, void *arg)
 
 	if (q_stopping)
 		return;
-	while ((e = sched_pop_due(&q_fresh, now)) != NULL)
-		dispatch(msg_of(e), now);
+	double mono = mono_now();
+	while ((e = sched_pop_due(&q_fresh, now)) != NULL) {
+		pace_fresh(mono);
+		dispatch(msg_of(e), now, false);
+	}
+	double rate = pace_rate(mono);
+	q_pace_next = 0;
+	if (!rate)
+		q_pace_tokens = 0, q_pace_at = mono;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (unsigned n = 1; (e = sched_pop_due(&q_sched, now)) != NULL; n++) {
-		dispatch(msg_of(e), now);
+	for (unsigned n = 1; (e = sched_peek(&q_sched)) != NULL && e->when <= now; n++) {
+		if (q_retry_inflight >= RETRY_INFLIGHT_MAX)
+			return; /* queue_job_done() rearms */
+		if (rate && !pace_take(mono, rate))
+			break; /* queue_rearm() waits until q_pace_next */
+		sched_pop_due(&q_sched, now);
+		dispatch(msg_of(e), now, true);
 		if (n % 16 != 0)
 			continue;
 		clock_gettime(CLOCK_MONOTONIC, &t);
@@ -1565,14 +1798,25 @@ static void
 queue_rearm(void)
 {
 	struct sched_entry *e = sched_peek(&q_sched), *f = sched_peek(&q_fresh);
-	if (!e || (f && f->when < e->when))
-		e = f;
-	if (!e || q_stopping)
+	if (q_retry_inflight >= RETRY_INFLIGHT_MAX)
+		e = NULL; /* queue_job_done() rearms when there is room */
+	if (q_stopping || (!e && !f))
 		return;
 	time_t now = time(NULL);
-	struct timeval tv = {0, 0};
-	if (e->when > now)
-		tv.tv_sec = e->when - now;
+	/* Microseconds from now: new mail when due, retries when due and
+	 * the pace allows. */
+	long long delay = -1;
+	if (f)
+		delay = f->when > now ? (long long)(f->when - now) * 1000000 : 0;
+	if (e) {
+		long long d = e->when > now ? (long long)(e->when - now) * 1000000 : 0;
+		double wait = q_pace_next - mono_now();
+		if (wait > 0 && d < (long long)(wait * 1e6))
+			d = (long long)(wait * 1e6) + 1;
+		if (delay < 0 || d < delay)
+			delay = d;
+	}
+	struct timeval tv = {(time_t)(delay / 1000000), (suseconds_t)(delay % 1000000)};
 	/* A pending timer that fires earlier is fine: queue_run re-arms. */
 	struct timeval left, cur;
 	if (evtimer_pending(q_timer, &left)) {
@@ -1597,7 +1841,7 @@ queue_flush(const char *qid)
 		return -1;
 	if (!one)
 		mta_flush(NULL, NULL);
-	for (struct qmsg *m = one ? one : q_head; m; m = one ? NULL : m->next) {
+	for (struct qmsg *m = one ? one : msg_first(); m; m = one ? NULL : msg_next(m)) {
 		for (size_t i = 0; i < m->nrcpt; i++) {
 			struct qrcpt *r = &m->rcpt[i];
 			if (r->state != RCPT_PENDING || r->inflight)
@@ -1613,26 +1857,29 @@ queue_flush(const char *qid)
 
 /* Deferred recipients of TRANSPORT (and DOMAIN) that waited for the
  * destination are due now: it works again. Recipients deferred for their
- * own reasons (greylisting, a full mailbox) keep their retry time. A scan,
- * but only after failures. */
+ * own reasons (greylisting, a full mailbox) keep their retry time. Costs
+ * the messages listed as waiting for it (waitq.h), never a walk. */
 void
 queue_release(const char *transport, const char *domain)
 {
 	time_t now = time(NULL);
-	size_t n = 0;
+	size_t n = 0, nids;
+	uint64_t *ids = waitq_take(transport, domain, &nids);
 
-	for (struct qmsg *m = q_head; m; m = m->next) {
+	for (size_t k = 0; k < nids; k++) {
+		struct qmsg *m = qindex_find(&q_byid, ids[k]);
 		bool any = false;
-		if (m->held)
-			continue; /* released by relayctl release, due then */
+		if (!m || m->held)
+			continue; /* gone; or released by relayctl release, due then */
 		for (size_t i = 0; i < m->nrcpt; i++) {
 			struct qrcpt *r = &m->rcpt[i];
-			if (r->state != RCPT_PENDING || r->inflight || r->next_attempt <= now ||
+			if (!r->waiting || r->state != RCPT_PENDING || r->inflight ||
 			    !r->transport || strcmp(r->transport, transport) != 0 ||
-			    (domain && strcasecmp(cmd_domain(r->addr), domain) != 0) ||
-			    !dlv_waits_for_destination(r->code, r->status,
-						       r->last_reply ? r->last_reply : ""))
+			    (domain && strcasecmp(cmd_domain(r->addr), domain) != 0))
 				continue;
+			r->waiting = 0;
+			if (r->next_attempt <= now)
+				continue; /* due anyway */
 			r->next_attempt = now;
 			any = true;
 			n++;
@@ -1640,6 +1887,7 @@ queue_release(const char *transport, const char *domain)
 		if (any)
 			queue_schedule(m);
 	}
+	free(ids);
 	if (n)
 		log_qmgr(LOG_INFO,
 			 "%s: destination %s works again: %zu deferred recipient%s released",
@@ -1669,8 +1917,8 @@ queue_delete_all(void)
 	size_t n = 0;
 	struct qmsg *m, *next;
 
-	for (m = q_head; m; m = next) {
-		next = m->next;
+	for (m = msg_first(); m; m = next) {
+		next = msg_next(m);
 		queue_delete(m->id);
 		n++;
 	}
@@ -1684,6 +1932,7 @@ msg_hold(struct qmsg *m, bool hold)
 	if (m->held == hold)
 		return false;
 	m->held = hold;
+	m->state_sync = true;
 	if (!hold) {
 		/* Released: due at once (the retry clock ran meanwhile). */
 		time_t now = time(NULL);
@@ -1725,7 +1974,7 @@ queue_hold_all(const char *domain, bool hold)
 {
 	size_t n = 0;
 
-	for (struct qmsg *m = q_head; m; m = m->next)
+	for (struct qmsg *m = msg_first(); m; m = msg_next(m))
 		if ((!domain || msg_has_domain(m, domain)) && msg_hold(m, hold))
 			n++;
 	return n;
@@ -1748,7 +1997,7 @@ queue_body_open(const char *qid, off_t *off, off_t *len)
 void
 queue_foreach(void (*cb)(void *arg, const struct qmsg *m), void *arg)
 {
-	for (struct qmsg *m = q_head; m; m = m->next)
+	for (struct qmsg *m = msg_first(); m; m = msg_next(m))
 		cb(arg, m);
 }
 
@@ -1758,16 +2007,10 @@ const struct qmsg *
 queue_next(const char *after)
 {
 	if (!after || !after[0])
-		return q_head;
-	struct qmsg *m = msg_find(after);
-	if (m)
-		return m->next;
-	/* Gone since: the first one above it, from whichever end is nearer
-	 * in id order (the list is sorted). */
-	for (m = q_tail; m && strcmp(m->id, after) > 0; m = m->prev)
-		if (!m->prev || strcmp(m->prev->id, after) <= 0)
-			return m;
-	return NULL;
+		return msg_first();
+	/* Gone since or not: the first one above it (a binary search). */
+	uint64_t k = id_key(after);
+	return k ? qindex_after(&q_byid, k) : NULL;
 }
 
 /* The queued message QID, or NULL. */
@@ -1788,7 +2031,7 @@ queue_idle(void)
 size_t
 queue_count(void)
 {
-	return q_count;
+	return qindex_count(&q_byid);
 }
 
 /* ---- recovery ------------------------------------------------------- */
@@ -1851,23 +2094,17 @@ msg_decode(const char *buf, size_t len, size_t *hlen, const char **why)
 			fatal("out of memory");
 		return NULL;
 	}
-	struct qmsg *m = msg_new();
+	struct qmsg *m = msg_new((const char *const *)e.rcpt, e.nrcpt, false);
 	snprintf(m->id, sizeof(m->id), "%s", e.id);
 	m->arrival = (time_t)e.arrival;
 	m->size = e.size;
-	m->client = xstrdup(e.client);
-	m->body = e.body;
+	m->client = intern(e.client ? e.client : "");
+	m->body = (unsigned)e.body & 3u;
 	m->smtputf8 = e.smtputf8;
-	m->sender = xstrdup(e.sender);
-	m->rcpt = calloc(e.nrcpt, sizeof(*m->rcpt));
-	if (!m->rcpt)
-		fatal("out of memory");
-	m->nrcpt = e.nrcpt;
-	for (size_t i = 0; i < m->nrcpt; i++) {
-		m->rcpt[i].addr = xstrdup(e.rcpt[i]);
+	m->sender = intern(e.sender ? e.sender : "");
+	for (size_t i = 0; i < m->nrcpt; i++)
 		m->rcpt[i].next_attempt = m->arrival;
-	}
-	m->body_off = (off_t)*hlen;
+	m->body_off = (uint32_t)*hlen;
 	spool_fmt_env_free(&e);
 	return m;
 }
@@ -1989,20 +2226,21 @@ load_state(struct qmsg *m)
 			continue;
 		}
 		struct qrcpt *r = &m->rcpt[fr.idx];
-		r->state = (enum rcpt_state)fr.state;
-		r->attempts = fr.attempts;
+		r->state = (unsigned)fr.state & 3u;
+		r->attempts = fr.attempts & 0x1fffffffu;
 		r->next_attempt = (time_t)fr.next;
-		r->code = fr.code;
-		r->cmd = fr.cmd;
-		snprintf(r->status, sizeof(r->status), "%s", fr.status);
-		free(r->transport);
-		r->transport = fr.transport[0] ? xstrdup(fr.transport) : NULL;
-		free(r->relay);
-		r->relay = fr.relay[0] ? xstrdup(fr.relay) : NULL;
-		free(r->detour);
-		r->detour = fr.detour[0] ? xstrdup(fr.detour) : NULL;
-		free(r->last_reply);
-		r->last_reply = fr.reply[0] ? xstrdup(fr.reply) : NULL;
+		r->code = (unsigned)fr.code & 1023u;
+		r->cmd = (unsigned)fr.cmd & 15u;
+		set_status(r, fr.status);
+		intern_drop(r->transport);
+		r->transport = fr.transport[0] ? intern(fr.transport) : NULL;
+		intern_drop(r->relay);
+		r->relay = fr.relay[0] ? intern(fr.relay) : NULL;
+		intern_drop(r->detour);
+		r->detour = fr.detour[0] ? intern(fr.detour) : NULL;
+		intern_drop(r->last_reply);
+		r->last_reply = fr.reply[0] ? intern(fr.reply) : NULL;
+		r->waiting = 0;
 	}
 	free(buf);
 }
@@ -2156,6 +2394,7 @@ recover_segment(unsigned id)
 		m->rec_off = content;
 		m->state = Q_QUEUED;
 		list_add(m);
+		wait_recovered(m);
 		g->live++;
 		n++;
 		queue_schedule(m);
@@ -2378,10 +2617,12 @@ recover(void)
 			m->state = Q_QUEUED;
 			list_add(m);
 			n++;
-			if (msg_finished(m))
+			if (msg_finished(m)) {
 				msg_finish(m);
-			else
+			} else {
+				wait_recovered(m);
 				queue_schedule(m);
+			}
 		}
 		closedir(d);
 	}
@@ -2389,9 +2630,9 @@ recover(void)
 	 * journal record recovered above (those loaded theirs: has_state). */
 	const char **live = NULL;
 	size_t nlive = 0;
-	if (q_count && !(live = malloc(q_count * sizeof(*live))))
+	if (qindex_count(&q_byid) && !(live = malloc(qindex_count(&q_byid) * sizeof(*live))))
 		fatal("out of memory");
-	for (struct qmsg *m = q_head; m; m = m->next)
+	for (struct qmsg *m = msg_first(); m; m = msg_next(m))
 		if (m->has_state)
 			live[nlive++] = m->id;
 	if (nlive)

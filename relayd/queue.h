@@ -28,7 +28,9 @@
  *   queue/QID    committed: envelope header, blank line, stored body
  *   state/QID    recipient states ("RELAYD-STATE 2", one line each) and
  *                the message's flags (delay warning sent, on hold),
- *                replaced atomically (write + rename)
+ *                replaced atomically (write + rename, fsync'd) when it
+ *                records something final, overwritten in place without
+ *                fsync for a deferral alone (state_save() in queue.c)
  *   corrupt/QID  unreadable files moved aside at start
  *
  * Invariant: a message is in queue/ only after its file and the directory
@@ -48,66 +50,75 @@
 
 #include "relayd/dlv.h"
 #include "relayd/sched.h"
+#include "relayd/spool_fmt.h"
 
 struct event_base;
 struct segment;
 
-#define QID_MAX 24
+#define QID_MAX (FMT_QID_LEN + 1) /* 16 upper-case hex digits */
 
 enum rcpt_state { RCPT_PENDING, RCPT_SENT, RCPT_BOUNCED, RCPT_EXPIRED };
 
+/* A recipient: 64 bytes. Its strings but the address are interned
+ * (intern.h): a backlog's recipients share their transport, relay and,
+ * often, last reply. */
 struct qrcpt {
-	char *addr;
-	enum rcpt_state state;
-	unsigned attempts;
+	const char *addr;	/* in the message's own allocation */
+	const char *last_reply; /* NULL until an attempt failed */
+	const char *transport;	/* transport of the last attempt, NULL before */
+	const char *relay;	/* "HOST[IP]:PORT" of the last attempt, or NULL */
+	const char *detour;	/* re-routed to this fallback transport, or NULL */
 	time_t next_attempt;
-	char *last_reply; /* NULL until an attempt failed */
-	char *transport;  /* transport of the last attempt, NULL before */
-	char *relay;	  /* "HOST[IP]:PORT" of the last attempt, or NULL */
-	char *detour;	  /* re-routed to this fallback transport, or NULL */
-	int code;	  /* remote reply code of the last attempt, 0: local */
-	char status[16];  /* enhanced status of the last attempt */
-	int cmd;	  /* enum reply_cmd the last reply answered */
-	bool inflight;	  /* in a delivery job now */
-	bool notify;	  /* failed: the sender is owed a DSN */
+	unsigned attempts : 29;
+	unsigned notify : 1;   /* failed: the sender is owed a DSN */
+	unsigned inflight : 1; /* in a delivery job now */
+	unsigned waiting : 1;  /* listed as waiting for its destination (waitq.h) */
+	unsigned code : 10;    /* remote reply code of the last attempt, 0: local */
+	unsigned cmd : 4;      /* enum reply_cmd the last reply answered */
+	unsigned state : 2;    /* enum rcpt_state */
+	char status[10];       /* enhanced status of the last attempt ("5.123.456") */
 };
 
-/* Read-only outside queue.c. */
+struct qrecv;
+
+/*
+ * A message: 104 bytes, then its recipients and their addresses in the same
+ * allocation (one recipient of 27 bytes: 208 bytes with malloc's header;
+ * with the id index and the heap, about 233 bytes per queued message).
+ * What only receiving and committing need (the buffer, the tmp file, the
+ * commit callback) is in struct qrecv, freed once committed. Read-only
+ * outside queue.c.
+ */
 struct qmsg {
-	char id[QID_MAX];
-	char *sender; /* "" for the null sender */
-	char *client; /* "HOST[IP]" */
+	union {
+		struct sched_entry sched; /* queued: when it is due (private) */
+		struct qrecv *rx;	  /* being received or committed (private) */
+	};
+	const char *sender;  /* interned; "" for the null sender */
+	const char *client;  /* interned; "HOST[IP]" */
+	struct segment *seg; /* journal segment holding it, or NULL: queue/QID (private) */
 	time_t arrival;
 	uint64_t size;
-	int body; /* BODY_NONE / BODY_7BIT / BODY_8BITMIME (cmd.h) */
-	bool smtputf8;
-	struct qrcpt *rcpt;
-	size_t nrcpt;
-	bool warned; /* delay warning sent */
-	bool held;   /* on hold (relayctl hold): not delivered until released */
-
+	off_t body_len;	   /* stored body (private) */
+	uint32_t body_off; /* where the stored body starts in the record or file (private) */
+	uint32_t rec_off;  /* where its record's content starts in SEG (private) */
+	uint32_t nrcpt;
+	uint32_t jobs; /* delivery jobs in flight (private) */
+	uint32_t refs; /* (private) */
+	char id[QID_MAX];
+	unsigned state : 2; /* enum qstate (private) */
+	unsigned body : 2;  /* BODY_NONE / BODY_7BIT / BODY_8BITMIME (cmd.h) */
+	unsigned smtputf8 : 1;
+	unsigned warned : 1; /* delay warning sent */
+	unsigned held : 1;   /* on hold (relayctl hold): not delivered until released */
 	/* private to queue.c */
-	struct sched_entry sched;
-	bool fresh; /* SCHED is in the new-mail heap (no recipient tried yet) */
-	off_t body_off, body_len;
-	size_t size_at; /* offset of the size digits in the header */
-	unsigned jobs;	/* delivery jobs in flight */
-	unsigned refs;
-	int state;
-	int fd; /* tmp file while being written and spilled */
-	struct evbuffer *buf;
-	int error;
-	bool state_writing, state_dirty;
-	bool has_state;	      /* state/QID exists */
-	bool pinned;	      /* a reader has its file open: never reuse the file */
-	char tmpname[32];     /* its file in tmp/ while being written */
-	struct segment *seg;  /* journal segment holding it, or NULL: queue/QID */
-	off_t rec_off;	      /* where its record's content starts in SEG */
-	struct qmsg *ds_next; /* awaiting the directory fsync (group commit) */
-	void (*commit_cb)(void *, struct qmsg *, int);
-	void *commit_arg;
-	struct qmsg *next, *prev; /* all committed messages, by id */
-	struct qmsg *hnext;	  /* the id hash's chain */
+	unsigned fresh : 1; /* SCHED is in the new-mail heap (no recipient tried yet) */
+	unsigned state_writing : 1, state_dirty : 1;
+	unsigned state_sync : 1; /* the next state save must be fsync'd (see state_save()) */
+	unsigned has_state : 1;	 /* state/QID exists */
+	unsigned pinned : 1;	 /* a reader has its file open: never reuse the file */
+	unsigned retrying : 1;	 /* its jobs count in q_retry_inflight */
+	struct qrcpt rcpt[];
 };
 
 /* The envelope of a message being received. */

@@ -16,14 +16,14 @@ before(const struct sched_entry *a, const struct sched_entry *b)
 {
 	if (a->when != b->when)
 		return a->when < b->when;
-	return a->seq < b->seq;
+	return (int32_t)(a->seq - b->seq) < 0; /* right across a wrap */
 }
 
 static void
 place(struct sched *s, size_t i, struct sched_entry *e)
 {
 	s->heap[i] = e;
-	e->idx = i;
+	e->idx = (uint32_t)i;
 }
 
 static void
@@ -99,7 +99,7 @@ sched_set(struct sched *s, struct sched_entry *e, time_t when)
 	e->when = when;
 	e->seq = s->seq++;
 	s->heap[s->n] = e;
-	e->idx = s->n++;
+	e->idx = (uint32_t)s->n++;
 	sift_up(s, e->idx);
 	return 0;
 }

@@ -18,23 +18,25 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "conf/conf.h"
 
-#define SCHED_NONE ((size_t)-1)
+#define SCHED_NONE UINT32_MAX
 
-/* Embedded in whatever is scheduled; idx is SCHED_NONE when not queued. */
+/* Embedded in whatever is scheduled (16 bytes: one per queued message);
+ * idx is SCHED_NONE when not queued. */
 struct sched_entry {
 	time_t when;
-	size_t idx;
-	unsigned long seq; /* FIFO among equal times */
+	uint32_t idx;
+	uint32_t seq; /* FIFO among equal times (compared across a wrap) */
 };
 
 struct sched {
 	struct sched_entry **heap;
 	size_t n, cap;
-	unsigned long seq;
+	uint32_t seq;
 };
 
 void sched_init(struct sched *s);

@@ -465,8 +465,8 @@ commit_done(void *arg, struct qmsg *m, int err)
 				  se->srv->user);
 		else
 			log_smtpd(LOG_INFO, "%s: client=%s", m->id, m->client);
-		log_qmgr(LOG_INFO, "%s: from=<%s>, size=%llu, nrcpt=%zu, client=%s (queued)", m->id,
-			 m->sender, (unsigned long long)m->size, m->nrcpt, m->client);
+		log_qmgr(LOG_INFO, "%s: from=<%s>, size=%llu, nrcpt=%u, client=%s (queued)", m->id,
+			 m->sender, (unsigned long long)m->size, (unsigned)m->nrcpt, m->client);
 		snprintf(text, sizeof(text), "250 2.0.0 Ok: queued as %s", m->id);
 		stats_count(STAT_RECEIVED, NULL, 1);
 	} else {

@@ -94,6 +94,33 @@ def test_release_only_what_waited_for_destination(start_relayd, scripted):
     assert len(r.find_log(sent_re("grey@dest.test", qid=qa))) == 1
 
 
+def test_release_after_restart(start_relayd, scripted):
+    """What waited for a destination when relayd stopped still waits for it
+    after a start: the first delivery to the destination releases it (the
+    queue lists it again from its state file), without a walk of the queue
+    and without touching the greylisted recipient."""
+    port = free_port("127.0.0.2")
+    srv = scripted("127.0.0.2", port=port, name="dest",
+                   rcpt_replies=lambda a: GREY if a.startswith("grey@") else None)
+    r = start_relayd(transports={"out": transport(srv)}, routes={"*": "out"},
+                     queue={"retry": ["1h"]})
+    qa = r.send("a@origin.test", ["grey@dest.test"], simple_message("greylisted"))
+    r.wait_log(sent_re("grey@dest.test", qid=qa, status="deferred"))
+    srv.stop()
+    qb = r.send("a@origin.test", ["waits@dest.test"], simple_message("waits"))
+    m = r.wait_log(sent_re("waits@dest.test", qid=qb, status="deferred", strict_relay=False))
+    assert "Connection refused" in m.group("reason"), m.group(0)
+    r.restart()
+    r.wait_log(r"recovered 2 messages")
+    srv.start()
+    qc = r.send("a@origin.test", ["fresh@dest.test"], simple_message("fresh"))
+    r.wait_log(sent_re("fresh@dest.test", qid=qc, status="sent"))
+    r.wait_log(sent_re("waits@dest.test", qid=qb, status="sent", attempts=2), timeout=5)
+    r.wait_log(r"out: destination \(relay\) works again: 1 deferred recipient released")
+    time.sleep(1.5)
+    assert len(srv.rcpts_tried("grey@dest.test")) == 1, "a greylisted recipient was released"
+
+
 def test_flush_one_qid_touches_only_it(start_relayd, scripted):
     """Two greylisted messages; the greylisting ends; `relayctl flush` of
     one delivers that one and leaves the other alone until its own time."""

@@ -35,7 +35,7 @@ Assumptions beyond the contract (docs/relayctl.md):
   * `route` through relayd prints "mx: HOST (PREF), ..." when it looked the
     MX hosts up, then "destination:", "detour:" (with a fallback),
     "back-off:" and "down:" lines.
-  * a long listing is produced in batches (of 512 messages) and still lists
+  * a long listing is produced in batches (of 256 messages) and still lists
     every message once, in order.
 """
 
@@ -188,7 +188,7 @@ def test_queue_json_escaping(relay_sink):
 
 
 def test_queue_listing_in_batches(start_relayd, scripted):
-    # More messages than one listing batch (512): every one listed once, in order.
+    # More messages than one listing batch (256): every one listed once, in order.
     down = scripted("127.0.0.3", name="down", start=False)
     r = start_relayd(transports={"t": transport(down)}, routes={"*": "t"}, queue=HOUR)
     n = 1100
@@ -693,7 +693,7 @@ def test_queue_summary(start_relayd, scripted):
 
 
 def test_queue_summary_in_batches(start_relayd, scripted):
-    # More messages than one batch (512): every recipient counted once.
+    # More messages than one batch (256): every recipient counted once.
     down = scripted("127.0.0.3", name="down", start=False)
     r = start_relayd(transports={"t": transport(down)}, routes={"*": "t"}, queue=HOUR,
                      start=False)

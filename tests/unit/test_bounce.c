@@ -39,6 +39,21 @@ unwrapped(const char *t)
 	return u;
 }
 
+/* A message holding copies of R[0..N-1] (struct qmsg ends with its
+ * recipients). */
+static struct qmsg *
+msg_with(const struct qrcpt *r, size_t n)
+{
+	struct qmsg *m = calloc(1, sizeof(*m) + n * sizeof(*r));
+	assert_non_null(m);
+	memcpy(m->rcpt, r, n * sizeof(*r));
+	snprintf(m->id, sizeof(m->id), "661BA0C1A8F4E000");
+	m->sender = "alice@origin.test";
+	m->arrival = 1700000000;
+	m->nrcpt = (uint32_t)n;
+	return m;
+}
+
 static void
 test_text(void **state)
 {
@@ -59,13 +74,7 @@ test_text(void **state)
 	r[2].addr = "never@dest.test";
 	r[2].state = RCPT_BOUNCED;
 
-	struct qmsg m;
-	memset(&m, 0, sizeof(m));
-	snprintf(m.id, sizeof(m.id), "661BA0C1A8F4E000");
-	m.sender = "alice@origin.test";
-	m.arrival = 1700000000;
-	m.rcpt = r;
-	m.nrcpt = 3;
+	struct qmsg *m = msg_with(r, 3);
 
 	struct conf c;
 	memset(&c, 0, sizeof(c));
@@ -75,7 +84,7 @@ test_text(void **state)
 	const size_t idx[] = {0, 1, 2};
 	const char hdr[] = "From: alice@origin.test\r\nSubject: hi\r\n";
 	size_t len = 0;
-	char *t = bounce_text(&m, idx, 3, false, hdr, sizeof(hdr) - 1, &c, 1700000100, 7, &len);
+	char *t = bounce_text(m, idx, 3, false, hdr, sizeof(hdr) - 1, &c, 1700000100, 7, &len);
 	assert_non_null(t);
 	assert_int_equal(strlen(t), len);
 	static const char *const want[] = {
@@ -110,14 +119,15 @@ test_text(void **state)
 	free(t);
 
 	/* A delay warning: Action delayed, Will-Retry-Until arrival + lifetime. */
-	r[1].state = RCPT_PENDING;
-	snprintf(r[1].status, sizeof(r[1].status), "4.4.1");
-	t = bounce_text(&m, idx + 1, 1, true, NULL, 0, &c, 1700000100, 8, &len);
+	m->rcpt[1].state = RCPT_PENDING;
+	snprintf(m->rcpt[1].status, sizeof(m->rcpt[1].status), "4.4.1");
+	t = bounce_text(m, idx + 1, 1, true, NULL, 0, &c, 1700000100, 8, &len);
 	assert_non_null(t);
 	assert_non_null(strstr(t, "Action: delayed\r\nStatus: 4.4.1\r\n"));
 	assert_non_null(strstr(t, "Will-Retry-Until: Sun, 19 Nov 2023 22:13:20 +0000"));
 	assert_null(strstr(t, "nobody@"));
 	free(t);
+	free(m);
 }
 
 /*
@@ -202,19 +212,13 @@ test_kinds(void **state)
 		r.code = kinds[k].code;
 		r.cmd = RCMD_RCPT;
 		snprintf(r.status, sizeof(r.status), "%s", kinds[k].status);
-		r.relay = (char *)kinds[k].relay;
-		r.last_reply = (char *)kinds[k].reply;
-		struct qmsg m;
-		memset(&m, 0, sizeof(m));
-		snprintf(m.id, sizeof(m.id), "661BA0C1A8F4E000");
-		m.sender = "alice@origin.test";
-		m.arrival = 1700000000;
-		m.rcpt = &r;
-		m.nrcpt = 1;
+		r.relay = kinds[k].relay;
+		r.last_reply = kinds[k].reply;
+		struct qmsg *m = msg_with(&r, 1);
 		const size_t idx[] = {0};
 		size_t len = 0;
-		char *t = bounce_text(&m, idx, 1, false, NULL, 0, &c, 1700000000 + 5 * 86400, k,
-				      &len);
+		char *t =
+			bounce_text(m, idx, 1, false, NULL, 0, &c, 1700000000 + 5 * 86400, k, &len);
 		assert_non_null(t);
 		char *u = unwrapped(t);
 		/* The text part's explanation, up to the next MIME part. */
@@ -259,6 +263,7 @@ test_kinds(void **state)
 	next:
 		free(u);
 		free(t);
+		free(m);
 	}
 	if (bad)
 		fail_msg("%d failure kinds explained wrong", bad);
