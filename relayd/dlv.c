@@ -222,6 +222,7 @@ dlv_decide(const struct dlv_event *ev, struct dlv_verdict *v)
 	}
 	v->waits = v->d.kind == DLV_TEMPFAIL &&
 		   dlv_waits_for_destination(v->d.code, v->d.status, v->d.text);
+	v->d.waits = v->waits;
 }
 
 /* The outcome of a job whose every host failed. */
@@ -237,6 +238,7 @@ dlv_exhausted(const struct dlv *best, struct dlv_verdict *v)
 		v->throttle = dlv_throttling(best);
 		v->waits = best->kind == DLV_TEMPFAIL &&
 			   dlv_waits_for_destination(best->code, best->status, best->text);
+		v->d.waits = v->waits;
 	}
 	v->down = v->d.kind == DLV_TEMPFAIL && v->d.code == 0;
 }

@@ -42,6 +42,8 @@ struct dlv {
 	int cmd;		   /* enum reply_cmd: what the reply answered */
 	bool no_attempt;	   /* nothing was tried (the destination is known to be
 				      down): not an attempt, not counted in attempts= */
+	bool waits;		   /* (set by dlv_decide(), dlv_exhausted()) a deferral that
+				      waited for the destination: released on recovery */
 };
 
 /* Outcome of a complete reply R from RELAY. */

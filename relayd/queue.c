@@ -66,7 +66,8 @@
  * Retries never starve new mail (queue_run()). While new mail flows (a new
  * message dispatched in the last PACE_BUSY seconds) and retries mostly fail
  * (the destinations of a backlog still refuse), retries are paced: one per
- * PACE_SHARE new messages, at least PACE_MIN a second. Otherwise they run
+ * PACE_SHARE new messages, at least PACE_MIN a second (a message whose
+ * DATA began counts as new mail flowing). Otherwise they run
  * as fast as the loop lets them (QUEUE_RUN_BUDGET_US per turn), so a
  * backlog is tried quickly when the relay has nothing else to do and a
  * destination that works again is drained at full speed. At most
@@ -77,7 +78,7 @@
 #define PACE_BUSY 2.0
 #define PACE_SHARE 8.0
 #define PACE_MIN 100.0
-#define RETRY_INFLIGHT_MAX 4096
+#define RETRY_INFLIGHT_MAX 1024
 
 static unsigned q_retry_inflight; /* retried messages with jobs at mta.c */
 static double q_fresh_rate;	  /* new messages dispatched a second, smoothed */
@@ -106,6 +107,7 @@ static void msg_finish(struct qmsg *m);
 static void load_state(struct qmsg *m);
 static void queue_rearm(void);
 static void pace_outcome(bool ok);
+static double mono_now(void);
 static void msg_unref(struct qmsg *m);
 
 static struct qmsg *
@@ -272,15 +274,33 @@ msg_next(const struct qmsg *m)
 
 /* ---- what waits for a destination (waitq.h) ----------------------------- */
 
-static void wait_note(struct qmsg *m, struct qrcpt *r, bool listed);
+static void wait_note(struct qmsg *m, struct qrcpt *r, bool listed, bool waits);
 
 /* A message read back at start, in the index: list its recipients that
  * waited for their destination when relayd stopped. */
 static void
 wait_recovered(struct qmsg *m)
 {
-	for (size_t i = 0; i < m->nrcpt; i++)
-		wait_note(m, &m->rcpt[i], false);
+	/* The classifier costs microseconds a reply; a backlog's recipients
+	 * mostly share theirs (interned: the same pointer). */
+	static const char *last_reply;
+	static unsigned last_code;
+	static char last_status[sizeof(m->rcpt[0].status)];
+	static bool last_waits;
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		struct qrcpt *r = &m->rcpt[i];
+		if (r->state != RCPT_PENDING || !r->transport)
+			continue;
+		if (!r->last_reply || r->last_reply != last_reply || r->code != last_code ||
+		    strcmp(r->status, last_status) != 0) {
+			last_waits = dlv_waits_for_destination((int)r->code, r->status,
+							       r->last_reply ? r->last_reply : "");
+			last_reply = r->last_reply;
+			last_code = r->code;
+			memcpy(last_status, r->status, sizeof(last_status));
+		}
+		wait_note(m, r, false, last_waits);
+	}
 }
 
 /* Does message ID still have a recipient listed as waiting? */
@@ -295,17 +315,15 @@ wait_alive(uint64_t id, void *unused)
 }
 
 /* After an attempt for R of M (or its state read from the state file):
- * list it under its destination when it waits for it, that is when the
- * reply or reason says the destination failed rather than the recipient
- * (dlv_waits_for_destination()). LISTED: it is listed under that
- * destination already. */
+ * list it under its destination when WAITS, that is when the reply or
+ * reason said the destination failed rather than the recipient
+ * (dlv_waits_for_destination(), which dlv_decide() ran). LISTED: it is
+ * listed under that destination already. */
 static void
-wait_note(struct qmsg *m, struct qrcpt *r, bool listed)
+wait_note(struct qmsg *m, struct qrcpt *r, bool listed, bool waits)
 {
 	const char *transport = r->transport;
-	if (r->state != RCPT_PENDING || !transport ||
-	    !dlv_waits_for_destination((int)r->code, r->status,
-				       r->last_reply ? r->last_reply : "")) {
+	if (r->state != RCPT_PENDING || !transport || !waits) {
 		r->waiting = 0;
 		return;
 	}
@@ -356,6 +374,7 @@ queue_create(const struct qenv *env)
 	const char *why;
 
 	queue_newid(m->id);
+	q_fresh_last = mono_now(); /* new mail flows: retries are paced */
 	m->sender = intern(env->sender ? env->sender : "");
 	m->client = intern(env->client ? env->client : "");
 	m->arrival = time(NULL);
@@ -1062,7 +1081,7 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 			r->next_attempt = m->arrival + (time_t)c->queue.max_lifetime;
 		break;
 	}
-	wait_note(m, r, listed);
+	wait_note(m, r, listed, d->waits);
 	if (r->attempts > 1 && d->kind != DLV_REROUTE)
 		pace_outcome(r->state != RCPT_PENDING); /* a retry: did it go? */
 	stats_count(r->state == RCPT_SENT      ? STAT_SENT
@@ -2408,23 +2427,55 @@ recover_segment(unsigned id)
 		seg_unlink(id);
 		free(g);
 	} else {
+		pthread_mutex_lock(&j_lock); /* the journal thread may run */
 		g->next = j_segs;
 		j_segs = g;
+		pthread_mutex_unlock(&j_lock);
 	}
 	return n;
 }
 
-/* Every segment, oldest first; the journal then starts a new one. */
-static size_t
-recover_journal(void)
+/*
+ * Recovery runs before relayd listens for at most RECOVER_FIRST_US, then
+ * (a large queue) on the loop in slices of RECOVER_SLICE_US between
+ * sessions, so the first 220 never waits for a million messages to be
+ * read. What it will read is listed first, before anything new can arrive:
+ * the journal's segments (new mail goes to segments numbered above them)
+ * and queue/'s files (sorted, so the id index is filled in order). State
+ * files are cleaned up last, leaving those of this run's messages alone.
+ * Meanwhile relayctl and the metrics see the messages recovered so far.
+ */
+#define RECOVER_FIRST_US 1000000
+#define RECOVER_SLICE_US 5000
+
+static struct {
+	unsigned *segs; /* segment ids, oldest first */
+	size_t nsegs, seg_i;
+	char **files; /* queue/ names, sorted */
+	size_t nfiles, file_i;
+	DIR *state;	  /* state/, while being cleaned up */
+	uint64_t run_key; /* ids at or above are this run's */
+	size_t n, bad;	  /* recovered, set aside */
+	struct event *ev; /* the next slice */
+	bool done;
+} rv;
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* List the journal's segments (and clean up .done files without one). */
+static void
+recover_list_segments(void)
 {
 	DIR *d = fdopendir(dup(q_logfd));
 	struct dirent *de;
-	unsigned *ids = NULL;
-	size_t nids = 0, cap = 0, n = 0;
+	size_t cap = 0;
 
 	if (!d)
-		return 0;
+		return;
 	while ((de = readdir(d))) {
 		unsigned id;
 		char ext[8];
@@ -2442,27 +2493,154 @@ recover_journal(void)
 				unlinkat(q_logfd, de->d_name, 0);
 			continue;
 		}
-		if (nids == cap) {
+		if (rv.nsegs == cap) {
 			cap = cap ? cap * 2 : 16;
-			unsigned *ni = realloc(ids, cap * sizeof(*ni));
+			unsigned *ni = realloc(rv.segs, cap * sizeof(*ni));
 			if (!ni)
 				fatal("out of memory");
-			ids = ni;
+			rv.segs = ni;
 		}
-		ids[nids++] = id;
+		rv.segs[rv.nsegs++] = id;
 	}
 	closedir(d);
-	for (size_t i = 0; i < nids; i++)
-		for (size_t k = i + 1; k < nids; k++)
-			if (ids[k] < ids[i]) {
-				unsigned t = ids[i];
-				ids[i] = ids[k];
-				ids[k] = t;
+	for (size_t i = 0; i < rv.nsegs; i++)
+		for (size_t k = i + 1; k < rv.nsegs; k++)
+			if (rv.segs[k] < rv.segs[i]) {
+				unsigned t = rv.segs[i];
+				rv.segs[i] = rv.segs[k];
+				rv.segs[k] = t;
 			}
-	for (size_t i = 0; i < nids; i++)
-		n += recover_segment(ids[i]);
-	free(ids);
-	return n;
+}
+
+static void
+recover_list_files(void)
+{
+	DIR *d = fdopendir(dup(q_dirfd));
+	struct dirent *de;
+	size_t cap = 0;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (rv.nfiles == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **nf = realloc(rv.files, cap * sizeof(*nf));
+			if (!nf)
+				fatal("out of memory");
+			rv.files = nf;
+		}
+		rv.files[rv.nfiles++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (rv.nfiles)
+		qsort(rv.files, rv.nfiles, sizeof(*rv.files), name_cmp);
+}
+
+static void
+recover_file(const char *name)
+{
+	struct qmsg *m;
+	const char *why;
+	if (load_message(name, &m, &why) == -1) {
+		move_aside(q_dirfd, name, why);
+		rv.bad++;
+		return;
+	}
+	load_state(m);
+	m->state = Q_QUEUED;
+	list_add(m);
+	rv.n++;
+	if (msg_finished(m)) {
+		msg_finish(m);
+	} else {
+		wait_recovered(m);
+		queue_schedule(m);
+	}
+}
+
+/* A state file whose message is gone: neither a file in queue/ nor a
+ * journal record recovered (those loaded theirs: has_state). This run's
+ * messages and their files being written (QID.tmp) are left alone. */
+static void
+recover_state_entry(const char *name)
+{
+	char qid[QID_MAX];
+	size_t len = strlen(name);
+	if (name[0] == '.')
+		return;
+	if (len == FMT_QID_LEN + 4 && strcmp(name + FMT_QID_LEN, ".tmp") == 0) {
+		memcpy(qid, name, FMT_QID_LEN);
+		qid[FMT_QID_LEN] = '\0';
+		uint64_t k = id_key(qid);
+		if (k && k < rv.run_key)
+			unlinkat(q_statefd, name, 0); /* left by a crash */
+		return;
+	}
+	uint64_t k = id_key(name);
+	if (k && k >= rv.run_key)
+		return;
+	const struct qmsg *m = k ? qindex_find(&q_byid, k) : NULL;
+	if (!m || !m->has_state)
+		unlinkat(q_statefd, name, 0);
+}
+
+static long
+elapsed_us(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/* Recover for about BUDGET microseconds; true once everything is. */
+static bool
+recover_step(long budget)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned k = 0; !rv.done; k++) {
+		if (k > 0 && elapsed_us(&t0) >= budget)
+			return false;
+		if (rv.seg_i < rv.nsegs) {
+			rv.n += recover_segment(rv.segs[rv.seg_i++]);
+		} else if (rv.file_i < rv.nfiles) {
+			for (unsigned i = 0; i < 64 && rv.file_i < rv.nfiles; i++) {
+				recover_file(rv.files[rv.file_i]);
+				free(rv.files[rv.file_i++]);
+			}
+		} else if (!rv.state && !(rv.state = fdopendir(dup(q_statefd)))) {
+			rv.done = true;
+		} else {
+			struct dirent *de = NULL;
+			for (unsigned i = 0; i < 512 && (de = readdir(rv.state)); i++)
+				recover_state_entry(de->d_name);
+			if (!de) {
+				closedir(rv.state);
+				rv.state = NULL;
+				rv.done = true;
+			}
+		}
+	}
+	free(rv.segs);
+	free(rv.files);
+	rv.segs = NULL;
+	rv.files = NULL;
+	log_qmgr(LOG_INFO, "queue: recovered %zu message%s%s", rv.n, rv.n == 1 ? "" : "s",
+		 rv.bad ? " (some corrupt files moved to corrupt/)" : "");
+	return true;
+}
+
+static void
+recover_slice(evutil_socket_t fd, short what, void *arg)
+{
+	if (q_stopping)
+		return; /* the rest is read at the next start */
+	if (!recover_step(RECOVER_SLICE_US)) {
+		struct timeval zero = {0, 0};
+		evtimer_add(rv.ev, &zero);
+	}
 }
 
 static int
@@ -2600,57 +2778,24 @@ recover(void)
 		}
 		closedir(d);
 	}
-	size_t n = recover_journal(), bad = 0;
-	d = fdopendir(dup(q_dirfd));
-	if (d) {
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.')
-				continue;
-			struct qmsg *m;
-			const char *why;
-			if (load_message(de->d_name, &m, &why) == -1) {
-				move_aside(q_dirfd, de->d_name, why);
-				bad++;
-				continue;
-			}
-			load_state(m);
-			m->state = Q_QUEUED;
-			list_add(m);
-			n++;
-			if (msg_finished(m)) {
-				msg_finish(m);
-			} else {
-				wait_recovered(m);
-				queue_schedule(m);
-			}
-		}
-		closedir(d);
-	}
-	/* State files whose message is gone: neither a file in queue/ nor a
-	 * journal record recovered above (those loaded theirs: has_state). */
-	const char **live = NULL;
-	size_t nlive = 0;
-	if (qindex_count(&q_byid) && !(live = malloc(qindex_count(&q_byid) * sizeof(*live))))
+	/* What to read, listed before anything new can arrive; ids from now
+	 * on are this run's. */
+	char id[QID_MAX];
+	queue_newid(id);
+	rv.run_key = id_key(id);
+	recover_list_segments();
+	recover_list_files();
+	/* Tests set a shorter first part to see a small queue read in slices. */
+	const char *first = getenv("RELAYD_RECOVER_FIRST_US");
+	if (recover_step(first ? strtol(first, NULL, 10) : RECOVER_FIRST_US))
+		return;
+	log_qmgr(LOG_INFO, "queue: %zu messages recovered so far; the rest while relayd runs",
+		 rv.n);
+	rv.ev = evtimer_new(q_base, recover_slice, NULL);
+	if (!rv.ev)
 		fatal("out of memory");
-	for (struct qmsg *m = msg_first(); m; m = msg_next(m))
-		if (m->has_state)
-			live[nlive++] = m->id;
-	if (nlive)
-		qsort(live, nlive, sizeof(*live), qid_cmp);
-	d = fdopendir(dup(q_statefd));
-	if (d) {
-		while ((de = readdir(d))) {
-			const char *key = de->d_name;
-			if (key[0] == '.')
-				continue;
-			if (!nlive || !bsearch(&key, live, nlive, sizeof(*live), qid_cmp))
-				unlinkat(q_statefd, key, 0);
-		}
-		closedir(d);
-	}
-	free(live);
-	log_qmgr(LOG_INFO, "queue: recovered %zu message%s%s", n, n == 1 ? "" : "s",
-		 bad ? " (some corrupt files moved to corrupt/)" : "");
+	struct timeval zero = {0, 0};
+	evtimer_add(rv.ev, &zero);
 }
 
 /* Create the spool under the configuration's path and recover its queue. */

@@ -84,3 +84,52 @@ def test_restart_keeps_recipient_state(relay_sink):
     assert s.group("attempts") == "2", s.group(0)
     assert len(sink.rcpts_tried("a@example.com")) == 1, "a done recipient was delivered again"
     r.stop()
+
+
+def test_recovery_in_slices_while_running(start_relayd, scripted, monkeypatch):
+    """A queue too large to read before listening (here: every part of it,
+    RELAYD_RECOVER_FIRST_US=0) is read on in slices while relayd runs: it
+    listens before the rest is read (at this size the rest takes a few
+    milliseconds more), accepts new mail, keeps every message's state
+    (attempts, the next attempt time, its state file) and the new message's
+    too, and delivers each message exactly once when the destination works."""
+    from test_destinations import GREY
+    from harness import transport
+    grey = {"on": True}
+    srv = scripted("127.0.0.2", name="dest", rcpt_replies=lambda a: GREY if grey["on"] else None)
+    r = start_relayd(transports={"out": transport(srv)}, routes={"*": "out"},
+                     queue={"retry": ["1h"]})
+    big = "x" * 998 + "\r\n"
+    n = 140      # 64 files a slice: three slices after the first part
+    qids = [r.send("a@origin.test", [f"r{i}@dest.test"],
+                   simple_message(f"big {i}", body=big * 300)) for i in range(n)]
+    for q in qids:
+        r.wait_log(sent_re(None, qid=q, status="deferred"))
+    r.stop()
+    monkeypatch.setenv("RELAYD_RECOVER_FIRST_US", "0")
+    r.start()
+    new = r.send("a@origin.test", ["new@dest.test"], simple_message("new"))
+    r.wait_log(rf"queue: recovered {n} messages")
+    log = r.log_text()
+    start = log.rindex("=== harness: start")
+    so_far = log.index("recovered so far; the rest while relayd runs", start)
+    assert so_far < log.index("listening on", start), "did not listen before the rest was read"
+    r.wait_log(sent_re("new@dest.test", qid=new, status="deferred"))
+    time.sleep(0.5)
+    # Nothing recovered was tried again (next attempt in 1 h kept), the new
+    # message's state file was not taken for a leftover.
+    for q in qids:
+        assert len(r.find_log(sent_re(None, qid=q))) == 1, q
+    assert (r.workdir / "spool" / "state" / new).exists()
+    p = r.ctl("queue", "--json")
+    assert p.returncode == 0, p
+    listed = json.loads(p.stdout)
+    assert len(listed) == n + 1
+    assert all(m["recipients"][0]["attempts"] == 1 for m in listed), listed[:2]
+    grey["on"] = False
+    assert r.ctl("flush").returncode == 0
+    for q in qids + [new]:
+        r.wait_log(sent_re(None, qid=q, status="sent"), timeout=WAIT)
+    srv.wait_for(lambda s: len(s.messages) == n + 1, what=f"{n + 1} messages")
+    time.sleep(0.5)
+    assert len(srv.messages) == n + 1, "a message was delivered twice"
