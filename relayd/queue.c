@@ -1847,9 +1847,57 @@ queue_rearm(void)
 	evtimer_add(q_timer, &tv);
 }
 
+/* A flush of the whole queue walks it in slices, like a listing: a
+ * million messages made due in one go held the loop for 750 ms. */
+#define FLUSH_SLICE 4096
+
+static struct {
+	uint64_t after; /* the walk is past this id */
+	uint64_t end;	/* messages from this id on came after the flush */
+	time_t at;
+	struct event *ev;
+	bool active;
+} q_fl;
+
+static void
+flush_one(struct qmsg *m, time_t now, bool one)
+{
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		struct qrcpt *r = &m->rcpt[i];
+		if (r->state != RCPT_PENDING || r->inflight)
+			continue;
+		if (one && r->transport)
+			mta_flush(r->transport, cmd_domain(r->addr));
+		r->next_attempt = now;
+	}
+	queue_schedule(m);
+}
+
+static void
+flush_slice(evutil_socket_t fd, short what, void *arg)
+{
+	struct qmsg *m = qindex_after(&q_byid, q_fl.after);
+	for (unsigned n = 0; m && n < FLUSH_SLICE; n++) {
+		uint64_t k = id_key(m->id);
+		if (k >= q_fl.end) {
+			m = NULL; /* newer than the flush: due as it is */
+			break;
+		}
+		q_fl.after = k;
+		flush_one(m, q_fl.at, false);
+		m = qindex_after(&q_byid, k);
+	}
+	q_fl.active = m != NULL && !q_stopping;
+	if (q_fl.active) {
+		struct timeval zero = {0, 0};
+		evtimer_add(q_fl.ev, &zero);
+	}
+}
+
 /* Retry deferred recipients now: all, or those of QID. The operator says
  * their destinations are back: their down pauses end first, so the retry
- * is an attempt, not a deferral unseen. */
+ * is an attempt, not a deferral unseen. All: the first FLUSH_SLICE
+ * messages at once, the rest on the next turns of the loop. */
 int
 queue_flush(const char *qid)
 {
@@ -1858,19 +1906,19 @@ queue_flush(const char *qid)
 
 	if (qid && !one)
 		return -1;
-	if (!one)
-		mta_flush(NULL, NULL);
-	for (struct qmsg *m = one ? one : msg_first(); m; m = one ? NULL : msg_next(m)) {
-		for (size_t i = 0; i < m->nrcpt; i++) {
-			struct qrcpt *r = &m->rcpt[i];
-			if (r->state != RCPT_PENDING || r->inflight)
-				continue;
-			if (one && r->transport)
-				mta_flush(r->transport, cmd_domain(r->addr));
-			r->next_attempt = now;
-		}
-		queue_schedule(m);
+	if (one) {
+		flush_one(one, now, true);
+		return 0;
 	}
+	mta_flush(NULL, NULL);
+	if (!q_fl.ev && !(q_fl.ev = evtimer_new(q_base, flush_slice, NULL)))
+		fatal("out of memory");
+	char id[QID_MAX];
+	queue_newid(id);
+	q_fl.after = 0; /* from the start again, also when one is under way */
+	q_fl.end = id_key(id);
+	q_fl.at = now;
+	flush_slice(-1, 0, NULL);
 	return 0;
 }
 
