@@ -1690,10 +1690,7 @@ dispatch(struct qmsg *m, time_t now, bool retry)
 		queue_schedule(m);
 }
 
-/* Run due messages: all due new mail, then retries for at most
- * QUEUE_RUN_BUDGET_US of this turn of the loop; when retries are left, the
- * loop serves sessions and connections before the next turn, so a backlog
- * made due at once never stalls the loop. */
+/* Monotonic seconds (mta.c has its own: neither includes the other). */
 static double
 mono_now(void)
 {
