@@ -1853,7 +1853,6 @@ static struct {
 	uint64_t end;	/* messages from this id on came after the flush */
 	time_t at;
 	struct event *ev;
-	bool active;
 } q_fl;
 
 static void
@@ -1884,8 +1883,7 @@ flush_slice(evutil_socket_t fd, short what, void *arg)
 		flush_one(m, q_fl.at, false);
 		m = qindex_after(&q_byid, k);
 	}
-	q_fl.active = m != NULL && !q_stopping;
-	if (q_fl.active) {
+	if (m && !q_stopping) {
 		struct timeval zero = {0, 0};
 		evtimer_add(q_fl.ev, &zero);
 	}

@@ -205,10 +205,10 @@ void queue_foreach(void (*cb)(void *arg, const struct qmsg *m), void *arg);
 
 /* The queued message with the smallest id above AFTER (NULL or "": the
  * first one), or NULL at the end: for listings in batches, whatever left
- * the queue in between. O(1) while the message at AFTER is still queued. */
+ * the queue in between: a binary search. */
 const struct qmsg *queue_next(const char *after);
 
-/* The queued message QID (a hash lookup), or NULL. */
+/* The queued message QID (a binary search), or NULL. */
 const struct qmsg *queue_find(const char *qid);
 
 #endif

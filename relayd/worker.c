@@ -147,9 +147,8 @@ worker_init(struct event_base *base, int nthreads)
 	return 0;
 }
 
-/* Queue WORK; DONE follows on the loop thread. */
-void
-worker_submit(void (*work)(void *), void (*done)(void *), void *arg)
+static void
+submit(struct job **head, struct job **tail, void (*work)(void *), void (*done)(void *), void *arg)
 {
 	struct job *j = malloc(sizeof(*j));
 	if (!j)
@@ -159,26 +158,23 @@ worker_submit(void (*work)(void *), void (*done)(void *), void *arg)
 	j->arg = arg;
 	w_busy++;
 	pthread_mutex_lock(&w_lock);
-	push(&w_head, &w_tail, j);
+	push(head, tail, j);
 	pthread_cond_signal(&w_cond);
 	pthread_mutex_unlock(&w_lock);
+}
+
+/* Queue WORK; DONE follows on the loop thread. */
+void
+worker_submit(void (*work)(void *), void (*done)(void *), void *arg)
+{
+	submit(&w_head, &w_tail, work, done, arg);
 }
 
 /* Queue WORK behind every urgent job, on at most half the threads. */
 void
 worker_submit_bg(void (*work)(void *), void (*done)(void *), void *arg)
 {
-	struct job *j = malloc(sizeof(*j));
-	if (!j)
-		fatal("worker: out of memory");
-	j->work = work;
-	j->done = done;
-	j->arg = arg;
-	w_busy++;
-	pthread_mutex_lock(&w_lock);
-	push(&b_head, &b_tail, j);
-	pthread_cond_signal(&w_cond);
-	pthread_mutex_unlock(&w_lock);
+	submit(&b_head, &b_tail, work, done, arg);
 }
 
 /* Queue DONE(ARG) for the loop from a worker thread. */

@@ -66,10 +66,11 @@ def test_reload_keeps_detour_hold(start_relayd, scripted):
     assert value(s, "relayd_detours_active") == 0
 
 
-def test_release_only_what_waited_for_destination(start_relayd, scripted):
-    """The destination is unreachable, then works again: the recipient that
-    waited for it (connection refused) is retried at once; the greylisted
-    recipient of the same destination keeps its own retry time."""
+def greylisted_and_waiting(start_relayd, scripted):
+    """A relay transport's destination greylists grey@ (deferred for its own
+    reason), then stops: waits@ is deferred waiting for the destination.
+    Returns (relayd, server, greylisted QID, waiting QID); the server is
+    stopped."""
     port = free_port("127.0.0.2")
     srv = scripted("127.0.0.2", port=port, name="dest",
                    rcpt_replies=lambda a: GREY if a.startswith("grey@") else None)
@@ -81,16 +82,30 @@ def test_release_only_what_waited_for_destination(start_relayd, scripted):
     qb = r.send("a@origin.test", ["waits@dest.test"], simple_message("waits"))
     m = r.wait_log(sent_re("waits@dest.test", qid=qb, status="deferred", strict_relay=False))
     assert "Connection refused" in m.group("reason"), m.group(0)
-    srv.start()
-    # The down pause (the first retry delay, at most 10 s) ends, then a
-    # new message finds the destination working.
-    time.sleep(10.5)
+    return r, srv, qa, qb
+
+
+def assert_released_not_greylisted(r, srv, qb):
+    """The destination works again: a new message is sent, the waiting one
+    is released at once, the greylisted one is not tried again."""
     qc = r.send("a@origin.test", ["fresh@dest.test"], simple_message("fresh"))
     r.wait_log(sent_re("fresh@dest.test", qid=qc, status="sent"))
     r.wait_log(sent_re("waits@dest.test", qid=qb, status="sent", attempts=2), timeout=5)
     r.wait_log(r"out: destination \(relay\) works again: 1 deferred recipient released")
     time.sleep(1.5)
     assert len(srv.rcpts_tried("grey@dest.test")) == 1, "a greylisted recipient was released"
+
+
+def test_release_only_what_waited_for_destination(start_relayd, scripted):
+    """The destination is unreachable, then works again: the recipient that
+    waited for it (connection refused) is retried at once; the greylisted
+    recipient of the same destination keeps its own retry time."""
+    r, srv, qa, qb = greylisted_and_waiting(start_relayd, scripted)
+    srv.start()
+    # The down pause (the first retry delay, at most 10 s) ends, then a
+    # new message finds the destination working.
+    time.sleep(10.5)
+    assert_released_not_greylisted(r, srv, qb)
     assert len(r.find_log(sent_re("grey@dest.test", qid=qa))) == 1
 
 
@@ -99,26 +114,11 @@ def test_release_after_restart(start_relayd, scripted):
     after a start: the first delivery to the destination releases it (the
     queue lists it again from its state file), without a walk of the queue
     and without touching the greylisted recipient."""
-    port = free_port("127.0.0.2")
-    srv = scripted("127.0.0.2", port=port, name="dest",
-                   rcpt_replies=lambda a: GREY if a.startswith("grey@") else None)
-    r = start_relayd(transports={"out": transport(srv)}, routes={"*": "out"},
-                     queue={"retry": ["1h"]})
-    qa = r.send("a@origin.test", ["grey@dest.test"], simple_message("greylisted"))
-    r.wait_log(sent_re("grey@dest.test", qid=qa, status="deferred"))
-    srv.stop()
-    qb = r.send("a@origin.test", ["waits@dest.test"], simple_message("waits"))
-    m = r.wait_log(sent_re("waits@dest.test", qid=qb, status="deferred", strict_relay=False))
-    assert "Connection refused" in m.group("reason"), m.group(0)
+    r, srv, qa, qb = greylisted_and_waiting(start_relayd, scripted)
     r.restart()
     r.wait_log(r"recovered 2 messages")
     srv.start()
-    qc = r.send("a@origin.test", ["fresh@dest.test"], simple_message("fresh"))
-    r.wait_log(sent_re("fresh@dest.test", qid=qc, status="sent"))
-    r.wait_log(sent_re("waits@dest.test", qid=qb, status="sent", attempts=2), timeout=5)
-    r.wait_log(r"out: destination \(relay\) works again: 1 deferred recipient released")
-    time.sleep(1.5)
-    assert len(srv.rcpts_tried("grey@dest.test")) == 1, "a greylisted recipient was released"
+    assert_released_not_greylisted(r, srv, qb)
 
 
 def test_flush_one_qid_touches_only_it(start_relayd, scripted):
