@@ -1,5 +1,5 @@
 /*
- * queue.h — the durable queue: the only code that touches the spool.
+ * queue.h — the durable queue: its manager, which owns the messages.
  *
  * queue_check()      can queue_init() create or use a spool (changes nothing)
  * queue_init()       create the spool, recover every queued message
@@ -16,28 +16,9 @@
  * queue_hold_all(), queue_body_open(), queue_next(), queue_find(),
  * queue_foreach()     for relayctl
  *
- * Spool layout (all under conf->spool, mode 0700; the formats of the
- * files are defined, written and read in relayd/spool_fmt.c):
- *   log/N.log    the journal: messages kept in memory while received
- *                (up to 256 KiB) appended as records "@QID LEN\n" +
- *                envelope header + stored body, many per fdatasync
- *   log/N.done   the ids of N.log's messages that are finished, one a line
- *   tmp/QID      being written (O_EXCL); removed at start
- *   tmp/pool.N   spent message files kept for reuse (creating an inode
- *                costs more than overwriting one)
- *   queue/QID    committed: envelope header, blank line, stored body
- *   state/QID    recipient states ("RELAYD-STATE 2", one line each) and
- *                the message's flags (delay warning sent, on hold),
- *                replaced atomically (write + rename, fsync'd) when it
- *                records something final, overwritten in place without
- *                fsync for a deferral alone (state_save() in queue.c)
- *   corrupt/QID  unreadable files moved aside at start
- *
- * Invariant: a message is in queue/ only after its file and the directory
- * were fsync'd, and in the journal only after an fdatasync that followed
- * its record; the commit callback runs after that and only then may the
- * caller answer 250. Everything else about a message (what was sent,
- * attempts) may be lost in a crash and then costs a duplicate, never a loss.
+ * The messages live in memory as msg.h says; their storage, its layout
+ * and its durability invariant (nothing is answered 250 before it is on
+ * stable storage) are spool.h's.
  */
 #ifndef RELAYD_QUEUE_H
 #define RELAYD_QUEUE_H
@@ -49,77 +30,9 @@
 #include <time.h>
 
 #include "relayd/dlv.h"
-#include "relayd/sched.h"
-#include "relayd/spool_fmt.h"
+#include "relayd/msg.h"
 
 struct event_base;
-struct segment;
-
-#define QID_MAX (FMT_QID_LEN + 1) /* 16 upper-case hex digits */
-
-enum rcpt_state { RCPT_PENDING, RCPT_SENT, RCPT_BOUNCED, RCPT_EXPIRED };
-
-/* A recipient: 64 bytes. Its strings but the address are interned
- * (intern.h): a backlog's recipients share their transport, relay and,
- * often, last reply. */
-struct qrcpt {
-	const char *addr;	/* in the message's own allocation */
-	const char *last_reply; /* NULL until an attempt failed */
-	const char *transport;	/* transport of the last attempt, NULL before */
-	const char *relay;	/* "HOST[IP]:PORT" of the last attempt, or NULL */
-	const char *detour;	/* re-routed to this fallback transport, or NULL */
-	time_t next_attempt;
-	unsigned attempts : 29;
-	unsigned notify : 1;   /* failed: the sender is owed a DSN */
-	unsigned inflight : 1; /* in a delivery job now */
-	unsigned waiting : 1;  /* listed as waiting for its destination (waitq.h) */
-	unsigned code : 10;    /* remote reply code of the last attempt, 0: local */
-	unsigned cmd : 4;      /* enum reply_cmd the last reply answered */
-	unsigned state : 2;    /* enum rcpt_state */
-	char status[10];       /* enhanced status of the last attempt ("5.123.456") */
-};
-
-struct qrecv;
-
-/*
- * A message: 104 bytes, then its recipients and their addresses in the same
- * allocation (one recipient of 27 bytes: 208 bytes with malloc's header;
- * with the id index and the heap, about 233 bytes per queued message).
- * What only receiving and committing need (the buffer, the tmp file, the
- * commit callback) is in struct qrecv, freed once committed. Read-only
- * outside queue.c.
- */
-struct qmsg {
-	union {
-		struct sched_entry sched; /* queued: when it is due (private) */
-		struct qrecv *rx;	  /* being received or committed (private) */
-	};
-	const char *sender;  /* interned; "" for the null sender */
-	const char *client;  /* interned; "HOST[IP]" */
-	struct segment *seg; /* journal segment holding it, or NULL: queue/QID (private) */
-	time_t arrival;
-	uint64_t size;
-	off_t body_len;	   /* stored body (private) */
-	uint32_t body_off; /* where the stored body starts in the record or file (private) */
-	uint32_t rec_off;  /* where its record's content starts in SEG (private) */
-	uint32_t nrcpt;
-	uint32_t jobs; /* delivery jobs in flight (private) */
-	uint32_t refs; /* (private) */
-	char id[QID_MAX];
-	unsigned state : 2; /* enum qstate (private) */
-	unsigned body : 2;  /* BODY_NONE / BODY_7BIT / BODY_8BITMIME (cmd.h) */
-	unsigned smtputf8 : 1;
-	unsigned warned : 1; /* delay warning sent */
-	unsigned held : 1;   /* on hold (relayctl hold): not delivered until released */
-	/* private to queue.c */
-	unsigned fresh : 1; /* SCHED is in the new-mail heap (no recipient tried yet) */
-	unsigned state_writing : 1, state_dirty : 1;
-	unsigned state_sync : 1; /* the next state save must be fsync'd (see state_save()) */
-	unsigned has_state : 1;	 /* state/QID exists */
-	unsigned pinned : 1;	 /* a reader has its file open: never reuse the file */
-	unsigned retrying : 1;	 /* its jobs count in q_retry_inflight */
-	struct qrcpt rcpt[];
-};
 
 /* The envelope of a message being received. */
 struct qenv {
