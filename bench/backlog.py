@@ -39,6 +39,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -62,6 +63,7 @@ QUICK = dict(period=2, quick=True, warmup=None, fresh_fixed=300, fresh_reps=1, b
              big_reps=1, sample=0.25, probe_every=0.020, idle_min=1.0, gap=0.3, quiet_wait=0,
              quiet_sample=0.2)
 QUICK_N = 300
+DRAIN_FRESH_RUNS = 3              # fresh runs during the drain; then it drains alone
 SETTLED = 3.0                     # % of a core: the relay's CPU has settled after a cycle
 
 # Disk for one queued 1 KiB message, per peer: its spool (at N = 100,000
@@ -1208,25 +1210,59 @@ class PeerRun:
 
         limit = self.t(60, 200)
         self.probe_on()
+        prof = self.perf_on("drain")
         b = self.begin()
         t0 = time.monotonic()
         peer.flush()
         th = threading.Thread(target=watch, daemon=True)
         th.start()
         expect = self.fresh_msgs / self.r["baseline"]["fresh_e2e"]
+        # Fresh mail during the first DRAIN_FRESH_RUNS runs (what new mail
+        # gets while a backlog drains), then the drain alone (how fast it
+        # drains when nothing else competes).
         runs = self.fresh_series(1024, self.fresh_msgs, max(60.0, 30 * expect),
-                                 lambda: "done" in got or time.monotonic() - t0 > limit)
+                                 lambda: "done" in got or time.monotonic() - t0 > limit,
+                                 max_runs=DRAIN_FRESH_RUNS)
+        t_alone, at_alone = time.monotonic(), sink.count()
         self.wait_for(lambda: "done" in got, max(0.0, limit - (time.monotonic() - t0)), 0.05)
         got["stop"] = True
+        self.perf_off(prof)
         drained = sink.count()
         secs = (got["done"] - t0) if "done" in got else None
+        alone = None
+        if secs and got["done"] - t_alone >= 1.0 and q - at_alone > 0:
+            alone = (q - at_alone) / (got["done"] - t_alone)
+        with_fresh = at_alone / (t_alone - t0) if t_alone > t0 else None
         self.end(b, "drain", runs=runs, drained=drained, drain_s=secs,
                  status="ok" if secs else f"did not finish in {limit:.0f} s: {drained} of {q}",
                  swapped_in_pause=quiet,
-                 drain_rate=q / secs if secs else None)
+                 drain_rate=q / secs if secs else None,
+                 drain_alone_rate=alone, drain_alone_msgs=q - at_alone,
+                 drain_with_fresh_rate=with_fresh)
         self.probe_off()
         log(f"    {drained} of {q} drained" + (f" in {secs:.1f} s ({q / secs:.0f} msgs/s)"
-                                              if secs else f" within {limit:.0f} s"))
+                                              if secs else f" within {limit:.0f} s")
+            + (f"; {with_fresh:.0f} msgs/s while fresh mail flowed" if with_fresh else "")
+            + (f", {alone:.0f} msgs/s alone after" if alone else ""))
+
+    def perf_on(self, phase: str):
+        """RELAYD_BENCH_PERF=PHASE[,PHASE] (relayd only): `perf record -g` of
+        the relay during that phase, to BASE/perf-PHASE-N.data, to explain a
+        figure with a profile (bench/README.md)."""
+        want = os.environ.get("RELAYD_BENCH_PERF", "").split(",")
+        pids = self.peer.pids()
+        if phase not in want or self.peer.name != "relayd" or not pids:
+            return None
+        out = BASE / f"perf-{phase}-{self.n}.data"
+        log(f"    perf record of {phase} to {out}")
+        return subprocess.Popen(["perf", "record", "-q", "-g", "-F", "499", "-o", str(out),
+                                 "-p", str(pids[0])], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    def perf_off(self, proc):
+        if proc:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
 
     def check(self):
         """Nothing lost or duplicated: the queue empties; each sink counted
@@ -1578,6 +1614,12 @@ def rows_for(entry) -> list:
                  *both(lambda p: (f"{ph(p, 'drain')['drain_rate']:,.0f} "
                                   f"({ph(p, 'drain')['drain_s']:.1f} s)")
                        if ph(p, "drain").get("drain_rate") else ph(p, "drain").get("status", "–"))])
+    rows.append(["drain: while fresh mail flows / alone after, msgs/s",
+                 *both(lambda p: (f"{ph(p, 'drain')['drain_with_fresh_rate']:,.0f} / "
+                                  + (f"{ph(p, 'drain')['drain_alone_rate']:,.0f} "
+                                     f"({num(ph(p, 'drain')['drain_alone_msgs'])} messages)"
+                                     if ph(p, "drain").get("drain_alone_rate") else "–"))
+                       if ph(p, "drain").get("drain_with_fresh_rate") else "–")])
     rows.append(["fresh mail during the drain: end-to-end / empty queue",
                  *both(lambda p: runs_ratio(ph(p, "drain").get("runs"), base(p, "fresh_e2e")))])
     for name, title in (("steady", "steady retries"), ("flush_fresh", "the flush (1 KiB)"),
