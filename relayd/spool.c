@@ -192,7 +192,7 @@ spool_body(const struct qmsg *m, off_t *off, off_t *len)
 
 /* Worker: remove a finished message's files. The message file goes first:
  * a crash in between leaves an orphan state file, removed at start. A
- * journal record (rec_off) is not a file: its .done line is written. */
+ * journal record (rec_off) is not a file: its .done line was written. */
 static void
 remove_work(void *arg)
 {
@@ -219,7 +219,8 @@ spool_remove(struct qmsg *m)
 			return;
 		}
 	}
-	worker_submit_bg(remove_work, remove_done, m);
+	/* With the others of this turn of the loop: one thread wake-up. */
+	worker_defer(remove_work, remove_done, m);
 }
 
 /* ---- recovery ------------------------------------------------------- */

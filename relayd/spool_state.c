@@ -143,7 +143,7 @@ spool_state_save(struct qmsg *m)
 	m->state_writing = true;
 	m->has_state = true;
 	m->refs++;
-	worker_submit_bg(state_work, state_done, j);
+	worker_defer(state_work, state_done, j); /* with this turn's others */
 }
 
 /* Apply state/QID to M, when there is one. A bad state file is ignored,
