@@ -33,6 +33,7 @@
 #include "relayd/dns.h"
 #include "relayd/log.h"
 #include "relayd/mta.h"
+#include "relayd/pace.h"
 #include "relayd/queue.h"
 #include "relayd/intern.h"
 #include "relayd/qindex.h"
@@ -48,38 +49,15 @@
 
 #define QUEUE_RUN_BUDGET_US 5000 /* retries dispatched per turn of the loop, in time */
 
-/*
- * Retries never starve new mail (queue_run()). While new mail flows (a new
- * message dispatched in the last PACE_BUSY seconds; a message whose DATA
- * began counts) retries are paced: while they mostly fail (the
- * destinations of a backlog still refuse), one per PACE_SHARE new
- * messages, at least PACE_MIN a second; while they deliver (a destination
- * is back and its backlog drains), PACE_OK_SHARE of the new-mail rate, at
- * least PACE_OK_MIN a second (Postfix's qmgr alternates new and deferred
- * mail one to one; a retry that delivers costs relayd about two thirds of
- * a new message, bench/README.md). Without new mail they run as fast as
- * the loop lets them (QUEUE_RUN_BUDGET_US per turn), so a backlog is tried
- * quickly when the relay has nothing else to do and a destination that
- * works again is drained at full speed. At most RETRY_INFLIGHT_MAX retried
+/* Retries never starve new mail: queue_run() dispatches all due new mail
+ * first, then retries as pace.h allows. At most RETRY_INFLIGHT_MAX retried
  * messages are with mta.c at once, so pacing takes hold within a moment of
  * new mail arriving (and a flush of a million messages does not queue a
- * million jobs).
- */
-#define PACE_BUSY 2.0
-#define PACE_SHARE 8.0
-#define PACE_MIN 100.0
-#define PACE_OK_SHARE 0.5
-#define PACE_OK_MIN 1000.0
+ * million jobs). */
 #define RETRY_INFLIGHT_MAX 1024
 
 static unsigned q_retry_inflight; /* retried messages with jobs at mta.c */
-static double q_fresh_rate;	  /* new messages dispatched a second, smoothed */
-static unsigned q_fresh_count;	  /* ... in the second starting at q_fresh_sec */
-static double q_fresh_sec, q_fresh_last;
-static double q_retry_ok, q_retry_fail; /* retry outcomes, decaying (half in 2 s) */
-static double q_outcome_at;
-static double q_pace_tokens, q_pace_at; /* the pace's bucket (capacity 1 s) */
-static double q_pace_next;		/* monotonic time of the next paced retry */
+static struct pace q_pace;
 
 static struct event_base *q_base;
 static struct event *q_timer;
@@ -92,7 +70,6 @@ static bool q_stopping;
 static void queue_schedule(struct qmsg *m);
 static void msg_finish(struct qmsg *m);
 static void queue_rearm(void);
-static void pace_outcome(bool ok);
 static double mono_now(void);
 
 static struct qmsg *
@@ -213,7 +190,7 @@ queue_create(const struct qenv *env)
 	struct qmsg *m = msg_new(env->rcpt, env->nrcpt);
 
 	msg_newid(m->id);
-	q_fresh_last = mono_now(); /* new mail flows: retries are paced */
+	q_pace.fresh_last = mono_now(); /* new mail flows: retries are paced */
 	m->sender = intern(env->sender ? env->sender : "");
 	m->client = intern(env->client ? env->client : "");
 	m->arrival = time(NULL);
@@ -389,7 +366,7 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 	}
 	wait_note(m, r, listed, d->waits);
 	if (r->attempts > 1 && d->kind != DLV_REROUTE)
-		pace_outcome(r->state != RCPT_PENDING); /* a retry: did it go? */
+		pace_outcome(&q_pace, mono_now(), r->state != RCPT_PENDING); /* did it go? */
 	stats_count(r->state == RCPT_SENT      ? STAT_SENT
 		    : r->state == RCPT_BOUNCED ? STAT_BOUNCED
 					       : STAT_DEFERRED,
@@ -821,69 +798,33 @@ mono_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Count a new message dispatched at MONO. */
+/* The machine's idle CPU share (/proc/stat) to the pace, at most once a
+ * second: a drain speeds up while the machine has CPU to spare. */
 static void
-pace_fresh(double mono)
+pace_sample(double mono)
 {
-	if (mono - q_fresh_sec >= 1.0) {
-		double secs = mono - q_fresh_sec;
-		double rate = secs < 2.0 ? (double)q_fresh_count / secs : 0;
-		q_fresh_rate = q_fresh_rate * 0.5 + rate * 0.5;
-		q_fresh_sec = mono;
-		q_fresh_count = 0;
-	}
-	q_fresh_count++;
-	q_fresh_last = mono;
-}
+	static double at;
+	static unsigned long long last_total, last_idle;
+	unsigned long long v[8] = {0}, total = 0;
 
-/* An outcome of a retried recipient: OK false when it was deferred. */
-static void
-pace_outcome(bool ok)
-{
-	double mono = mono_now();
-	if (mono - q_outcome_at >= 0.5) {
-		/* About half in 2 s; nothing left after 16 s. */
-		double f = mono - q_outcome_at > 16 ? 0 : 1 / (1 + (mono - q_outcome_at) / 2);
-		q_retry_ok *= f;
-		q_retry_fail *= f;
-		q_outcome_at = mono;
-	}
-	if (ok)
-		q_retry_ok += 1;
-	else
-		q_retry_fail += 1;
-}
-
-/* Retries per second now, or 0: not paced. */
-static double
-pace_rate(double mono)
-{
-	if (mono - q_fresh_last > PACE_BUSY)
-		return 0; /* no new mail: nothing to make room for */
-	double rate;
-	if (mono - q_outcome_at > 16 || q_retry_fail < 20 || q_retry_fail < 4 * q_retry_ok) {
-		/* Retries deliver (a destination is back: a drain). */
-		rate = q_fresh_rate * PACE_OK_SHARE;
-		return rate > PACE_OK_MIN ? rate : PACE_OK_MIN;
-	}
-	rate = q_fresh_rate / PACE_SHARE;
-	return rate > PACE_MIN ? rate : PACE_MIN;
-}
-
-/* May one more retried message go to mta.c at MONO (RATE a second)? */
-static bool
-pace_take(double mono, double rate)
-{
-	q_pace_tokens += (mono - q_pace_at) * rate;
-	q_pace_at = mono;
-	if (q_pace_tokens > rate)
-		q_pace_tokens = rate; /* at most a second's worth at once */
-	if (q_pace_tokens >= 1) {
-		q_pace_tokens -= 1;
-		return true;
-	}
-	q_pace_next = mono + (1 - q_pace_tokens) / rate;
-	return false;
+	if (mono - at < 1.0)
+		return;
+	at = mono;
+	FILE *f = fopen("/proc/stat", "re");
+	if (!f)
+		return;
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		       &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 4)
+		return;
+	for (int i = 0; i < 8; i++)
+		total += v[i];
+	unsigned long long idle = v[3] + v[4]; /* idle and iowait: CPU to spare */
+	if (last_total && total > last_total && idle >= last_idle)
+		pace_idle(&q_pace, mono, (double)(idle - last_idle) / (double)(total - last_total));
+	last_total = total;
+	last_idle = idle;
 }
 
 /* Run due messages: all due new mail, then retries for at most
@@ -901,19 +842,20 @@ queue_run(evutil_socket_t fd, short what, void *arg)
 		return;
 	double mono = mono_now();
 	while ((e = sched_pop_due(&q_fresh, now)) != NULL) {
-		pace_fresh(mono);
+		pace_fresh(&q_pace, mono);
 		dispatch(msg_of(e), now, false);
 	}
-	double rate = pace_rate(mono);
-	q_pace_next = 0;
+	pace_sample(mono);
+	double rate = pace_rate(&q_pace, mono);
+	q_pace.next = 0;
 	if (!rate)
-		q_pace_tokens = 0, q_pace_at = mono;
+		q_pace.tokens = 0, q_pace.at = mono;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned n = 1; (e = sched_peek(&q_sched)) != NULL && e->when <= now; n++) {
 		if (q_retry_inflight >= RETRY_INFLIGHT_MAX)
 			return; /* queue_job_done() rearms */
-		if (rate && !pace_take(mono, rate))
-			break; /* queue_rearm() waits until q_pace_next */
+		if (rate && !pace_take(&q_pace, mono, rate))
+			break; /* queue_rearm() waits until q_pace.next */
 		sched_pop_due(&q_sched, now);
 		dispatch(msg_of(e), now, true);
 		if (n % 16 != 0)
@@ -952,7 +894,7 @@ queue_rearm(void)
 		delay = f->when > now ? (long long)(f->when - now) * 1000000 : 0;
 	if (e) {
 		long long d = e->when > now ? (long long)(e->when - now) * 1000000 : 0;
-		double wait = q_pace_next - mono_now();
+		double wait = q_pace.next - mono_now();
 		if (wait > 0 && d < (long long)(wait * 1e6))
 			d = (long long)(wait * 1e6) + 1;
 		if (delay < 0 || d < delay)
@@ -1257,6 +1199,7 @@ int
 queue_init(struct event_base *base, char **cause)
 {
 	q_base = base;
+	pace_init(&q_pace);
 	sched_init(&q_sched);
 	sched_init(&q_fresh);
 	q_timer = evtimer_new(base, queue_run, NULL);
