@@ -6,7 +6,7 @@
 void
 pace_init(struct pace *p)
 {
-	*p = (struct pace){.idle = -1, .fresh_last = -1e9, .outcome_at = -1e9};
+	*p = (struct pace){.fresh_last = -1e9, .outcome_at = -1e9};
 }
 
 /* Count a new message dispatched at MONO. */
@@ -41,17 +41,17 @@ pace_outcome(struct pace *p, double mono, bool ok)
 		p->retry_fail += 1;
 }
 
-/* The machine's idle CPU share IDLE (0..1) measured up to MONO. */
+/* The loop ran its timers LAG seconds late on average, up to MONO. */
 void
-pace_idle(struct pace *p, double mono, double idle)
+pace_lag(struct pace *p, double mono, double lag)
 {
-	p->idle = idle;
-	if (!p->ok_rate || mono - p->idle_at < 1.0)
+	p->lag = lag;
+	if (!p->ok_rate || mono - p->lag_at < 1.0)
 		return;
-	p->idle_at = mono;
-	if (idle > PACE_IDLE)
+	p->lag_at = mono;
+	if (lag < PACE_LAG_LOW)
 		p->ok_rate = p->ok_rate * 1.5 + 50;
-	else
+	else if (lag > PACE_LAG_HIGH)
 		p->ok_rate *= 0.5;
 	if (p->ok_rate < PACE_OK_MIN)
 		p->ok_rate = PACE_OK_MIN;
@@ -73,7 +73,7 @@ pace_rate(struct pace *p, double mono)
 			p->ok_rate = p->fresh_rate * PACE_OK_SHARE;
 			if (p->ok_rate < PACE_OK_MIN)
 				p->ok_rate = PACE_OK_MIN;
-			p->idle_at = mono;
+			p->lag_at = mono;
 		}
 		return p->ok_rate;
 	}

@@ -1,11 +1,11 @@
 /*
  * pace.h — how fast retries may go while new mail flows, so that a backlog
- * never starves it (queue_run()). Pure: the clock and the machine's idle
- * share are passed in; unit-tested in test_pace.c.
+ * never starves it (queue_run()). Pure: the clock and the loop's lateness
+ * are passed in; unit-tested in test_pace.c.
  *
  * pace_fresh()    a new message was dispatched
  * pace_outcome()  a retried recipient was delivered (OK) or deferred again
- * pace_idle()     the machine's idle CPU share over the last second or so
+ * pace_lag()      how late the loop ran a timer, on average, over a second
  * pace_rate()     retries a second now, or 0: not paced
  * pace_take()     may one more retry go now; else pace_next() says when
  *
@@ -14,10 +14,11 @@
  *   go at one per PACE_SHARE new messages, at least PACE_MIN a second;
  * - retries that deliver (a destination is back and its backlog drains)
  *   start at PACE_OK_SHARE of the new-mail rate and adapt once a second to
- *   what the machine has to spare: faster (x1.5) while over PACE_IDLE of
- *   its CPU is idle, slower (x0.5, down to PACE_OK_MIN) while not. New mail
- *   takes what it needs first; the drain takes the rest, and runs at full
- *   speed when new mail is light.
+ *   how late the event loop runs its timers (what new mail waits for):
+ *   faster (x1.5) while under PACE_LAG_LOW on average, slower (x0.5, down
+ *   to PACE_OK_MIN) while over PACE_LAG_HIGH. New mail keeps a loop that
+ *   answers on time; the drain takes the rest, and runs at full speed
+ *   when new mail is light.
  * Without new mail retries are not paced.
  */
 #ifndef RELAYD_PACE_H
@@ -29,8 +30,9 @@
 #define PACE_SHARE 8.0
 #define PACE_MIN 100.0
 #define PACE_OK_SHARE 0.25
-#define PACE_OK_MIN 100.0
-#define PACE_IDLE 0.10
+#define PACE_OK_MIN 250.0
+#define PACE_LAG_LOW 0.001
+#define PACE_LAG_HIGH 0.0025
 
 struct pace {
 	double fresh_rate;    /* new messages a second, smoothed */
@@ -39,8 +41,8 @@ struct pace {
 	double retry_ok, retry_fail; /* retry outcomes, decaying (half in 2 s) */
 	double outcome_at;
 	double ok_rate;	   /* the adaptive pace of retries that deliver; 0: none yet */
-	double idle;	   /* the machine's idle share, last said; -1: unknown */
-	double idle_at;	   /* when ok_rate last adapted to it */
+	double lag;	   /* the loop's mean lateness, last said (seconds) */
+	double lag_at;	   /* when ok_rate last adapted to it */
 	double tokens, at; /* the bucket (capacity: one second's worth) */
 	double next;	   /* when the next retry may go, after a refusal */
 };
@@ -48,7 +50,7 @@ struct pace {
 void pace_init(struct pace *p);
 void pace_fresh(struct pace *p, double mono);
 void pace_outcome(struct pace *p, double mono, bool ok);
-void pace_idle(struct pace *p, double mono, double idle);
+void pace_lag(struct pace *p, double mono, double lag);
 double pace_rate(struct pace *p, double mono);
 bool pace_take(struct pace *p, double mono, double rate);
 

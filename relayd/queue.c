@@ -798,33 +798,47 @@ mono_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* The machine's idle CPU share (/proc/stat) to the pace, at most once a
- * second: a drain speeds up while the machine has CPU to spare. */
-static void
-pace_sample(double mono)
-{
-	static double at;
-	static unsigned long long last_total, last_idle;
-	unsigned long long v[8] = {0}, total = 0;
+/*
+ * While a drain is paced, a timer every LAG_EVERY seconds measures how late
+ * the loop runs it (what a new session waits for too) and tells the pace
+ * the mean once a second (pace_lag()).
+ */
+#define LAG_EVERY 0.05
 
-	if (mono - at < 1.0)
+static struct {
+	struct event *ev;
+	double due, sum, since;
+	unsigned n;
+	bool on;
+} q_lag;
+
+static void
+lag_tick(evutil_socket_t fd, short what, void *arg)
+{
+	double mono = mono_now();
+	if (q_lag.on) {
+		q_lag.sum += mono > q_lag.due ? mono - q_lag.due : 0;
+		q_lag.n++;
+	}
+	if (q_lag.on && mono - q_lag.since >= 1.0) {
+		pace_lag(&q_pace, mono, q_lag.sum / q_lag.n);
+		q_lag.sum = 0;
+		q_lag.n = 0;
+		q_lag.since = mono;
+	}
+	if (!q_pace.ok_rate || mono - q_pace.fresh_last > PACE_BUSY || q_stopping) {
+		q_lag.on = false; /* no drain paced: no need */
 		return;
-	at = mono;
-	FILE *f = fopen("/proc/stat", "re");
-	if (!f)
-		return;
-	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-		       &v[4], &v[5], &v[6], &v[7]);
-	fclose(f);
-	if (n < 4)
-		return;
-	for (int i = 0; i < 8; i++)
-		total += v[i];
-	unsigned long long idle = v[3] + v[4]; /* idle and iowait: CPU to spare */
-	if (last_total && total > last_total && idle >= last_idle)
-		pace_idle(&q_pace, mono, (double)(idle - last_idle) / (double)(total - last_total));
-	last_total = total;
-	last_idle = idle;
+	}
+	if (!q_lag.on) {
+		q_lag.on = true;
+		q_lag.since = mono;
+		q_lag.sum = 0;
+		q_lag.n = 0;
+	}
+	q_lag.due = mono + LAG_EVERY;
+	struct timeval tv = {0, (suseconds_t)(LAG_EVERY * 1e6)};
+	evtimer_add(q_lag.ev, &tv);
 }
 
 /* Run due messages: all due new mail, then retries for at most
@@ -845,8 +859,9 @@ queue_run(evutil_socket_t fd, short what, void *arg)
 		pace_fresh(&q_pace, mono);
 		dispatch(msg_of(e), now, false);
 	}
-	pace_sample(mono);
 	double rate = pace_rate(&q_pace, mono);
+	if (q_pace.ok_rate && !q_lag.on)
+		lag_tick(-1, 0, NULL); /* a drain is paced: watch the loop */
 	q_pace.next = 0;
 	if (!rate)
 		q_pace.tokens = 0, q_pace.at = mono;
@@ -1203,7 +1218,8 @@ queue_init(struct event_base *base, char **cause)
 	sched_init(&q_sched);
 	sched_init(&q_fresh);
 	q_timer = evtimer_new(base, queue_run, NULL);
-	if (!q_timer) {
+	q_lag.ev = evtimer_new(base, lag_tick, NULL);
+	if (!q_timer || !q_lag.ev) {
 		*cause = "cannot create queue timer";
 		return -1;
 	}
@@ -1225,4 +1241,6 @@ queue_shutdown(void)
 	spool_shutdown();
 	if (q_timer)
 		evtimer_del(q_timer);
+	if (q_lag.ev)
+		evtimer_del(q_lag.ev);
 }

@@ -1,8 +1,8 @@
 /*
  * test_pace.c — retries paced behind new mail: not paced without new mail;
  * one per PACE_SHARE new messages while they fail; while they deliver, a
- * share of the new-mail rate that grows while the machine has CPU to spare
- * and shrinks (to a floor) while it has none; the bucket lets a second's
+ * share of the new-mail rate that grows while the loop runs on time and
+ * shrinks (to a floor) while it runs late; the bucket lets a second's
  * worth through at most.
  */
 #include <setjmp.h>
@@ -73,21 +73,27 @@ test_drain_adapts(void **state)
 	double r0 = pace_rate(&p, t);
 	assert_true(r0 > 1500 * PACE_OK_SHARE && r0 < 2100 * PACE_OK_SHARE);
 	/* Within the second: no change. */
-	pace_idle(&p, t + 0.5, 0.9);
+	pace_lag(&p, t + 0.5, 0);
 	assert_true(pace_rate(&p, t + 0.5) == r0);
-	/* Idle CPU: faster, second by second. */
-	pace_idle(&p, t + 1.0, 0.5);
+	/* The loop on time: faster, second by second. */
+	pace_lag(&p, t + 1.0, PACE_LAG_LOW / 2);
 	double r1 = pace_rate(&p, t + 1.0);
 	assert_true(r1 == r0 * 1.5 + 50);
-	pace_idle(&p, t + 2.0, 0.5);
-	assert_true(pace_rate(&p, t + 2.0) > r1);
-	/* No CPU to spare: slower, down to the floor. */
-	for (int i = 3; i < 40; i++)
-		pace_idle(&p, t + i, 0.01);
-	/* (new mail has stopped by now in this clock: check before it counts) */
+	pace_lag(&p, t + 2.0, 0);
+	double r2 = pace_rate(&p, t + 2.0);
+	assert_true(r2 > r1);
+	/* Between the two marks: held. */
+	pace_fresh(&p, t + 3.0); /* new mail still flows */
+	pace_lag(&p, t + 3.0, (PACE_LAG_LOW + PACE_LAG_HIGH) / 2);
+	assert_true(pace_rate(&p, t + 3.0) == r2);
+	/* The loop late: slower, down to the floor. */
+	for (int i = 4; i < 40; i++) {
+		pace_fresh(&p, t + i);
+		pace_lag(&p, t + i, PACE_LAG_HIGH * 2);
+	}
 	assert_true(p.ok_rate == PACE_OK_MIN);
 	/* New mail stops: not paced, and the next drain starts from the share. */
-	assert_true(pace_rate(&p, t + 40) == 0);
+	assert_true(pace_rate(&p, t + 39 + PACE_BUSY + 0.1) == 0);
 	assert_true(p.ok_rate == 0);
 }
 
