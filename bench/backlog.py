@@ -1092,11 +1092,13 @@ class PeerRun:
         self.quiet()
         log(f"  {self.peer.name}: fresh mail during the retries ({period} s)")
         self.probe_on()
+        prof = self.perf_on("steady")
         b = self.begin()
         t_end = time.monotonic() + period
         expect = self.fresh_msgs / self.r["baseline"]["fresh_e2e"]
         runs = self.fresh_series(1024, self.fresh_msgs, max(60.0, 20 * expect),
                                  lambda: time.monotonic() >= t_end, min_runs=2)
+        self.perf_off(prof)
         self.end(b, "steady", runs=runs)
         self.probe_off()
 
@@ -1246,7 +1248,7 @@ class PeerRun:
             + (f", {alone:.0f} msgs/s alone after" if alone else ""))
 
     def perf_on(self, phase: str):
-        """RELAYD_BENCH_PERF=PHASE[,PHASE] (relayd only): `perf record -g` of
+        """RELAYD_BENCH_PERF=PHASE[,PHASE] (steady, drain; relayd only): `perf record -g` of
         the relay during that phase, to BASE/perf-PHASE-N.data, to explain a
         figure with a profile (bench/README.md)."""
         want = os.environ.get("RELAYD_BENCH_PERF", "").split(",")
