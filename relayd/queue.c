@@ -1012,6 +1012,88 @@ queue_flush(const char *qid)
 	return 0;
 }
 
+/*
+ * A release goes through the ids that waited for the destination in slices
+ * of RELEASE_SLICE_US of the loop: a million waiting messages took 1.5 s of
+ * the loop in one go (greetings waited that long while a backlog drained).
+ * A small one is done at once.
+ */
+#define RELEASE_SLICE_US 2000
+
+struct release {
+	struct release *next;
+	uint64_t *ids;
+	size_t nids, k, n;
+	time_t at;
+	char *transport, *domain; /* domain NULL: the relay list */
+};
+
+static struct release *q_rel_head, *q_rel_tail;
+static struct event *q_rel_ev;
+
+/* Release the next ids of RL until T0 + RELEASE_SLICE_US; true when all. */
+static bool
+release_step(struct release *rl, const struct timespec *t0)
+{
+	struct timespec t;
+	for (unsigned c = 0; rl->k < rl->nids; c++) {
+		if (c % 64 == 63) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000 >=
+			    RELEASE_SLICE_US)
+				return false;
+		}
+		struct qmsg *m = qindex_find(&q_byid, rl->ids[rl->k++]);
+		bool any = false;
+		if (!m || m->held)
+			continue; /* gone; or released by relayctl release, due then */
+		for (size_t i = 0; i < m->nrcpt; i++) {
+			struct qrcpt *r = &m->rcpt[i];
+			if (!r->waiting || r->state != RCPT_PENDING || r->inflight ||
+			    !r->transport || strcmp(r->transport, rl->transport) != 0 ||
+			    (rl->domain && strcasecmp(cmd_domain(r->addr), rl->domain) != 0))
+				continue;
+			r->waiting = 0;
+			if (r->next_attempt <= rl->at)
+				continue; /* due anyway */
+			r->next_attempt = rl->at;
+			any = true;
+			rl->n++;
+		}
+		if (any)
+			queue_schedule(m);
+	}
+	return true;
+}
+
+static void
+release_slice(evutil_socket_t fd, short what, void *arg)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (q_rel_head && !q_stopping) {
+		struct release *rl = q_rel_head;
+		if (!release_step(rl, &t0)) {
+			struct timeval zero = {0, 0};
+			evtimer_add(q_rel_ev, &zero); /* the rest on the next turn */
+			return;
+		}
+		if (rl->n)
+			log_qmgr(
+				LOG_INFO,
+				"%s: destination %s works again: %zu deferred recipient%s released",
+				rl->transport, rl->domain ? rl->domain : "(relay)", rl->n,
+				rl->n == 1 ? "" : "s");
+		q_rel_head = rl->next;
+		if (!q_rel_head)
+			q_rel_tail = NULL;
+		free(rl->ids);
+		free(rl->transport);
+		free(rl->domain);
+		free(rl);
+	}
+}
+
 /* Deferred recipients of TRANSPORT (and DOMAIN) that waited for the
  * destination are due now: it works again. Recipients deferred for their
  * own reasons (greylisting, a full mailbox) keep their retry time. Costs
@@ -1019,36 +1101,26 @@ queue_flush(const char *qid)
 void
 queue_release(const char *transport, const char *domain)
 {
-	time_t now = time(NULL);
-	size_t n = 0, nids;
+	size_t nids;
 	uint64_t *ids = waitq_take(transport, domain, &nids);
-
-	for (size_t k = 0; k < nids; k++) {
-		struct qmsg *m = qindex_find(&q_byid, ids[k]);
-		bool any = false;
-		if (!m || m->held)
-			continue; /* gone; or released by relayctl release, due then */
-		for (size_t i = 0; i < m->nrcpt; i++) {
-			struct qrcpt *r = &m->rcpt[i];
-			if (!r->waiting || r->state != RCPT_PENDING || r->inflight ||
-			    !r->transport || strcmp(r->transport, transport) != 0 ||
-			    (domain && strcasecmp(cmd_domain(r->addr), domain) != 0))
-				continue;
-			r->waiting = 0;
-			if (r->next_attempt <= now)
-				continue; /* due anyway */
-			r->next_attempt = now;
-			any = true;
-			n++;
-		}
-		if (any)
-			queue_schedule(m);
+	if (!ids || nids == 0) {
+		free(ids);
+		return;
 	}
-	free(ids);
-	if (n)
-		log_qmgr(LOG_INFO,
-			 "%s: destination %s works again: %zu deferred recipient%s released",
-			 transport, domain ? domain : "(relay)", n, n == 1 ? "" : "s");
+	struct release *rl = calloc(1, sizeof(*rl));
+	if (!rl || !(rl->transport = strdup(transport)) ||
+	    (domain && !(rl->domain = strdup(domain))))
+		fatal("out of memory");
+	rl->ids = ids;
+	rl->nids = nids;
+	rl->at = time(NULL);
+	if (q_rel_tail)
+		q_rel_tail->next = rl;
+	else
+		q_rel_head = rl;
+	q_rel_tail = rl;
+	if (q_rel_head == rl)
+		release_slice(-1, 0, NULL); /* a small one: done now */
 }
 
 /* Remove QID from the queue without a bounce; -1 when there is none. A
@@ -1231,7 +1303,8 @@ queue_init(struct event_base *base, char **cause)
 	sched_init(&q_fresh);
 	q_timer = evtimer_new(base, queue_run, NULL);
 	q_lag.ev = evtimer_new(base, lag_tick, NULL);
-	if (!q_timer || !q_lag.ev) {
+	q_rel_ev = evtimer_new(base, release_slice, NULL);
+	if (!q_timer || !q_lag.ev || !q_rel_ev) {
 		*cause = "cannot create queue timer";
 		return -1;
 	}
