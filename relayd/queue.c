@@ -1030,6 +1030,7 @@ struct release {
 
 static struct release *q_rel_head, *q_rel_tail;
 static struct event *q_rel_ev;
+static long q_rel_budget = RELEASE_SLICE_US; /* tests: RELAYD_RELEASE_SLICE_US */
 
 /* Release the next ids of RL until T0 + RELEASE_SLICE_US; true when all. */
 static bool
@@ -1040,7 +1041,7 @@ release_step(struct release *rl, const struct timespec *t0)
 		if (c % 64 == 63) {
 			clock_gettime(CLOCK_MONOTONIC, &t);
 			if ((t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000 >=
-			    RELEASE_SLICE_US)
+			    q_rel_budget)
 				return false;
 		}
 		struct qmsg *m = qindex_find(&q_byid, rl->ids[rl->k++]);
@@ -1304,6 +1305,10 @@ queue_init(struct event_base *base, char **cause)
 	q_timer = evtimer_new(base, queue_run, NULL);
 	q_lag.ev = evtimer_new(base, lag_tick, NULL);
 	q_rel_ev = evtimer_new(base, release_slice, NULL);
+	/* Tests set a shorter slice to see a small release made in slices. */
+	const char *rel = getenv("RELAYD_RELEASE_SLICE_US");
+	if (rel)
+		q_rel_budget = strtol(rel, NULL, 10);
 	if (!q_timer || !q_lag.ev || !q_rel_ev) {
 		*cause = "cannot create queue timer";
 		return -1;

@@ -121,6 +121,38 @@ def test_release_after_restart(start_relayd, scripted):
     assert_released_not_greylisted(r, srv, qb)
 
 
+def test_release_in_slices(start_relayd, scripted, monkeypatch):
+    """A release of many waiting messages is made in slices of the loop (a
+    million held it 1.5 s in one go); with RELAYD_RELEASE_SLICE_US=0 a
+    slice is 63 messages, so 200 waiting take four: every one is released
+    and sent once, the greylisted recipient is not, and the log counts them
+    all in one line."""
+    r, srv, qa, qb = greylisted_and_waiting(start_relayd, scripted)
+    n = 200
+    more = [r.send("a@origin.test", [f"w{i}@dest.test"], simple_message(f"w{i}"))
+            for i in range(n - 1)]
+    for q in more:
+        r.wait_log(sent_re(None, qid=q, status="deferred", strict_relay=False))
+    r.stop()
+    monkeypatch.setenv("RELAYD_RELEASE_SLICE_US", "0")
+    r.start()
+    r.wait_log(r"recovered %d messages" % (n + 1))
+    srv.start()
+    qc = r.send("a@origin.test", ["fresh@dest.test"], simple_message("fresh"))
+    r.wait_log(sent_re("fresh@dest.test", qid=qc, status="sent"))
+    r.wait_log(r"out: destination \(relay\) works again: %d deferred recipients released" % n,
+               timeout=10)
+    # qb was tried (connection refused); the others waited for the down
+    # pause without an attempt.
+    r.wait_log(sent_re("waits@dest.test", qid=qb, status="sent", attempts=2), timeout=20)
+    for q in more:
+        r.wait_log(sent_re(None, qid=q, status="sent"), timeout=20)
+    for q in [qb, *more]:
+        assert len(r.find_log(sent_re(None, qid=q, status="sent"))) == 1, q
+    time.sleep(1)
+    assert len(srv.rcpts_tried("grey@dest.test")) == 1, "a greylisted recipient was released"
+
+
 def test_flush_one_qid_touches_only_it(start_relayd, scripted):
     """Two greylisted messages; the greylisting ends; `relayctl flush` of
     one delivers that one and leaves the other alone until its own time."""
