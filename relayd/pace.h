@@ -7,7 +7,7 @@
  * pace_outcome()  a retried recipient was delivered (OK) or deferred again
  * pace_lag()      how late the loop ran a timer, on average, over a second
  * pace_rate()     retries a second now, or 0: not paced
- * pace_take()     may one more retry go now; else pace_next() says when
+ * pace_take()     may one more retry go now; else p->next says when
  *
  * While new mail flows (a new message in the last PACE_BUSY seconds):
  * - retries that mostly fail (the destinations of a backlog still refuse)

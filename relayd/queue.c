@@ -798,6 +798,15 @@ mono_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* Microseconds of the loop since T0 (the budgets of slices and turns). */
+static long
+us_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000;
+}
+
 /*
  * While a drain is paced, a timer every LAG_EVERY seconds measures how late
  * the loop runs it (what a new session waits for too) and tells the pace
@@ -850,7 +859,7 @@ queue_run(evutil_socket_t fd, short what, void *arg)
 {
 	time_t now = time(NULL);
 	struct sched_entry *e;
-	struct timespec t0, t;
+	struct timespec t0;
 
 	if (q_stopping)
 		return;
@@ -875,9 +884,7 @@ queue_run(evutil_socket_t fd, short what, void *arg)
 		dispatch(msg_of(e), now, true);
 		if (n % 16 != 0)
 			continue;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 >=
-		    QUEUE_RUN_BUDGET_US) {
+		if (us_since(&t0) >= QUEUE_RUN_BUDGET_US) {
 			struct timeval zero = {0, 0};
 			evtimer_add(q_timer, &zero); /* the rest on the next turn */
 			return;
@@ -960,15 +967,11 @@ static void
 flush_slice(evutil_socket_t fd, short what, void *arg)
 {
 	struct qmsg *m = qindex_after(&q_byid, q_fl.after);
-	struct timespec t0, t;
+	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned n = 0; m && n < FLUSH_SLICE; n++) {
-		if (n % 64 == 63) {
-			clock_gettime(CLOCK_MONOTONIC, &t);
-			if ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 >=
-			    FLUSH_SLICE_US)
-				break;
-		}
+		if (n % 64 == 63 && us_since(&t0) >= FLUSH_SLICE_US)
+			break;
 		uint64_t k = msg_id_key(m->id);
 		if (k >= q_fl.end) {
 			m = NULL; /* newer than the flush: due as it is */
@@ -1036,14 +1039,9 @@ static long q_rel_budget = RELEASE_SLICE_US; /* tests: RELAYD_RELEASE_SLICE_US *
 static bool
 release_step(struct release *rl, const struct timespec *t0)
 {
-	struct timespec t;
 	for (unsigned c = 0; rl->k < rl->nids; c++) {
-		if (c % 64 == 63) {
-			clock_gettime(CLOCK_MONOTONIC, &t);
-			if ((t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000 >=
-			    q_rel_budget)
-				return false;
-		}
+		if (c % 64 == 63 && us_since(t0) >= q_rel_budget)
+			return false;
 		struct qmsg *m = qindex_find(&q_byid, rl->ids[rl->k++]);
 		bool any = false;
 		if (!m || m->held)
