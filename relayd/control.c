@@ -73,7 +73,7 @@
 #define CONTROL_WRITE_TIMEOUT 60       /* seconds a client may stall reading */
 #define CONTROL_MAX_CLIENTS 16	       /* concurrent connections */
 #define CONTROL_BATCH 256	       /* messages per listing batch */
-#define CONTROL_BATCH_US 4000	       /* and at most this long */
+#define CONTROL_BATCH_US 2000	       /* and at most this long */
 #define CONTROL_LOWAT (64 * 1024)      /* refill the listing below this */
 #define CONTROL_SHOW_CHUNK (64 * 1024) /* bytes of a message read at once */
 #define CONTROL_UNKNOWN_SHOWN 10       /* unknown ids named in an error */

@@ -21,6 +21,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@
 #include "smtp/cmd.h"
 #include "smtp/data.h"
 
-#define QUEUE_RUN_BUDGET_US 5000 /* retries dispatched per turn of the loop, in time */
+#define QUEUE_RUN_BUDGET_US 3000 /* retries dispatched per turn of the loop, in time */
 
 /* Retries never starve new mail: queue_run() dispatches all due new mail
  * first, then retries as pace.h allows. At most RETRY_INFLIGHT_MAX retried
@@ -63,19 +64,32 @@ static struct event_base *q_base;
 static struct event *q_timer;
 /* Due times: messages never tried yet (new mail) and retries, apart, so a
  * backlog made due at once (a flush, a recovery) never delays new mail. */
-static struct sched q_sched, q_fresh;
-static struct qindex q_byid; /* committed messages by id (qindex.h) */
+static struct sched q_fresh;
+static struct retryq q_retry; /* and the batches a flush set aside */
+static struct qindex q_byid;  /* committed messages by id (qindex.h) */
 static bool q_stopping;
 
 static void queue_schedule(struct qmsg *m);
 static void msg_finish(struct qmsg *m);
 static void queue_rearm(void);
+static void flush_rcpts(struct qmsg *m, time_t now);
 static double mono_now(void);
+static long us_since(const struct timespec *t0);
 
 static struct qmsg *
 msg_of(struct sched_entry *e)
 {
 	return (struct qmsg *)((char *)e - offsetof(struct qmsg, sched));
+}
+
+/* Take M out of whichever heap holds it. */
+static void
+msg_unsched(struct qmsg *m)
+{
+	if (m->fresh)
+		sched_cancel(&q_fresh, &m->sched);
+	else
+		retryq_cancel(&q_retry, &m->sched);
 }
 
 /* The committed message QID, or NULL: a binary search, never a walk. */
@@ -86,10 +100,51 @@ msg_find(const char *qid)
 	return k ? qindex_find(&q_byid, k) : NULL;
 }
 
+/*
+ * Memory back to the system once the queue is quiet: receiving a backlog
+ * leaves the heap fragmented (short-lived receive buffers between
+ * long-lived messages): 260 bytes of RSS a queued message at a million, 231
+ * after a restart. MEM_QUIET s after the last message added, dispatched or
+ * removed, malloc_trim() returns the free pages inside the heap, once per
+ * busy spell.
+ */
+#define MEM_QUIET 0.5
+static struct {
+	struct event *ev;
+	uint64_t busy, seen; /* activity counts: now, when the timer was set */
+} q_mem;
+
+static void
+mem_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = {0, (suseconds_t)(MEM_QUIET * 1e6)};
+	if (q_mem.busy != q_mem.seen) {
+		q_mem.seen = q_mem.busy;
+		evtimer_add(q_mem.ev, &tv);
+		return;
+	}
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	malloc_trim(0);
+	log_debug("queue: quiet, memory trimmed in %ld us", us_since(&t0));
+}
+
+static void
+queue_busy(void)
+{
+	q_mem.busy++;
+	if (q_mem.ev && !evtimer_pending(q_mem.ev, NULL) && !q_stopping) {
+		struct timeval tv = {0, (suseconds_t)(MEM_QUIET * 1e6)};
+		q_mem.seen = q_mem.busy;
+		evtimer_add(q_mem.ev, &tv);
+	}
+}
+
 /* Add committed M to the index by id. */
 static void
 list_add(struct qmsg *m)
 {
+	queue_busy();
 	if (qindex_add(&q_byid, msg_id_key(m->id), m) == -1)
 		fatal("out of memory");
 }
@@ -97,6 +152,7 @@ list_add(struct qmsg *m)
 static void
 list_del(struct qmsg *m)
 {
+	queue_busy();
 	qindex_del(&q_byid, msg_id_key(m->id));
 }
 
@@ -380,7 +436,7 @@ static void
 msg_finish(struct qmsg *m)
 {
 	m->state = Q_DONE;
-	sched_cancel(m->fresh ? &q_fresh : &q_sched, &m->sched);
+	msg_unsched(m);
 	list_del(m);
 	spool_remove(m);
 }
@@ -546,7 +602,7 @@ queue_schedule(struct qmsg *m)
 			when = r->next_attempt;
 		any = true;
 	}
-	sched_cancel(m->fresh ? &q_fresh : &q_sched, &m->sched);
+	msg_unsched(m);
 	if (!any || m->held)
 		return; /* a held message waits for relayctl release */
 	/* Wake up for the delay warning even between attempts. */
@@ -561,7 +617,8 @@ queue_schedule(struct qmsg *m)
 	for (size_t i = 0; i < m->nrcpt && m->fresh; i++)
 		if (m->rcpt[i].attempts > 0)
 			m->fresh = false;
-	if (sched_set(m->fresh ? &q_fresh : &q_sched, &m->sched, when) == -1)
+	if ((m->fresh ? sched_set(&q_fresh, &m->sched, when)
+		      : retryq_set(&q_retry, &m->sched, when)) == -1)
 		fatal("out of memory");
 	queue_rearm();
 }
@@ -677,6 +734,7 @@ dispatch(struct qmsg *m, time_t now, bool retry)
 
 	if (m->held)
 		return; /* never in the heap; queue_hold() releases it */
+	queue_busy();
 
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		struct qrcpt *r = &m->rcpt[i];
@@ -875,13 +933,19 @@ queue_run(evutil_socket_t fd, short what, void *arg)
 	if (!rate)
 		q_pace.tokens = 0, q_pace.at = mono;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (unsigned n = 1; (e = sched_peek(&q_sched)) != NULL && e->when <= now; n++) {
+	for (unsigned n = 1;; n++) {
+		bool flushed;
+		if (!(e = retryq_next(&q_retry, &flushed)) || (!flushed && e->when > now))
+			break;
 		if (q_retry_inflight >= RETRY_INFLIGHT_MAX)
 			return; /* queue_job_done() rearms */
 		if (rate && !pace_take(&q_pace, mono, rate))
 			break; /* queue_rearm() waits until q_pace.next */
-		sched_pop_due(&q_sched, now);
-		dispatch(msg_of(e), now, true);
+		retryq_cancel(&q_retry, e);
+		struct qmsg *m = msg_of(e);
+		if (flushed)
+			flush_rcpts(m, now);
+		dispatch(m, now, true);
 		if (n % 16 != 0)
 			continue;
 		if (us_since(&t0) >= QUEUE_RUN_BUDGET_US) {
@@ -903,7 +967,8 @@ tv_usec(const struct timeval *t)
 static void
 queue_rearm(void)
 {
-	struct sched_entry *e = sched_peek(&q_sched), *f = sched_peek(&q_fresh);
+	bool flushed;
+	struct sched_entry *e = retryq_next(&q_retry, &flushed), *f = sched_peek(&q_fresh);
 	if (q_retry_inflight >= RETRY_INFLIGHT_MAX)
 		e = NULL; /* queue_job_done() rearms when there is room */
 	if (q_stopping || (!e && !f))
@@ -915,7 +980,7 @@ queue_rearm(void)
 	if (f)
 		delay = f->when > now ? (long long)(f->when - now) * 1000000 : 0;
 	if (e) {
-		long long d = e->when > now ? (long long)(e->when - now) * 1000000 : 0;
+		long long d = !flushed && e->when > now ? (long long)(e->when - now) * 1000000 : 0;
 		double wait = q_pace.next - mono_now();
 		if (wait > 0 && d < (long long)(wait * 1e6))
 			d = (long long)(wait * 1e6) + 1;
@@ -934,63 +999,24 @@ queue_rearm(void)
 	evtimer_add(q_timer, &tv);
 }
 
-/* A flush of the whole queue walks it in slices, like a listing: a
- * million messages made due in one go held the loop for 750 ms, and
- * slices of 4,096 messages (20 ms each in a heap of a million) held back
- * 300 KiB messages arriving meanwhile (0.11 of normal). A slice stops
- * after FLUSH_SLICE messages or FLUSH_SLICE_US of the loop. */
-#define FLUSH_SLICE 4096
-#define FLUSH_SLICE_US 2000
-
-static struct {
-	uint64_t after; /* the walk is past this id */
-	uint64_t end;	/* messages from this id on came after the flush */
-	time_t at;
-	struct event *ev;
-} q_fl;
-
+/* Its deferred recipients due at NOW (that wait for no delivery). */
 static void
-flush_one(struct qmsg *m, time_t now, bool one)
+flush_rcpts(struct qmsg *m, time_t now)
 {
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		struct qrcpt *r = &m->rcpt[i];
-		if (r->state != RCPT_PENDING || r->inflight)
-			continue;
-		if (one && r->transport)
-			mta_flush(r->transport, cmd_domain(r->addr));
-		r->next_attempt = now;
-	}
-	queue_schedule(m);
-}
-
-static void
-flush_slice(evutil_socket_t fd, short what, void *arg)
-{
-	struct qmsg *m = qindex_after(&q_byid, q_fl.after);
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (unsigned n = 0; m && n < FLUSH_SLICE; n++) {
-		if (n % 64 == 63 && us_since(&t0) >= FLUSH_SLICE_US)
-			break;
-		uint64_t k = msg_id_key(m->id);
-		if (k >= q_fl.end) {
-			m = NULL; /* newer than the flush: due as it is */
-			break;
-		}
-		q_fl.after = k;
-		flush_one(m, q_fl.at, false);
-		m = qindex_after(&q_byid, k);
-	}
-	if (m && !q_stopping) {
-		struct timeval zero = {0, 0};
-		evtimer_add(q_fl.ev, &zero);
+		if (r->state == RCPT_PENDING && !r->inflight)
+			r->next_attempt = now;
 	}
 }
 
 /* Retry deferred recipients now: all, or those of QID. The operator says
  * their destinations are back: their down pauses end first, so the retry
- * is an attempt, not a deferral unseen. All: the first FLUSH_SLICE
- * messages at once, the rest on the next turns of the loop. */
+ * is an attempt, not a deferral unseen. All: the retry heap is set aside
+ * whole as a flushed batch (O(1): walking a million messages to make each
+ * due held the loop 5 s in slices, and 300 KiB messages arriving meanwhile
+ * got 0.34 of normal); queue_run() makes each due as it takes it, paced
+ * like every retry. */
 int
 queue_flush(const char *qid)
 {
@@ -1000,18 +1026,19 @@ queue_flush(const char *qid)
 	if (qid && !one)
 		return -1;
 	if (one) {
-		flush_one(one, now, true);
+		for (size_t i = 0; i < one->nrcpt; i++) {
+			struct qrcpt *r = &one->rcpt[i];
+			if (r->state == RCPT_PENDING && !r->inflight && r->transport)
+				mta_flush(r->transport, cmd_domain(r->addr));
+		}
+		flush_rcpts(one, now);
+		queue_schedule(one);
 		return 0;
 	}
 	mta_flush(NULL, NULL);
-	if (!q_fl.ev && !(q_fl.ev = evtimer_new(q_base, flush_slice, NULL)))
+	if (retryq_flush(&q_retry) == -1)
 		fatal("out of memory");
-	char id[QID_MAX];
-	msg_newid(id);
-	q_fl.after = 0; /* from the start again, also when one is under way */
-	q_fl.end = msg_id_key(id);
-	q_fl.at = now;
-	flush_slice(-1, 0, NULL);
+	queue_rearm();
 	return 0;
 }
 
@@ -1298,16 +1325,17 @@ queue_init(struct event_base *base, char **cause)
 {
 	q_base = base;
 	pace_init(&q_pace);
-	sched_init(&q_sched);
+	retryq_init(&q_retry);
 	sched_init(&q_fresh);
 	q_timer = evtimer_new(base, queue_run, NULL);
 	q_lag.ev = evtimer_new(base, lag_tick, NULL);
+	q_mem.ev = evtimer_new(base, mem_tick, NULL);
 	q_rel_ev = evtimer_new(base, release_slice, NULL);
 	/* Tests set a shorter slice to see a small release made in slices. */
 	const char *rel = getenv("RELAYD_RELEASE_SLICE_US");
 	if (rel)
 		q_rel_budget = strtol(rel, NULL, 10);
-	if (!q_timer || !q_lag.ev || !q_rel_ev) {
+	if (!q_timer || !q_lag.ev || !q_rel_ev || !q_mem.ev) {
 		*cause = "cannot create queue timer";
 		return -1;
 	}
@@ -1331,4 +1359,6 @@ queue_shutdown(void)
 		evtimer_del(q_timer);
 	if (q_lag.ev)
 		evtimer_del(q_lag.ev);
+	if (q_mem.ev)
+		evtimer_del(q_mem.ev);
 }

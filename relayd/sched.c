@@ -2,12 +2,15 @@
  * sched.c — a binary min-heap of timed entries and the retry policy.
  *
  * sched_init(), sched_free(), sched_set(), sched_cancel(), sched_peek(),
- * sched_pop_due(), sched_retry_at(), sched_expired(), sched_warn_due()
+ * sched_pop_due(), sched_retry_at(), sched_expired(), sched_warn_due(),
+ * retryq_init(), retryq_free(), retryq_set(), retryq_cancel(),
+ * retryq_next(), retryq_flush(), retryq_count()
  *
  * Invariant: heap[i]->idx == i for every queued entry; entries compare by
  * (when, seq) so equal times come out first in, first out.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "relayd/sched.h"
 
@@ -136,6 +139,81 @@ sched_pop_due(struct sched *s, time_t now)
 		return NULL;
 	sched_cancel(s, e);
 	return e;
+}
+
+void
+retryq_init(struct retryq *q)
+{
+	sched_init(&q->due);
+	for (unsigned i = 0; i < SCHED_BATCHES; i++)
+		sched_init(&q->batch[i]);
+	q->nbatch = 0;
+}
+
+void
+retryq_free(struct retryq *q)
+{
+	sched_free(&q->due);
+	for (unsigned i = 0; i < SCHED_BATCHES; i++)
+		sched_free(&q->batch[i]);
+	q->nbatch = 0;
+}
+
+void
+retryq_cancel(struct retryq *q, struct sched_entry *e)
+{
+	sched_cancel(&q->due, e); /* each a no-op where E is not */
+	for (unsigned i = 0; i < q->nbatch; i++)
+		sched_cancel(&q->batch[i], e);
+}
+
+int
+retryq_set(struct retryq *q, struct sched_entry *e, time_t when)
+{
+	for (unsigned i = 0; i < q->nbatch; i++)
+		sched_cancel(&q->batch[i], e);
+	return sched_set(&q->due, e, when);
+}
+
+struct sched_entry *
+retryq_next(struct retryq *q, bool *flushed)
+{
+	while (q->nbatch && !q->batch[0].n) { /* taken: drop it */
+		sched_free(&q->batch[0]);
+		memmove(&q->batch[0], &q->batch[1], --q->nbatch * sizeof(q->batch[0]));
+		sched_init(&q->batch[q->nbatch]);
+	}
+	*flushed = q->nbatch > 0;
+	return *flushed ? sched_peek(&q->batch[0]) : sched_peek(&q->due);
+}
+
+int
+retryq_flush(struct retryq *q)
+{
+	if (!q->due.n)
+		return 0;
+	if (q->nbatch < SCHED_BATCHES) {
+		q->batch[q->nbatch++] = q->due;
+		sched_init(&q->due);
+		return 0;
+	}
+	struct sched *last = &q->batch[SCHED_BATCHES - 1];
+	struct sched_entry *e;
+	while ((e = sched_peek(&q->due)) != NULL) {
+		sched_cancel(&q->due, e);
+		if (sched_set(last, e, e->when) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+size_t
+retryq_count(const struct retryq *q)
+{
+	size_t n = q->due.n;
+	for (unsigned i = 0; i < q->nbatch; i++)
+		n += q->batch[i].n;
+	return n;
 }
 
 /* Next attempt after attempt ATTEMPTS failed at NOW. */

@@ -9,6 +9,7 @@
  * sched_retry_at()             next attempt after a temporary failure
  * sched_expired()              has a recipient outlived max_lifetime
  * sched_warn_due()             is the delay warning due
+ * retryq_*()                   retries: a heap, and the batches a flush set aside
  *
  * Pure logic: no I/O, no clock; NOW is always passed in, so retries and
  * lifetimes are unit-tested without sleeping. O(log n) per operation.
@@ -45,6 +46,31 @@ int sched_set(struct sched *s, struct sched_entry *e, time_t when);
 void sched_cancel(struct sched *s, struct sched_entry *e);
 struct sched_entry *sched_peek(const struct sched *s);
 struct sched_entry *sched_pop_due(struct sched *s, time_t now);
+
+/*
+ * Retries: a heap by due time, and the batches a flush of the whole queue
+ * set aside as they stood (O(1), whatever the queue's size): every entry of
+ * a batch is due, the oldest batch first. A flush while SCHED_BATCHES are
+ * still not taken adds the heap to the newest one (O(n log n)).
+ */
+#define SCHED_BATCHES 8
+struct retryq {
+	struct sched due;
+	struct sched batch[SCHED_BATCHES];
+	unsigned nbatch;
+};
+
+void retryq_init(struct retryq *q);
+void retryq_free(struct retryq *q);
+/* Schedule E at WHEN in the heap (out of a batch if it was in one). */
+int retryq_set(struct retryq *q, struct sched_entry *e, time_t when);
+void retryq_cancel(struct retryq *q, struct sched_entry *e);
+/* The next entry, not removed: the first of the oldest batch (*FLUSHED
+ * true: due whatever its time), else the heap's earliest; NULL if none. */
+struct sched_entry *retryq_next(struct retryq *q, bool *flushed);
+/* Everything in the heap due now: set aside as a batch. */
+int retryq_flush(struct retryq *q);
+size_t retryq_count(const struct retryq *q);
 
 /* Time of the next attempt after attempt number ATTEMPTS (1-based) failed
  * at NOW: queue.retry[ATTEMPTS-1], the last entry repeating. */

@@ -3,6 +3,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -121,14 +122,114 @@ test_due_and_fifo(void **state)
 	sched_free(&s);
 }
 
+/* Take the next retry due at NOW, as queue_run() does. */
+static struct sched_entry *
+take(struct retryq *rq, time_t now, bool *flushed)
+{
+	struct sched_entry *e = retryq_next(rq, flushed);
+	if (!e || (!*flushed && e->when > now))
+		return NULL;
+	retryq_cancel(rq, e);
+	return e;
+}
+
+/* A flush sets the heap aside whole: everything in it due, the oldest batch
+ * first; cancel and set find an entry in any batch; what was scheduled after
+ * the flush waits for its time. */
+static void
+test_retryq_flush(void **state)
+{
+	struct retryq rq;
+	enum { N = 50 };
+	struct item it[N];
+	bool flushed;
+	retryq_init(&rq);
+	for (int i = 0; i < N; i++) {
+		it[i] = (struct item){{0, SCHED_NONE, 0}, i};
+		assert_int_equal(retryq_set(&rq, &it[i].e, 1000 + i), 0);
+	}
+	assert_null(take(&rq, 999, &flushed));
+	assert_int_equal(retryq_flush(&rq), 0);
+	assert_int_equal(retryq_count(&rq), N);
+	/* After the flush: one rescheduled (out of the batch, into the heap),
+	 * one cancelled, one new. */
+	assert_int_equal(retryq_set(&rq, &it[5].e, 2000), 0);
+	retryq_cancel(&rq, &it[6].e);
+	retryq_cancel(&rq, &it[6].e); /* twice: harmless */
+	struct item late = {{0, SCHED_NONE, 0}, 99};
+	assert_int_equal(retryq_set(&rq, &late.e, 1500), 0);
+	/* A second flush while the first batch is not taken: the heap's two. */
+	struct sched_entry *e = take(&rq, 0, &flushed);
+	assert_ptr_equal(e, &it[0].e);
+	assert_true(flushed);
+	assert_int_equal(retryq_flush(&rq), 0);
+	assert_int_equal(rq.nbatch, 2);
+	/* Due at t=0 (long before their times): the first batch in order,
+	 * then the second (late at 1500 before it[5] at 2000). */
+	for (int i = 1; i < N; i++) {
+		if (i == 5 || i == 6)
+			continue;
+		e = take(&rq, 0, &flushed);
+		assert_non_null(e);
+		assert_true(flushed);
+		if (e != &it[i].e)
+			fail_msg("batch order: got item %d, want %d", ((struct item *)e)->id, i);
+	}
+	assert_ptr_equal(take(&rq, 0, &flushed), &late.e);
+	assert_ptr_equal(take(&rq, 0, &flushed), &it[5].e);
+	assert_null(take(&rq, 1 << 30, &flushed));
+	assert_int_equal(rq.nbatch, 0);
+	assert_int_equal(retryq_count(&rq), 0);
+	/* Scheduled after the last batch was taken: due at its time only. */
+	assert_int_equal(retryq_set(&rq, &late.e, 3000), 0);
+	assert_null(take(&rq, 2999, &flushed));
+	assert_ptr_equal(take(&rq, 3000, &flushed), &late.e);
+	assert_false(flushed);
+	retryq_free(&rq);
+}
+
+/* More flushes than batches: the newest batch takes the rest; nothing is
+ * lost or taken twice. */
+static void
+test_retryq_many_flushes(void **state)
+{
+	struct retryq rq;
+	enum { N = 40 };
+	struct item it[N];
+	bool flushed, seen[N] = {0};
+	retryq_init(&rq);
+	for (int i = 0; i < N; i++) {
+		it[i] = (struct item){{0, SCHED_NONE, 0}, i};
+		assert_int_equal(retryq_set(&rq, &it[i].e, 5000 + (i * 7919) % N), 0);
+		if (i % 3 == 2)
+			assert_int_equal(retryq_flush(&rq), 0);
+	}
+	assert_int_equal(rq.nbatch, SCHED_BATCHES);
+	assert_int_equal(retryq_flush(&rq), 0); /* the heap's last one */
+	assert_int_equal(retryq_count(&rq), N);
+	retryq_cancel(&rq, &it[N - 2].e); /* in the merged batch */
+	struct sched_entry *e;
+	int n = 0;
+	while ((e = take(&rq, 0, &flushed)) != NULL) {
+		int id = ((struct item *)e)->id;
+		assert_true(flushed);
+		assert_false(seen[id]);
+		assert_int_equal(e->idx, SCHED_NONE);
+		seen[id] = true;
+		n++;
+	}
+	assert_int_equal(n, N - 1);
+	assert_false(seen[N - 2]);
+	retryq_free(&rq);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_retry_schedule),
-		cmocka_unit_test(test_expiry_and_warning),
-		cmocka_unit_test(test_heap_order),
-		cmocka_unit_test(test_due_and_fifo),
+		cmocka_unit_test(test_retry_schedule), cmocka_unit_test(test_expiry_and_warning),
+		cmocka_unit_test(test_heap_order),     cmocka_unit_test(test_due_and_fifo),
+		cmocka_unit_test(test_retryq_flush),   cmocka_unit_test(test_retryq_many_flushes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
