@@ -417,6 +417,9 @@ static cfg_opt_t conf_transport_opts[] = {AT,
 					  V("max_connections"),
 					  V("max_messages_per_connection"),
 					  V("rate"),
+					  VL("warmup", NULL),
+					  V("warmup_start"),
+					  V("warmup_overflow"),
 					  V("connect_timeout"),
 					  V("command_timeout"),
 					  V("data_timeout"),
@@ -1452,6 +1455,51 @@ conf_build_relay(struct conf_ctx *x, const struct conf_val *v, struct conf_relay
 			   v->s);
 }
 
+/* A transport's warm-up: warmup, warmup_start (warmup_overflow is
+ * resolved with the fallbacks, once every transport exists). */
+static void
+conf_build_warmup(struct conf_ctx *x, cfg_t *sec, struct conf_transport *t)
+{
+	unsigned k = conf_count(sec, "warmup");
+	const struct conf_val *start = conf_get(sec, "warmup_start");
+	const struct conf_val *over = conf_get(sec, "warmup_overflow");
+
+	if (k == 0) {
+		if (start != NULL || over != NULL)
+			conf_error(x, start ? start : over,
+				   "transport \"%s\": %s needs warmup, the list of "
+				   "rates by day, e.g. warmup = {\"5/m\", \"20/m\", \"100/m\"}",
+				   t->name, start ? "warmup_start" : "warmup_overflow");
+		return;
+	}
+	if ((t->warmup = calloc(k, sizeof(*t->warmup))) == NULL) {
+		x->oom = true;
+		return;
+	}
+	for (unsigned i = 0; i < k; i++) {
+		const struct conf_val *v = conf_nth(sec, "warmup", i);
+		if (value_rate(v->s, &t->warmup[t->nwarmup]) == -1)
+			conf_error(x, v,
+				   "warmup entry \"%s\" is not a rate; write \"N/s\", "
+				   "\"N/m\", \"N/h\" or \"N/d\" with N at least 1, e.g. \"5/m\"",
+				   v->s);
+		else
+			t->nwarmup++;
+	}
+	if (start == NULL) {
+		if (!x->partial)
+			conf_error(x, conf_get(sec, "warmup"),
+				   "transport \"%s\": warmup needs warmup_start, the "
+				   "local date of its day 1, e.g. warmup_start = \"2026-12-01\"",
+				   t->name);
+	} else if (value_date(start->s, &t->warmup_start) == -1) {
+		conf_error(x, start,
+			   "warmup_start = \"%s\" is not a date; write \"YYYY-MM-DD\", "
+			   "e.g. \"2026-12-01\"",
+			   start->s);
+	}
+}
+
 /* transport sections; fallbacks are resolved once all exist. */
 static void
 conf_build_transports(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
@@ -1545,6 +1593,7 @@ conf_build_transports(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 				   "rate = \"%s\" is not a rate; write \"N/s\", \"N/m\", "
 				   "\"N/h\" or \"N/d\" with N at least 1, e.g. \"100/m\"",
 				   v->s);
+		conf_build_warmup(x, sec, t);
 		t->connect_timeout = 30;
 		conf_duration(x, sec, "connect_timeout", 1, &t->connect_timeout);
 		t->command_timeout = 300;
@@ -1558,8 +1607,22 @@ conf_build_transports(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	for (i = 0; i < n; i++) {
 		cfg_t *sec = cfg_getnsec(cfg, "transport", i);
 		struct conf_transport *t = &c->transport[i];
-		const struct conf_val *v = conf_get(sec, "fallback");
+		const struct conf_val *v = conf_get(sec, "warmup_overflow");
 
+		if (v != NULL) {
+			t->warmup_overflow = conf_transport_find(c, v->s);
+			if (t->warmup_overflow == t)
+				conf_error(x, v,
+					   "transport \"%s\": warmup_overflow cannot be the "
+					   "transport itself; name another transport",
+					   t->name);
+			else if (t->warmup_overflow == NULL && !x->partial)
+				conf_error(x, v,
+					   "warmup_overflow transport \"%s\" is not declared "
+					   "(transport \"%s\")",
+					   v->s, t->name);
+		}
+		v = conf_get(sec, "fallback");
 		if (v == NULL)
 			continue;
 		t->fallback = conf_transport_find(c, v->s);
@@ -1941,6 +2004,7 @@ conf_free(struct conf *c)
 		for (j = 0; t->relay != NULL && j < t->nrelay; j++)
 			free(t->relay[j].host);
 		free(t->relay);
+		free(t->warmup);
 		free(t->auth_user);
 		free(t->auth_password_file);
 		free(t->source_address);

@@ -106,6 +106,12 @@ struct conf_transport {
 	unsigned max_connections;
 	unsigned max_messages_per_connection;
 	struct conf_rate rate;
+	/* Warm-up: day k (1-based, from warmup_start) limits the rate to
+	 * warmup[k-1] as well; after the last day, rate alone. */
+	struct conf_rate *warmup; /* NULL: no warm-up */
+	size_t nwarmup;
+	long warmup_start; /* day 1: a local date, days since 1970-01-01 */
+	const struct conf_transport *warmup_overflow;		 /* NULL: over the rate waits */
 	unsigned connect_timeout, command_timeout, data_timeout; /* seconds */
 	const struct conf_transport *fallback;			 /* NULL: none */
 	unsigned fallback_hold;					 /* seconds */

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "conf/print.h"
+#include "conf/value.h"
 
 #define IND "\t" /* keys inside a section */
 
@@ -270,12 +271,27 @@ print_transport(FILE *fp, const struct conf_transport *t)
 	if (t->rate.n == 0) {
 		print_key(fp, IND, "rate", NULL, "unlimited");
 	} else {
-		char unit = t->rate.interval == 86400  ? 'd'
-			    : t->rate.interval == 3600 ? 'h'
-			    : t->rate.interval == 60   ? 'm'
-						       : 's';
-		snprintf(buf, sizeof(buf), "%u/%c", t->rate.n, unit);
+		value_rate_format(&t->rate, buf, sizeof(buf));
 		print_key(fp, IND, "rate", buf, NULL);
+	}
+	if (t->nwarmup == 0) {
+		print_key(fp, IND, "warmup", NULL, "no warm-up");
+		print_key(fp, IND, "warmup_start", NULL, "no warm-up");
+		print_key(fp, IND, "warmup_overflow", NULL, "no warm-up");
+	} else {
+		fputs(IND "warmup = {", fp);
+		for (i = 0; i < t->nwarmup; i++) {
+			value_rate_format(&t->warmup[i], buf, sizeof(buf));
+			if (i > 0)
+				fputs(", ", fp);
+			print_str(fp, buf);
+		}
+		fputs("}\n", fp);
+		value_date_format(t->warmup_start, buf, sizeof(buf));
+		print_key(fp, IND, "warmup_start", buf, NULL);
+		print_key(fp, IND, "warmup_overflow",
+			  t->warmup_overflow ? t->warmup_overflow->name : NULL,
+			  "mail over the day's rate waits");
 	}
 	print_key_duration(fp, IND, "connect_timeout", t->connect_timeout);
 	print_key_duration(fp, IND, "command_timeout", t->command_timeout);

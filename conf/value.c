@@ -21,6 +21,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -374,6 +375,80 @@ value_rate(const char *s, struct conf_rate *out)
 		return -1;
 	out->n = (unsigned)n;
 	out->interval = unit;
+	return 0;
+}
+
+void
+value_rate_format(const struct conf_rate *r, char *buf, size_t len)
+{
+	if (r->n == 0) {
+		snprintf(buf, len, "unlimited");
+		return;
+	}
+	char unit = r->interval == 86400  ? 'd'
+		    : r->interval == 3600 ? 'h'
+		    : r->interval == 60	  ? 'm'
+					  : 's';
+	if (r->interval == 1 || r->interval == 60 || r->interval == 3600 || r->interval == 86400)
+		snprintf(buf, len, "%u/%c", r->n, unit);
+	else
+		snprintf(buf, len, "%u per %us", r->n, r->interval);
+}
+
+bool
+value_rate_less(const struct conf_rate *a, const struct conf_rate *b)
+{
+	if (a->n == 0)
+		return false;
+	if (b->n == 0)
+		return true;
+	/* a.n / a.interval < b.n / b.interval */
+	return (uint64_t)a->n * b->interval < (uint64_t)b->n * a->interval;
+}
+
+/* Howard Hinnant's days_from_civil. */
+long
+value_days_from_civil(int y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	long era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long)doe - 719468;
+}
+
+/* Howard Hinnant's civil_from_days. */
+void
+value_date_format(long days, char *buf, size_t len)
+{
+	long z = days + 719468;
+	long era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long y = (long)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned d = doy - (153 * mp + 2) / 5 + 1;
+	unsigned m = mp < 10 ? mp + 3 : mp - 9;
+	snprintf(buf, len, "%04ld-%02u-%02u", y + (m <= 2), m, d);
+}
+
+/* Parse "YYYY-MM-DD", a real date (2026-02-29 is not one). */
+int
+value_date(const char *s, long *days)
+{
+	static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	uint64_t y, m, d;
+
+	if (s == NULL || value_digits(s, 9999, &y) != 4 || s[4] != '-' ||
+	    value_digits(s + 5, 12, &m) != 2 || s[7] != '-' || value_digits(s + 8, 31, &d) != 2 ||
+	    s[10] != '\0')
+		return -1;
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (y < 1970 || m < 1 || d < 1 || d > mdays[m - 1] + (m == 2 && leap))
+		return -1;
+	*days = value_days_from_civil((int)y, (unsigned)m, (unsigned)d);
 	return 0;
 }
 

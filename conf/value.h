@@ -10,6 +10,9 @@
  * value_hostport()  "host", "host:port", "[ip]", "[ip]:port", "ip", "[v6]:port",
  *                   "[host]", "[host]:port"
  * value_rate()      "N/s", "N/m", "N/h", "N/d"
+ * value_rate_format() a rate back as "N/s", "N/m", "N/h" or "N/d"
+ * value_rate_less() is one rate slower than another
+ * value_date()      "YYYY-MM-DD" -> days since 1970-01-01, and back
  * value_tls_version() "TLSv1.2" / "TLSv1.3"
  *
  * All are pure: no allocation except value_hostport()'s host, no I/O.
@@ -19,6 +22,7 @@
 #define CONF_VALUE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -36,6 +40,17 @@ bool value_domain(const char *s);
  * true for IP addresses, bracketed or bare ("[host]" is a name: false). */
 int value_hostport(const char *s, char **host, int *port, bool *literal);
 int value_rate(const char *s, struct conf_rate *out);
+/* R as written in relayd.conf ("10/m"; "unlimited" when n is 0). */
+void value_rate_format(const struct conf_rate *r, char *buf, size_t len);
+/* A allows fewer messages a second than B (n == 0: unlimited). */
+bool value_rate_less(const struct conf_rate *a, const struct conf_rate *b);
+/* A calendar date, proleptic Gregorian, years 1970-9999: *days since
+ * 1970-01-01 (1970-01-01 is 0). */
+int value_date(const char *s, long *days);
+/* DAYS since 1970-01-01 as "YYYY-MM-DD". */
+void value_date_format(long days, char *buf, size_t len);
+/* The days since 1970-01-01 of Y-M-D (M 1-12, D 1-31, not checked). */
+long value_days_from_civil(int y, unsigned m, unsigned d);
 int value_tls_version(const char *s, int *version);
 
 #endif

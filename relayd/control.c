@@ -54,6 +54,7 @@
 
 #include "relayd/bounce.h"
 #include "relayd/control.h"
+#include "relayd/destlist.h"
 #include "relayd/dns.h"
 #include "relayd/json.h"
 #include "relayd/log.h"
@@ -65,6 +66,7 @@
 #include "relayd/shape.h"
 #include "relayd/spool_fmt.h"
 #include "relayd/stats.h"
+#include "relayd/warmup.h"
 #include "smtp/classify.h"
 #include "smtp/cmd.h"
 #include "smtp/data.h"
@@ -954,6 +956,20 @@ cmd_stats(struct ctl_conn *cc, int argc, char **argv)
 	conn_finish(cc);
 }
 
+/* destinations [--json]: relayd/destlist.c. */
+static void
+cmd_destinations(struct ctl_conn *cc, int argc, char **argv)
+{
+	if (argc && strcmp(argv[0], "--json") != 0) {
+		reply_error(cc, "destinations: unknown option %.64s (--json)", argv[0]);
+		return;
+	}
+	struct evbuffer *out = bufferevent_get_output(cc->bev);
+	evbuffer_add(out, "ok\n", 3);
+	destlist_write(out, argc > 0);
+	conn_finish(cc);
+}
+
 static void
 cmd_reload(struct ctl_conn *cc, int argc, char **argv)
 {
@@ -973,11 +989,17 @@ cmd_reload(struct ctl_conn *cc, int argc, char **argv)
 }
 
 static const struct ctl_cmd commands[] = {
-	{"queue", 0, 2, false, cmd_queue},	{"flush", 0, 1, false, cmd_flush},
-	{"delete", 1, -1, false, cmd_delete},	{"hold", 1, -1, false, cmd_hold},
-	{"release", 1, -1, false, cmd_release}, {"show", 1, 1, false, cmd_show},
-	{"route", 1, 1, true, cmd_route},	{"resume", 1, 2, false, cmd_resume},
-	{"stats", 0, 0, false, cmd_stats},	{"reload", 0, 0, false, cmd_reload},
+	{"queue", 0, 2, false, cmd_queue},
+	{"flush", 0, 1, false, cmd_flush},
+	{"delete", 1, -1, false, cmd_delete},
+	{"hold", 1, -1, false, cmd_hold},
+	{"release", 1, -1, false, cmd_release},
+	{"show", 1, 1, false, cmd_show},
+	{"route", 1, 1, true, cmd_route},
+	{"resume", 1, 2, false, cmd_resume},
+	{"stats", 0, 0, false, cmd_stats},
+	{"reload", 0, 0, false, cmd_reload},
+	{"destinations", 0, 1, false, cmd_destinations},
 };
 
 /* Run the request LINE: "VERB" and its words, separated by spaces. */
@@ -1392,6 +1414,17 @@ control_route(const struct conf *c, const char *address, const struct control_mx
 		evbuffer_add_printf(out, "rate: %u per %us\n", t->rate.n, t->rate.interval);
 	else
 		evbuffer_add_printf(out, "rate: unlimited\n");
+	if (t->nwarmup) {
+		/* Today's, as relayd applies it: the day changes at local midnight. */
+		struct warmup_now w;
+		char day[64];
+		warmup_at(t, warmup_today(time(NULL)), &w);
+		warmup_describe(t, &w, day, sizeof(day));
+		evbuffer_add_printf(out, "warmup: %s\n", day);
+		if (t->warmup_overflow)
+			evbuffer_add_printf(out, "warmup_overflow: %s (mail over the day's rate)\n",
+					    t->warmup_overflow->name);
+	}
 	if (t->fallback)
 		evbuffer_add_printf(out, "fallback: %s (hold %us)\n", t->fallback->name,
 				    t->fallback_hold);

@@ -2,18 +2,21 @@
  * dest.c — destinations by (transport name, key), in a hash (dest.h).
  *
  * dest_get(), dest_find(), dest_transport(), dest_idle(), dest_maybe_free(),
- * dest_foreach(), dest_count(), dest_name(), dest_free_all()
+ * dest_foreach(), dest_count(), dest_name(), dest_free_all(), dest_tally(),
+ * dest_last_hour(), dest_set_why()
  *
  * Invariants: a key is stored lower case; one destination per (name, key);
  * d->t is the transport of d->conf, refreshed whenever the global
  * configuration pointer changed (a reload), so nothing keeps a transport of
  * an old configuration for new work. A destination is freed only when idle
  * and when forgetting it loses nothing: no hold, pause or down time in
- * force, no back-off level within DEST_BACKOFF_MEMORY of its pause, and a
- * full rate bucket.
+ * force, no back-off level within DEST_BACKOFF_MEMORY of its pause, a full
+ * rate bucket, and no use within DEST_FORGET (RELAYD_DEST_FORGET seconds in
+ * tests).
  */
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,8 +25,10 @@
 
 #include "conf/conf.h"
 #include "relayd/dest.h"
+#include "relayd/intern.h"
 #include "relayd/log.h"
 #include "relayd/relayd.h"
+#include "relayd/warmup.h"
 
 static struct dest **d_tab;
 static size_t d_size; /* buckets, a power of two */
@@ -141,6 +146,9 @@ dest_free(struct dest *d)
 	d_count--;
 	if (d->timer)
 		event_free(d->timer);
+	intern_drop(d->detour_why);
+	intern_drop(d->backoff_why);
+	intern_drop(d->last_reply);
 	free(d->tname);
 	free(d->key);
 	free(d);
@@ -163,14 +171,31 @@ dest_keep_for(struct dest *d, time_t now, double mono)
 	if (d->backoff > 0 && d->paused_until + DEST_BACKOFF_MEMORY - mono > keep)
 		keep = d->paused_until + DEST_BACKOFF_MEMORY - mono;
 	const struct conf_transport *t = dest_transport(d);
-	if (t && t->rate.n > 0) {
+	struct conf_rate r = t ? t->rate : (struct conf_rate){0, 0};
+	if (t && t->nwarmup) {
+		struct warmup_now w;
+		bool limited;
+		warmup_at(t, warmup_today(now), &w);
+		r = warmup_rate(t, &w, &limited);
+	}
+	if (r.n > 0) {
 		/* A bucket not yet full again would let a new destination
-		 * send at once what the rate says must wait. */
-		double per = (double)t->rate.interval / t->rate.n;
+		 * send at once what the rate (or the day's warm-up) says must
+		 * wait. */
+		double per = (double)r.interval / r.n;
 		double empty = 1 - (d->tokens + (mono - d->tok_last) / per);
 		if (empty > 0 && empty * per > keep)
 			keep = empty * per;
 	}
+	static double forget = -1;
+	if (forget < 0) {
+		const char *e = getenv("RELAYD_DEST_FORGET");
+		forget = e ? strtod(e, NULL) : DEST_FORGET;
+		if (!(forget >= 0))
+			forget = DEST_FORGET;
+	}
+	if (d->last_used && (double)(d->last_used - now) + forget > keep)
+		keep = (double)(d->last_used - now) + forget;
 	return keep;
 }
 
@@ -225,4 +250,49 @@ dest_free_all(void)
 	free(d_tab);
 	d_tab = NULL;
 	d_size = d_count = 0;
+}
+
+void
+dest_tally(struct dest *d, int kind, int code, const char *status, const char *text, time_t now)
+{
+	static const enum dest_outcome of[] = {
+		[DLV_OK] = DEST_SENT,
+		[DLV_TEMPFAIL] = DEST_DEFERRED,
+		[DLV_PERMFAIL] = DEST_BOUNCED,
+		[DLV_REROUTE] = DEST_REROUTED,
+	};
+	uint32_t at = (uint32_t)(now / DEST_SLOT_SECONDS);
+	size_t i = at % DEST_SLOTS;
+	if (d->slot_at[i] != at) {
+		d->slot_at[i] = at;
+		memset(d->counts[i], 0, sizeof(d->counts[i]));
+	}
+	if (kind >= 0 && (size_t)kind < sizeof(of) / sizeof(of[0]))
+		d->counts[i][of[kind]]++;
+	dest_set_why(&d->last_reply, text);
+	d->last_code = code;
+	snprintf(d->last_status, sizeof(d->last_status), "%s", status ? status : "");
+	d->last_used = now;
+}
+
+void
+dest_last_hour(const struct dest *d, time_t now, unsigned out[DEST_NOUTCOMES])
+{
+	uint32_t at = (uint32_t)(now / DEST_SLOT_SECONDS);
+	memset(out, 0, DEST_NOUTCOMES * sizeof(out[0]));
+	for (size_t i = 0; i < DEST_SLOTS; i++) {
+		/* The current slot and the 11 before it. */
+		if (d->slot_at[i] > at || at - d->slot_at[i] >= DEST_SLOTS)
+			continue;
+		for (size_t k = 0; k < DEST_NOUTCOMES; k++)
+			out[k] += d->counts[i][k];
+	}
+}
+
+void
+dest_set_why(const char **slot, const char *text)
+{
+	const char *old = *slot;
+	*slot = text ? intern(text) : NULL;
+	intern_drop(old);
 }

@@ -10,6 +10,9 @@
  * dest_maybe_free() forget it when idle and nothing learnt is worth keeping
  * dest_foreach()    every destination (relayctl, metrics)
  * dest_count()      how many are known
+ * dest_tally()      count a recipient's outcome and keep its reply
+ * dest_last_hour()  the outcomes of the last hour
+ * dest_set_why()    keep the reason of a state (detour, back-off)
  *
  * A destination is (transport name, key): the key is the recipient domain
  * (lower case) for MX delivery and "" for a transport with relays. Keyed by
@@ -17,7 +20,9 @@
  * what was learnt about it (a detour hold, back-off, a down pause) survive a
  * reload for every transport that keeps its name. Lookups are by hash.
  * Destinations that have no jobs, no connections and nothing learnt still in
- * force are freed (one per recipient domain ever seen would grow forever).
+ * force are freed an hour after their last use (DEST_FORGET: relayctl
+ * destinations shows the last hour of each), not kept forever (one per
+ * recipient domain ever seen would grow without bound).
  *
  * The runtime fields (jobs, connections, timer) are mta.c's; dest.c only
  * reads them to tell whether a destination is idle.
@@ -27,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "relayd/dlv.h"
@@ -36,6 +42,11 @@ struct conf_transport;
 struct event;
 struct job;
 struct mta_conn;
+
+enum dest_outcome { DEST_SENT, DEST_DEFERRED, DEST_BOUNCED, DEST_REROUTED, DEST_NOUTCOMES };
+#define DEST_SLOTS 12	      /* the last hour, ... */
+#define DEST_SLOT_SECONDS 300 /* ... in 5-minute slots */
+#define DEST_FORGET 3600.0    /* seconds an idle destination is kept after its last use */
 
 struct dest {
 	char *tname; /* transport name */
@@ -51,6 +62,16 @@ struct dest {
 	bool deferred_some; /* a recipient waits for it: release on success */
 	double tokens;	    /* rate: token bucket of capacity 1 */
 	double tok_last;    /* monotonic seconds of the last refill */
+
+	/* What relayctl destinations shows. */
+	const char *detour_why;	 /* interned: the rejection that started the detour */
+	const char *backoff_why; /* interned: the reply that throttled it */
+	const char *last_reply;	 /* interned: the last outcome's reply or reason */
+	int last_code;		 /* its reply code, 0: relayd's own reason */
+	char last_status[16];
+	time_t last_used;			     /* a job or an outcome */
+	uint32_t slot_at[DEST_SLOTS];		     /* time / DEST_SLOT_SECONDS each slot counts */
+	uint32_t counts[DEST_SLOTS][DEST_NOUTCOMES]; /* recipients by outcome */
 
 	/* mta.c's runtime state */
 	struct event *timer; /* wakes the destination (rate, pause, idle check) */
@@ -89,6 +110,17 @@ double dest_keep_for(struct dest *d, time_t now, double mono);
  * NOW (time) / MONO (monotonic seconds); true if it was freed. Call only where
  * nothing else holds D (the top of a libevent callback). */
 bool dest_maybe_free(struct dest *d, time_t now, double mono);
+
+/* Recipient outcome KIND (enum dlv_kind) with reply CODE, STATUS, TEXT of
+ * D at NOW: counted, kept as the last reply; D was used then. */
+void dest_tally(struct dest *d, int kind, int code, const char *status, const char *text,
+		time_t now);
+
+/* D's outcomes in the hour before NOW, by enum dest_outcome. */
+void dest_last_hour(const struct dest *d, time_t now, unsigned out[DEST_NOUTCOMES]);
+
+/* Keep TEXT (NULL: none) as the reason in *SLOT (interned). */
+void dest_set_why(const char **slot, const char *text);
 
 /* Call CB for every destination. CB must not free any. */
 void dest_foreach(void (*cb)(void *arg, struct dest *d), void *arg);

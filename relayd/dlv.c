@@ -219,6 +219,16 @@ dlv_decide(const struct dlv_event *ev, struct dlv_verdict *v)
 			  NULL, why);
 		v->d.no_attempt = true;
 		break;
+	case DLV_W_WARMUP:
+		/* Mail over the day's warm-up rate goes to the overflow at once:
+		 * not an attempt, not a deferral. */
+		snprintf(why, sizeof(why),
+			 "warm-up: %.200s, over the day's rate: to transport %.64s",
+			 ev->reason ? ev->reason : "", ev->to ? ev->to : "");
+		dlv_local(&v->d, DLV_REROUTE, "4.7.0", NULL, why);
+		snprintf(v->d.reroute, sizeof(v->d.reroute), "%s", ev->to ? ev->to : "");
+		v->d.no_attempt = true;
+		break;
 	}
 	v->waits = v->d.kind == DLV_TEMPFAIL &&
 		   dlv_waits_for_destination(v->d.code, v->d.status, v->d.text);

@@ -29,7 +29,8 @@ enum dlv_kind {
 	DLV_OK,
 	DLV_TEMPFAIL,
 	DLV_PERMFAIL,
-	DLV_REROUTE, /* a reputation/blocklist block: try the fallback transport */
+	DLV_REROUTE, /* a reputation/blocklist block: try the fallback transport (or, over a
+		       * warm-up rate, the overflow transport in REROUTE) */
 };
 
 struct dlv {
@@ -44,6 +45,8 @@ struct dlv {
 				      down): not an attempt, not counted in attempts= */
 	bool waits;		   /* (set by dlv_decide(), dlv_exhausted()) a deferral that
 				      waited for the destination: released on recovery */
+	char reroute[64];	   /* DLV_REROUTE: the transport it goes to ("": the
+				      fallback); TEXT then names it already */
 };
 
 /* Outcome of a complete reply R from RELAY. */
@@ -88,6 +91,8 @@ enum dlv_what {
 	DLV_W_EXPIRED,	     /* max_lifetime is over: REASON is the last reply or "none" */
 	DLV_W_SUSPENDED,     /* the destination is known to be down (no host answered a
 				moment ago: STATUS and REASON): not tried */
+	DLV_W_WARMUP,	     /* over the warm-up's rate of the day (REASON: "day 2 of 5,
+				20/m"): to the overflow transport TO at once, not tried */
 };
 
 struct dlv_event {
@@ -98,6 +103,7 @@ struct dlv_event {
 	const char *host;	   /* ADDR, MX, NULL_MX */
 	const char *status;	   /* SESSION_LOCAL, CONFIG */
 	const char *reason;	   /* words, for the local events that take them */
+	const char *to;		   /* WARMUP: the overflow transport */
 	int dns;		   /* ADDR, MX: enum dns_status */
 	bool implicit_mx;	   /* ADDR: HOST is the domain itself (it has no MX) */
 	bool can_detour;	   /* a fallback exists and the job is not on it already */

@@ -34,6 +34,8 @@ struct job_ops {
 	void (*done)(void *owner);
 };
 
+struct dest;
+
 struct job {
 	const struct job_ops *ops;
 	void *owner;
@@ -45,9 +47,10 @@ struct job {
 	int body; /* BODY_* of smtp/cmd.h */
 	bool smtputf8;
 	const struct conf_transport *transport;
-	char *domain;	  /* recipients' domain for MX delivery; NULL for relays */
-	bool detoured;	  /* TRANSPORT is a fallback already: never detour again */
-	struct job *next; /* mta.c's FIFO */
+	char *domain;	   /* recipients' domain for MX delivery; NULL for relays */
+	bool detoured;	   /* TRANSPORT is a fallback already: never detour again */
+	struct dest *dest; /* mta.c's: the destination it was given to */
+	struct job *next;  /* mta.c's FIFO */
 };
 
 /* A job for up to N recipients, with DOMAIN copied (NULL: none). */

@@ -53,6 +53,7 @@
 #include "relayd/outq.h"
 #include "relayd/stats.h"
 #include "relayd/relayd.h"
+#include "relayd/warmup.h"
 #include "smtp/classify.h"
 #include "smtp/cmd.h"
 #include "smtp/client.h"
@@ -134,6 +135,8 @@ static int literal_addr(const char *host, int port, struct dns_addr *a);
 static void
 job_result(struct job *j, size_t i, const struct dlv *d)
 {
+	if (j->dest)
+		dest_tally(j->dest, (int)d->kind, d->code, d->status, d->text, time(NULL));
 	j->ops->result(j->owner, j->idx[i], j->transport->name, d);
 }
 
@@ -187,6 +190,7 @@ dest_hold(struct dest *d, const struct dlv *why)
 			 t->fallback_hold);
 	}
 	d->detour_until = now + (time_t)t->fallback_hold;
+	dest_set_why(&d->detour_why, why->text);
 }
 
 /* The destination of transport T for a recipient in DOMAIN: the domain
@@ -463,6 +467,7 @@ dest_backoff(struct dest *d, const struct dlv *why)
 	if (pause > 600)
 		pause = 600;
 	d->paused_until = mono() + pause;
+	dest_set_why(&d->backoff_why, why->text);
 	log_smtp(LOG_INFO,
 		 "%s: destination %s is throttling (%s); concurrency %u -> %u, paused for %us",
 		 d->tname, dest_name(d), why->text, old, d->cur_max, pause);
@@ -1516,16 +1521,43 @@ conn_free(struct mta_conn *mc)
 		dest_arm(d, 0);
 }
 
-/* A token for one more message, by the transport's rate; when there is
- * none, the destination wakes up when there will be. */
+/* Mail over the day's warm-up rate, with an overflow transport: every job
+ * waiting goes there at once (status=rerouted), none waits. */
+static void
+dest_overflow(struct dest *d, const struct conf_transport *t, const struct warmup_now *w)
+{
+	char day[64];
+	warmup_describe(t, w, day, sizeof(day));
+	struct dlv_event ev = {.what = DLV_W_WARMUP, .reason = day, .to = t->warmup_overflow->name};
+	struct dlv_verdict v;
+	dlv_decide(&ev, &v);
+	struct job *j;
+	while ((j = dest_take(d)) != NULL)
+		job_finish(j, &v.d);
+}
+
+/* A token for one more message, by the transport's rate and the day's
+ * warm-up (the smaller); when there is none, the destination wakes up when
+ * there will be, or at local midnight when a warm-up's day changes then.
+ * Over the warm-up's rate with warmup_overflow, the waiting jobs go there. */
 static bool
 dest_token(struct dest *d)
 {
 	const struct conf_transport *t = dest_transport(d);
-	const struct conf_rate *r = t ? &t->rate : NULL;
-	if (!r || r->n == 0)
+	if (!t)
 		return true;
-	double now = mono(), per = (double)r->interval / r->n;
+	struct conf_rate r = t->rate;
+	struct warmup_now w = {.phase = WARMUP_NONE};
+	bool warm = false;
+	time_t now_t = 0;
+	if (t->nwarmup) {
+		now_t = time(NULL);
+		warmup_at(t, warmup_today(now_t), &w);
+		r = warmup_rate(t, &w, &warm);
+	}
+	if (r.n == 0)
+		return true;
+	double now = mono(), per = (double)r.interval / r.n;
 	d->tokens += (now - d->tok_last) / per;
 	d->tok_last = now;
 	if (d->tokens > 1)
@@ -1534,7 +1566,14 @@ dest_token(struct dest *d)
 		d->tokens -= 1;
 		return true;
 	}
-	dest_arm(d, (1 - d->tokens) * per);
+	if (warm && t->warmup_overflow) {
+		dest_overflow(d, t, &w);
+		return false;
+	}
+	double wait = (1 - d->tokens) * per;
+	if (t->nwarmup && (double)(warmup_midnight(now_t) - now_t) < wait)
+		wait = (double)(warmup_midnight(now_t) - now_t); /* a new day, a new rate */
+	dest_arm(d, wait);
 	return false;
 }
 
@@ -1589,6 +1628,8 @@ mta_submit(struct job *j)
 {
 	struct dest *d = dest_get(j->transport->name, dest_key(j->transport, j->domain));
 
+	j->dest = d;
+	d->last_used = time(NULL);
 	j->next = NULL;
 	if (d->tail)
 		d->tail->next = j;

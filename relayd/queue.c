@@ -21,7 +21,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,51 +99,10 @@ msg_find(const char *qid)
 	return k ? qindex_find(&q_byid, k) : NULL;
 }
 
-/*
- * Memory back to the system once the queue is quiet: receiving a backlog
- * leaves the heap fragmented (short-lived receive buffers between
- * long-lived messages): 260 bytes of RSS a queued message at a million, 231
- * after a restart. MEM_QUIET s after the last message added, dispatched or
- * removed, malloc_trim() returns the free pages inside the heap, once per
- * busy spell.
- */
-#define MEM_QUIET 0.5
-static struct {
-	struct event *ev;
-	uint64_t busy, seen; /* activity counts: now, when the timer was set */
-} q_mem;
-
-static void
-mem_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct timeval tv = {0, (suseconds_t)(MEM_QUIET * 1e6)};
-	if (q_mem.busy != q_mem.seen) {
-		q_mem.seen = q_mem.busy;
-		evtimer_add(q_mem.ev, &tv);
-		return;
-	}
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	malloc_trim(0);
-	log_debug("queue: quiet, memory trimmed in %ld us", us_since(&t0));
-}
-
-static void
-queue_busy(void)
-{
-	q_mem.busy++;
-	if (q_mem.ev && !evtimer_pending(q_mem.ev, NULL) && !q_stopping) {
-		struct timeval tv = {0, (suseconds_t)(MEM_QUIET * 1e6)};
-		q_mem.seen = q_mem.busy;
-		evtimer_add(q_mem.ev, &tv);
-	}
-}
-
 /* Add committed M to the index by id. */
 static void
 list_add(struct qmsg *m)
 {
-	queue_busy();
 	if (qindex_add(&q_byid, msg_id_key(m->id), m) == -1)
 		fatal("out of memory");
 }
@@ -152,7 +110,6 @@ list_add(struct qmsg *m)
 static void
 list_del(struct qmsg *m)
 {
-	queue_busy();
 	qindex_del(&q_byid, msg_id_key(m->id));
 }
 
@@ -377,7 +334,9 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 	}
 	const struct conf_transport *t = conf_transport_find(c, transport);
 	struct dlv rd;
-	if (d->kind == DLV_REROUTE && !(t && t->fallback)) {
+	/* Re-routed: to the overflow named, else the fallback. */
+	const char *to = d->reroute[0] ? d->reroute : t && t->fallback ? t->fallback->name : NULL;
+	if (d->kind == DLV_REROUTE && !(to && conf_transport_find(c, to))) {
 		/* The fallback went away in a reload: wait and try again. */
 		rd = *d;
 		rd.kind = DLV_TEMPFAIL;
@@ -392,16 +351,19 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 	case DLV_REROUTE: {
 		/* Once, and at once: the fallback gets it on the next run. */
 		intern_drop(r->detour);
-		r->detour = intern(t->fallback->name);
+		r->detour = intern(to);
 		r->state = RCPT_PENDING;
 		r->next_attempt = now;
 		r->waiting = 0;
 		rd = *d;
-		int n = snprintf(rd.text, sizeof(rd.text), "to transport %.64s: ", r->detour);
-		if (n > 0 && (size_t)n < sizeof(rd.text))
-			memcpy(rd.text + n, d->text,
-			       strnlen(d->text, sizeof(rd.text) - (size_t)n - 1) + 1);
-		rd.text[sizeof(rd.text) - 1] = '\0';
+		if (!d->reroute[0]) { /* the text names it when it is not the fallback */
+			int n = snprintf(rd.text, sizeof(rd.text),
+					 "to transport %.64s: ", r->detour);
+			if (n > 0 && (size_t)n < sizeof(rd.text))
+				memcpy(rd.text + n, d->text,
+				       strnlen(d->text, sizeof(rd.text) - (size_t)n - 1) + 1);
+			rd.text[sizeof(rd.text) - 1] = '\0';
+		}
 		stats_count(STAT_REROUTED, transport, 1);
 		log_outcome(m, r, transport, &rd, "rerouted");
 		return;
@@ -734,7 +696,6 @@ dispatch(struct qmsg *m, time_t now, bool retry)
 
 	if (m->held)
 		return; /* never in the heap; queue_hold() releases it */
-	queue_busy();
 
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		struct qrcpt *r = &m->rcpt[i];
@@ -778,7 +739,7 @@ dispatch(struct qmsg *m, time_t now, bool retry)
 		const struct conf_transport *t = rt->transport;
 		bool detoured = false;
 		if (r->detour) {
-			/* Re-routed after a reputation block: stays there. */
+			/* Re-routed (a reputation block, a warm-up overflow): stays there. */
 			const struct conf_transport *ft = conf_transport_find(c, r->detour);
 			if (ft) {
 				t = ft;
@@ -1329,13 +1290,12 @@ queue_init(struct event_base *base, char **cause)
 	sched_init(&q_fresh);
 	q_timer = evtimer_new(base, queue_run, NULL);
 	q_lag.ev = evtimer_new(base, lag_tick, NULL);
-	q_mem.ev = evtimer_new(base, mem_tick, NULL);
 	q_rel_ev = evtimer_new(base, release_slice, NULL);
 	/* Tests set a shorter slice to see a small release made in slices. */
 	const char *rel = getenv("RELAYD_RELEASE_SLICE_US");
 	if (rel)
 		q_rel_budget = strtol(rel, NULL, 10);
-	if (!q_timer || !q_lag.ev || !q_rel_ev || !q_mem.ev) {
+	if (!q_timer || !q_lag.ev || !q_rel_ev) {
 		*cause = "cannot create queue timer";
 		return -1;
 	}
@@ -1359,6 +1319,4 @@ queue_shutdown(void)
 		evtimer_del(q_timer);
 	if (q_lag.ev)
 		evtimer_del(q_lag.ev);
-	if (q_mem.ev)
-		evtimer_del(q_mem.ev);
 }

@@ -44,9 +44,9 @@ static const struct {
 	int min, max;
 	int ids; /* 1: QID... or ALL; 2: @DOMAIN as well */
 } commands[] = {
-	{"queue", 0, 0, 0}, {"show", 1, 1, 0},	   {"flush", 0, 1, 0}, {"delete", 1, -1, 1},
-	{"hold", 1, -1, 2}, {"release", 1, -1, 2}, {"route", 1, 1, 0}, {"resume", 1, 2, 0},
-	{"stats", 0, 0, 0}, {"reload", 0, 0, 0},
+	{"queue", 0, 0, 0}, {"show", 1, 1, 0},	   {"flush", 0, 1, 0},	      {"delete", 1, -1, 1},
+	{"hold", 1, -1, 2}, {"release", 1, -1, 2}, {"route", 1, 1, 0},	      {"resume", 1, 2, 0},
+	{"stats", 0, 0, 0}, {"reload", 0, 0, 0},   {"destinations", 0, 0, 0},
 };
 
 static void
@@ -56,7 +56,8 @@ usage(FILE *f, int status)
 		   "commands: queue [--json | --summary], show QID, flush [QID],\n"
 		   "          delete QID... | ALL, hold QID... | ALL | @DOMAIN,\n"
 		   "          release QID... | ALL | @DOMAIN, route ADDRESS,\n"
-		   "          resume TRANSPORT [DESTINATION], stats, reload\n"
+		   "          resume TRANSPORT [DESTINATION], destinations [--json],\n"
+		   "          stats, reload\n"
 		   "options may stand before or after the command\n");
 	exit(status);
 }
@@ -275,8 +276,9 @@ main(int argc, char **argv)
 	if (i == sizeof(commands) / sizeof(commands[0]) || nargs < (size_t)commands[i].min ||
 	    (commands[i].max >= 0 && nargs > (size_t)commands[i].max))
 		usage(stderr, 2);
-	if (opt && strcmp(argv[0], "queue") != 0)
-		usage(stderr, 2); /* --json and --summary are queue's */
+	if (opt && strcmp(argv[0], "queue") != 0 &&
+	    !(strcmp(argv[0], "destinations") == 0 && strcmp(opt, "--json") == 0))
+		usage(stderr, 2); /* --json and --summary are queue's; --json destinations' too */
 	if (commands[i].ids && !ids_ok(argc - 1, argv + 1, commands[i].ids))
 		usage(stderr, 2);
 	bool route = strcmp(argv[0], "route") == 0;

@@ -140,6 +140,18 @@ waitq_take(const char *transport, const char *domain, size_t *n)
 }
 
 size_t
+waitq_count(const char *transport, const char *domain)
+{
+	char key[512];
+	uint32_t h;
+	size_t len = make_key(key, sizeof(key), transport, domain, &h);
+	if (!len || !tab_size)
+		return 0;
+	struct wlist *w = *find(key, len, h);
+	return w ? w->n : 0;
+}
+
+size_t
 waitq_lists(void)
 {
 	return tab_count;

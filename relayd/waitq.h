@@ -3,6 +3,7 @@
  *
  * waitq_add()    message ID has a recipient waiting for (TRANSPORT, DOMAIN)
  * waitq_take()   the ids waiting for it, and forget them (it works again)
+ * waitq_count()  ids listed for a destination (some may wait no more)
  * waitq_lists()  destinations with a list now
  * waitq_ids()    ids in all lists
  * waitq_free()   forget everything (shutdown)
@@ -33,6 +34,7 @@ void waitq_add(const char *transport, const char *domain, uint64_t id,
  * the caller frees the array. NULL and *N = 0 when none. */
 uint64_t *waitq_take(const char *transport, const char *domain, size_t *n);
 
+size_t waitq_count(const char *transport, const char *domain);
 size_t waitq_lists(void);
 size_t waitq_ids(void);
 void waitq_free(void);

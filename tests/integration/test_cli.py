@@ -377,7 +377,8 @@ def full_config(tmp, pki, port, metrics_port):
                 "auth_users": str(users), "ciphers": "ECDHE+AESGCM"},
         transports={"t": transport("[127.0.0.1]:2526", "[smtp.example.net]:587", tls="v",
                                    auth_user="u", auth_password_file=str(pw),
-                                   source_address="127.0.0.1", rate="10/m")},
+                                   source_address="127.0.0.1", rate="10/m",
+                                   warmup=["5/m", "10/m"], warmup_start="2026-12-01")},
         extra=f'metrics_listen = "127.0.0.1:{metrics_port}"\n'
               f'tls_policy "v" {{\n\tlevel = "verify"\n\tca_file = "{pki.ca_path}"\n'
               '\tmatch = { ".example.net" }\n}')
@@ -408,7 +409,8 @@ KEYS = ["hostname", "spool", "control_socket", "user", "postmaster", "dns_server
         "max_clients", "bare_newline", "timeout", "auth_fail_limit", "auth_fail_window",
         "level", "min_version", "ca_file", "match", "relay", "smtps", "auth_user",
         "auth_password_file", "source_address", "helo", "max_connections",
-        "max_messages_per_connection", "rate", "connect_timeout", "command_timeout",
+        "max_messages_per_connection", "rate", "warmup", "warmup_start", "warmup_overflow",
+        "connect_timeout", "command_timeout",
         "data_timeout", "fallback", "fallback_hold", "transport", "retry", "max_lifetime",
         "delay_warning"]
 
@@ -435,7 +437,8 @@ def test_check_verbose_round_trip(relayd_path, tmp_path, pki):
     for default in ("max_clients = 1000", 'max_message_size = "50M"', 'timeout = "5m"',
                     'retry = {"1s"}', 'max_lifetime = "5d"', 'delay_warning = "4h"',
                     'fallback_hold = "4h"', 'bare_newline = "reject"', "# user: not set",
-                    'rate = "10/m"', 'transport "direct" {', "\tport = 2526"):
+                    'rate = "10/m"', 'warmup = {"5/m", "10/m"}', 'warmup_start = "2026-12-01"',
+                    "# warmup_overflow: not set", 'transport "direct" {', "\tport = 2526"):
         assert default in first, f"want {default!r} in relayd -n -v:\n{first}"
     (tmp_path / "printed.conf").write_text(first)
     second = printed(run(relayd_path, "-n", "-v", "-f", "printed.conf", cwd=tmp_path))

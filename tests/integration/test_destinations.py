@@ -174,11 +174,13 @@ def test_flush_one_qid_touches_only_it(start_relayd, scripted):
     assert not r.find_log(r"works again")
 
 
-def test_idle_destinations_forgotten(start_relayd, scripted, tmp_path):
+def test_idle_destinations_forgotten(start_relayd, scripted, tmp_path, monkeypatch):
     """Destinations of MX delivery, one per domain, are forgotten once idle
     (no connection, nothing learnt in force): relayd_destinations falls back
-    to 0 instead of growing with every domain ever seen."""
+    to 0 instead of growing with every domain ever seen. (After an hour;
+    RELAYD_DEST_FORGET=0 makes it at once here.)"""
     from dnsserver import DnsServer
+    monkeypatch.setenv("RELAYD_DEST_FORGET", "0")
     port = free_port("127.0.0.2")
     srv = scripted("127.0.0.2", port=port, name="mx")
     domains = [f"d{i}.test" for i in range(8)]
@@ -209,3 +211,120 @@ def test_idle_destinations_forgotten(start_relayd, scripted, tmp_path):
         r.wait_log(sent_re("again@d0.test", status="sent"))
     finally:
         dns.stop()
+
+
+# -- relayctl destinations (contract-v2 section 1) ------------------------------
+
+def destinations(r, *opt):
+    p = r.ctl("destinations", *opt)
+    assert p.returncode == 0, p
+    return p.stdout
+
+
+def test_destinations_text_and_json(start_relayd, scripted):
+    """Every destination with its state, limits, waiting count, last hour and
+    last reply, as text blocks and as JSON checked field by field."""
+    import datetime
+    import json
+    import re
+    good = scripted("127.0.0.2", name="good")
+    grey = scripted("127.0.0.3", name="grey", rcpt_replies=GREY)
+    direct = scripted("127.0.0.4", name="direct", rcpt_replies=SPAMHAUS)
+    clean = scripted("127.0.0.5", name="clean")
+    busy = scripted("127.0.0.6", name="busy", rcpt_replies="421 4.7.0 Too many connections, slow down")
+    today = datetime.date.today().isoformat()
+    r = start_relayd(transports={
+        "good": transport(good, max_connections=4, warmup=["100/s", "200/s"], warmup_start=today),
+        "grey": transport(grey),
+        "direct": transport(direct, fallback="clean", fallback_hold="1h"),
+        "clean": transport(clean),
+        "busy": transport(busy)},
+        routes={"good.test": "good", "grey.test": "grey", "busy.test": "busy", "*": "direct"},
+        queue={"retry": ["30s"]})
+    assert destinations(r) == "no destinations: nothing sent or waiting in the last hour\n"
+    assert json.loads(destinations(r, "--json")) == []
+
+    for i in range(2):
+        q = r.send("a@origin.test", [f"u{i}@good.test"], simple_message(f"good {i}"))
+        r.wait_log(sent_re(f"u{i}@good.test", qid=q, status="sent"))
+    q = r.send("a@origin.test", ["g@grey.test"], simple_message("grey"))
+    r.wait_log(sent_re("g@grey.test", qid=q, status="deferred"))
+    q = r.send("a@origin.test", ["b@gmail.test"], simple_message("blocked"))
+    r.wait_log(sent_re("b@gmail.test", qid=q, status="sent", transport="clean"))
+    q = r.send("a@origin.test", ["t@busy.test"], simple_message("busy"))
+    r.wait_log(sent_re("t@busy.test", qid=q, status="deferred"))
+
+    text = destinations(r)
+    blocks = {b.splitlines()[0]: b for b in text.strip().split("\n\n")}
+    assert sorted(blocks) == ["transport: busy", "transport: clean", "transport: direct",
+                              "transport: good", "transport: grey"], text
+    g = blocks["transport: good"]
+    for line in ("destination: relay", "state: ok", "warmup: day 1 of 2, 100/s",
+                 "connections: 0 of 4", "waiting: 0",
+                 "last hour: 2 sent, 0 deferred, 0 bounced, 0 rerouted"):
+        assert re.search(rf"(?m)^{re.escape(line)}$", g) or \
+            (line.startswith("connections:") and re.search(r"(?m)^connections: [01] of 4$", g)), g
+    assert re.search(r"(?m)^last reply: 250 .* \(class none\)$", g), g
+    assert re.search(r"(?m)^last reply: 450 4\.2\.0 .*Greylisted.* \(class greylist\)$",
+                     blocks["transport: grey"]), blocks["transport: grey"]
+    d = blocks["transport: direct"]
+    assert re.search(r"(?m)^state: detour to clean until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+                     r"\(550 5\.7\.1 Service unavailable; .*zen\.spamhaus\.org\)$", d), d
+    assert "last hour: 0 sent, 0 deferred, 0 bounced, 1 rerouted" in d, d
+    assert re.search(r"(?m)^last reply: 550 5\.7\.1 .* \(class blocklist\)$", d), d
+    b = blocks["transport: busy"]
+    assert re.search(r"(?m)^state: throttled until .* \(421 4\.7\.0 Too many connections, "
+                     r"slow down\)$", b), b
+
+    now = time.time()
+    js = {e["transport"]: e for e in json.loads(destinations(r, "--json"))}
+    assert sorted(js) == ["busy", "clean", "direct", "good", "grey"]
+    for e in js.values():
+        assert set(e) == {"transport", "destination", "kind", "mx", "states", "warmup",
+                          "connections", "max_connections", "waiting", "last_hour",
+                          "last_reply", "class"}, e
+        assert e["destination"] == "relay" and e["kind"] == "relay" and e["mx"] is None, e
+        assert set(e["last_hour"]) == {"sent", "deferred", "bounced", "rerouted"}
+    e = js["good"]
+    assert e["states"] == [] and e["warmup"] == {"day": 1, "rate": "100/s"}, e
+    assert e["max_connections"] == 4 and e["connections"] in (0, 1) and e["waiting"] == 0, e
+    assert e["last_hour"] == {"sent": 2, "deferred": 0, "bounced": 0, "rerouted": 0}, e
+    assert e["last_reply"].startswith("250") and e["class"] == "none", e
+    e = js["grey"]
+    assert e["warmup"] is None and e["states"] == [], e
+    assert e["last_hour"]["deferred"] == 1 and e["class"] == "greylist", e
+    e = js["direct"]
+    [st] = e["states"]
+    assert st["state"] == "detour" and st["to"] == "clean", st
+    assert now + 3500 < st["until"] <= now + 3601, st
+    assert st["reason"].startswith("550 5.7.1 Service unavailable"), st
+    assert e["last_hour"]["rerouted"] == 1 and e["class"] == "blocklist", e
+    e = js["busy"]
+    assert [s["state"] for s in e["states"]] == ["throttled"], e
+    assert e["states"][0]["reason"] == "421 4.7.0 Too many connections, slow down", e
+    assert e["states"][0]["until"] > now, e
+    assert e["last_hour"]["deferred"] == 1 and e["class"] == "rate_limit", e
+    assert e["waiting"] >= 1, e  # deferred because of the destination: listed as waiting
+    assert js["clean"]["last_hour"]["sent"] == 1
+
+    p = r.ctl("destinations", "--summary")
+    assert p.returncode == 2, p
+
+
+def test_destinations_forgotten_after_idle(start_relayd, scripted, monkeypatch):
+    """An idle destination stays listed (its last hour) for DEST_FORGET after
+    its last use (an hour; RELAYD_DEST_FORGET shortens it here), then goes."""
+    monkeypatch.setenv("RELAYD_DEST_FORGET", "7")
+    srv = scripted("127.0.0.2", name="sink")
+    r = start_relayd(transports={"out": transport(srv)}, routes={"*": "out"})
+    q = r.send("a@origin.test", ["u@x.test"], simple_message("once"))
+    r.wait_log(sent_re("u@x.test", qid=q, status="sent"))
+    t0 = time.monotonic()
+    # The idle connection closes after 5 s; the destination stays listed.
+    time.sleep(5.5)
+    assert "destination: relay" in destinations(r)
+    deadline = t0 + 15
+    while time.monotonic() < deadline and "destination: relay" in destinations(r):
+        time.sleep(0.5)
+    assert "no destinations" in destinations(r)
+    assert time.monotonic() - t0 >= 6.5

@@ -401,6 +401,30 @@ static const struct err_case err_cases[] = {
 	{"undeclared fallback",
 	 L "transport \"t\" {\n\tfallback = \"backup\"\n}\n",
 	 {"3: fallback transport \"backup\" is not declared (transport \"t\")"}},
+	{"warmup without warmup_start",
+	 L "transport \"t\" {\n\twarmup = { \"5/m\" }\n}\n",
+	 {"3: transport \"t\": warmup needs warmup_start, the local date of its day 1, e.g. "
+	  "warmup_start = \"2026-12-01\""}},
+	{"warmup_start without warmup",
+	 L "transport \"t\" {\n\twarmup_start = \"2026-12-01\"\n}\n",
+	 {"3: transport \"t\": warmup_start needs warmup, the list of rates by day, e.g. "
+	  "warmup = {\"5/m\", \"20/m\", \"100/m\"}"}},
+	{"warmup_overflow without warmup",
+	 L "transport \"t\" {\n\twarmup_overflow = \"t\"\n}\n",
+	 {"3: transport \"t\": warmup_overflow needs warmup, the list of rates by day, e.g. "
+	  "warmup = {\"5/m\", \"20/m\", \"100/m\"}",
+	  "3: transport \"t\": warmup_overflow cannot be the transport itself; name another "
+	  "transport"}},
+	{"bad warm-up values",
+	 L "transport \"t\" {\n\twarmup = { \"5/m\", \"fast\", \"0/s\" }\n"
+	   "\twarmup_start = \"2026-02-29\"\n\twarmup_overflow = \"nowhere\"\n}\n",
+	 {"3: warmup entry \"fast\" is not a rate; write \"N/s\", \"N/m\", \"N/h\" or "
+	  "\"N/d\" with N at least 1, e.g. \"5/m\"",
+	  "3: warmup entry \"0/s\" is not a rate; write \"N/s\", \"N/m\", \"N/h\" or "
+	  "\"N/d\" with N at least 1, e.g. \"5/m\"",
+	  "4: warmup_start = \"2026-02-29\" is not a date; write \"YYYY-MM-DD\", e.g. "
+	  "\"2026-12-01\"",
+	  "5: warmup_overflow transport \"nowhere\" is not declared (transport \"t\")"}},
 	{"fallback to itself",
 	 L "transport \"t\" {\n\tfallback = \"t\"\n}\n",
 	 {"3: transport \"t\" cannot fall back to itself; name another transport"}},
@@ -870,6 +894,9 @@ static const char every_key_text[] =
 	"\tmax_connections = 3\n"
 	"\tmax_messages_per_connection = 1\n"
 	"\trate = \"100/m\"\n"
+	"\twarmup = { \"5/m\", \"1/s\", \"200/d\" }\n"
+	"\twarmup_start = \"2026-12-01\"\n"
+	"\twarmup_overflow = \"direct\"\n"
 	"\tconnect_timeout = 10\n"
 	"\tcommand_timeout = \"2m\"\n"
 	"\tdata_timeout = \"1h\"\n"
@@ -996,6 +1023,15 @@ test_every_key(void **state)
 	assert_int_equal(t->max_messages_per_connection, 1);
 	assert_int_equal(t->rate.n, 100);
 	assert_int_equal(t->rate.interval, 60);
+	assert_int_equal(t->nwarmup, 3);
+	assert_int_equal(t->warmup[0].n, 5);
+	assert_int_equal(t->warmup[0].interval, 60);
+	assert_int_equal(t->warmup[1].n, 1);
+	assert_int_equal(t->warmup[1].interval, 1);
+	assert_int_equal(t->warmup[2].n, 200);
+	assert_int_equal(t->warmup[2].interval, 86400);
+	assert_int_equal(t->warmup_start, 20788); /* 2026-12-01 */
+	assert_ptr_equal(t->warmup_overflow, conf_transport_find(c, "direct"));
 	assert_int_equal(t->connect_timeout, 10);
 	assert_int_equal(t->command_timeout, 120);
 	assert_int_equal(t->data_timeout, 3600);
@@ -1017,7 +1053,7 @@ test_every_key(void **state)
 		else
 			assert_string_equal(r->domain, routes[i].domain);
 		assert_string_equal(r->transport->name, routes[i].transport);
-		assert_int_equal(r->line, 63 + (int)i);
+		assert_int_equal(r->line, 66 + (int)i);
 	}
 
 	assert_int_equal(c->queue.nretry, 3);
@@ -1164,6 +1200,9 @@ test_example_documents_every_key(void **state)
 		"max_connections",
 		"max_messages_per_connection",
 		"rate",
+		"warmup",
+		"warmup_start",
+		"warmup_overflow",
 		"connect_timeout",
 		"command_timeout",
 		"data_timeout",
@@ -1587,6 +1626,9 @@ test_print_every_key(void **state)
 		"max_connections",
 		"max_messages_per_connection",
 		"rate",
+		"warmup",
+		"warmup_start",
+		"warmup_overflow",
 		"connect_timeout",
 		"command_timeout",
 		"data_timeout",

@@ -191,6 +191,48 @@ test_free_when_idle(void **state)
 	conf_free(c);
 }
 
+/* The last hour in 5-minute slots; the last reply kept; a destination used
+ * within DEST_FORGET is kept that long after. */
+static void
+test_last_hour(void **state)
+{
+	struct dest *d = dest_get("mx", "h.example");
+	unsigned h[DEST_NOUTCOMES];
+	time_t t0 = 1796274000; /* a slot boundary (divisible by 300) */
+
+	dest_tally(d, DLV_OK, 250, "2.0.0", "250 2.0.0 ok", t0);
+	dest_tally(d, DLV_OK, 250, "2.0.0", "250 2.0.0 ok", t0 + 10);
+	dest_tally(d, DLV_TEMPFAIL, 450, "4.2.0", "450 4.2.0 greylisted", t0 + 400);
+	dest_tally(d, DLV_PERMFAIL, 550, "5.1.1", "550 5.1.1 no such user", t0 + 1800);
+	dest_tally(d, DLV_REROUTE, 550, "5.7.1", "550 5.7.1 blocked using zen", t0 + 3000);
+	dest_last_hour(d, t0 + 3000, h);
+	assert_int_equal(h[DEST_SENT], 2);
+	assert_int_equal(h[DEST_DEFERRED], 1);
+	assert_int_equal(h[DEST_BOUNCED], 1);
+	assert_int_equal(h[DEST_REROUTED], 1);
+	assert_string_equal(d->last_reply, "550 5.7.1 blocked using zen");
+	assert_int_equal(d->last_code, 550);
+	assert_string_equal(d->last_status, "5.7.1");
+	/* An hour after the first slot, the first slot is out; 12 slots on,
+	 * all of them; a slot reused later starts from zero. */
+	dest_last_hour(d, t0 + 3600, h);
+	assert_int_equal(h[DEST_SENT], 0);
+	assert_int_equal(h[DEST_DEFERRED], 1);
+	dest_last_hour(d, t0 + 3000 + 3600, h);
+	assert_int_equal(h[DEST_SENT] + h[DEST_DEFERRED] + h[DEST_BOUNCED] + h[DEST_REROUTED], 0);
+	dest_tally(d, DLV_OK, 250, "2.0.0", "250 ok", t0 + 3600 + 5);
+	dest_last_hour(d, t0 + 3600 + 5, h);
+	assert_int_equal(h[DEST_SENT], 1); /* not 3: the slot was t0's */
+	assert_int_equal(h[DEST_DEFERRED], 1);
+
+	/* Idle, nothing in force, used 10 minutes ago: kept 50 more. */
+	double keep = dest_keep_for(d, t0 + 3600 + 5 + 600, 0);
+	assert_true(keep > 2999.9 && keep < 3000.1);
+	assert_false(dest_maybe_free(d, t0 + 3600 + 5 + 600, 0));
+	assert_true(dest_maybe_free(d, t0 + 3600 + 5 + 3600, 0));
+	dest_free_all();
+}
+
 static void
 test_waits_for_destination(void **state)
 {
@@ -229,10 +271,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lookup),
-		cmocka_unit_test(test_reload_keeps_state),
-		cmocka_unit_test(test_free_when_idle),
-		cmocka_unit_test(test_waits_for_destination),
+		cmocka_unit_test(test_lookup),	       cmocka_unit_test(test_reload_keeps_state),
+		cmocka_unit_test(test_free_when_idle), cmocka_unit_test(test_waits_for_destination),
+		cmocka_unit_test(test_last_hour),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -229,6 +229,7 @@ test_no_connection(void **state)
 		{"no address", DLV_W_ADDR, NULL, "none", false},
 		{"no MX", DLV_W_MX, NULL, "none", false},
 		{"the destination is down", DLV_W_SUSPENDED, NULL, "none", true},
+		{"over the warm-up's rate", DLV_W_WARMUP, NULL, "none", true},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct reply r;
@@ -266,6 +267,18 @@ test_no_connection(void **state)
 				      "mx[192.0.2.1]:25: Connection refused");
 	assert_true(v.waits && !v.next_host && !v.throttle && !v.hold);
 	assert_int_equal(v.d.code, 0);
+
+	/* Over the day's warm-up rate: to the overflow at once, named in the
+	 * verdict; not an attempt, nothing waits, the destination is fine. */
+	struct dlv_event w = {.what = DLV_W_WARMUP, .reason = "day 3 of 7, 20/m", .to = "spare"};
+	dlv_decide(&w, &v);
+	assert_int_equal(v.d.kind, DLV_REROUTE);
+	assert_string_equal(v.d.reroute, "spare");
+	assert_string_equal(v.d.text, "warm-up: day 3 of 7, 20/m, over the day's rate: "
+				      "to transport spare");
+	assert_string_equal(v.d.relay, "none");
+	assert_true(v.d.no_attempt);
+	assert_false(v.waits || v.next_host || v.throttle || v.hold || v.down);
 }
 
 int

@@ -400,6 +400,90 @@ test_rate(void **state)
 }
 
 static void
+test_rate_format_and_order(void **state)
+{
+	static const struct {
+		struct conf_rate r;
+		const char *want;
+	} f[] = {
+		{{0, 0}, "unlimited"},	{{10, 1}, "10/s"},	   {{5, 60}, "5/m"},
+		{{100, 3600}, "100/h"}, {{1500, 86400}, "1500/d"},
+	};
+	char buf[32];
+	for (size_t i = 0; i < NELEM(f); i++) {
+		value_rate_format(&f[i].r, buf, sizeof(buf));
+		assert_string_equal(buf, f[i].want);
+	}
+	struct conf_rate none = {0, 0}, five_m = {5, 60}, one_s = {1, 1}, sixty_m = {60, 60},
+			 day = {1500, 86400};
+	assert_true(value_rate_less(&five_m, &one_s));
+	assert_false(value_rate_less(&one_s, &five_m));
+	assert_false(value_rate_less(&sixty_m, &one_s)); /* equal: not less */
+	assert_false(value_rate_less(&one_s, &sixty_m));
+	assert_true(value_rate_less(&day, &five_m)); /* 1500/d is about 1.04/m */
+	assert_true(value_rate_less(&five_m, &none));
+	assert_false(value_rate_less(&none, &five_m));
+	assert_false(value_rate_less(&none, &none));
+}
+
+static void
+test_date(void **state)
+{
+	static const struct {
+		const char *name, *in;
+		int rc;
+		long days;
+	} t[] = {
+		{"epoch", "1970-01-01", 0, 0},
+		{"a day", "2026-12-01", 0, 20788},
+		{"leap day", "2024-02-29", 0, 19782},
+		{"century leap", "2000-02-29", 0, 11016},
+		{"last", "9999-12-31", 0, 2932896},
+		{"not a leap year", "2026-02-29", BAD, 0},
+		{"century, not leap", "2100-02-29", BAD, 0},
+		{"day 31 of a 30", "2026-04-31", BAD, 0},
+		{"month 13", "2026-13-01", BAD, 0},
+		{"month 0", "2026-00-10", BAD, 0},
+		{"day 0", "2026-01-00", BAD, 0},
+		{"before 1970", "1969-12-31", BAD, 0},
+		{"short", "2026-1-01", BAD, 0},
+		{"slashes", "2026/12/01", BAD, 0},
+		{"trailing", "2026-12-01 ", BAD, 0},
+		{"time", "2026-12-01T00:00", BAD, 0},
+		{"five-digit year", "20261-12-01", BAD, 0},
+		{"empty", "", BAD, 0},
+	};
+	char buf[32];
+	for (size_t i = 0; i < NELEM(t); i++) {
+		long got = -7;
+		int rc = value_date(t[i].in, &got);
+		if (rc != t[i].rc)
+			fail_msg("%s: value_date(\"%s\") got rc %d, want %d", t[i].name, t[i].in,
+				 rc, t[i].rc);
+		if (rc == 0 && got != t[i].days)
+			fail_msg("%s: value_date(\"%s\") got %ld, want %ld", t[i].name, t[i].in,
+				 got, t[i].days);
+		if (rc != 0 && got != -7)
+			fail_msg("%s: value_date(\"%s\") changed the output", t[i].name, t[i].in);
+		if (rc == 0) {
+			value_date_format(got, buf, sizeof(buf));
+			if (strcmp(buf, t[i].in) != 0)
+				fail_msg("%s: value_date_format(%ld) got %s", t[i].name, got, buf);
+		}
+	}
+	/* Every day of 400 years round-trips, one after the other. */
+	long prev = -1;
+	for (long d = 0; d < 146097; d++) {
+		long back;
+		value_date_format(d, buf, sizeof(buf));
+		assert_int_equal(value_date(buf, &back), 0);
+		assert_int_equal(back, d);
+		assert_true(back > prev);
+		prev = back;
+	}
+}
+
+static void
 test_tls_version(void **state)
 {
 	static const struct {
@@ -435,10 +519,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_duration),      cmocka_unit_test(test_size),
-		cmocka_unit_test(test_cidr),	      cmocka_unit_test(test_cidr_match),
-		cmocka_unit_test(test_ip_and_domain), cmocka_unit_test(test_hostport),
-		cmocka_unit_test(test_rate),	      cmocka_unit_test(test_tls_version),
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_cidr_match),
+		cmocka_unit_test(test_ip_and_domain),
+		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_tls_version),
+		cmocka_unit_test(test_rate_format_and_order),
+		cmocka_unit_test(test_date),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
