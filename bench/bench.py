@@ -1679,6 +1679,10 @@ def main():
     ap.add_argument("--backlog-keep", action="store_true",
                     help="keep the backlog's spools and logs under BASE for inspection (the "
                          "next run removes them)")
+    ap.add_argument("--no-sites", action="store_true", help="skip the sites cell")
+    ap.add_argument("--sites-only", action="store_true",
+                    help="only the sites cell (bench/sites.py): replaces that section of an "
+                         "existing results.md")
     ap.add_argument("--backlog-check", action="store_true",
                     help="print the disk each --backlog N needs and how long it would take; "
                          "start nothing")
@@ -1687,6 +1691,11 @@ def main():
     if args.backlog_only:
         args.no_matrix = args.no_memory = args.no_recovery = args.no_syscalls = True
         args.no_backlog = False
+        args.no_sites = True
+    if args.sites_only:
+        args.no_matrix = args.no_memory = args.no_recovery = args.no_syscalls = True
+        args.no_backlog = True
+        args.no_sites = False
     if args.backlog_check:
         out = Path(args.out or REPO / "bench")
         return backlog.check_only([backlog.QUICK_N] if args.quick else args.backlog,
@@ -1730,6 +1739,7 @@ def main():
     runs, mem, rec, sysc = [], None, None, None
     previous = backlog.load_previous(Path(args.out))
     bl = {}
+    st = None
     code = 0
     try:
         sink.start()
@@ -1755,6 +1765,9 @@ def main():
             backlog.run(args, relayd.bin, ctl, sink, bl)
             if any(e.get("refused") for e in bl.values()):
                 code = 1
+        if not args.no_sites:
+            st = sites.run(args, relayd.bin, sink)
+            st["relayd_git"] = vers["relayd_git"]
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); stopping everything")
         code = 130
@@ -1782,6 +1795,11 @@ def main():
         e["relayd_git"] = vers["relayd_git"]
     # The backlog entries of other sizes measured before are kept.
     backlogs = dict(previous.get("backlog") or {}, **bl)
+    if args.sites_only:
+        if st:
+            sites.save(out, st, info, vers)
+            print(f"\nwrote the sites section of {out / 'results.md'} and results.json")
+        return code
     if args.backlog_only:
         if not bl:
             return code
@@ -1803,11 +1821,13 @@ def main():
         machine=info, versions=vers, config={k: v for k, v in cfg.items()}, runs=runs,
         memory=mem, recovery=rec,
         syscalls={k: v for k, v in (sysc or {}).items() if k != "raw"},
-        backlog=backlogs, started=t_start, ended=t_end), indent=1, default=str) + "\n")
+        backlog=backlogs, sites=st or previous.get("sites"), started=t_start, ended=t_end),
+        indent=1, default=str) + "\n")
     if runs or mem or rec or bl:
         (out / "results.md").write_text(report(args, cfg, info, vers, runs, mem, rec, sysc,
                                                relayd, postfix, sink, t_start, t_end,
-                                               backlog.section(backlogs)))
+                                               backlog.section(backlogs) + "\n\n" +
+                                               sites.section(st or previous.get("sites"))))
         print()
         print(summary(runs, mem, rec, sysc))
         if bl:
@@ -1821,4 +1841,5 @@ if __name__ == "__main__":
     # backlog.py does `import bench`: let it find this module, not a second copy
     sys.modules.setdefault("bench", sys.modules[__name__])
     import backlog  # noqa: E402  (bench/backlog.py, the backlog section)
+    import sites  # noqa: E402  (bench/sites.py, the sites cell)
     sys.exit(main())

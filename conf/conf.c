@@ -407,6 +407,7 @@ static cfg_opt_t conf_policy_opts[] = {
 
 static cfg_opt_t conf_transport_opts[] = {AT,
 					  VL("relay", NULL),
+					  V("destination_by"),
 					  V("port"),
 					  V("smtps"),
 					  V("tls"),
@@ -1529,6 +1530,21 @@ conf_build_transports(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 			conf_build_relay(x, conf_nth(sec, "relay", j), &t->relay[t->nrelay]);
 			if (t->relay[t->nrelay].host != NULL)
 				t->nrelay++;
+		}
+		if ((v = conf_get(sec, "destination_by")) != NULL) {
+			if (strcmp(v->s, "mx") == 0)
+				t->by_mx = true;
+			else if (strcmp(v->s, "domain") != 0)
+				conf_error(x, v,
+					   "destination_by = \"%s\" is neither \"domain\" nor "
+					   "\"mx\"",
+					   v->s);
+			if (k > 0)
+				conf_error(
+					x, v,
+					"transport \"%s\": destination_by applies to MX delivery "
+					"only; remove it, or the relay list",
+					t->name);
 		}
 		t->port = 25;
 		conf_port(x, sec, "port", &t->port);

@@ -97,7 +97,8 @@ struct conf_transport {
 	int line;
 	struct conf_relay *relay; /* empty: MX delivery */
 	size_t nrelay;
-	int port; /* default 25 */
+	bool by_mx; /* destination_by = "mx": MX delivery's destination is the site */
+	int port;   /* default 25 */
 	bool smtps;
 	const struct conf_tls_policy *tls; /* never NULL; default "may" */
 	char *auth_user, *auth_password_file;

@@ -259,6 +259,11 @@ print_transport(FILE *fp, const struct conf_transport *t)
 		print_str(fp, buf);
 	}
 	fputs(t->nrelay == 0 ? "} # empty: MX delivery\n" : "}\n", fp);
+	print_key(fp, IND, "destination_by",
+		  t->nrelay  ? NULL
+		  : t->by_mx ? "mx"
+			     : "domain",
+		  "MX delivery only");
 	print_key_number(fp, IND, "port", (unsigned long)t->port);
 	print_key_bool(fp, IND, "smtps", t->smtps);
 	print_key(fp, IND, "tls", t->tls->name, NULL);

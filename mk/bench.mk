@@ -6,6 +6,10 @@
 #                               writes bench/results.md and bench/results.json
 #   make bench BENCH_QUICK=1    smoke test with tiny counts (< 1 minute):
 #                               writes $(B)/bench/results.md instead
+#   make bench BENCH_ARGS="--sites-only"
+#                               only the sites cell (≈ 1 minute): 1,000 domains
+#                               behind one MX host set, destination_by domain
+#                               versus mx (dnsmasq answers for them)
 #   make bench BENCH_ARGS="--backlog-only --backlog 1000000"
 #                               only the backlog section, at a million queued
 #                               messages (hours; refused without the disk:
@@ -17,10 +21,11 @@
 #
 # Needs root: Postfix starts as root and smtp-sink runs with -u nobody. The
 # missing Debian packages (postfix for smtp-source, smtp-sink and the private
-# instance; strace; linux-perf for bench-profile) are installed like
+# instance; strace; dnsmasq for the sites cell; linux-perf for bench-profile)
+# are installed like
 # `make test-deps` does; the system's /etc/postfix is never used.
 
-BENCH_PKGS         := postfix strace
+BENCH_PKGS         := postfix strace dnsmasq-base
 BENCH_PROFILE_PKGS := linux-perf valgrind
 BENCH_ARGS         ?=
 BENCH_OUT          := $(if $(filter 1,$(BENCH_QUICK)),--quick --out $(B)/bench)

@@ -65,6 +65,7 @@
 #include "relayd/session.h"
 #include "relayd/shape.h"
 #include "relayd/spool_fmt.h"
+#include "relayd/site.h"
 #include "relayd/stats.h"
 #include "relayd/warmup.h"
 #include "smtp/classify.h"
@@ -778,8 +779,13 @@ route_state(struct evbuffer *out, const struct conf_transport *t, const char *do
 	time_t now = time(NULL);
 	bool known = mta_dest_state(t, domain, &st);
 
+	char skey[SITE_KEY_MAX];
+	bool site;
+	const char *key = site_key(t, domain, skey, sizeof(skey), &site);
 	evbuffer_add(out, "destination: ", 13);
-	put_text(out, t->nrelay ? "relay" : domain);
+	if (site)
+		evbuffer_add(out, "site ", 5);
+	put_text(out, t->nrelay ? "relay" : key);
 	evbuffer_add_printf(out, " (transport %s)%s\n", t->name,
 			    known ? "" : ": nothing learnt, nothing in force");
 	if (t->fallback) {
@@ -1407,6 +1413,10 @@ control_route(const struct conf *c, const char *address, const struct control_mx
 	evbuffer_add_printf(out, "tls: %s (%s)\n", t->tls->name, level_name(t->tls->level));
 	evbuffer_add_printf(out, "smtps: %s\n", t->smtps ? "yes" : "no");
 	evbuffer_add_printf(out, "helo: %s\n", t->helo);
+	if (t->nrelay == 0)
+		evbuffer_add_printf(out, "destination_by: %s\n",
+				    t->by_mx ? "mx (a destination is the MX host set, a site)"
+					     : "domain");
 	evbuffer_add_printf(out, "max_connections: %u\n", t->max_connections);
 	evbuffer_add_printf(out, "max_messages_per_connection: %u\n",
 			    t->max_messages_per_connection);

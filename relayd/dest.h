@@ -50,7 +50,9 @@ enum dest_outcome { DEST_SENT, DEST_DEFERRED, DEST_BOUNCED, DEST_REROUTED, DEST_
 
 struct dest {
 	char *tname; /* transport name */
-	char *key;   /* recipient domain (lower case) for MX delivery, "" for relays */
+	char *key;   /* recipient domain (lower case) for MX delivery, or its site
+		      * (site.h: "mx1.example,mx2.example"), "" for relays */
+	bool site;   /* KEY is a site */
 
 	/* What was learnt: kept across reloads. */
 	time_t detour_until; /* mail goes to the fallback until then */

@@ -11,6 +11,7 @@
  * turn of the loop (destinations are bounded by an hour of distinct
  * domains, not by the queue).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -128,7 +129,9 @@ write_text(struct evbuffer *out, const struct dl_row *r, time_t now, double mono
 	unsigned hour[DEST_NOUTCOMES];
 
 	evbuffer_add_printf(out, "transport: %s%s\n", d->tname, t ? "" : " (removed by a reload)");
-	if (d->key[0])
+	if (d->site)
+		evbuffer_add_printf(out, "destination: site %s\n", d->key);
+	else if (d->key[0])
 		evbuffer_add_printf(out, "destination: %s (domain)\n", d->key);
 	else
 		evbuffer_add_printf(out, "destination: relay\n");
@@ -174,8 +177,26 @@ write_json(struct evbuffer *out, const struct dl_row *r, time_t now, double mono
 	json_string(out, d->tname);
 	evbuffer_add(out, ",\"destination\":", 15);
 	json_string(out, d->key[0] ? d->key : "relay");
-	evbuffer_add_printf(out, ",\"kind\":\"%s\",\"mx\":null,\"states\":[",
-			    d->key[0] ? "domain" : "relay");
+	evbuffer_add_printf(out, ",\"kind\":\"%s\",\"mx\":",
+			    d->site	? "site"
+			    : d->key[0] ? "domain"
+					: "relay");
+	if (d->site) { /* its MX host names: the key, split */
+		evbuffer_add(out, "[", 1);
+		char host[256];
+		for (const char *p = d->key, *e; *p; p = *e ? e + 1 : e) {
+			e = strchr(p, ',');
+			if (!e)
+				e = p + strlen(p);
+			snprintf(host, sizeof(host), "%.*s", (int)(e - p), p);
+			evbuffer_add(out, p == d->key ? "" : ",", p == d->key ? 0 : 1);
+			json_string(out, host);
+		}
+		evbuffer_add(out, "]", 1);
+	} else {
+		evbuffer_add(out, "null", 4);
+	}
+	evbuffer_add(out, ",\"states\":[", 11);
 	for (size_t i = 0; i < n; i++) {
 		evbuffer_add_printf(out,
 				    "%s{\"state\":\"%s\",\"until\":%lld,\"reason\":", i ? "," : "",

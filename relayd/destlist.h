@@ -4,7 +4,8 @@
  * destlist_write()  every destination relayd knows, one block each (text)
  *                   or one JSON array, sorted by transport and destination
  *
- * Per destination: transport, destination and its kind (relay, domain),
+ * Per destination: transport, destination and its kind (relay, domain,
+ * site with its MX host names),
  * the states in force (throttled, down, detour: until when and why), the
  * warm-up's day, connections open of the current limit, recipients
  * waiting, the last hour's sent/deferred/bounced/rerouted recipients, and

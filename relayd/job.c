@@ -35,6 +35,7 @@ job_free(struct job *j)
 	if (!j)
 		return;
 	free(j->domain);
+	free(j->key);
 	free(j->rcpt);
 	free(j->idx);
 	free(j);

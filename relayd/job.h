@@ -48,6 +48,8 @@ struct job {
 	bool smtputf8;
 	const struct conf_transport *transport;
 	char *domain;	   /* recipients' domain for MX delivery; NULL for relays */
+	char *key;	   /* MX delivery: the destination's key (the domain, or its
+			      site: site.h), recipients grouped by it; NULL for relays */
 	bool detoured;	   /* TRANSPORT is a fallback already: never detour again */
 	struct dest *dest; /* mta.c's: the destination it was given to */
 	struct job *next;  /* mta.c's FIFO */

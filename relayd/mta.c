@@ -53,6 +53,7 @@
 #include "relayd/outq.h"
 #include "relayd/stats.h"
 #include "relayd/relayd.h"
+#include "relayd/site.h"
 #include "relayd/warmup.h"
 #include "smtp/classify.h"
 #include "smtp/cmd.h"
@@ -67,6 +68,9 @@ struct mta_conn {
 	const struct conf_transport *t;
 	struct job *job;
 	bool job_started;
+	/* MX delivery: the domain whose MX hosts it connects to (of its
+	 * first job: every domain of a site has the same ones) */
+	char domain[256];
 
 	/* hosts: relay list (or the domain's MX hosts), then each host's
 	 * addresses */
@@ -194,18 +198,20 @@ dest_hold(struct dest *d, const struct dlv *why)
 }
 
 /* The destination of transport T for a recipient in DOMAIN: the domain
- * for MX delivery, "" (one for the relay list) otherwise. */
+ * (or its site: site.h) for MX delivery, "" (one for the relay list)
+ * otherwise. Valid until the next call. */
 static const char *
-dest_key(const struct conf_transport *t, const char *domain)
+dest_key(const struct conf_transport *t, const char *domain, bool *site)
 {
-	return t->nrelay > 0 || !domain ? "" : domain;
+	static char buf[SITE_KEY_MAX];
+	return site_key(t, domain, buf, sizeof(buf), site);
 }
 
 /* Is T's destination for DOMAIN on its fallback now. */
 bool
 mta_detour_active(const struct conf_transport *t, const char *domain, time_t *until)
 {
-	struct dest *d = dest_find(t->name, dest_key(t, domain));
+	struct dest *d = dest_find(t->name, dest_key(t, domain, NULL));
 	if (!d || d->detour_until <= time(NULL))
 		return false;
 	if (until)
@@ -239,7 +245,7 @@ mta_detours(void)
 bool
 mta_dest_state(const struct conf_transport *t, const char *domain, struct mta_state *st)
 {
-	struct dest *d = dest_find(t->name, dest_key(t, domain));
+	struct dest *d = dest_find(t->name, dest_key(t, domain, NULL));
 	time_t now = time(NULL);
 	double m = mono();
 
@@ -383,6 +389,10 @@ mta_resume(const char *tname, const char *dest, void (*cb)(void *, const struct 
 {
 	const char *key =
 		dest && (strcmp(dest, "relay") == 0 || strcmp(dest, "(relay)") == 0) ? "" : dest;
+	const struct conf_transport *t =
+		relayd_conf && tname ? conf_transport_find(relayd_conf, tname) : NULL;
+	if (key && key[0] && t)
+		key = dest_key(t, key, NULL); /* a domain of a site: the site */
 	return mta_end(tname, key, false, cb, arg);
 }
 
@@ -397,7 +407,7 @@ mta_flush(const char *tname, const char *domain)
 	const struct conf_transport *t =
 		relayd_conf ? conf_transport_find(relayd_conf, tname) : NULL;
 	if (t)
-		mta_end(tname, dest_key(t, domain), true, NULL, NULL);
+		mta_end(tname, dest_key(t, domain, NULL), true, NULL, NULL);
 }
 
 /* Is there a destination of transport TNAME. */
@@ -1300,7 +1310,7 @@ static void
 mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 {
 	struct mta_conn *mc = arg;
-	const char *domain = mc->d->key;
+	const char *domain = mc->domain;
 	struct dlv_event ev = {.what = DLV_W_MX, .host = domain, .dns = st};
 	struct dlv_verdict v;
 
@@ -1382,7 +1392,7 @@ conn_next_host(struct mta_conn *mc)
 		port = r->port ? r->port : t->port;
 	} else {
 		if (!mc->mx_known &&
-		    cmd_literal_addr(mc->d->key, mc->mx[0].host, sizeof(mc->mx[0].host)) == 0) {
+		    cmd_literal_addr(mc->domain, mc->mx[0].host, sizeof(mc->mx[0].host)) == 0) {
 			/* An address literal: that address is the one host,
 			 * never looked up in DNS (RFC 5321 5.1). */
 			mc->mx[0].pref = 0;
@@ -1391,7 +1401,7 @@ conn_next_host(struct mta_conn *mc)
 			mc->mx_known = true;
 		}
 		if (!mc->mx_known) {
-			mc->dq = dns_mx(mc->d->key, mx_done, mc);
+			mc->dq = dns_mx(mc->domain, mx_done, mc);
 			return;
 		}
 		if (mc->host_i >= mc->nmx) {
@@ -1461,6 +1471,7 @@ conn_new(struct dest *d, struct job *j)
 	/* The transport now; one a reload removed still serves its jobs. */
 	mc->t = dest_transport(d) ? dest_transport(d) : j->transport;
 	mc->job = j;
+	snprintf(mc->domain, sizeof(mc->domain), "%s", j->domain ? j->domain : d->key);
 	snprintf(mc->tls_proto, sizeof(mc->tls_proto), "none");
 	mc->timer = evtimer_new(m_base, idle_timeout, mc);
 	mc->deadline = evtimer_new(m_base, conn_deadline, mc);
@@ -1626,8 +1637,10 @@ dest_pump(struct dest *d)
 void
 mta_submit(struct job *j)
 {
-	struct dest *d = dest_get(j->transport->name, dest_key(j->transport, j->domain));
+	bool site;
+	struct dest *d = dest_get(j->transport->name, dest_key(j->transport, j->domain, &site));
 
+	d->site = site;
 	j->dest = d;
 	d->last_used = time(NULL);
 	j->next = NULL;

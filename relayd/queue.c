@@ -40,6 +40,7 @@
 #include "relayd/waitq.h"
 #include "relayd/relayd.h"
 #include "relayd/route.h"
+#include "relayd/site.h"
 #include "relayd/spool.h"
 #include "relayd/stats.h"
 #include "relayd/worker.h"
@@ -184,11 +185,12 @@ wait_note(struct qmsg *m, struct qrcpt *r, bool listed, bool waits)
 	}
 	if (listed)
 		return;
-	/* The destination's key as mta.c makes it: the recipient domain for
-	 * MX delivery, none for a transport with relays. */
+	/* The destination's key as mta.c makes it: the recipient domain (or
+	 * its site) for MX delivery, none for a transport with relays. */
 	const struct conf_transport *t = conf_transport_find(relayd_conf, transport);
-	const char *domain = t && t->nrelay == 0 ? cmd_domain(r->addr) : NULL;
-	waitq_add(transport, domain, msg_id_key(m->id), wait_alive, NULL);
+	char skey[SITE_KEY_MAX];
+	const char *key = t ? site_key(t, cmd_domain(r->addr), skey, sizeof(skey), NULL) : "";
+	waitq_add(transport, key[0] ? key : NULL, msg_id_key(m->id), wait_alive, NULL);
 	r->waiting = 1;
 }
 
@@ -638,6 +640,26 @@ mx_ready(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 	queue_job_done(m);
 }
 
+/* Recipient I of M waits for DOMAIN's MX lookup (one per domain). */
+static void
+mx_wait(struct mxwait **waits, struct qmsg *m, const char *domain, size_t i)
+{
+	struct mxwait *w;
+	for (w = *waits; w; w = w->next)
+		if (strcasecmp(w->domain, domain) == 0)
+			break;
+	if (!w) {
+		if (!(w = calloc(1, sizeof(*w))) || !(w->idx = calloc(m->nrcpt, sizeof(*w->idx))))
+			fatal("out of memory");
+		w->m = m;
+		snprintf(w->domain, sizeof(w->domain), "%s", domain);
+		w->next = *waits;
+		*waits = w;
+	}
+	w->idx[w->n++] = i;
+	m->rcpt[i].inflight = true;
+}
+
 /* The route of R's domain; NULL with *WAIT set when the domain's MX hosts
  * must be looked up first. */
 static const struct conf_route *
@@ -709,22 +731,10 @@ dispatch(struct qmsg *m, time_t now, bool retry)
 		const char *domain = cmd_domain(r->addr);
 		bool wait;
 		const struct conf_route *rt = route_of(c, domain, &wait);
-		if (wait) {
-			struct mxwait *w;
-			for (w = waits; w; w = w->next)
-				if (strcasecmp(w->domain, domain) == 0)
-					break;
-			if (!w) {
-				if (!(w = calloc(1, sizeof(*w))) ||
-				    !(w->idx = calloc(m->nrcpt, sizeof(*w->idx))))
-					fatal("out of memory");
-				w->m = m;
-				snprintf(w->domain, sizeof(w->domain), "%s", domain);
-				w->next = waits;
-				waits = w;
-			}
-			w->idx[w->n++] = i;
-			r->inflight = true;
+		/* An mx: route, or a transport whose destinations are sites,
+		 * needs the domain's MX hosts first. */
+		if (wait || (rt && site_needs_mx(rt->transport, domain))) {
+			mx_wait(&waits, m, domain, i);
 			continue;
 		}
 		if (!rt) {
@@ -751,13 +761,23 @@ dispatch(struct qmsg *m, time_t now, bool retry)
 			detoured = true;
 		}
 		bool mx = t->nrelay == 0;
+		if (mx && site_needs_mx(t, domain)) { /* the fallback's sites */
+			mx_wait(&waits, m, domain, i);
+			continue;
+		}
+		/* One job per destination: recipients of a site's domains go in
+		 * one transaction. */
+		char skey[SITE_KEY_MAX];
+		const char *key = site_key(t, domain, skey, sizeof(skey), NULL);
 		struct job *j;
 		for (j = jobs; j; j = j->next)
 			if (j->transport == t && j->detoured == detoured &&
-			    (!mx || strcasecmp(j->domain, domain) == 0))
+			    (!mx || strcasecmp(j->key, key) == 0))
 				break;
 		if (!j) {
 			j = job_new(m->nrcpt, mx ? domain : NULL);
+			if (mx && !(j->key = strdup(key)))
+				fatal("out of memory");
 			j->ops = &queue_job_ops;
 			j->owner = m;
 			j->sender = m->sender;

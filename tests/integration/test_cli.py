@@ -407,7 +407,7 @@ KEYS = ["hostname", "spool", "control_socket", "user", "postmaster", "dns_server
         "metrics_listen", "address", "port", "tls", "tls_cert", "tls_key", "tls_min_version",
         "ciphers", "require_tls", "allow", "auth_users", "max_message_size", "max_recipients",
         "max_clients", "bare_newline", "timeout", "auth_fail_limit", "auth_fail_window",
-        "level", "min_version", "ca_file", "match", "relay", "smtps", "auth_user",
+        "level", "min_version", "ca_file", "match", "relay", "destination_by", "smtps", "auth_user",
         "auth_password_file", "source_address", "helo", "max_connections",
         "max_messages_per_connection", "rate", "warmup", "warmup_start", "warmup_overflow",
         "connect_timeout", "command_timeout",

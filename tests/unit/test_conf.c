@@ -425,6 +425,13 @@ static const struct err_case err_cases[] = {
 	  "4: warmup_start = \"2026-02-29\" is not a date; write \"YYYY-MM-DD\", e.g. "
 	  "\"2026-12-01\"",
 	  "5: warmup_overflow transport \"nowhere\" is not declared (transport \"t\")"}},
+	{"destination_by unknown",
+	 L "transport \"t\" {\n\tdestination_by = \"host\"\n}\n",
+	 {"3: destination_by = \"host\" is neither \"domain\" nor \"mx\""}},
+	{"destination_by with relays",
+	 L "transport \"t\" {\n\trelay = { \"[127.0.0.1]\" }\n\tdestination_by = \"mx\"\n}\n",
+	 {"4: transport \"t\": destination_by applies to MX delivery only; remove it, or the "
+	  "relay list"}},
 	{"fallback to itself",
 	 L "transport \"t\" {\n\tfallback = \"t\"\n}\n",
 	 {"3: transport \"t\" cannot fall back to itself; name another transport"}},
@@ -905,6 +912,7 @@ static const char every_key_text[] =
 	"}\n"
 	"transport \"direct\" {\n"
 	"\ttls = verify\n"
+	"\tdestination_by = mx\n"
 	"}\n"
 	"route \"Gmail.COM\" { transport = \"gmail\" }\n"
 	"route \".Example.com\" { transport = \"direct\" }\n"
@@ -1039,6 +1047,8 @@ test_every_key(void **state)
 	assert_int_equal(t->fallback_hold, 0);
 	assert_ptr_equal(conf_transport_find(c, "direct")->tls, conf_policy_find(c, "verify"));
 	assert_string_equal(conf_transport_find(c, "direct")->helo, "Relay.Example.COM");
+	assert_true(conf_transport_find(c, "direct")->by_mx);
+	assert_false(t->by_mx);
 
 	assert_int_equal(c->nroute, NELEM(routes));
 	for (i = 0; i < NELEM(routes); i++) {
@@ -1053,7 +1063,7 @@ test_every_key(void **state)
 		else
 			assert_string_equal(r->domain, routes[i].domain);
 		assert_string_equal(r->transport->name, routes[i].transport);
-		assert_int_equal(r->line, 66 + (int)i);
+		assert_int_equal(r->line, 67 + (int)i);
 	}
 
 	assert_int_equal(c->queue.nretry, 3);
@@ -1192,6 +1202,7 @@ test_example_documents_every_key(void **state)
 		"match",
 		"ciphers",
 		"relay",
+		"destination_by",
 		"smtps",
 		"auth_user",
 		"auth_password_file",
@@ -1618,6 +1629,7 @@ test_print_every_key(void **state)
 		"ca_file",
 		"match",
 		"relay",
+		"destination_by",
 		"smtps",
 		"auth_user",
 		"auth_password_file",
