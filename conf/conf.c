@@ -414,6 +414,7 @@ static cfg_opt_t conf_transport_opts[] = {AT,
 					  V("auth_user"),
 					  V("auth_password_file"),
 					  V("source_address"),
+					  V("public_address"),
 					  V("helo"),
 					  V("max_connections"),
 					  V("max_messages_per_connection"),
@@ -437,6 +438,9 @@ static cfg_opt_t conf_queue_opts[] = {
 static cfg_opt_t conf_opts[] = {
 	V("hostname"), V("spool"), V("control_socket"), V("user"), V("postmaster"),
 	VL("dns_servers", NULL), V("metrics_listen"),
+	VL("dnsbl", "{\"zen.spamhaus.org\", \"psbl.surriel.com\", \"b.barracudacentral.org\", "
+		    "\"bl.spamcop.net\"}"),
+	V("check_interval"), VL("check_senders", NULL),
 	CFG_SEC("listen", conf_listen_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("tls_policy", conf_policy_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("transport", conf_transport_opts, CFGF_MULTI | CFGF_TITLE),
@@ -1249,6 +1253,33 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		free(p);
 		c->metrics_listen = conf_dup(x, v->s);
 	}
+
+	n = conf_count(cfg, "dnsbl");
+	if (n > 0 && (c->dnsbl = calloc(n, sizeof(char *))) == NULL)
+		x->oom = true;
+	for (i = 0; c->dnsbl != NULL && i < n; i++) {
+		v = conf_nth(cfg, "dnsbl", i);
+		if (!value_domain(v->s) || strchr(v->s, '.') == NULL)
+			conf_error(x, v,
+				   "dnsbl entry \"%s\" is not a DNS zone; write one like "
+				   "\"zen.spamhaus.org\"",
+				   v->s);
+		c->dnsbl[c->ndnsbl++] = conf_dup(x, v->s);
+	}
+	c->check_interval = 3600;
+	conf_duration(x, cfg, "check_interval", 0, &c->check_interval);
+	n = conf_count(cfg, "check_senders");
+	if (n > 0 && (c->check_senders = calloc(n, sizeof(char *))) == NULL)
+		x->oom = true;
+	for (i = 0; c->check_senders != NULL && i < n; i++) {
+		v = conf_nth(cfg, "check_senders", i);
+		if (!value_domain(v->s) || strchr(v->s, '.') == NULL)
+			conf_error(x, v,
+				   "check_senders entry \"%s\" is not a domain; write the "
+				   "domain of your senders' addresses, e.g. \"example.com\"",
+				   v->s);
+		c->check_senders[c->ncheck_senders++] = conf_dup(x, v->s);
+	}
 }
 
 static const char *const conf_listen_tls_words[] = {"none", "starttls", "smtps"};
@@ -1591,6 +1622,20 @@ conf_build_transports(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 				   "host",
 				   v->s);
 		t->source_address = conf_str(x, sec, "source_address", NULL);
+
+		if ((v = conf_get(sec, "public_address")) != NULL) {
+			if (!value_ip(v->s))
+				conf_error(x, v, "public_address = \"%s\" is not an IP address",
+					   v->s);
+			else if (k > 0)
+				conf_error(x, v,
+					   "transport \"%s\": public_address applies to MX "
+					   "delivery (the address the world sees its mail come "
+					   "from); a transport with relay hands its mail to the "
+					   "relay, whose addresses are checked instead",
+					   t->name);
+		}
+		t->public_address = conf_str(x, sec, "public_address", NULL);
 
 		if ((v = conf_get(sec, "helo")) != NULL && !conf_ehlo_name(v->s))
 			conf_error(x, v,
@@ -1991,6 +2036,8 @@ conf_free(struct conf *c)
 	free(c->user);
 	free(c->postmaster);
 	conf_free_strv(c->dns_servers, c->ndns_servers);
+	conf_free_strv(c->dnsbl, c->ndnsbl);
+	conf_free_strv(c->check_senders, c->ncheck_senders);
 	free(c->metrics_listen);
 	for (i = 0; c->listen != NULL && i < c->nlisten; i++) {
 		struct conf_listen *l = &c->listen[i];
@@ -2024,6 +2071,7 @@ conf_free(struct conf *c)
 		free(t->auth_user);
 		free(t->auth_password_file);
 		free(t->source_address);
+		free(t->public_address);
 		free(t->helo);
 	}
 	free(c->transport);

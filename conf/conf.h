@@ -103,6 +103,7 @@ struct conf_transport {
 	const struct conf_tls_policy *tls; /* never NULL; default "may" */
 	char *auth_user, *auth_password_file;
 	char *source_address; /* NULL: any */
+	char *public_address; /* MX delivery's address as the world sees it; NULL: unset */
 	char *helo;	      /* never NULL; default: global hostname */
 	unsigned max_connections;
 	unsigned max_messages_per_connection;
@@ -163,6 +164,11 @@ struct conf {
 	char **dns_servers; /* "IP" or "IP:PORT"; NULL/0: /etc/resolv.conf */
 	size_t ndns_servers;
 	char *metrics_listen; /* NULL: unset */
+	char **dnsbl;	      /* DNS blocklist zones the sending addresses are checked in */
+	size_t ndnsbl;
+	unsigned check_interval; /* seconds between self-checks; 0: only on demand */
+	char **check_senders;	 /* sender domains whose SPF is checked; NULL/0: skipped */
+	size_t ncheck_senders;
 
 	struct conf_listen *listen;
 	size_t nlisten;

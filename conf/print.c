@@ -190,6 +190,13 @@ print_global(FILE *fp, const struct conf *c)
 	print_list(fp, "", "dns_servers", c->dns_servers, c->ndns_servers,
 		   "the servers of /etc/resolv.conf");
 	print_key(fp, "", "metrics_listen", c->metrics_listen, "no metrics listener");
+	print_list(fp, "", "dnsbl", c->dnsbl, c->ndnsbl, "no blocklist is checked");
+	if (c->check_interval == 0)
+		print_key(fp, "", "check_interval", "0", "only with relayctl check --now");
+	else
+		print_key_duration(fp, "", "check_interval", c->check_interval);
+	print_list(fp, "", "check_senders", c->check_senders, c->ncheck_senders,
+		   "the SPF check is skipped");
 }
 
 static void
@@ -270,6 +277,8 @@ print_transport(FILE *fp, const struct conf_transport *t)
 	print_key(fp, IND, "auth_user", t->auth_user, "no AUTH");
 	print_key(fp, IND, "auth_password_file", t->auth_password_file, "no AUTH");
 	print_key(fp, IND, "source_address", t->source_address, "any");
+	print_key(fp, IND, "public_address", t->public_address,
+		  t->nrelay ? "MX delivery only" : "source_address, else the kernel's choice");
 	print_key(fp, IND, "helo", t->helo, NULL);
 	print_key_number(fp, IND, "max_connections", t->max_connections);
 	print_key_number(fp, IND, "max_messages_per_connection", t->max_messages_per_connection);

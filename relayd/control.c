@@ -62,6 +62,7 @@
 #include "relayd/queue.h"
 #include "relayd/relayd.h"
 #include "relayd/route.h"
+#include "relayd/selfcheck.h"
 #include "relayd/session.h"
 #include "relayd/shape.h"
 #include "relayd/spool_fmt.h"
@@ -96,8 +97,10 @@ struct ctl_conn {
 	int fd;		      /* show: the message file, or -1 */
 	off_t off, left;      /* ... where the rest of its body is */
 	struct data_unstuffer un;
-	struct dns_query *dq; /* route: the MX lookup in flight */
-	char *address;	      /* ... for this address */
+	struct dns_query *dq;	    /* route: the MX lookup in flight */
+	char *address;		    /* ... for this address */
+	struct selfcheck_wait *scw; /* check --now: the run waited for */
+	char *transport;	    /* ... the transport asked about, or NULL */
 	struct ctl_conn *next, *prev;
 };
 
@@ -135,6 +138,8 @@ conn_free(struct ctl_conn *cc)
 		close(cc->fd);
 	dns_cancel(cc->dq);
 	free(cc->address);
+	selfcheck_cancel(cc->scw);
+	free(cc->transport);
 	free(cc);
 }
 
@@ -994,6 +999,69 @@ cmd_reload(struct ctl_conn *cc, int argc, char **argv)
 	conn_finish(cc);
 }
 
+/* check: the latest results; the first line "ok" when all are ok or
+ * skipped, "ok N" (N the exit status relayctl takes, 3) when some result
+ * is a problem or unknown. */
+static void
+check_answer(struct ctl_conn *cc)
+{
+	struct evbuffer *text = evbuffer_new();
+	bool bad = false;
+
+	if (!text)
+		fatal("out of memory");
+	if (selfcheck_write(text, cc->transport, cc->json, &bad) == -1) {
+		reply_error(cc, "no transport \"%.64s\" in the configuration", cc->transport);
+	} else {
+		struct evbuffer *out = bufferevent_get_output(cc->bev);
+		evbuffer_add_printf(out, "ok%s\n", bad ? " 3" : "");
+		evbuffer_add_buffer(out, text);
+		conn_finish(cc);
+	}
+	evbuffer_free(text);
+}
+
+static void
+check_done(void *arg)
+{
+	struct ctl_conn *cc = arg;
+
+	cc->scw = NULL;
+	check_answer(cc);
+}
+
+/* check [--now] [--json] [TRANSPORT] */
+static void
+cmd_check(struct ctl_conn *cc, int argc, char **argv)
+{
+	bool now = false;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--now") == 0) {
+			now = true;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			cc->json = true;
+		} else if (argv[i][0] == '-') {
+			reply_error(cc, "check: unknown option %.64s (--now, --json)", argv[i]);
+			return;
+		} else if (cc->transport) {
+			reply_error(cc, "check: one transport at most");
+			return;
+		} else if (!(cc->transport = strdup(argv[i]))) {
+			fatal("out of memory");
+		}
+	}
+	if (cc->transport && !conf_transport_find(relayd_conf, cc->transport)) {
+		reply_error(cc, "no transport \"%.64s\" in the configuration", cc->transport);
+		return;
+	}
+	if (now) {
+		cc->scw = selfcheck_now(check_done, cc);
+		return;
+	}
+	check_answer(cc);
+}
+
 static const struct ctl_cmd commands[] = {
 	{"queue", 0, 2, false, cmd_queue},
 	{"flush", 0, 1, false, cmd_flush},
@@ -1006,6 +1074,7 @@ static const struct ctl_cmd commands[] = {
 	{"stats", 0, 0, false, cmd_stats},
 	{"reload", 0, 0, false, cmd_reload},
 	{"destinations", 0, 1, false, cmd_destinations},
+	{"check", 0, 3, false, cmd_check},
 };
 
 /* Run the request LINE: "VERB" and its words, separated by spaces. */

@@ -42,7 +42,9 @@ struct dns_sock {
 	struct dns_sock *next;
 };
 
-enum qtype { Q_ADDRS, Q_MX };
+enum qtype { Q_ADDRS, Q_MX, Q_RR };
+
+#define DNS_MAX_RR 64 /* records of one dns_lookup() answer kept */
 
 /* An answer, as delivered and as cached. */
 struct answer {
@@ -57,10 +59,13 @@ struct dns_query {
 	enum qtype type;
 	dns_addrs_cb acb;
 	dns_mx_cb mcb;
+	dns_rr_cb rcb;
 	void *arg;
 	int port;
 	char name[256];
 	struct answer a;
+	char *rr[DNS_MAX_RR]; /* Q_RR */
+	size_t nrr;
 };
 
 struct cache_entry {
@@ -306,9 +311,16 @@ deliver(evutil_socket_t fd, short what, void *arg)
 			set_port(&q->a.addrs[i], q->port);
 		if (q->acb)
 			q->acb(q->arg, q->a.st, q->a.addrs, q->a.naddrs);
-	} else if (q->mcb) {
-		q->mcb(q->arg, q->a.st, q->a.mx, q->a.nmx);
+	} else if (q->type == Q_MX) {
+		if (q->mcb)
+			q->mcb(q->arg, q->a.st, q->a.mx, q->a.nmx);
+	} else if (q->rcb) {
+		struct dns_rrset rs = {
+			.st = q->a.st, .n = q->nrr, .rr = (const char *const *)q->rr};
+		q->rcb(q->arg, &rs);
 	}
+	for (size_t i = 0; i < q->nrr; i++)
+		free(q->rr[i]);
 	free(q);
 }
 
@@ -520,6 +532,119 @@ dns_mx(const char *domain, dns_mx_cb cb, void *arg)
 	return q;
 }
 
+/* One more record of a dns_lookup() answer (dropped beyond DNS_MAX_RR). */
+static void
+rr_add(struct dns_query *q, const char *s, size_t len)
+{
+	if (q->nrr >= DNS_MAX_RR)
+		return;
+	if ((q->rr[q->nrr] = strndup(s, len)) == NULL)
+		fatal("out of memory");
+	q->nrr++;
+}
+
+static void
+rr_add_name(struct dns_query *q, const char *name)
+{
+	size_t n = strlen(name);
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	rr_add(q, name, n);
+}
+
+static void
+rr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+	enum dns_rr type = (enum dns_rr)q->port;
+	int rc = status;
+
+	q->a.st = status_of(status);
+	if (status == ARES_SUCCESS) {
+		char text[INET6_ADDRSTRLEN];
+		if (type == DNS_RR_A || type == DNS_RR_AAAA) {
+			struct hostent *he = NULL;
+			rc = type == DNS_RR_A ? ares_parse_a_reply(abuf, alen, &he, NULL, NULL)
+					      : ares_parse_aaaa_reply(abuf, alen, &he, NULL, NULL);
+			for (size_t i = 0; rc == ARES_SUCCESS && he->h_addr_list[i]; i++)
+				if (inet_ntop(he->h_addrtype, he->h_addr_list[i], text,
+					      sizeof(text)))
+					rr_add(q, text, strlen(text));
+			if (he)
+				ares_free_hostent(he);
+		} else if (type == DNS_RR_PTR) {
+			struct hostent *he = NULL;
+			/* c-ares copies an address into the hostent: give it one
+			 * (unused), never NULL. */
+			static const unsigned char any[4];
+			rc = ares_parse_ptr_reply(abuf, alen, any, sizeof(any), AF_INET, &he);
+			if (rc == ARES_SUCCESS) {
+				rr_add_name(q, he->h_name);
+				for (size_t i = 0; he->h_aliases && he->h_aliases[i]; i++)
+					rr_add_name(q, he->h_aliases[i]);
+			}
+			if (he)
+				ares_free_hostent(he);
+		} else if (type == DNS_RR_MX) {
+			struct ares_mx_reply *mx = NULL;
+			rc = ares_parse_mx_reply(abuf, alen, &mx);
+			for (struct ares_mx_reply *m = rc == ARES_SUCCESS ? mx : NULL; m;
+			     m = m->next)
+				rr_add_name(q, m->host);
+			if (mx)
+				ares_free_data(mx);
+		} else {
+			struct ares_txt_ext *txt = NULL;
+			rc = ares_parse_txt_reply_ext(abuf, alen, &txt);
+			/* A record's character-strings are joined (RFC 7208 3.3). */
+			char *buf = NULL;
+			size_t len = 0;
+			for (struct ares_txt_ext *t = rc == ARES_SUCCESS ? txt : NULL; t;
+			     t = t->next) {
+				if (t->record_start && buf) {
+					rr_add(q, buf, len);
+					len = 0;
+				}
+				char *nb = realloc(buf, len + t->length + 1);
+				if (!nb)
+					fatal("out of memory");
+				buf = nb;
+				memcpy(buf + len, t->txt, t->length);
+				len += t->length;
+				buf[len] = '\0';
+			}
+			if (buf)
+				rr_add(q, buf, len);
+			free(buf);
+			if (txt)
+				ares_free_data(txt);
+		}
+		if (rc != ARES_SUCCESS)
+			q->a.st = rc == ARES_ENODATA ? DNS_NODATA : DNS_TEMPFAIL;
+		else if (q->nrr == 0)
+			q->a.st = DNS_NODATA;
+	}
+	finish(q);
+}
+
+/* NAME's records of TYPE, as text (dns.h). */
+struct dns_query *
+dns_lookup(const char *name, enum dns_rr type, dns_rr_cb cb, void *arg)
+{
+	static const int qtype[] = {
+		[DNS_RR_A] = ns_t_a,	 [DNS_RR_AAAA] = ns_t_aaaa, [DNS_RR_TXT] = ns_t_txt,
+		[DNS_RR_PTR] = ns_t_ptr, [DNS_RR_MX] = ns_t_mx,
+	};
+	struct dns_query *q = query_new(Q_RR, name, arg);
+	q->rcb = cb;
+	q->port = (int)type;
+	d_in_call = true;
+	ares_query(d_chan, name, ns_c_in, qtype[type], rr_cb, q);
+	d_in_call = false;
+	dns_rearm();
+	return q;
+}
+
 /* DOMAIN's MX answer from the cache, or 0 when there is none. */
 int
 dns_mx_cached(const char *domain, enum dns_status *st, struct dns_mx *mx, size_t *n)
@@ -541,6 +666,7 @@ dns_cancel(struct dns_query *q)
 	if (q) {
 		q->acb = NULL;
 		q->mcb = NULL;
+		q->rcb = NULL;
 	}
 }
 

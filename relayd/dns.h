@@ -6,6 +6,9 @@
  * dns_addrs()      A and AAAA of a host name (and /etc/hosts)
  * dns_mx()         MX records of a domain, by preference
  * dns_mx_cached()  the same from the cache only, without waiting
+ * dns_lookup()     the records of one type of a name (A, AAAA, TXT, PTR,
+ *                  MX), as text, uncached: for the self-checks (DNSBL,
+ *                  reverse DNS, SPF)
  * dns_cancel()     forget a query (its callback will not run)
  *
  * Nothing here blocks: c-ares sockets are watched by libevent and its
@@ -47,6 +50,18 @@ typedef void (*dns_addrs_cb)(void *arg, enum dns_status st, const struct dns_add
  * valid during the call. DNS_NODATA: the domain has no MX records. */
 typedef void (*dns_mx_cb)(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n);
 
+enum dns_rr { DNS_RR_A, DNS_RR_AAAA, DNS_RR_TXT, DNS_RR_PTR, DNS_RR_MX };
+
+/* A record set as text: A and AAAA as addresses ("127.0.0.2", "::1"), TXT
+ * with its character-strings joined, PTR and MX as names without the final
+ * dot (MX without its preference). Valid only during the callback. */
+struct dns_rrset {
+	enum dns_status st;
+	size_t n;
+	const char *const *rr;
+};
+typedef void (*dns_rr_cb)(void *arg, const struct dns_rrset *rs);
+
 int dns_init(struct event_base *base, const struct conf *c, char **cause);
 void dns_shutdown(void);
 struct dns_query *dns_addrs(const char *host, int port, dns_addrs_cb cb, void *arg);
@@ -54,6 +69,8 @@ struct dns_query *dns_mx(const char *domain, dns_mx_cb cb, void *arg);
 /* The cached MX answer for DOMAIN, if there is one: 1 (with *ST, MX, *N
  * filled; MX has room for 32), or 0 when a lookup is needed. */
 int dns_mx_cached(const char *domain, enum dns_status *st, struct dns_mx *mx, size_t *n);
+/* NAME's records of TYPE; never from the cache (checks want fresh answers). */
+struct dns_query *dns_lookup(const char *name, enum dns_rr type, dns_rr_cb cb, void *arg);
 void dns_cancel(struct dns_query *q);
 const char *dns_strstatus(enum dns_status st);
 

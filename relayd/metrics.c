@@ -5,6 +5,7 @@
  * metrics_render()                     the text of one scrape
  * metrics_set_detours()                where relayd_detours_active comes from
  * metrics_set_started()                when relayd started
+ * metrics_label()                      a label value, escaped
  *
  * Families (one HELP and TYPE line each, then their samples):
  *   relayd_messages_received_total                          counter
@@ -19,6 +20,9 @@
  *   relayd_auth_limit_reached_total                         counter
  *   relayd_auth_blocked_addresses                           gauge
  *   relayd_rejects_total{code,reason}                       counter
+ *   relayd_delivery_rejects_total{transport,class}          counter
+ *   relayd_check_status{transport,check,subject}            gauge (selfcheck.c)
+ *   relayd_dnsbl_listed{transport,address,zone}             gauge (selfcheck.c)
  *   relayd_build_info{version,libevent,openssl}             gauge (always 1)
  *   relayd_start_time_seconds                               gauge
  *
@@ -46,7 +50,9 @@
 #include "relayd/queue.h"
 #include "relayd/session.h"
 #include "relayd/relayd.h"
+#include "relayd/selfcheck.h"
 #include "relayd/stats.h"
+#include "smtp/classify.h"
 #include "tls/tls.h"
 
 #define METRICS_TIMEOUT 10 /* seconds for a scrape's request */
@@ -56,8 +62,8 @@ static size_t (*m_detours)(void);
 static time_t m_started;
 
 /* A label value: backslash, double quote and newline escaped. */
-static void
-put_label(struct evbuffer *out, const char *s)
+void
+metrics_label(struct evbuffer *out, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '\\' || *s == '"')
@@ -92,7 +98,7 @@ put_recipients(void *arg, const char *transport, enum stat_id id, uint64_t value
 		return;
 	}
 	evbuffer_add(out, "relayd_recipients_total{transport=\"", 35);
-	put_label(out, transport);
+	metrics_label(out, transport);
 	evbuffer_add_printf(out, "\",status=\"%s\"} %llu\n", stats_name(id),
 			    (unsigned long long)value);
 }
@@ -104,8 +110,23 @@ put_reject(void *arg, int code, const char *reason, uint64_t value)
 	struct evbuffer *out = arg;
 
 	evbuffer_add_printf(out, "relayd_rejects_total{code=\"%d\",reason=\"", code);
-	put_label(out, reason);
+	metrics_label(out, reason);
 	evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)value);
+}
+
+_Static_assert(CLASS_LAST < STATS_CLASS_MAX, "stats keep a counter per class");
+
+/* stats_delivery_reject_foreach() callback: one
+ * relayd_delivery_rejects_total sample. */
+static void
+put_delivery_reject(void *arg, const char *transport, int kind, uint64_t value)
+{
+	struct evbuffer *out = arg;
+
+	evbuffer_add(out, "relayd_delivery_rejects_total{transport=\"", 41);
+	metrics_label(out, transport);
+	evbuffer_add_printf(out, "\",class=\"%s\"} %llu\n", classify_name((enum class_kind)kind),
+			    (unsigned long long)value);
 }
 
 /* Append one scrape's text to OUT. */
@@ -166,14 +187,20 @@ metrics_render(struct evbuffer *out)
 	       "Inbound refusals of MAIL, RCPT or a message, by reply code and reason (each is "
 	       "logged as NOQUEUE: reject:).");
 	stats_reject_foreach(put_reject, out);
+	family(out, "relayd_delivery_rejects_total", "counter",
+	       "Recipients refused by a remote server (a 4xx or 5xx reply), by transport and by "
+	       "what the reply means (the classification relayctl queue shows: blocklist, "
+	       "reputation, unknown_user, ...).");
+	stats_delivery_reject_foreach(put_delivery_reject, out);
+	selfcheck_metrics(out);
 	family(out, "relayd_build_info", "gauge",
 	       "Always 1; the labels say which relayd and libraries are running.");
 	evbuffer_add_printf(out, "relayd_build_info{version=\"");
-	put_label(out, RELAYD_VERSION);
+	metrics_label(out, RELAYD_VERSION);
 	evbuffer_add_printf(out, "\",libevent=\"");
-	put_label(out, event_get_version());
+	metrics_label(out, event_get_version());
 	evbuffer_add_printf(out, "\",openssl=\"");
-	put_label(out, tls_library());
+	metrics_label(out, tls_library());
 	evbuffer_add_printf(out, "\"} 1\n");
 	family(out, "relayd_start_time_seconds", "gauge",
 	       "When relayd started, in seconds since the Unix epoch.");

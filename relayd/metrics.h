@@ -34,4 +34,8 @@ void metrics_set_detours(size_t (*fn)(void));
 /* relayd started at WHEN (Unix time); 0 (the default) until told. */
 void metrics_set_started(time_t when);
 
+/* Append S to OUT as a label value: backslash, double quote and newline
+ * escaped (the text format's rules). */
+void metrics_label(struct evbuffer *out, const char *s);
+
 #endif

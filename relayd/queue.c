@@ -285,6 +285,8 @@ log_outcome(struct qmsg *m, struct qrcpt *r, const char *transport, const struct
 	time_t now = time(NULL);
 	struct classification cl;
 	classify(d->code, d->status, d->text, &cl);
+	if (d->code >= 400)
+		stats_delivery_reject(transport, (int)cl.kind);
 	/* Postfix's fields in Postfix's order, relayd's own after the reason:
 	 * pflogsumm's pattern allows nothing else between to= and status=. */
 	log_smtp(LOG_INFO,

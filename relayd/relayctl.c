@@ -1,7 +1,7 @@
 /*
  * relayctl.c — steer a running relayd over its control socket.
  *
- * main()   relayctl [-s SOCKET | -f FILE] COMMAND [ARGS] [--json | --summary]
+ * main()   relayctl [-s SOCKET | -f FILE] COMMAND [ARGS] [--json | --summary] [--now]
  *
  * Options may stand before or after the command (getopt_long() permutes):
  * `relayctl --json queue` is `relayctl queue --json`. The socket is -s
@@ -15,7 +15,9 @@
  * none answers and a configuration file was read, answers from that file
  * itself.
  *
- * Exit status: 0 done, 1 error (message on stderr), 2 usage.
+ * Exit status: 0 done, 1 error (message on stderr), 2 usage; `check`
+ * exits 3 when relayd's first line says so ("ok 3": a result is a problem
+ * or unknown).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,7 +38,10 @@
 #include "relayd/control.h"
 #include "relayd/relayd.h"
 
-#define RELAYCTL_TIMEOUT 60 /* seconds without a byte from relayd */
+#define RELAYCTL_TIMEOUT 60	   /* seconds without a byte from relayd */
+#define RELAYCTL_CHECK_TIMEOUT 900 /* ... while check --now runs the checks */
+
+static int ctl_timeout = RELAYCTL_TIMEOUT;
 
 /* Each command and how many arguments it takes (max -1: any number). */
 static const struct {
@@ -46,7 +51,7 @@ static const struct {
 } commands[] = {
 	{"queue", 0, 0, 0}, {"show", 1, 1, 0},	   {"flush", 0, 1, 0},	      {"delete", 1, -1, 1},
 	{"hold", 1, -1, 2}, {"release", 1, -1, 2}, {"route", 1, 1, 0},	      {"resume", 1, 2, 0},
-	{"stats", 0, 0, 0}, {"reload", 0, 0, 0},   {"destinations", 0, 0, 0},
+	{"stats", 0, 0, 0}, {"reload", 0, 0, 0},   {"destinations", 0, 0, 0}, {"check", 0, 1, 0},
 };
 
 static void
@@ -57,7 +62,7 @@ usage(FILE *f, int status)
 		   "          delete QID... | ALL, hold QID... | ALL | @DOMAIN,\n"
 		   "          release QID... | ALL | @DOMAIN, route ADDRESS,\n"
 		   "          resume TRANSPORT [DESTINATION], destinations [--json],\n"
-		   "          stats, reload\n"
+		   "          stats, reload, check [--now] [--json] [TRANSPORT]\n"
 		   "options may stand before or after the command\n");
 	exit(status);
 }
@@ -116,12 +121,12 @@ read_some(int fd, char *buf, size_t len)
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 
 	for (;;) {
-		int rv = poll(&p, 1, RELAYCTL_TIMEOUT * 1000);
+		int rv = poll(&p, 1, ctl_timeout * 1000);
 		if (rv == -1 && errno == EINTR)
 			continue;
 		if (rv == 0) {
 			fprintf(stderr, "relayctl: relayd did not answer within %d seconds\n",
-				RELAYCTL_TIMEOUT);
+				ctl_timeout);
 			return -1;
 		}
 		ssize_t n = read(fd, buf, len);
@@ -140,7 +145,7 @@ ctl_run(int fd, const char *request)
 	static char first[CONTROL_LINE_MAX + 1];
 	char buf[16384];
 	size_t flen = 0;
-	int out = -1;
+	int out = -1, status = 0;
 	ssize_t n;
 
 	if (write_all(fd, request, strlen(request)) == -1 || write_all(fd, "\n", 1) == -1) {
@@ -166,6 +171,9 @@ ctl_run(int fd, const char *request)
 			len -= take + 1;
 			if (strcmp(first, "ok") == 0) {
 				out = STDOUT_FILENO;
+			} else if (strcmp(first, "ok 3") == 0) {
+				out = STDOUT_FILENO;
+				status = 3;
 			} else if (strncmp(first, "error: ", 7) == 0) {
 				fprintf(stderr, "relayctl: %s\n", first + 7);
 				out = STDERR_FILENO;
@@ -188,7 +196,7 @@ ctl_run(int fd, const char *request)
 		fprintf(stderr, "relayctl: relayd closed the connection without an answer\n");
 		return 1;
 	}
-	return out == STDOUT_FILENO ? 0 : 1;
+	return out == STDOUT_FILENO ? status : 1;
 }
 
 /* route ADDRESS answered from configuration C, without a daemon. */
@@ -234,10 +242,11 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"json", no_argument, NULL, 'j'},
 		{"summary", no_argument, NULL, 'S'},
+		{"now", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *file = NULL, *sock = NULL, *opt = NULL;
+	const char *file = NULL, *sock = NULL, *opt = NULL, *now = NULL;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "f:s:Vh", longopts, NULL)) != -1) {
@@ -253,6 +262,9 @@ main(int argc, char **argv)
 			if (opt && strcmp(opt, ch == 'j' ? "--json" : "--summary") != 0)
 				usage(stderr, 2); /* not both */
 			opt = ch == 'j' ? "--json" : "--summary";
+			break;
+		case 'N':
+			now = "--now";
 			break;
 		case 'V':
 			printf("relayctl %s\n", RELAYD_VERSION);
@@ -276,9 +288,14 @@ main(int argc, char **argv)
 	if (i == sizeof(commands) / sizeof(commands[0]) || nargs < (size_t)commands[i].min ||
 	    (commands[i].max >= 0 && nargs > (size_t)commands[i].max))
 		usage(stderr, 2);
+	bool check = strcmp(argv[0], "check") == 0;
 	if (opt && strcmp(argv[0], "queue") != 0 &&
-	    !(strcmp(argv[0], "destinations") == 0 && strcmp(opt, "--json") == 0))
+	    !((strcmp(argv[0], "destinations") == 0 || check) && strcmp(opt, "--json") == 0))
 		usage(stderr, 2); /* --json and --summary are queue's; --json destinations' too */
+	if (now && !check)
+		usage(stderr, 2); /* --now is check's */
+	if (now)
+		ctl_timeout = RELAYCTL_CHECK_TIMEOUT;
 	if (commands[i].ids && !ids_ok(argc - 1, argv + 1, commands[i].ids))
 		usage(stderr, 2);
 	bool route = strcmp(argv[0], "route") == 0;
@@ -286,10 +303,11 @@ main(int argc, char **argv)
 	/* The request: the command line, one line of text. */
 	static char request[CONTROL_LINE_MAX + 1];
 	size_t len = 0;
-	for (int k = 0; k <= argc; k++) {
-		const char *w = k < argc ? argv[k] : opt;
+	const char *extra[2] = {now, opt};
+	for (int k = 0; k < argc + 2; k++) {
+		const char *w = k < argc ? argv[k] : extra[k - argc];
 		if (!w)
-			break;
+			continue;
 		for (const char *p = w; *p; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7F) {
 				fprintf(stderr, "relayctl: control characters in \"%s\"\n", w);

@@ -64,6 +64,7 @@
 #include "relayd/mta.h"
 #include "relayd/queue.h"
 #include "relayd/relayd.h"
+#include "relayd/selfcheck.h"
 #include "relayd/session.h"
 #include "relayd/worker.h"
 
@@ -140,6 +141,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	stopping = true;
 	log_info("stopping on signal %d", (int)sig);
 	control_shutdown();
+	selfcheck_shutdown();
 	metrics_shutdown();
 	session_shutdown();
 	queue_shutdown();
@@ -253,6 +255,7 @@ relayd_reload(char **errors)
 	/* The old one stays allocated: sessions and jobs may point into it. */
 	relayd_conf = c;
 	session_reload(c);
+	selfcheck_reload();
 	log_info("configuration reloaded from %s", conf_file);
 	return 0;
 }
@@ -496,6 +499,7 @@ main(int argc, char **argv)
 	metrics_set_detours(mta_detours);
 	secrets_check(c);
 	privs_drop();
+	selfcheck_init(base);
 
 	struct event *ev_term = evsignal_new(base, SIGTERM, on_stop, NULL);
 	struct event *ev_int = evsignal_new(base, SIGINT, on_stop, NULL);

@@ -6,6 +6,8 @@
  * stats_transport_foreach()  per-transport, per-status counts
  * stats_reject()  count an inbound refusal by reply code and reason
  * stats_reject_foreach()  per (code, reason) refusal counts
+ * stats_delivery_reject()  count a remote refusal of a recipient by class
+ * stats_delivery_reject_foreach()  per (transport, class) remote refusals
  *
  * Counters only ever grow while relayd runs; they start at 0.
  */
@@ -48,5 +50,13 @@ void stats_reject(int code, const char *reason);
 /* Call CB for every (code, reason) refused so far. */
 void stats_reject_foreach(void (*cb)(void *arg, int code, const char *reason, uint64_t value),
 			  void *arg);
+
+/* Remote refusals (a 4xx or 5xx reply to a recipient) per transport and
+ * classification: KIND an enum class_kind below STATS_CLASS_MAX. */
+#define STATS_CLASS_MAX 32
+void stats_delivery_reject(const char *transport, int kind);
+void stats_delivery_reject_foreach(void (*cb)(void *arg, const char *transport, int kind,
+					      uint64_t value),
+				   void *arg);
 
 #endif

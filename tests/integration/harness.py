@@ -145,9 +145,13 @@ def transport(*relays, **keys) -> dict:
 def make_config(*, port: int, spool: Path, hostname: str = "relay.test",
                 listen: Optional[dict] = None, transports: Optional[dict] = None,
                 routes: Optional[dict] = None, queue: Optional[dict] = None,
-                dns_port: Optional[int] = None, extra: str = "") -> str:
+                dns_port: Optional[int] = None, extra: str = "",
+                check_interval: str = "0") -> str:
     """A typical relayd.conf: one listener on 127.0.0.1:PORT, spool SPOOL,
-    TRANSPORTS {name: keys}, ROUTES {pattern: transport name}, queue retry 1s."""
+    TRANSPORTS {name: keys}, ROUTES {pattern: transport name}, queue retry 1s.
+    CHECK_INTERVAL "0": relayd runs its self-checks only when asked (a
+    check probes every smarthost, which would take a scripted server's
+    replies meant for mail); test_selfcheck.py sets it."""
     if dns_port is None:
         dns_port = free_port("127.0.0.1", socket.SOCK_DGRAM)
     lst = {"address": "127.0.0.1", "port": port}
@@ -159,6 +163,7 @@ def make_config(*, port: int, spool: Path, hostname: str = "relay.test",
         f"hostname = {conf_value(hostname)}\n",
         f"spool = {conf_value(str(spool))}\n",
         f"dns_servers = {conf_value(['127.0.0.1:%d' % dns_port])}\n",
+        f"check_interval = {conf_value(check_interval)}\n",
         "\n",
         'listen "main" {\n', conf_block(lst), "}\n\n",
     ]

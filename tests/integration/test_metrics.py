@@ -15,8 +15,11 @@ Assumptions beyond the contract (docs/relayctl.md):
     held on their fallback now), relayd_auth_attempts_total{status="ok|failed|
     blocked"}, relayd_auth_limit_reached_total, relayd_auth_blocked_addresses
     (test_authlimit.py moves them), relayd_rejects_total{code,reason}
-    (test_logging.py moves it), relayd_build_info{version,libevent,openssl}
-    (value 1), relayd_start_time_seconds.
+    (test_logging.py moves it), relayd_delivery_rejects_total{transport,class}
+    (a remote 4xx/5xx to a recipient, by its classification),
+    relayd_build_info{version,libevent,openssl} (value 1),
+    relayd_start_time_seconds; relayd_check_status and relayd_dnsbl_listed
+    (test_selfcheck.py moves them).
   * status="deferred" counts deferred attempts.
   * any path but /metrics is 404.
 """
@@ -89,8 +92,14 @@ def value(samples, name, **labels):
 
 @pytest.fixture
 def metrics_relay(start_relayd, scripted):
-    sink = scripted("127.0.0.2", name="sink",
-                    rcpt_replies=lambda a: "450 4.2.0 later" if a.startswith("later") else None)
+    def rcpt(a):
+        if a.startswith("later"):
+            return "450 4.2.0 later"
+        if a.startswith("blocked"):
+            return ("554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using "
+                    "zen.spamhaus.org")
+        return None
+    sink = scripted("127.0.0.2", name="sink", rcpt_replies=rcpt)
     mport = free_port()
     r = start_relayd(transports={"sink": transport(sink)}, routes={"*": "sink"},
                      queue={"retry": ["1h"]}, extra=f'metrics_listen = "127.0.0.1:{mport}"')
@@ -113,6 +122,9 @@ def test_metrics_families(metrics_relay):
         "relayd_auth_limit_reached_total": "counter",
         "relayd_auth_blocked_addresses": "gauge",
         "relayd_rejects_total": "counter",
+        "relayd_delivery_rejects_total": "counter",
+        "relayd_check_status": "gauge",
+        "relayd_dnsbl_listed": "gauge",
         "relayd_build_info": "gauge",
         "relayd_start_time_seconds": "gauge",
     }
@@ -175,6 +187,15 @@ def test_metrics_move_with_deliveries(metrics_relay):
                 frozenset({("transport", "sink"), ("status", st)})) in s1, st
     assert value(s1, "relayd_queue_messages") == 1
     assert 0 <= value(s1, "relayd_queue_oldest_age_seconds") < 60
+    # Remote refusals by what they mean.
+    rej = dict(transport="sink")
+    n_none = sum(v for (name, labels), v in s1.items()
+                 if name == "relayd_delivery_rejects_total" and ("transport", "sink") in labels)
+    assert n_none == 1, s1
+    qid3 = r.send("s@origin.test", ["blocked@dest.test"], simple_message("metrics blocked"))
+    r.wait_log(sent_re("blocked@dest.test", qid=qid3, status="bounced"))
+    s3, _ = scrape(mport)
+    assert value(s3, "relayd_delivery_rejects_total", **rej, **{"class": "blocklist"}) == 1
     with r.client() as c:
         assert c.cmd("EHLO client.test").code == 250
         s2, _ = scrape(mport)
