@@ -28,7 +28,8 @@ endif
 # Packages: what the build needs and what the tests need (Debian 12 names).
 BUILD_PKGS := gcc make pkg-config libssl-dev libevent-dev libconfuse-dev libc-ares-dev
 TEST_PKGS  := libcmocka-dev python3-pytest python3-aiosmtpd dnsmasq-base swaks postfix mandoc \
-              testssl.sh libsisimai-perl pflogsumm groff-base man-db prometheus python3-yaml
+              testssl.sh libsisimai-perl pflogsumm groff-base man-db prometheus python3-yaml \
+              nsd unbound ldnsutils
 
 SRCS     := $(wildcard conf/*.c smtp/*.c tls/*.c relayd/*.c)
 MAINS    := relayd/relayd.c relayd/relayctl.c

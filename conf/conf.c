@@ -94,7 +94,8 @@ struct conf_ctx {
 
 static struct conf_ctx *conf_cur;
 
-static const char *const conf_builtin_policies[] = {"none", "may", "encrypt", "verify"};
+static const char *const conf_builtin_policies[] = {"none",   "may",  "encrypt",
+						    "verify", "dane", "dane-only"};
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -325,12 +326,12 @@ conf_at_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 				   cfg->name, title);
 	}
 	if (strcmp(cfg->name, "tls_policy") == 0 && title != NULL) {
-		for (i = 0; i < 4; i++)
+		for (i = 0; i < CONF_TLS_BUILTINS; i++)
 			if (strcmp(title, conf_builtin_policies[i]) == 0)
 				conf_error(x, at,
 					   "tls_policy \"%s\" duplicates the built-in "
 					   "policy of that name; choose another name (none, may, "
-					   "encrypt and verify are built in)",
+					   "encrypt, verify, dane and dane-only are built in)",
 					   title);
 	}
 
@@ -440,7 +441,7 @@ static cfg_opt_t conf_opts[] = {
 	VL("dns_servers", NULL), V("metrics_listen"),
 	VL("dnsbl", "{\"zen.spamhaus.org\", \"psbl.surriel.com\", \"b.barracudacentral.org\", "
 		    "\"bl.spamcop.net\"}"),
-	V("check_interval"), VL("check_senders", NULL),
+	V("check_interval"), VL("check_senders", NULL), V("dnssec_probe"),
 	CFG_SEC("listen", conf_listen_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("tls_policy", conf_policy_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("transport", conf_transport_opts, CFGF_MULTI | CFGF_TITLE),
@@ -1268,6 +1269,12 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	}
 	c->check_interval = 3600;
 	conf_duration(x, cfg, "check_interval", 0, &c->check_interval);
+	c->dnssec_probe = conf_str(x, cfg, "dnssec_probe", CONF_DNSSEC_PROBE);
+	if (c->dnssec_probe && (strlen(c->dnssec_probe) > 253 || strpbrk(c->dnssec_probe, " \t")))
+		conf_error(x, conf_get(cfg, "dnssec_probe"),
+			   "dnssec_probe = \"%s\" is not a DNS name; write one like \"%s\", or "
+			   "\"\" for none",
+			   c->dnssec_probe, CONF_DNSSEC_PROBE);
 	n = conf_count(cfg, "check_senders");
 	if (n > 0 && (c->check_senders = calloc(n, sizeof(char *))) == NULL)
 		x->oom = true;
@@ -1400,7 +1407,8 @@ conf_build_listen(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	}
 }
 
-static const char *const conf_level_words[] = {"none", "may", "encrypt", "verify"};
+static const char *const conf_level_words[] = {"none",	 "may",	 "encrypt",
+					       "verify", "dane", "dane-only"};
 
 /* The four built-in policies, then the tls_policy sections. */
 static void
@@ -1408,19 +1416,19 @@ conf_build_policies(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 {
 	unsigned i, j, k, n = cfg_size(cfg, "tls_policy");
 
-	if ((c->tls_policy = calloc(4 + n, sizeof(*c->tls_policy))) == NULL) {
+	if ((c->tls_policy = calloc(CONF_TLS_BUILTINS + n, sizeof(*c->tls_policy))) == NULL) {
 		x->oom = true;
 		return;
 	}
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < CONF_TLS_BUILTINS; i++) {
 		c->tls_policy[i].name = conf_dup(x, conf_builtin_policies[i]);
 		c->tls_policy[i].level = (enum conf_tls_level)i;
 		c->tls_policy[i].min_version = CONF_TLSV12;
 	}
-	c->ntls_policy = 4 + n;
+	c->ntls_policy = CONF_TLS_BUILTINS + n;
 	for (i = 0; i < n; i++) {
 		cfg_t *sec = cfg_getnsec(cfg, "tls_policy", i);
-		struct conf_tls_policy *p = &c->tls_policy[4 + i];
+		struct conf_tls_policy *p = &c->tls_policy[CONF_TLS_BUILTINS + i];
 		const struct conf_val *at = conf_at(sec), *v;
 		int level = TLS_LEVEL_MAY;
 
@@ -1429,9 +1437,9 @@ conf_build_policies(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 		if (conf_get(sec, "level") == NULL && !x->partial)
 			conf_error(x, at,
 				   "tls_policy \"%s\" has no level; add level = \"none\", "
-				   "\"may\", \"encrypt\" or \"verify\"",
+				   "\"may\", \"encrypt\", \"verify\", \"dane\" or \"dane-only\"",
 				   p->name);
-		conf_keyword(x, sec, "level", conf_level_words, 4, &level);
+		conf_keyword(x, sec, "level", conf_level_words, CONF_TLS_BUILTINS, &level);
 		p->level = (enum conf_tls_level)level;
 		p->min_version = CONF_TLSV12;
 		conf_tls_version(x, sec, "min_version", &p->min_version);
@@ -1591,7 +1599,7 @@ conf_build_transports(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 				conf_error(x, v,
 					   "tls_policy \"%s\" is not declared (transport "
 					   "\"%s\"); declare it or use \"none\", \"may\", "
-					   "\"encrypt\" or \"verify\"",
+					   "\"encrypt\", \"verify\", \"dane\" or \"dane-only\"",
 					   v->s, t->name);
 		}
 		if (t->smtps && t->tls != NULL && t->tls->level == TLS_LEVEL_NONE)
@@ -2039,6 +2047,7 @@ conf_free(struct conf *c)
 	conf_free_strv(c->dnsbl, c->ndnsbl);
 	conf_free_strv(c->check_senders, c->ncheck_senders);
 	free(c->metrics_listen);
+	free(c->dnssec_probe);
 	for (i = 0; c->listen != NULL && i < c->nlisten; i++) {
 		struct conf_listen *l = &c->listen[i];
 

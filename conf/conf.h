@@ -65,7 +65,25 @@ struct conf_listen {
 	unsigned auth_fail_window;
 };
 
-enum conf_tls_level { TLS_LEVEL_NONE, TLS_LEVEL_MAY, TLS_LEVEL_ENCRYPT, TLS_LEVEL_VERIFY };
+/* DANE (RFC 7672): TLSA records of the host, trusted only from a DNSSEC-
+ * validated answer; without usable ones DANE acts as may, DANE_ONLY skips
+ * the host. */
+enum conf_tls_level {
+	TLS_LEVEL_NONE,
+	TLS_LEVEL_MAY,
+	TLS_LEVEL_ENCRYPT,
+	TLS_LEVEL_VERIFY,
+	TLS_LEVEL_DANE,
+	TLS_LEVEL_DANE_ONLY,
+};
+
+/* The built-in policies, one per level, named as the level: the first
+ * CONF_TLS_BUILTINS of struct conf's tls_policy. */
+#define CONF_TLS_BUILTINS 6
+
+/* A name under a top-level domain that does not exist: its NXDOMAIN comes
+ * from the signed root zone, so a validating resolver sets AD. */
+#define CONF_DNSSEC_PROBE "_25._tcp.relayd-dnssec-probe"
 
 struct conf_tls_policy {
 	char *name;
@@ -167,7 +185,11 @@ struct conf {
 	char **dnsbl;	      /* DNS blocklist zones the sending addresses are checked in */
 	size_t ndnsbl;
 	unsigned check_interval; /* seconds between self-checks; 0: only on demand */
-	char **check_senders;	 /* sender domains whose SPF is checked; NULL/0: skipped */
+	/* A name whose TLSA lookup a validating resolver answers with the AD
+	 * bit; "" : no probe. At start and reload, when a transport uses DANE,
+	 * relayd warns if dns_servers do not validate. */
+	char *dnssec_probe;
+	char **check_senders; /* sender domains whose SPF is checked; NULL/0: skipped */
 	size_t ncheck_senders;
 
 	struct conf_listen *listen;

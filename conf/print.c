@@ -28,7 +28,7 @@
 
 static const char *const print_listen_tls[] = {"none", "starttls", "smtps"};
 static const char *const print_bare_newline[] = {"reject", "normalize"};
-static const char *const print_level[] = {"none", "may", "encrypt", "verify"};
+static const char *const print_level[] = {"none", "may", "encrypt", "verify", "dane", "dane-only"};
 
 /* S as a double-quoted libconfuse string. */
 static void
@@ -197,6 +197,7 @@ print_global(FILE *fp, const struct conf *c)
 		print_key_duration(fp, "", "check_interval", c->check_interval);
 	print_list(fp, "", "check_senders", c->check_senders, c->ncheck_senders,
 		   "the SPF check is skipped");
+	print_key(fp, "", "dnssec_probe", c->dnssec_probe, NULL);
 }
 
 static void
@@ -344,8 +345,8 @@ print_conf(FILE *fp, const struct conf *c)
 	print_global(fp, c);
 	for (i = 0; i < c->nlisten; i++)
 		print_listen(fp, &c->listen[i]);
-	/* The four built-in policies come first and cannot be declared. */
-	for (i = 4; i < c->ntls_policy; i++)
+	/* The built-in policies come first and cannot be declared. */
+	for (i = CONF_TLS_BUILTINS; i < c->ntls_policy; i++)
 		print_policy(fp, &c->tls_policy[i]);
 	for (i = 0; i < c->ntransport; i++)
 		print_transport(fp, &c->transport[i]);

@@ -24,10 +24,11 @@ FUZZ_SAN     := address,undefined -fno-sanitize-recover=undefined -fno-omit-fram
 FUZZ_COMMON  := -g -O1 -I. -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
 		$(shell pkg-config --cflags libconfuse 2>/dev/null)
 FUZZ_ALL     := fuzz_server fuzz_client fuzz_cmd fuzz_reply fuzz_data fuzz_conf \
-		fuzz_classify_dsn fuzz_spool_fmt
+		fuzz_classify_dsn fuzz_spool_fmt fuzz_dnswire fuzz_mtasts
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 
-FUZZ_LIBSRCS := $(wildcard smtp/*.c conf/*.c) relayd/spool_fmt.c
+FUZZ_LIBSRCS := $(wildcard smtp/*.c conf/*.c) relayd/spool_fmt.c relayd/dnswire.c \
+		relayd/mtasts.c
 FUZZ_LIBOBJS := $(FUZZ_LIBSRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LIB     := $(FUZZ_DIR)/librelayd-fuzz.a
 

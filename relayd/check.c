@@ -442,8 +442,8 @@ check_files(struct check *k)
 				    l->auth_users, check_as(k, as, sizeof(as)),
 				    check_read_error(errno));
 	}
-	/* The four built-in policies have no file and OpenSSL's default lists. */
-	for (i = 4; i < c->ntls_policy; i++) {
+	/* The built-in policies have no file and OpenSSL's default lists. */
+	for (i = CONF_TLS_BUILTINS; i < c->ntls_policy; i++) {
 		const struct conf_tls_policy *p = &c->tls_policy[i];
 		struct tls_ctx *ctx;
 

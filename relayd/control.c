@@ -1381,6 +1381,10 @@ level_name(enum conf_tls_level l)
 		return "encrypt";
 	case TLS_LEVEL_VERIFY:
 		return "verify";
+	case TLS_LEVEL_DANE:
+		return "dane";
+	case TLS_LEVEL_DANE_ONLY:
+		return "dane-only";
 	}
 	return "?";
 }

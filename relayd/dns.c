@@ -27,6 +27,7 @@
 
 #include "conf/conf.h"
 #include "relayd/dns.h"
+#include "relayd/dnswire.h"
 #include "relayd/log.h"
 
 #define DNS_MAX_ADDRS 32
@@ -42,7 +43,7 @@ struct dns_sock {
 	struct dns_sock *next;
 };
 
-enum qtype { Q_ADDRS, Q_MX, Q_RR };
+enum qtype { Q_ADDRS, Q_MX, Q_RR, Q_TLSA };
 
 #define DNS_MAX_RR 64 /* records of one dns_lookup() answer kept */
 
@@ -66,6 +67,11 @@ struct dns_query {
 	struct answer a;
 	char *rr[DNS_MAX_RR]; /* Q_RR */
 	size_t nrr;
+	dns_tlsa_cb tcb; /* Q_TLSA: the usable records, their data malloc'd */
+	struct dns_tlsa tlsa[DNSWIRE_TLSA_MAX];
+	size_t ntlsa, ntlsa_all;
+	bool secure;
+	char why[128];
 };
 
 struct cache_entry {
@@ -314,6 +320,18 @@ deliver(evutil_socket_t fd, short what, void *arg)
 	} else if (q->type == Q_MX) {
 		if (q->mcb)
 			q->mcb(q->arg, q->a.st, q->a.mx, q->a.nmx);
+	} else if (q->type == Q_TLSA) {
+		if (q->tcb) {
+			struct dns_tlsa_answer ta = {.st = q->a.st,
+						     .secure = q->secure,
+						     .n = q->ntlsa,
+						     .total = q->ntlsa_all,
+						     .tlsa = q->tlsa,
+						     .why = q->why};
+			q->tcb(q->arg, &ta);
+		}
+		for (size_t i = 0; i < q->ntlsa; i++)
+			free((void *)q->tlsa[i].data);
 	} else if (q->rcb) {
 		struct dns_rrset rs = {
 			.st = q->a.st, .n = q->nrr, .rr = (const char *const *)q->rr};
@@ -658,6 +676,95 @@ dns_mx_cached(const char *domain, enum dns_status *st, struct dns_mx *mx, size_t
 	return 1;
 }
 
+static void
+tlsa_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+	struct dnswire_answer *a;
+
+	q->a.st = DNS_TEMPFAIL;
+	if (status != ARES_SUCCESS || !abuf) {
+		/* c-ares tries the next server on SERVFAIL, REFUSED or NOTIMP
+		 * and, with none left, says ECONNREFUSED: a validating
+		 * resolver's answer for a bogus name is such a SERVFAIL. */
+		snprintf(q->why, sizeof(q->why), "%s",
+			 status == ARES_ECONNREFUSED
+				 ? "SERVFAIL or REFUSED from every DNS server (a DNSSEC validation "
+				   "failure, or no server answered)"
+				 : ares_strerror(status));
+		finish(q);
+		return;
+	}
+	if ((a = malloc(sizeof(*a))) == NULL)
+		fatal("out of memory");
+	if (dnswire_parse_tlsa(abuf, (size_t)alen, q->name, a) == -1) {
+		snprintf(q->why, sizeof(q->why), "malformed answer: %s", a->why);
+	} else if (a->tc) {
+		snprintf(q->why, sizeof(q->why), "truncated answer");
+	} else if (a->rcode != DNSWIRE_RCODE_NOERROR && a->rcode != DNSWIRE_RCODE_NXDOMAIN) {
+		snprintf(q->why, sizeof(q->why), "%s", dnswire_rcode_name(a->rcode));
+	} else {
+		q->secure = a->ad;
+		q->a.st = a->rcode == DNSWIRE_RCODE_NXDOMAIN ? DNS_NOTFOUND
+			  : a->ntlsa == 0		     ? DNS_NODATA
+							     : DNS_OK;
+		q->ntlsa_all = a->ntlsa;
+		for (size_t i = 0; i < a->ntlsa; i++) {
+			const struct dnswire_tlsa *t = &a->tlsa[i];
+			if (!dnswire_tlsa_usable(t))
+				continue;
+			struct dns_tlsa *d = &q->tlsa[q->ntlsa];
+			unsigned char *data = malloc(t->len);
+			if (!data)
+				fatal("out of memory");
+			memcpy(data, t->data, t->len);
+			d->usage = t->usage;
+			d->selector = t->selector;
+			d->mtype = t->mtype;
+			d->data = data;
+			d->len = t->len;
+			q->ntlsa++;
+		}
+	}
+	free(a);
+	finish(q);
+}
+
+/* HOST's TLSA records for PORT (dns.h). */
+struct dns_query *
+dns_tlsa(const char *host, int port, dns_tlsa_cb cb, void *arg)
+{
+	char name[300];
+	snprintf(name, sizeof(name), "_%d._tcp.%s", port, host);
+	return dns_tlsa_name(name, cb, arg);
+}
+
+/* The TLSA records of NAME (dns.h). */
+struct dns_query *
+dns_tlsa_name(const char *name, dns_tlsa_cb cb, void *arg)
+{
+	unsigned char buf[DNSWIRE_QUERY_MAX];
+
+	struct dns_query *q = query_new(Q_TLSA, name, arg);
+	q->tcb = cb;
+	int len = strlen(name) >= sizeof(q->name)
+			  ? -1
+			  : dnswire_query(0, q->name, DNSWIRE_TYPE_TLSA, buf, sizeof(buf));
+	if (len == -1) {
+		q->a.st = DNS_TEMPFAIL;
+		snprintf(q->why, sizeof(q->why), "not a valid name: %.80s", name);
+		d_in_call = true;
+		finish(q);
+		d_in_call = false;
+		return q;
+	}
+	d_in_call = true;
+	ares_send(d_chan, buf, len, tlsa_cb, q);
+	d_in_call = false;
+	dns_rearm();
+	return q;
+}
+
 /* Forget Q: its callback will not run. Only before the callback ran
  * (the owner drops its pointer in the callback). */
 void
@@ -667,6 +774,7 @@ dns_cancel(struct dns_query *q)
 		q->acb = NULL;
 		q->mcb = NULL;
 		q->rcb = NULL;
+		q->tcb = NULL;
 	}
 }
 

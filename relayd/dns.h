@@ -9,6 +9,8 @@
  * dns_lookup()     the records of one type of a name (A, AAAA, TXT, PTR,
  *                  MX), as text, uncached: for the self-checks (DNSBL,
  *                  reverse DNS, SPF)
+ * dns_tlsa()       TLSA records of _PORT._tcp.HOST (DANE), with the AD bit of
+ *                  the answer: built and read by dnswire.c, uncached
  * dns_cancel()     forget a query (its callback will not run)
  *
  * Nothing here blocks: c-ares sockets are watched by libevent and its
@@ -18,6 +20,7 @@
 #ifndef RELAYD_DNS_H
 #define RELAYD_DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -62,6 +65,26 @@ struct dns_rrset {
 };
 typedef void (*dns_rr_cb)(void *arg, const struct dns_rrset *rs);
 
+/* A TLSA record (RFC 6698) usable for SMTP (RFC 7672 3.1). */
+struct dns_tlsa {
+	unsigned char usage, selector, mtype;
+	const unsigned char *data;
+	size_t len;
+};
+
+/* A TLSA answer: ST (DNS_OK: records; DNS_NODATA: none; DNS_NOTFOUND:
+ * NXDOMAIN; DNS_TEMPFAIL: SERVFAIL, timeout, a malformed or truncated
+ * answer, WHY saying which), SECURE the AD bit (the resolver validated
+ * it), the N usable records of TOTAL. Valid only during the callback. */
+struct dns_tlsa_answer {
+	enum dns_status st;
+	bool secure;
+	size_t n, total;
+	const struct dns_tlsa *tlsa;
+	const char *why;
+};
+typedef void (*dns_tlsa_cb)(void *arg, const struct dns_tlsa_answer *a);
+
 int dns_init(struct event_base *base, const struct conf *c, char **cause);
 void dns_shutdown(void);
 struct dns_query *dns_addrs(const char *host, int port, dns_addrs_cb cb, void *arg);
@@ -71,6 +94,12 @@ struct dns_query *dns_mx(const char *domain, dns_mx_cb cb, void *arg);
 int dns_mx_cached(const char *domain, enum dns_status *st, struct dns_mx *mx, size_t *n);
 /* NAME's records of TYPE; never from the cache (checks want fresh answers). */
 struct dns_query *dns_lookup(const char *name, enum dns_rr type, dns_rr_cb cb, void *arg);
+/* HOST's TLSA records for PORT: the query "_PORT._tcp.HOST TLSA" asks for
+ * the AD bit (and DO), so a validating resolver says whether the answer
+ * is secure. Never cached. */
+struct dns_query *dns_tlsa(const char *host, int port, dns_tlsa_cb cb, void *arg);
+/* The same for the name NAME as it is (the DNSSEC probe). */
+struct dns_query *dns_tlsa_name(const char *name, dns_tlsa_cb cb, void *arg);
 void dns_cancel(struct dns_query *q);
 const char *dns_strstatus(enum dns_status st);
 

@@ -111,6 +111,11 @@ struct mta_conn {
 	 * sendfile when the socket is plain: no write event per command. */
 	struct evbuffer *outq;
 	char pass[256]; /* auth_password_file's first line */
+	/* DANE (tls_policy dane, dane-only): the host's usable TLSA records
+	 * (data malloc'd) from a validated answer; DANE authenticates TLS. */
+	bool dane;
+	struct tls_tlsa tlsa[32];
+	size_t ntlsa;
 	struct mta_conn *next_idle;
 	struct mta_conn *next, *prev; /* all connections */
 };
@@ -122,6 +127,9 @@ static struct mta_conn *m_conns;
 static size_t m_nconns;
 
 static void conn_next_host(struct mta_conn *mc);
+static void conn_resolve(struct mta_conn *mc, bool literal);
+static void dane_refuse(struct mta_conn *mc, const char *why);
+static void tlsa_done(void *arg, const struct dns_tlsa_answer *a);
 static void conn_flush(struct mta_conn *mc);
 static void conn_watch(struct mta_conn *mc);
 static bool conn_stale(const struct mta_conn *mc);
@@ -132,6 +140,71 @@ static void dest_pump(struct dest *d);
 static double mono(void);
 static bool dest_token(struct dest *d);
 static int literal_addr(const char *host, int port, struct dns_addr *a);
+
+/* The DNSSEC probe (mta_dnssec_probe()): what it asked, the query. */
+static struct dns_query *m_probe;
+static char m_probe_name[256];
+
+static void
+probe_done(void *arg, const struct dns_tlsa_answer *a)
+{
+	const char *name = m_probe_name;
+
+	m_probe = NULL;
+	if (a->st == DNS_TEMPFAIL)
+		log_warn("DNSSEC probe: dns_servers gave no answer for the TLSA lookup of %s (%s): "
+			 "DANE lookups may fail the same way and defer mail",
+			 name, a->why ? a->why : "temporary DNS failure");
+	else if (!a->secure)
+		log_warn(
+			"DNSSEC probe: dns_servers do not validate DNSSEC (no AD bit in the answer "
+			"for %s): tls_policy dane acts as may and dane-only skips every host; "
+			"point "
+			"dns_servers at a validating resolver such as unbound",
+			name);
+	else
+		log_info("DNSSEC probe: dns_servers validate DNSSEC (%s)", name);
+}
+
+/* At start and reload: when a transport uses DANE, ask dns_servers for
+ * C's dnssec_probe and warn unless the answer is validated (the AD bit),
+ * as Postfix's dnssec_probe does. */
+void
+mta_dnssec_probe(const struct conf *c)
+{
+	bool dane = false;
+	for (size_t i = 0; i < c->ntransport; i++)
+		dane |= c->transport[i].tls->level == TLS_LEVEL_DANE ||
+			c->transport[i].tls->level == TLS_LEVEL_DANE_ONLY;
+	if (!dane || !c->dnssec_probe || !*c->dnssec_probe || m_probe)
+		return;
+	snprintf(m_probe_name, sizeof(m_probe_name), "%s", c->dnssec_probe);
+	m_probe = dns_tlsa_name(m_probe_name, probe_done, NULL);
+}
+
+/* Does T's policy ask for DANE. */
+static bool
+dane_policy(const struct conf_transport *t)
+{
+	return t->tls->level == TLS_LEVEL_DANE || t->tls->level == TLS_LEVEL_DANE_ONLY;
+}
+
+/* Is TLS on this connection opportunistic: may, or dane without usable
+ * TLSA records (RFC 7672 2.2: as may). */
+static bool
+tls_opportunistic(const struct mta_conn *mc)
+{
+	return mc->t->tls->level == TLS_LEVEL_MAY || (dane_policy(mc->t) && !mc->dane);
+}
+
+static void
+dane_clear(struct mta_conn *mc)
+{
+	for (size_t i = 0; i < mc->ntlsa; i++)
+		free((void *)mc->tlsa[i].data);
+	mc->ntlsa = 0;
+	mc->dane = false;
+}
 
 /* ---- jobs ------------------------------------------------------------ */
 
@@ -724,7 +797,10 @@ conn_start_tls(struct mta_conn *mc)
 	char why[400];
 	struct tls_ctx *ctx = policy_ctx(mc->t->tls, why, sizeof(why));
 	struct bufferevent *tb =
-		ctx ? tls_bev_client(m_base, mc->bev, ctx, mc->t->tls, mc->host) : NULL;
+		!ctx ? NULL
+		: mc->dane
+			? tls_bev_client_dane(m_base, mc->bev, ctx, mc->host, mc->tlsa, mc->ntlsa)
+			: tls_bev_client(m_base, mc->bev, ctx, mc->t->tls, mc->host);
 	if (!tb) {
 		conn_failed(mc, DLV_W_TLS, ctx ? "cannot start TLS" : why);
 		return;
@@ -747,11 +823,11 @@ conn_new_client(struct mta_conn *mc)
 {
 	const struct conf_transport *t = mc->t;
 	enum conf_tls_level lvl = t->tls->level;
+	bool may = tls_opportunistic(mc);
 	struct client_opts o = {
-		.tls = lvl == TLS_LEVEL_NONE || (lvl == TLS_LEVEL_MAY && mc->no_tls)
-			       ? CLIENT_TLS_NONE
-		       : lvl == TLS_LEVEL_MAY ? CLIENT_TLS_MAY
-					      : CLIENT_TLS_REQUIRE,
+		.tls = lvl == TLS_LEVEL_NONE || (may && mc->no_tls) ? CLIENT_TLS_NONE
+		       : may					    ? CLIENT_TLS_MAY
+								    : CLIENT_TLS_REQUIRE,
 		.tls_active = t->smtps,
 		.user = t->auth_user,
 		.pass = mc->pass,
@@ -793,7 +869,7 @@ conn_tls_failed(struct mta_conn *mc, short what)
 		snprintf(why, sizeof(why), "timeout");
 	else
 		tls_bev_error(mc->bev, why, sizeof(why));
-	if (mc->t->tls->level == TLS_LEVEL_MAY && !mc->t->smtps && !mc->no_tls) {
+	if (tls_opportunistic(mc) && !mc->t->smtps && !mc->no_tls) {
 		/* "may" never loses mail over TLS trouble: once in plaintext. */
 		log_smtp(LOG_INFO,
 			 "%s: TLS handshake with %s failed (%s); trying once more without TLS",
@@ -1414,6 +1490,89 @@ conn_next_host(struct mta_conn *mc)
 	}
 	snprintf(mc->host, sizeof(mc->host), "%s", host);
 	mc->port = port;
+	dane_clear(mc);
+	if (dane_policy(t) && !literal) {
+		/* The TLSA records first: they decide how TLS goes. */
+		mc->dq = dns_tlsa(host, port, tlsa_done, mc);
+		return;
+	}
+	if (literal && t->tls->level == TLS_LEVEL_DANE_ONLY) {
+		dane_refuse(mc, "no TLSA records for an address literal");
+		return;
+	}
+	conn_resolve(mc, literal);
+}
+
+/* This host cannot be used under dane-only: WHY, and on to the next. */
+static void
+dane_refuse(struct mta_conn *mc, const char *why)
+{
+	char text[700];
+	snprintf(text, sizeof(text), "%s %s: %s (tls_policy %s)", mc->host, "skipped", why,
+		 mc->t->tls->name);
+	struct dlv_event ev = {.what = DLV_W_TLS, .reason = text};
+	struct dlv_verdict v;
+	dlv_decide(&ev, &v);
+	note_failure(mc, &v.d);
+	conn_next_host(mc);
+}
+
+/* The TLSA answer for the current host (RFC 7672 2.2). */
+static void
+tlsa_done(void *arg, const struct dns_tlsa_answer *a)
+{
+	struct mta_conn *mc = arg;
+	char why[400];
+
+	mc->dq = NULL;
+	if (a->st == DNS_TEMPFAIL) {
+		/* A lookup that fails may hide records: never plaintext. */
+		snprintf(why, sizeof(why), "TLSA lookup of _%d._tcp.%s failed: %s", mc->port,
+			 mc->host, a->why ? a->why : "temporary DNS failure");
+		dane_refuse(mc, why);
+		return;
+	}
+	if (a->st == DNS_OK && a->secure && a->n > 0) {
+		for (size_t i = 0; i < a->n && mc->ntlsa < sizeof(mc->tlsa) / sizeof(mc->tlsa[0]);
+		     i++) {
+			unsigned char *d = malloc(a->tlsa[i].len ? a->tlsa[i].len : 1);
+			if (!d)
+				fatal("out of memory");
+			memcpy(d, a->tlsa[i].data, a->tlsa[i].len);
+			mc->tlsa[mc->ntlsa] = (struct tls_tlsa){.usage = a->tlsa[i].usage,
+								.selector = a->tlsa[i].selector,
+								.mtype = a->tlsa[i].mtype,
+								.data = d,
+								.len = a->tlsa[i].len};
+			mc->ntlsa++;
+		}
+		mc->dane = true;
+		log_smtp(LOG_DEBUG, "%s: %s: DANE with %zu usable TLSA record%s", mc->t->name,
+			 mc->host, mc->ntlsa, mc->ntlsa == 1 ? "" : "s");
+	} else if (mc->t->tls->level == TLS_LEVEL_DANE_ONLY) {
+		if (a->st == DNS_OK && !a->secure)
+			snprintf(why, sizeof(why),
+				 "the TLSA records of _%d._tcp.%s are not DNSSEC-validated",
+				 mc->port, mc->host);
+		else if (a->st == DNS_OK)
+			snprintf(why, sizeof(why),
+				 "none of the %zu TLSA records of _%d._tcp.%s is usable", a->total,
+				 mc->port, mc->host);
+		else
+			snprintf(why, sizeof(why), "no TLSA records for _%d._tcp.%s", mc->port,
+				 mc->host);
+		dane_refuse(mc, why);
+		return;
+	}
+	conn_resolve(mc, false);
+}
+
+/* The current host's addresses: the literal itself, or a lookup. */
+static void
+conn_resolve(struct mta_conn *mc, bool literal)
+{
+	const char *host = mc->host;
+	int port = mc->port;
 	if (literal) {
 		if (literal_addr(host, port, &mc->addrs[0]) == -1) {
 			char why[512];
@@ -1505,6 +1664,7 @@ conn_free(struct mta_conn *mc)
 			}
 	}
 	dns_cancel(mc->dq);
+	dane_clear(mc);
 	conn_drop_socket(mc);
 	if (mc->timer)
 		event_free(mc->timer);
@@ -1674,6 +1834,8 @@ void
 mta_shutdown(void)
 {
 	m_stopping = true;
+	dns_cancel(m_probe);
+	m_probe = NULL;
 	while (m_conns)
 		conn_free(m_conns);
 	dest_foreach(drop_jobs, NULL);

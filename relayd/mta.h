@@ -29,6 +29,7 @@
 #include "relayd/job.h"
 #include "smtp/reply.h"
 
+struct conf;
 struct event_base;
 struct job;
 
@@ -80,5 +81,9 @@ void mta_flush(const char *tname, const char *domain);
 
 /* Does relayd know a destination of transport TNAME. */
 bool mta_known_transport(const char *tname);
+
+/* When a transport of C uses DANE: warn unless dns_servers validate
+ * DNSSEC (C's dnssec_probe answered with the AD bit). */
+void mta_dnssec_probe(const struct conf *c);
 
 #endif

@@ -256,6 +256,7 @@ relayd_reload(char **errors)
 	relayd_conf = c;
 	session_reload(c);
 	selfcheck_reload();
+	mta_dnssec_probe(c);
 	log_info("configuration reloaded from %s", conf_file);
 	return 0;
 }
@@ -500,6 +501,7 @@ main(int argc, char **argv)
 	secrets_check(c);
 	privs_drop();
 	selfcheck_init(base);
+	mta_dnssec_probe(c);
 
 	struct event *ev_term = evsignal_new(base, SIGTERM, on_stop, NULL);
 	struct event *ev_int = evsignal_new(base, SIGINT, on_stop, NULL);

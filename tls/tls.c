@@ -363,7 +363,9 @@ tls_client_new(const struct conf_tls_policy *p, char **cause)
 	if ((ctx = tls_ctx_new(false, p->min_version, cause)) == NULL)
 		return NULL;
 	if (ciphers == NULL)
-		ciphers = p->level >= TLS_LEVEL_ENCRYPT ? TLS_CIPHERS_STRICT : TLS_CIPHERS_MAY;
+		ciphers = p->level == TLS_LEVEL_ENCRYPT || p->level == TLS_LEVEL_VERIFY
+				  ? TLS_CIPHERS_STRICT
+				  : TLS_CIPHERS_MAY; /* dane: may without usable TLSA records */
 	if (tls_ctx_ciphers(ctx, ciphers, cause) == -1)
 		goto fail;
 	/*
@@ -384,6 +386,11 @@ tls_client_new(const struct conf_tls_policy *p, char **cause)
 			goto fail;
 		}
 		ERR_clear_error();
+	}
+	if ((p->level == TLS_LEVEL_DANE || p->level == TLS_LEVEL_DANE_ONLY) &&
+	    SSL_CTX_dane_enable(ctx->ssl) <= 0) {
+		tls_cause(cause, "cannot enable DANE: %s", tls_errstr("DANE"));
+		goto fail;
 	}
 	SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER, tls_verify_cb);
 	return ctx;
@@ -531,6 +538,10 @@ tls_verify_detail(struct tls_conn *c, X509_STORE_CTX *xs, long err)
 	case X509_V_ERR_IP_ADDRESS_MISMATCH:
 		tls_cert_names(cert, names, sizeof(names));
 		snprintf(c->vdetail, sizeof(c->vdetail), " (certificate for %s; want %.60s)", names,
+			 c->want);
+		break;
+	case X509_V_ERR_DANE_NO_MATCH:
+		snprintf(c->vdetail, sizeof(c->vdetail), " (certificate \"%s\"; want %.100s)", cn,
 			 c->want);
 		break;
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -716,6 +727,51 @@ tls_bev_client(struct event_base *base, struct bufferevent *under, struct tls_ct
 		rc = SSL_set_tlsext_host_name(ssl, name);
 	if (rc != 1) {
 		ERR_clear_error();
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_verify(ssl, SSL_VERIFY_PEER, tls_verify_cb);
+	return tls_bev_new(base, under, ssl, false);
+}
+
+/* Client-side TLS over UNDER authenticated by DANE (RFC 7672). */
+struct bufferevent *
+tls_bev_client_dane(struct event_base *base, struct bufferevent *under, struct tls_ctx *ctx,
+		    const char *host, const struct tls_tlsa *tlsa, size_t n)
+{
+	char name[256];
+	struct tls_conn *c;
+	size_t i, usable = 0;
+	SSL *ssl;
+
+	if ((ssl = tls_ssl_new(ctx)) == NULL)
+		return NULL;
+	c = SSL_get_ex_data(ssl, tls_conn_idx);
+	c->level = TLS_LEVEL_VERIFY; /* a certificate no record matches ends it */
+	snprintf(name, sizeof(name), "%s", host);
+	size_t len = strlen(name);
+	if (len > 1 && name[len - 1] == '.')
+		name[len - 1] = '\0';
+	/* The TLSA base domain is the MX host name: the name DANE-TA
+	 * certificates must carry, and the SNI. DANE-EE records bind the key
+	 * alone (RFC 7672 3.1.1): no name check for them. */
+	if (SSL_dane_enable(ssl, name) <= 0) {
+		ERR_clear_error();
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	for (i = 0; i < n; i++) {
+		int rc = SSL_dane_tlsa_add(ssl, tlsa[i].usage, tlsa[i].selector, tlsa[i].mtype,
+					   tlsa[i].data, tlsa[i].len);
+		if (rc > 0)
+			usable++;
+		else
+			ERR_clear_error(); /* unusable or malformed: skipped */
+	}
+	snprintf(c->want, sizeof(c->want), "%s (DANE, %zu TLSA record%s)", name, usable,
+		 usable == 1 ? "" : "s");
+	if (usable == 0) {
 		SSL_free(ssl);
 		return NULL;
 	}

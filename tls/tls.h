@@ -12,6 +12,7 @@
  *                       (STARTTLS: filter over the plain one; SMTPS: same)
  * tls_bev_client()      wrap a connected bufferevent in client-side TLS
  *                       with SNI and the name checks of the policy
+ * tls_bev_client_dane() the same, authenticated by TLSA records (DANE)
  * tls_bev_info()        protocol, cipher, verification result, after the
  *                       handshake
  * tls_bev_error()       one readable line for a failed handshake
@@ -98,6 +99,22 @@ struct bufferevent *tls_bev_server(struct event_base *base, struct bufferevent *
 struct bufferevent *tls_bev_client(struct event_base *base, struct bufferevent *under,
 				   struct tls_ctx *ctx, const struct conf_tls_policy *policy,
 				   const char *host);
+
+/* A TLSA record (RFC 6698): DATA is LEN bytes, only read during the call. */
+struct tls_tlsa {
+	unsigned char usage, selector, mtype;
+	const unsigned char *data;
+	size_t len;
+};
+
+/* Client side authenticated by DANE (RFC 7672): the certificate must
+ * match one of the N records TLSA (DANE-EE "3 x x": the key or
+ * certificate, no name check; DANE-TA "2 x x": a chain to it and HOST's
+ * name; other usages are skipped); no PKIX. HOST is the TLSA base domain
+ * and the SNI. NULL on allocation failure or when no record is usable. */
+struct bufferevent *tls_bev_client_dane(struct event_base *base, struct bufferevent *under,
+					struct tls_ctx *ctx, const char *host,
+					const struct tls_tlsa *tlsa, size_t n);
 
 /* Facts about an established TLS bufferevent. */
 void tls_bev_info(struct bufferevent *bev, struct tls_info *info);

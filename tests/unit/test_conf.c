@@ -279,8 +279,8 @@ static const struct err_case err_cases[] = {
 	  "6: min_version = \"1.3\" is not a TLS version; write \"TLSv1.2\" or \"TLSv1.3\""}},
 	{"bad level",
 	 L "tls_policy \"p\" {\n\tlevel = \"strict\"\n}\n",
-	 {"3: level = \"strict\" is not valid; use \"none\", \"may\", \"encrypt\" or "
-	  "\"verify\""}},
+	 {"3: level = \"strict\" is not valid; use \"none\", \"may\", \"encrypt\", "
+	  "\"verify\", \"dane\" or \"dane-only\""}},
 	{"bad listen tls and bare_newline",
 	 "listen \"l\" {\n\ttls = \"on\"\n\tbare_newline = \"fix\"\n}\n",
 	 {"2: tls = \"on\" is not valid; use \"none\", \"starttls\" or \"smtps\"",
@@ -397,7 +397,7 @@ static const struct err_case err_cases[] = {
 	{"undeclared tls policy",
 	 L "transport \"t\" {\n\ttls = \"strict\"\n}\n",
 	 {"3: tls_policy \"strict\" is not declared (transport \"t\"); declare it or use "
-	  "\"none\", \"may\", \"encrypt\" or \"verify\""}},
+	  "\"none\", \"may\", \"encrypt\", \"verify\", \"dane\" or \"dane-only\""}},
 	{"undeclared fallback",
 	 L "transport \"t\" {\n\tfallback = \"backup\"\n}\n",
 	 {"3: fallback transport \"backup\" is not declared (transport \"t\")"}},
@@ -440,8 +440,8 @@ static const struct err_case err_cases[] = {
 	 {"2: route \"*\" has no transport; add transport = \"NAME\""}},
 	{"policy without level",
 	 L "tls_policy \"p\" {\n\tca_file = \"/x\"\n}\n",
-	 {"2: tls_policy \"p\" has no level; add level = \"none\", \"may\", \"encrypt\" or "
-	  "\"verify\""}},
+	 {"2: tls_policy \"p\" has no level; add level = \"none\", \"may\", \"encrypt\", "
+	  "\"verify\", \"dane\" or \"dane-only\""}},
 
 	/* duplicates */
 	{"duplicate listen",
@@ -461,7 +461,7 @@ static const struct err_case err_cases[] = {
 	{"tls_policy with a built-in's name",
 	 L "tls_policy \"verify\" {\n\tlevel = may\n}\n",
 	 {"2: tls_policy \"verify\" duplicates the built-in policy of that name; choose "
-	  "another name (none, may, encrypt and verify are built in)"}},
+	  "another name (none, may, encrypt, verify, dane and dane-only are built in)"}},
 	{"duplicate queue",
 	 L "queue {\n}\nqueue {\n}\n",
 	 {"4: queue is declared twice (first at %F:2); merge the two"}},
@@ -628,7 +628,7 @@ test_many_errors(void **state)
 		"8: relay \"[smtp.gmail.com]:99999\": port 99999 is out of range; use a port "
 		"from 1 to 65535",
 		"9: tls_policy \"strict\" is not declared (transport \"gmail\"); declare it or "
-		"use \"none\", \"may\", \"encrypt\" or \"verify\"",
+		"use \"none\", \"may\", \"encrypt\", \"verify\", \"dane\" or \"dane-only\"",
 		"10: connect_timeout = \"5x\" is not a duration; write e.g. \"30s\", \"5m\", "
 		"\"2h\", \"5d\" or a number of seconds",
 		"12: transport \"gmial\" is not declared (route \"gmail.com\")",
@@ -730,7 +730,8 @@ test_defaults(void **state)
 	const struct conf_transport *t;
 	const struct conf_queue *q;
 	static const unsigned retry[] = {60, 300, 900, 1800, 3600, 7200, 14400};
-	static const char *const builtin[] = {"none", "may", "encrypt", "verify"};
+	static const char *const builtin[] = {"none",	"may",	"encrypt",
+					      "verify", "dane", "dane-only"};
 	struct conf_cidr net;
 	char host[256];
 	size_t i;
@@ -777,8 +778,8 @@ test_defaults(void **state)
 	assert_int_equal(l->auth_fail_limit, 5);
 	assert_int_equal(l->auth_fail_window, 600);
 
-	assert_int_equal(c->ntls_policy, 4);
-	for (i = 0; i < 4; i++) {
+	assert_int_equal(c->ntls_policy, CONF_TLS_BUILTINS);
+	for (i = 0; i < CONF_TLS_BUILTINS; i++) {
 		const struct conf_tls_policy *p = &c->tls_policy[i];
 
 		assert_string_equal(p->name, builtin[i]);
@@ -998,9 +999,9 @@ test_every_key(void **state)
 	assert_int_equal(l->nallow, 0); /* "allow = {}": AUTH only, not the default */
 	assert_int_equal(l->max_message_size, 512 * 1024);
 
-	assert_int_equal(c->ntls_policy, 5);
+	assert_int_equal(c->ntls_policy, CONF_TLS_BUILTINS + 1);
 	p = conf_policy_find(c, "google");
-	assert_ptr_equal(p, &c->tls_policy[4]);
+	assert_ptr_equal(p, &c->tls_policy[CONF_TLS_BUILTINS]);
 	assert_int_equal(p->line, 34);
 	assert_int_equal(p->level, TLS_LEVEL_VERIFY);
 	assert_int_equal(p->min_version, CONF_TLSV13);
