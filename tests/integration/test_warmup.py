@@ -126,7 +126,9 @@ def test_day_changes_at_local_midnight(start_relayd, scripted, monkeypatch):
     sign, a = ("-" if off < 0 else "+"), abs(off)
     monkeypatch.setenv("TZ", f"XXX{sign}{a // 3600:02d}:{a // 60 % 60:02d}:{a % 60:02d}")
     local_today = (utc - datetime.timedelta(seconds=off)).date()
-    midnight = now + (86400 - ((sod - off) % 86400))
+    # The offset is whole seconds, so local midnight comes the fraction of
+    # the current second earlier than a whole number of seconds from now.
+    midnight = now - utc.microsecond / 1e6 + (86400 - ((sod - off) % 86400))
 
     srv = scripted("127.0.0.2", name="midnight")
     r = start_relayd(transports={"out": transport(srv, warmup=["1/h", "100/s"],
