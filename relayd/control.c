@@ -97,8 +97,10 @@ struct ctl_conn {
 	int fd;		      /* show: the message file, or -1 */
 	off_t off, left;      /* ... where the rest of its body is */
 	struct data_unstuffer un;
-	struct dns_query *dq;	    /* route: the MX lookup in flight */
-	char *address;		    /* ... for this address */
+	struct dns_query *dq; /* route: the MX lookup in flight */
+	char *address;	      /* ... for this address */
+	struct control_mx mx; /* route: the MX answer kept for the TLSA lookup */
+	struct dns_mx *mxs;
 	struct selfcheck_wait *scw; /* check --now: the run waited for */
 	char *transport;	    /* ... the transport asked about, or NULL */
 	struct ctl_conn *next, *prev;
@@ -138,6 +140,7 @@ conn_free(struct ctl_conn *cc)
 		close(cc->fd);
 	dns_cancel(cc->dq);
 	free(cc->address);
+	free(cc->mxs);
 	selfcheck_cancel(cc->scw);
 	free(cc->transport);
 	free(cc);
@@ -858,13 +861,73 @@ route_answer(struct ctl_conn *cc, const struct control_mx *mx)
 }
 
 static void
+route_tlsa_done(void *arg, const struct dns_tlsa_answer *a)
+{
+	struct ctl_conn *cc = arg;
+	struct control_tlsa *t = &cc->mx.tlsa;
+
+	cc->dq = NULL;
+	t->status = a->st;
+	t->secure = a->secure;
+	t->usable = a->n;
+	t->total = a->total;
+	snprintf(t->why, sizeof(t->why), "%s", a->why ? a->why : "");
+	route_answer(cc, &cc->mx);
+}
+
+/* A DANE policy: the TLSA records of the host tried first (the first MX
+ * host, or relay host) before the answer. 1 when a lookup started. */
+static int
+route_tlsa(struct ctl_conn *cc)
+{
+	const char *domain = cmd_domain(cc->address);
+	const struct control_mx *mx = cc->mx.no_mx ? NULL : &cc->mx;
+	const char *hosts[32];
+	size_t k = 0;
+
+	for (size_t i = 0; mx && mx->status == DNS_OK && i < mx->n && k < 32; i++)
+		if (mx->mx[i].host[0])
+			hosts[k++] = mx->mx[i].host;
+	const struct conf_route *rt = route_lookup(relayd_conf, domain, hosts, k);
+	if (!rt || (rt->transport->tls->level != TLS_LEVEL_DANE &&
+		    rt->transport->tls->level != TLS_LEVEL_DANE_ONLY))
+		return 0;
+	const struct conf_transport *t = rt->transport;
+	const char *host = NULL;
+	int port = t->port;
+	if (t->nrelay > 0) {
+		if (!t->relay[0].literal)
+			host = t->relay[0].host;
+		port = t->relay[0].port ? t->relay[0].port : t->port;
+	} else if (k > 0) {
+		host = hosts[0];
+	} else if (mx && mx->status == DNS_NODATA) {
+		host = domain; /* the implicit MX */
+	}
+	if (!host)
+		return 0;
+	snprintf(cc->mx.tlsa.name, sizeof(cc->mx.tlsa.name), "_%d._tcp.%s", port, host);
+	cc->dq = dns_tlsa(host, port, route_tlsa_done, cc);
+	return 1;
+}
+
+static void
 route_mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 {
 	struct ctl_conn *cc = arg;
 	struct control_mx cm = {.status = st, .mx = mx, .n = n};
 
 	cc->dq = NULL;
-	route_answer(cc, &cm);
+	/* Kept: the TLSA lookup comes after it. */
+	if (n > 0 && !(cc->mxs = calloc(n, sizeof(*mx))))
+		fatal("out of memory");
+	if (n > 0)
+		memcpy(cc->mxs, mx, n * sizeof(*mx));
+	cc->mx = cm;
+	cc->mx.mx = cc->mxs;
+	if (route_tlsa(cc))
+		return;
+	route_answer(cc, &cc->mx);
 }
 
 static void
@@ -883,6 +946,9 @@ cmd_route(struct ctl_conn *cc, int argc, char **argv)
 		cc->dq = dns_mx(domain, route_mx_done, cc);
 		return;
 	}
+	cc->mx.no_mx = true;
+	if (*domain && route_tlsa(cc))
+		return;
 	route_answer(cc, NULL);
 }
 
@@ -1389,6 +1455,42 @@ level_name(enum conf_tls_level l)
 	return "?";
 }
 
+/* The "tls:" line of `route`: the policy, and for DANE what the TLSA
+ * lookup of the first host found (TLSA: NULL or unnamed when not looked up). */
+static void
+put_tls(struct evbuffer *out, const struct conf_transport *t, const struct control_tlsa *tl)
+{
+	enum conf_tls_level l = t->tls->level;
+	bool dane = l == TLS_LEVEL_DANE || l == TLS_LEVEL_DANE_ONLY;
+
+	if (!dane || !tl || !tl->name[0]) {
+		evbuffer_add_printf(out, "tls: %s (%s)\n", t->tls->name, level_name(l));
+		return;
+	}
+	const char *otherwise = l == TLS_LEVEL_DANE ? "as may" : "the host is skipped";
+	if (tl->status == DNS_OK && tl->secure && tl->usable > 0)
+		evbuffer_add_printf(out, "tls: %s (%zu usable TLSA record%s)\n", t->tls->name,
+				    tl->usable, tl->usable == 1 ? "" : "s");
+	else
+		evbuffer_add_printf(out, "tls: %s (no usable TLSA records: %s)\n", t->tls->name,
+				    l == TLS_LEVEL_DANE ? "as may" : "the host is skipped");
+	evbuffer_add(out, "tlsa: ", 6);
+	put_text(out, tl->name);
+	if (tl->status == DNS_TEMPFAIL) {
+		evbuffer_add(out, ": lookup failed: ", 17);
+		put_text(out, tl->why);
+		evbuffer_add_printf(out, " (the host is skipped)\n");
+	} else if (tl->status != DNS_OK) {
+		evbuffer_add_printf(out, ": none (%s)\n", otherwise);
+	} else if (!tl->secure) {
+		evbuffer_add_printf(out, ": %zu record%s, not DNSSEC-validated (%s)\n", tl->total,
+				    tl->total == 1 ? "" : "s", otherwise);
+	} else {
+		evbuffer_add_printf(out, ": %zu usable of %zu, DNSSEC-validated\n", tl->usable,
+				    tl->total);
+	}
+}
+
 /* The "mx:" line of `route`: what the lookup found. */
 static void
 put_mx(struct evbuffer *out, const struct control_mx *mx)
@@ -1425,9 +1527,10 @@ put_mx(struct evbuffer *out, const struct control_mx *mx)
 
 /* What `relayctl route ADDRESS` prints: the route, transport and settings. */
 int
-control_route(const struct conf *c, const char *address, const struct control_mx *mx,
+control_route(const struct conf *c, const char *address, const struct control_mx *mxa,
 	      struct evbuffer *out, const char **cause)
 {
+	const struct control_mx *mx = mxa && !mxa->no_mx ? mxa : NULL;
 	static char err[300];
 	const char *domain = cmd_domain(address);
 	const char *hosts[32];
@@ -1483,7 +1586,7 @@ control_route(const struct conf *c, const char *address, const struct control_mx
 		evbuffer_add_printf(out, "relay: %s%s%s:%d\n", t->relay[i].literal ? "[" : "",
 				    t->relay[i].host, t->relay[i].literal ? "]" : "",
 				    t->relay[i].port ? t->relay[i].port : t->port);
-	evbuffer_add_printf(out, "tls: %s (%s)\n", t->tls->name, level_name(t->tls->level));
+	put_tls(out, t, mxa ? &mxa->tlsa : NULL);
 	evbuffer_add_printf(out, "smtps: %s\n", t->smtps ? "yes" : "no");
 	evbuffer_add_printf(out, "helo: %s\n", t->helo);
 	if (t->nrelay == 0)

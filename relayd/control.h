@@ -61,6 +61,16 @@ struct control_mx {
 	int status; /* enum dns_status */
 	const struct dns_mx *mx;
 	size_t n;
+	bool no_mx; /* no MX lookup: only the TLSA part below says something */
+	/* A DANE policy: the TLSA answer for the first host (name[0] == '\0':
+	 * not looked up). */
+	struct control_tlsa {
+		char name[300]; /* "_25._tcp.mx1.example.net" */
+		int status;	/* enum dns_status */
+		bool secure;
+		size_t usable, total;
+		char why[128];
+	} tlsa;
 };
 
 /* Append to OUT what `relayctl route ADDRESS` prints under configuration C,

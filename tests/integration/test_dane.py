@@ -248,3 +248,40 @@ def test_dnssec_probe_at_start(start_relayd, world, tmp_path):
                       dns_port=world.dns.port)
     r3.send("a@origin.test", ["nobody@nowhere.test"], simple_message())
     assert not r3.find_log(r"DNSSEC probe")
+
+
+def test_route_shows_the_tlsa_records(start_relayd, world):
+    """relayctl route, under a DANE policy, looks up the TLSA records of the
+    first MX host and says what they make of TLS."""
+    r = dane_relayd(start_relayd, world)
+    p = world.port
+
+    def route(addr):
+        out = r.ctl("route", addr)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    out = route("u@ok.dane.test")
+    assert "tls: dane (1 usable TLSA record)\n" in out, out
+    assert f"tlsa: _{p}._tcp.mx-ok.dane.test: 1 usable of 1, DNSSEC-validated\n" in out, out
+    out = route("u@none.dane.test")
+    assert "tls: dane (no usable TLSA records: as may)\n" in out, out
+    assert f"tlsa: _{p}._tcp.mx-none.dane.test: none (as may)\n" in out, out
+    out = route("u@pkix.dane.test")
+    assert f"tlsa: _{p}._tcp.mx-pkix.dane.test: 0 usable of 1, DNSSEC-validated\n" in out, out
+    out = route("u@unsigned.plain.test")
+    assert f"tlsa: _{p}._tcp.mx.plain.test: 1 record, not DNSSEC-validated (as may)\n" in out, out
+    out = route("u@bogus.dane.test")
+    assert f"tlsa: _{p}._tcp.mx-bogus.dane.test: lookup failed: SERVFAIL" in out, out
+    assert "(the host is skipped)" in out, out
+
+    r2 = dane_relayd(start_relayd, world, tls="dane-only")
+    out = r2.ctl("route", "u@none.dane.test").stdout
+    assert "tls: dane-only (no usable TLSA records: the host is skipped)\n" in out, out
+    # A smarthost under DANE: its first relay host's records.
+    r3 = start_relayd(transports={"sh": transport(f"mx-ok.dane.test:{world.port}", tls="dane")},
+                      routes={"*": "sh"}, dns_port=world.dns.port,
+                      extra=f'dnssec_probe = "_{world.port}._tcp.mx-ok.dane.test"\n')
+    out = r3.ctl("route", "u@anything.test").stdout
+    assert "tls: dane (1 usable TLSA record)\n" in out, out
+    assert f"tlsa: _{world.port}._tcp.mx-ok.dane.test: 1 usable of 1" in out, out
