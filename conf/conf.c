@@ -416,6 +416,7 @@ static cfg_opt_t conf_transport_opts[] = {AT,
 					  V("auth_password_file"),
 					  V("source_address"),
 					  V("public_address"),
+					  V("mta_sts"),
 					  V("helo"),
 					  V("max_connections"),
 					  V("max_messages_per_connection"),
@@ -441,7 +442,7 @@ static cfg_opt_t conf_opts[] = {
 	VL("dns_servers", NULL), V("metrics_listen"),
 	VL("dnsbl", "{\"zen.spamhaus.org\", \"psbl.surriel.com\", \"b.barracudacentral.org\", "
 		    "\"bl.spamcop.net\"}"),
-	V("check_interval"), VL("check_senders", NULL), V("dnssec_probe"),
+	V("check_interval"), VL("check_senders", NULL), V("dnssec_probe"), V("tls_ca_file"),
 	CFG_SEC("listen", conf_listen_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("tls_policy", conf_policy_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("transport", conf_transport_opts, CFGF_MULTI | CFGF_TITLE),
@@ -1270,6 +1271,7 @@ conf_build_global(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	c->check_interval = 3600;
 	conf_duration(x, cfg, "check_interval", 0, &c->check_interval);
 	c->dnssec_probe = conf_str(x, cfg, "dnssec_probe", CONF_DNSSEC_PROBE);
+	c->tls_ca_file = conf_str(x, cfg, "tls_ca_file", NULL);
 	if (c->dnssec_probe && (strlen(c->dnssec_probe) > 253 || strpbrk(c->dnssec_probe, " \t")))
 		conf_error(x, conf_get(cfg, "dnssec_probe"),
 			   "dnssec_probe = \"%s\" is not a DNS name; write one like \"%s\", or "
@@ -1644,6 +1646,15 @@ conf_build_transports(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 					   t->name);
 		}
 		t->public_address = conf_str(x, sec, "public_address", NULL);
+		/* MTA-STS is about the recipient domain's MX hosts. */
+		t->mta_sts = k == 0;
+		conf_bool(x, sec, "mta_sts", &t->mta_sts);
+		if (t->mta_sts && k > 0)
+			conf_error(x, conf_get(sec, "mta_sts"),
+				   "transport \"%s\": mta_sts applies to MX delivery (the "
+				   "recipient domain's policy for its MX hosts); a transport with "
+				   "relay uses its tls policy",
+				   t->name);
 
 		if ((v = conf_get(sec, "helo")) != NULL && !conf_ehlo_name(v->s))
 			conf_error(x, v,
@@ -2048,6 +2059,7 @@ conf_free(struct conf *c)
 	conf_free_strv(c->check_senders, c->ncheck_senders);
 	free(c->metrics_listen);
 	free(c->dnssec_probe);
+	free(c->tls_ca_file);
 	for (i = 0; c->listen != NULL && i < c->nlisten; i++) {
 		struct conf_listen *l = &c->listen[i];
 

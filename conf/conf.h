@@ -122,6 +122,7 @@ struct conf_transport {
 	char *auth_user, *auth_password_file;
 	char *source_address; /* NULL: any */
 	char *public_address; /* MX delivery's address as the world sees it; NULL: unset */
+	bool mta_sts;	      /* honour the recipient domain's MTA-STS policy (MX delivery) */
 	char *helo;	      /* never NULL; default: global hostname */
 	unsigned max_connections;
 	unsigned max_messages_per_connection;
@@ -189,6 +190,9 @@ struct conf {
 	 * bit; "" : no probe. At start and reload, when a transport uses DANE,
 	 * relayd warns if dns_servers do not validate. */
 	char *dnssec_probe;
+	/* CAs for MTA-STS policy fetches and MX certificates under an
+	 * enforced policy; NULL: the system bundle. */
+	char *tls_ca_file;
 	char **check_senders; /* sender domains whose SPF is checked; NULL/0: skipped */
 	size_t ncheck_senders;
 

@@ -198,6 +198,7 @@ print_global(FILE *fp, const struct conf *c)
 	print_list(fp, "", "check_senders", c->check_senders, c->ncheck_senders,
 		   "the SPF check is skipped");
 	print_key(fp, "", "dnssec_probe", c->dnssec_probe, NULL);
+	print_key(fp, "", "tls_ca_file", c->tls_ca_file, "the system CA bundle");
 }
 
 static void
@@ -280,6 +281,7 @@ print_transport(FILE *fp, const struct conf_transport *t)
 	print_key(fp, IND, "source_address", t->source_address, "any");
 	print_key(fp, IND, "public_address", t->public_address,
 		  t->nrelay ? "MX delivery only" : "source_address, else the kernel's choice");
+	print_key_bool(fp, IND, "mta_sts", t->mta_sts);
 	print_key(fp, IND, "helo", t->helo, NULL);
 	print_key_number(fp, IND, "max_connections", t->max_connections);
 	print_key_number(fp, IND, "max_messages_per_connection", t->max_messages_per_connection);

@@ -460,6 +460,9 @@ check_files(struct check *k)
 			    "tls_policy \"%s\": %s%s", p->name, cause,
 			    tls_fault() == TLS_FAULT_CA ? check_as(k, as, sizeof(as)) : "");
 	}
+	if (c->tls_ca_file != NULL && check_read(c->tls_ca_file, false) == -1)
+		check_error(k, NULL, NULL, "tls_ca_file", "cannot read tls_ca_file %s%s: %s",
+			    c->tls_ca_file, check_as(k, as, sizeof(as)), check_read_error(errno));
 	for (i = 0; i < c->ntransport; i++) {
 		const struct conf_transport *t = &c->transport[i];
 

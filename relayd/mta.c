@@ -54,6 +54,7 @@
 #include "relayd/stats.h"
 #include "relayd/relayd.h"
 #include "relayd/site.h"
+#include "relayd/sts.h"
 #include "relayd/warmup.h"
 #include "smtp/classify.h"
 #include "smtp/cmd.h"
@@ -116,6 +117,12 @@ struct mta_conn {
 	bool dane;
 	struct tls_tlsa tlsa[32];
 	size_t ntlsa;
+	/* MTA-STS (MX delivery, mta_sts): the domain's policy, once known;
+	 * STS_ON: it applies to the current host (enforce: a verified TLS;
+	 * testing: the outcome logged). */
+	bool sts_known, sts_on;
+	struct sts_policy *sts;
+	struct sts_query *stsq;
 	struct mta_conn *next_idle;
 	struct mta_conn *next, *prev; /* all connections */
 };
@@ -128,6 +135,7 @@ static size_t m_nconns;
 
 static void conn_next_host(struct mta_conn *mc);
 static void conn_resolve(struct mta_conn *mc, bool literal);
+static void sts_done(void *arg, struct sts_policy *p, const char *why);
 static void dane_refuse(struct mta_conn *mc, const char *why);
 static void tlsa_done(void *arg, const struct dns_tlsa_answer *a);
 static void conn_flush(struct mta_conn *mc);
@@ -189,12 +197,26 @@ dane_policy(const struct conf_transport *t)
 	return t->tls->level == TLS_LEVEL_DANE || t->tls->level == TLS_LEVEL_DANE_ONLY;
 }
 
+/* The TLS policy of the current host: DANE with usable records wins,
+ * then an enforced MTA-STS policy (RFC 8461 2), then the transport's. */
+static const struct conf_tls_policy *
+conn_policy(const struct mta_conn *mc)
+{
+	if (mc->sts_on && !mc->dane && mc->sts->p.mode == MTASTS_ENFORCE)
+		return sts_tls_policy(true);
+	if (mc->sts_on && !mc->dane && mc->t->tls->level == TLS_LEVEL_MAY)
+		return sts_tls_policy(false); /* testing: may, and the CAs to tell */
+	return mc->t->tls;
+}
+
 /* Is TLS on this connection opportunistic: may, or dane without usable
  * TLSA records (RFC 7672 2.2: as may). */
 static bool
 tls_opportunistic(const struct mta_conn *mc)
 {
-	return mc->t->tls->level == TLS_LEVEL_MAY || (dane_policy(mc->t) && !mc->dane);
+	const struct conf_tls_policy *p = conn_policy(mc);
+	return p->level == TLS_LEVEL_MAY ||
+	       ((p->level == TLS_LEVEL_DANE || p->level == TLS_LEVEL_DANE_ONLY) && !mc->dane);
 }
 
 static void
@@ -795,12 +817,12 @@ static void
 conn_start_tls(struct mta_conn *mc)
 {
 	char why[400];
-	struct tls_ctx *ctx = policy_ctx(mc->t->tls, why, sizeof(why));
+	struct tls_ctx *ctx = policy_ctx(conn_policy(mc), why, sizeof(why));
 	struct bufferevent *tb =
 		!ctx ? NULL
 		: mc->dane
 			? tls_bev_client_dane(m_base, mc->bev, ctx, mc->host, mc->tlsa, mc->ntlsa)
-			: tls_bev_client(m_base, mc->bev, ctx, mc->t->tls, mc->host);
+			: tls_bev_client(m_base, mc->bev, ctx, conn_policy(mc), mc->host);
 	if (!tb) {
 		conn_failed(mc, DLV_W_TLS, ctx ? "cannot start TLS" : why);
 		return;
@@ -822,7 +844,7 @@ static void
 conn_new_client(struct mta_conn *mc)
 {
 	const struct conf_transport *t = mc->t;
-	enum conf_tls_level lvl = t->tls->level;
+	enum conf_tls_level lvl = conn_policy(mc)->level;
 	bool may = tls_opportunistic(mc);
 	struct client_opts o = {
 		.tls = lvl == TLS_LEVEL_NONE || (may && mc->no_tls) ? CLIENT_TLS_NONE
@@ -850,6 +872,12 @@ conn_tls_up(struct mta_conn *mc)
 	stats_count(STAT_TLS_OUT, mc->t->name, 1);
 	log_smtp(LOG_DEBUG, "%s: TLS with %s: %s, cipher %s, %s", mc->t->name, mc->relay,
 		 info.protocol, info.cipher, info.verify);
+	if (mc->sts_on && !mc->dane && mc->sts->p.mode == MTASTS_TESTING && !info.verified)
+		log_smtp(LOG_INFO,
+			 "%s: MTA-STS testing: %s would fail the policy of %s (id %s): %s; "
+			 "delivered as tls_policy %s says",
+			 mc->t->name, mc->relay, mc->sts->domain, mc->sts->id, info.verify,
+			 mc->t->tls->name);
 	evtimer_del(mc->deadline);
 	if (!mc->cl) {
 		conn_new_client(mc); /* SMTPS: the greeting comes now */
@@ -1476,6 +1504,12 @@ conn_next_host(struct mta_conn *mc)
 			mc->host_i = 0;
 			mc->mx_known = true;
 		}
+		if (t->mta_sts && !mc->sts_known && !mc->mx_known) {
+			/* The domain's MTA-STS policy first: it decides which MX
+			 * hosts may be used, and how. */
+			mc->stsq = sts_get(mc->domain, sts_done, mc);
+			return;
+		}
 		if (!mc->mx_known) {
 			mc->dq = dns_mx(mc->domain, mx_done, mc);
 			return;
@@ -1491,6 +1525,26 @@ conn_next_host(struct mta_conn *mc)
 	snprintf(mc->host, sizeof(mc->host), "%s", host);
 	mc->port = port;
 	dane_clear(mc);
+	mc->sts_on = false;
+	if (t->nrelay == 0 && mc->sts && mc->sts->p.mode != MTASTS_NONE) {
+		bool listed = mtasts_policy_allows(&mc->sts->p, host);
+		char why[700];
+		snprintf(why, sizeof(why),
+			 "%s is not an MX host of the MTA-STS policy of %s (mode %s, id %s)", host,
+			 mc->sts->domain, mtasts_strmode(mc->sts->p.mode), mc->sts->id);
+		if (!listed && mc->sts->p.mode == MTASTS_ENFORCE) {
+			struct dlv_event ev = {.what = DLV_W_TLS, .reason = why};
+			struct dlv_verdict v;
+			dlv_decide(&ev, &v);
+			note_failure(mc, &v.d);
+			conn_next_host(mc);
+			return;
+		}
+		if (!listed)
+			log_smtp(LOG_INFO, "%s: MTA-STS testing: %s; it is used all the same",
+				 t->name, why);
+		mc->sts_on = listed;
+	}
 	if (dane_policy(t) && !literal) {
 		/* The TLSA records first: they decide how TLS goes. */
 		mc->dq = dns_tlsa(host, port, tlsa_done, mc);
@@ -1501,6 +1555,22 @@ conn_next_host(struct mta_conn *mc)
 		return;
 	}
 	conn_resolve(mc, literal);
+}
+
+/* The recipient domain's MTA-STS policy is known (P, or NULL: none). */
+static void
+sts_done(void *arg, struct sts_policy *p, const char *why)
+{
+	struct mta_conn *mc = arg;
+
+	mc->stsq = NULL;
+	mc->sts_known = true;
+	sts_unref(mc->sts);
+	mc->sts = p;
+	if (p && p->p.mode != MTASTS_NONE)
+		log_smtp(LOG_DEBUG, "%s: %s: MTA-STS policy id %s, mode %s", mc->t->name,
+			 mc->domain, p->id, mtasts_strmode(p->p.mode));
+	conn_next_host(mc);
 }
 
 /* This host cannot be used under dane-only: WHY, and on to the next. */
@@ -1665,6 +1735,8 @@ conn_free(struct mta_conn *mc)
 	}
 	dns_cancel(mc->dq);
 	dane_clear(mc);
+	sts_cancel(mc->stsq);
+	sts_unref(mc->sts);
 	conn_drop_socket(mc);
 	if (mc->timer)
 		event_free(mc->timer);

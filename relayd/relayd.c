@@ -66,6 +66,7 @@
 #include "relayd/relayd.h"
 #include "relayd/selfcheck.h"
 #include "relayd/session.h"
+#include "relayd/sts.h"
 #include "relayd/worker.h"
 
 #define WORKER_THREADS 4
@@ -146,6 +147,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	session_shutdown();
 	queue_shutdown();
 	mta_shutdown();
+	sts_shutdown();
 	stop_timer = evtimer_new(base, stop_check, NULL);
 	stop_check(-1, 0, NULL);
 }
@@ -501,6 +503,7 @@ main(int argc, char **argv)
 	secrets_check(c);
 	privs_drop();
 	selfcheck_init(base);
+	sts_init(base, c);
 	mta_dnssec_probe(c);
 
 	struct event *ev_term = evsignal_new(base, SIGTERM, on_stop, NULL);

@@ -673,6 +673,9 @@ tls_bev_server(struct event_base *base, struct bufferevent *under, struct tls_ct
 	return tls_bev_new(base, under, ssl, true);
 }
 
+static SSL *tls_client_ssl(struct tls_ctx *ctx, const struct conf_tls_policy *policy,
+			   const char *host);
+
 /* Whether S is an IPv4 or IPv6 literal. */
 static bool
 tls_is_ip(const char *s)
@@ -686,6 +689,35 @@ tls_is_ip(const char *s)
 struct bufferevent *
 tls_bev_client(struct event_base *base, struct bufferevent *under, struct tls_ctx *ctx,
 	       const struct conf_tls_policy *policy, const char *host)
+{
+	SSL *ssl = tls_client_ssl(ctx, policy, host);
+	return ssl ? tls_bev_new(base, under, ssl, false) : NULL;
+}
+
+/* Client-side TLS on a socket of its own (connect it with
+ * bufferevent_socket_connect()): for the HTTPS of MTA-STS. */
+struct bufferevent *
+tls_bev_client_socket(struct event_base *base, struct tls_ctx *ctx,
+		      const struct conf_tls_policy *policy, const char *host)
+{
+	SSL *ssl = tls_client_ssl(ctx, policy, host);
+	struct bufferevent *bev;
+
+	if (ssl == NULL)
+		return NULL;
+	SSL_set_info_callback(ssl, tls_info_cb);
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+					     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL)
+		ERR_clear_error();
+	else
+		((struct tls_conn *)SSL_get_ex_data(ssl, tls_conn_idx))->bev = bev;
+	return bev;
+}
+
+/* A client SSL of CTX for HOST under POLICY (SNI, the names to check). */
+static SSL *
+tls_client_ssl(struct tls_ctx *ctx, const struct conf_tls_policy *policy, const char *host)
 {
 	char name[256] = "";
 	struct tls_conn *c;
@@ -731,7 +763,7 @@ tls_bev_client(struct event_base *base, struct bufferevent *under, struct tls_ct
 		return NULL;
 	}
 	SSL_set_verify(ssl, SSL_VERIFY_PEER, tls_verify_cb);
-	return tls_bev_new(base, under, ssl, false);
+	return ssl;
 }
 
 /* Client-side TLS over UNDER authenticated by DANE (RFC 7672). */

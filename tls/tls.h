@@ -13,6 +13,7 @@
  * tls_bev_client()      wrap a connected bufferevent in client-side TLS
  *                       with SNI and the name checks of the policy
  * tls_bev_client_dane() the same, authenticated by TLSA records (DANE)
+ * tls_bev_client_socket() client-side TLS on its own socket (HTTPS)
  * tls_bev_info()        protocol, cipher, verification result, after the
  *                       handshake
  * tls_bev_error()       one readable line for a failed handshake
@@ -99,6 +100,12 @@ struct bufferevent *tls_bev_server(struct event_base *base, struct bufferevent *
 struct bufferevent *tls_bev_client(struct event_base *base, struct bufferevent *under,
 				   struct tls_ctx *ctx, const struct conf_tls_policy *policy,
 				   const char *host);
+
+/* The same on a socket of its own, not yet connected: connect it with
+ * bufferevent_socket_connect() (the HTTPS of MTA-STS policy fetches).
+ * After the handshake a close without close_notify is an EOF. */
+struct bufferevent *tls_bev_client_socket(struct event_base *base, struct tls_ctx *ctx,
+					  const struct conf_tls_policy *policy, const char *host);
 
 /* A TLSA record (RFC 6698): DATA is LEN bytes, only read during the call. */
 struct tls_tlsa {

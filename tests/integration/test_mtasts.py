@@ -1,0 +1,231 @@
+"""
+test_mtasts.py -- MTA-STS (RFC 8461, contract-v2 section 4) for MX delivery:
+the TXT record, the HTTPS policy fetch (a local HTTPS server on
+127.0.0.20:443 with a certificate from the test CA, which relayd trusts
+through tls_ca_file), enforce and testing, the cache in the spool across a
+restart with the HTTPS server down, and a new policy when the TXT id
+changes.
+
+dnsmasq serves _mta-sts.DOMAIN (TXT), the MX records and the addresses; the
+MX hosts are scripted STARTTLS servers on 127.0.0.x, all on one port.
+"""
+
+import http.server
+import ssl
+import threading
+import time
+
+import pytest
+
+from dnsserver import DnsServer
+from harness import free_port, sent_re, simple_message, transport
+from tlsca import TestCA, server_context
+
+HTTPS_IP = "127.0.0.20"
+
+
+class PolicyServer:
+    """HTTPS on HTTPS_IP:443: POLICIES {host: (status, content type, body)}."""
+
+    def __init__(self, cert, key):
+        self.policies = {}
+        self.requests = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                host = self.headers.get("Host", "")
+                outer.requests.append((host, self.path))
+                status, ctype, body = outer.policies.get(host, (404, "text/plain", b"no"))
+                if self.path != "/.well-known/mta-sts.txt":
+                    status, body = 404, b"no"
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer((HTTPS_IP, 443), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def policy(mode, *mx, max_age=86400):
+    lines = ["version: STSv1", f"mode: {mode}"] + [f"mx: {m}" for m in mx] + \
+        [f"max_age: {max_age}"]
+    return (200, "text/plain", ("\r\n".join(lines) + "\r\n").encode())
+
+
+class World:
+    pass
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    w = World()
+    tmp = tmp_path_factory.mktemp("sts")
+    w.dir = tmp
+    w.ca = TestCA(tmp / "ca")
+    w.port = free_port("127.0.0.21")
+    # Every mta-sts.DOMAIN host name the server answers for.
+    names = [f"mta-sts.{d}" for d in ("enf.test", "nomatch.test", "badcert.test",
+                                      "testing.test", "cached.test", "newid.test",
+                                      "notfound.test")]
+    w.https_cert = w.ca.issue(names[0], sans=names)
+    w.mx_cert = w.ca.issue("mx.sts.test")
+    w.self_signed = w.ca.self_signed("mx-bad.sts.test")
+    w.https = PolicyServer(*w.https_cert)
+    w.https.policies.update({
+        "mta-sts.enf.test": policy("enforce", "mx.sts.test"),
+        "mta-sts.nomatch.test": policy("enforce", "*.elsewhere.test"),
+        "mta-sts.badcert.test": policy("enforce", "*.sts.test"),
+        "mta-sts.testing.test": policy("testing", "mx.sts.test", "*.elsewhere.test"),
+        "mta-sts.cached.test": policy("enforce", "*.elsewhere.test"),
+        "mta-sts.newid.test": policy("enforce", "*.elsewhere.test"),
+    })
+    yield w
+    w.https.stop()
+
+
+def records(world, newid="1"):
+    r = ["host-record=mx.sts.test,127.0.0.21", "host-record=mx-bad.sts.test,127.0.0.22"]
+    for d, mx in (("enf.test", "mx.sts.test"), ("nomatch.test", "mx.sts.test"),
+                  ("badcert.test", "mx-bad.sts.test"), ("testing.test", "mx-bad.sts.test"),
+                  ("cached.test", "mx.sts.test"), ("newid.test", "mx.sts.test"),
+                  ("notfound.test", "mx.sts.test"), ("none.test", "mx.sts.test")):
+        r.append(f"mx-host={d},{mx},10")
+        if d != "none.test":
+            r.append(f"host-record=mta-sts.{d},{HTTPS_IP}")
+            r.append(f'txt-record=_mta-sts.{d},v=STSv1; id={newid if d == "newid.test" else 1};')
+    return r
+
+
+@pytest.fixture
+def dns(tmp_path):
+    made = []
+
+    def factory(recs):
+        d = DnsServer(recs, tmp_path).start()
+        made.append(d)
+        return d
+
+    yield factory
+    for d in made:
+        d.stop()
+
+
+def mx_servers(world, scripted):
+    good = scripted("127.0.0.21", port=world.port, name="mx",
+                    smtp_kwargs={"tls_context": server_context(*world.mx_cert)})
+    bad = scripted("127.0.0.22", port=world.port, name="mx-bad",
+                   smtp_kwargs={"tls_context": server_context(*world.self_signed)})
+    return good, bad
+
+
+def sts_relayd(start_relayd, world, d, **kw):
+    return start_relayd(transports={"mx": transport(port=world.port, tls="may")},
+                        routes={"*": "mx"}, dns_port=d.port,
+                        extra=f'tls_ca_file = "{world.ca.ca_path}"\n', **kw)
+
+
+def test_enforce_verified_delivery(start_relayd, scripted, world, dns):
+    good, bad = mx_servers(world, scripted)
+    d = dns(records(world))
+    r = sts_relayd(start_relayd, world, d)
+    qid = r.send("a@origin.test", ["u@enf.test"], simple_message())
+    m = r.wait_log(sent_re("u@enf.test", qid=qid, status="sent"))
+    assert m.group("tls").startswith("TLSv1."), m.group(0)
+    r.wait_log(r"MTA-STS: enf\.test: policy id 1 fetched: mode enforce, max_age 86400, 1 mx")
+    assert ("mta-sts.enf.test", "/.well-known/mta-sts.txt") in world.https.requests
+    # A domain without a TXT record has no policy: may, as the transport says.
+    qid = r.send("a@origin.test", ["u@none.test"], simple_message())
+    r.wait_log(sent_re("u@none.test", qid=qid, status="sent"))
+    assert not [h for h, _ in world.https.requests if h == "mta-sts.none.test"]
+
+
+def test_enforce_skips_unlisted_mx_and_bad_certificates(start_relayd, scripted, world, dns):
+    good, bad = mx_servers(world, scripted)
+    d = dns(records(world))
+    r = sts_relayd(start_relayd, world, d)
+    qid = r.send("a@origin.test", ["u@nomatch.test"], simple_message())
+    m = r.wait_log(sent_re("u@nomatch.test", qid=qid, status="deferred", strict_relay=False))
+    assert m.group("dsn") == "4.7.5", m.group(0)
+    assert ("mx.sts.test is not an MX host of the MTA-STS policy of nomatch.test "
+            "(mode enforce, id 1)") in m.group("reason"), m.group(0)
+    assert good.connections == 0
+
+    qid = r.send("a@origin.test", ["u@badcert.test"], simple_message())
+    m = r.wait_log(sent_re("u@badcert.test", qid=qid, status="deferred"))
+    assert m.group("dsn") == "4.7.5", m.group(0)
+    assert "certificate verify failed" in m.group("reason"), m.group(0)
+    assert bad.messages == []
+    assert not r.find_log(r"trying once more without TLS")
+
+
+def test_testing_mode_delivers_and_logs(start_relayd, scripted, world, dns):
+    good, bad = mx_servers(world, scripted)
+    d = dns(records(world))
+    r = sts_relayd(start_relayd, world, d)
+    qid = r.send("a@origin.test", ["u@testing.test"], simple_message())
+    r.wait_log(sent_re("u@testing.test", qid=qid, status="sent"))
+    r.wait_log(r"MTA-STS testing: mx-bad\.sts\.test is not an MX host of the MTA-STS policy "
+               r"of testing\.test \(mode testing, id 1\); it is used all the same")
+    bad.wait_messages(1)
+
+
+def test_fetch_failure_without_cache_is_no_policy(start_relayd, scripted, world, dns):
+    good, bad = mx_servers(world, scripted)
+    d = dns(records(world))
+    r = sts_relayd(start_relayd, world, d)
+    qid = r.send("a@origin.test", ["u@notfound.test"], simple_message())
+    r.wait_log(sent_re("u@notfound.test", qid=qid, status="sent"))
+    r.wait_log(r"warning: MTA-STS: notfound\.test: the policy fetch from mta-sts\.notfound\.test "
+               r"answered HTTP 404, not 200")
+
+
+def test_cached_policy_survives_restart_with_https_down(start_relayd, scripted, world, dns):
+    good, bad = mx_servers(world, scripted)
+    d = dns(records(world))
+    r = sts_relayd(start_relayd, world, d)
+    qid = r.send("a@origin.test", ["u@cached.test"], simple_message())
+    r.wait_log(sent_re("u@cached.test", qid=qid, status="deferred", strict_relay=False))
+    r.stop()
+    saved = dict(world.https.policies)
+    world.https.policies.clear()         # every fetch now gets 404
+    try:
+        r.start()
+        r.wait_log(r"MTA-STS: 1 cached policy loaded|MTA-STS: \d+ cached policies loaded")
+        n = len(world.https.requests)
+        qid = r.send("a@origin.test", ["v@cached.test"], simple_message())
+        m = r.wait_log(sent_re("v@cached.test", qid=qid, status="deferred", strict_relay=False))
+        assert "MTA-STS policy of cached.test (mode enforce, id 1)" in m.group("reason")
+        # The id is the cached one: nothing fetched.
+        assert len(world.https.requests) == n
+    finally:
+        world.https.policies.update(saved)
+
+
+def test_new_id_fetches_the_new_policy(start_relayd, scripted, world, dns, tmp_path):
+    good, bad = mx_servers(world, scripted)
+    d = dns(records(world))
+    r = sts_relayd(start_relayd, world, d)
+    qid = r.send("a@origin.test", ["u@newid.test"], simple_message())
+    r.wait_log(sent_re("u@newid.test", qid=qid, status="deferred", strict_relay=False))
+    # The domain publishes a new policy under a new id: it lists the MX.
+    world.https.policies["mta-sts.newid.test"] = policy("enforce", "mx.sts.test")
+    d.stop()
+    d.records = records(world, newid="2")
+    d.start()
+    r.wait_log(r"MTA-STS: newid\.test: policy id 2 fetched", timeout=15)
+    r.wait_log(sent_re("u@newid.test", qid=qid, status="sent"), timeout=15)
+    good.wait_messages(1)
