@@ -68,6 +68,7 @@
 #include "relayd/spool_fmt.h"
 #include "relayd/site.h"
 #include "relayd/stats.h"
+#include "relayd/sts.h"
 #include "relayd/warmup.h"
 #include "smtp/classify.h"
 #include "smtp/cmd.h"
@@ -101,6 +102,7 @@ struct ctl_conn {
 	char *address;	      /* ... for this address */
 	struct control_mx mx; /* route: the MX answer kept for the TLSA lookup */
 	struct dns_mx *mxs;
+	struct sts_query *stsq;	    /* ... the MTA-STS policy being found */
 	struct selfcheck_wait *scw; /* check --now: the run waited for */
 	char *transport;	    /* ... the transport asked about, or NULL */
 	struct ctl_conn *next, *prev;
@@ -141,6 +143,7 @@ conn_free(struct ctl_conn *cc)
 	dns_cancel(cc->dq);
 	free(cc->address);
 	free(cc->mxs);
+	sts_cancel(cc->stsq);
 	selfcheck_cancel(cc->scw);
 	free(cc->transport);
 	free(cc);
@@ -911,6 +914,30 @@ route_tlsa(struct ctl_conn *cc)
 	return 1;
 }
 
+/* The domain's MTA-STS policy is known: kept for the answer, then the
+ * TLSA records (a DANE policy) or the answer. */
+static void
+route_sts_done(void *arg, struct sts_policy *p, const char *why)
+{
+	struct ctl_conn *cc = arg;
+	struct control_sts *s = &cc->mx.sts;
+
+	cc->stsq = NULL;
+	if (p && p->p.mode != MTASTS_NONE) {
+		snprintf(s->mode, sizeof(s->mode), "%s", mtasts_strmode(p->p.mode));
+		snprintf(s->id, sizeof(s->id), "%s", p->id);
+		s->max_age = p->p.max_age;
+		for (size_t i = 0; i < p->p.nmx; i++) {
+			size_t l = strlen(s->mx);
+			snprintf(s->mx + l, sizeof(s->mx) - l, "%s%s", i ? ", " : "", p->p.mx[i]);
+		}
+	}
+	sts_unref(p);
+	if (route_tlsa(cc))
+		return;
+	route_answer(cc, &cc->mx);
+}
+
 static void
 route_mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 {
@@ -925,6 +952,16 @@ route_mx_done(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 		memcpy(cc->mxs, mx, n * sizeof(*mx));
 	cc->mx = cm;
 	cc->mx.mx = cc->mxs;
+	const char *hosts[32];
+	size_t k = 0;
+	for (size_t i = 0; st == DNS_OK && i < n && k < 32; i++)
+		if (mx[i].host[0])
+			hosts[k++] = mx[i].host;
+	const struct conf_route *rt = route_lookup(relayd_conf, cmd_domain(cc->address), hosts, k);
+	if (rt && rt->transport->nrelay == 0 && rt->transport->mta_sts) {
+		cc->stsq = sts_get(cmd_domain(cc->address), route_sts_done, cc);
+		return;
+	}
 	if (route_tlsa(cc))
 		return;
 	route_answer(cc, &cc->mx);
@@ -1458,22 +1495,41 @@ level_name(enum conf_tls_level l)
 /* The "tls:" line of `route`: the policy, and for DANE what the TLSA
  * lookup of the first host found (TLSA: NULL or unnamed when not looked up). */
 static void
-put_tls(struct evbuffer *out, const struct conf_transport *t, const struct control_tlsa *tl)
+put_tls(struct evbuffer *out, const struct conf_transport *t, const struct control_tlsa *tl,
+	const struct control_sts *sts)
 {
 	enum conf_tls_level l = t->tls->level;
 	bool dane = l == TLS_LEVEL_DANE || l == TLS_LEVEL_DANE_ONLY;
 
-	if (!dane || !tl || !tl->name[0]) {
+	bool dane_on =
+		dane && tl && tl->name[0] && tl->status == DNS_OK && tl->secure && tl->usable > 0;
+	/* An MTA-STS policy applies unless DANE does (dane-only: or nothing). */
+	bool sts_on = sts && sts->mode[0] && !dane_on && l != TLS_LEVEL_DANE_ONLY;
+	if (sts_on) {
+		/* The MX hosts' policy (DANE would win where it applies). */
+		evbuffer_add_printf(out, "tls: mta-sts %s (id %s, max_age %lu, mx ", sts->mode,
+				    sts->id, sts->max_age);
+		put_text(out, sts->mx);
+		evbuffer_add_printf(out, ")\n");
+		evbuffer_add_printf(out, "tls_policy: %s (%s)%s\n", t->tls->name, level_name(l),
+				    strcmp(sts->mode, "enforce") == 0
+					    ? ": not used where the MTA-STS policy applies"
+					    : "");
+		if (!dane || !tl || !tl->name[0])
+			return;
+	} else if (!dane || !tl || !tl->name[0]) {
 		evbuffer_add_printf(out, "tls: %s (%s)\n", t->tls->name, level_name(l));
 		return;
 	}
-	const char *otherwise = l == TLS_LEVEL_DANE ? "as may" : "the host is skipped";
-	if (tl->status == DNS_OK && tl->secure && tl->usable > 0)
+	const char *otherwise = sts_on		      ? "the MTA-STS policy applies"
+				: l == TLS_LEVEL_DANE ? "as may"
+						      : "the host is skipped";
+	if (dane_on)
 		evbuffer_add_printf(out, "tls: %s (%zu usable TLSA record%s)\n", t->tls->name,
 				    tl->usable, tl->usable == 1 ? "" : "s");
-	else
+	else if (!sts_on)
 		evbuffer_add_printf(out, "tls: %s (no usable TLSA records: %s)\n", t->tls->name,
-				    l == TLS_LEVEL_DANE ? "as may" : "the host is skipped");
+				    otherwise);
 	evbuffer_add(out, "tlsa: ", 6);
 	put_text(out, tl->name);
 	if (tl->status == DNS_TEMPFAIL) {
@@ -1586,7 +1642,7 @@ control_route(const struct conf *c, const char *address, const struct control_mx
 		evbuffer_add_printf(out, "relay: %s%s%s:%d\n", t->relay[i].literal ? "[" : "",
 				    t->relay[i].host, t->relay[i].literal ? "]" : "",
 				    t->relay[i].port ? t->relay[i].port : t->port);
-	put_tls(out, t, mxa ? &mxa->tlsa : NULL);
+	put_tls(out, t, mxa ? &mxa->tlsa : NULL, mxa ? &mxa->sts : NULL);
 	evbuffer_add_printf(out, "smtps: %s\n", t->smtps ? "yes" : "no");
 	evbuffer_add_printf(out, "helo: %s\n", t->helo);
 	if (t->nrelay == 0)

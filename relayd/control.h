@@ -71,6 +71,14 @@ struct control_mx {
 		size_t usable, total;
 		char why[128];
 	} tlsa;
+	/* MX delivery with mta_sts: the domain's MTA-STS policy, when one
+	 * applies (mode[0] == '\0': none, or not looked up). */
+	struct control_sts {
+		char mode[16]; /* "enforce", "testing" */
+		char id[40];
+		unsigned long max_age;
+		char mx[512]; /* the mx patterns, ", " between */
+	} sts;
 };
 
 /* Append to OUT what `relayctl route ADDRESS` prints under configuration C,

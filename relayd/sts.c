@@ -7,7 +7,7 @@
  * mta-sts.DOMAIN and the fetch (libevent's HTTP client over a TLS
  * bufferevent of tls/). Its end answers every caller at once. Nothing here
  * blocks: the cache is read once at sts_init() and written with one small
- * file per fetched policy (sts_cache.c), and answers are always delivered
+ * file per fetched policy (sts_cache.c) on a worker thread, and answers are always delivered
  * from the loop.
  */
 #include <arpa/inet.h>
@@ -28,6 +28,7 @@
 #include "relayd/relayd.h"
 #include "relayd/sts.h"
 #include "relayd/sts_cache.h"
+#include "relayd/worker.h"
 #include "tls/tls.h"
 
 #define STS_BUCKETS 256
@@ -46,7 +47,7 @@ struct sts_domain {
 	bool busy;		   /* a lookup runs */
 	struct sts_query *waiting;
 	struct dns_query *dq;
-	char id[MTASTS_ID_MAX + 1]; /* of the TXT record being fetched for */
+	char id[MTASTS_ID_MAX + 1];	   /* of the TXT record being fetched for */
 	char failed_id[MTASTS_ID_MAX + 1]; /* the last fetch that failed, for */
 	time_t failed_at;		   /* ... when */
 	/* the fetch */
@@ -198,6 +199,53 @@ fetch_end(struct sts_domain *d)
 	event_active(d->deadline, EV_TIMEOUT, 1);
 }
 
+/* ---- the cache ---------------------------------------------------------- */
+
+/* A policy to save: on a worker thread (fsync must not hold up the loop). */
+struct save_job {
+	char *dir;
+	char domain[256], id[MTASTS_ID_MAX + 1];
+	time_t fetched;
+	char *body;
+	size_t len;
+	int rc;
+	char err[300];
+};
+
+static void
+save_work(void *arg)
+{
+	struct save_job *j = arg;
+	j->rc = sts_cache_save(j->dir, j->domain, j->id, j->fetched, j->body, j->len, j->err,
+			       sizeof(j->err));
+}
+
+static void
+save_done(void *arg)
+{
+	struct save_job *j = arg;
+	if (j->rc == -1)
+		log_warn("MTA-STS: %s: cannot cache the policy: %s", j->domain, j->err);
+	free(j->dir);
+	free(j->body);
+	free(j);
+}
+
+/* Save BODY (taken) as DOMAIN's policy ID fetched at FETCHED. */
+static void
+save_policy(const char *domain, const char *id, time_t fetched, char *body, size_t len)
+{
+	struct save_job *j = calloc(1, sizeof(*j));
+	if (!j || !(j->dir = strdup(s_dir)))
+		fatal("out of memory");
+	snprintf(j->domain, sizeof(j->domain), "%s", domain);
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	j->fetched = fetched;
+	j->body = body;
+	j->len = len;
+	worker_submit_bg(save_work, save_done, j);
+}
+
 /* ---- the HTTPS fetch --------------------------------------------------- */
 
 static void
@@ -254,10 +302,10 @@ fetch_done(struct evhttp_request *req, void *arg)
 		if (!p) {
 			snprintf(d->why, sizeof(d->why), "mta-sts.%s: %s", d->name, why);
 		} else {
-			char err[300];
-			if (s_dir && sts_cache_save(s_dir, d->name, d->id, now, body, len, err,
-						    sizeof(err)) == -1)
-				log_warn("MTA-STS: %s: cannot cache the policy: %s", d->name, err);
+			if (s_dir) {
+				save_policy(d->name, d->id, now, body, len);
+				body = NULL; /* the save job has it */
+			}
 			log_info("MTA-STS: %s: policy id %s fetched: mode %s, max_age %lu, %zu mx",
 				 d->name, p->id, mtasts_strmode(p->p.mode), p->p.max_age, p->p.nmx);
 			sts_unref(d->policy);

@@ -17,8 +17,8 @@
  * https://mta-sts.DOMAIN/.well-known/mta-sts.txt: mta-sts.DOMAIN resolved
  * through dns_servers, port 443, the certificate verified against
  * tls_ca_file and that name, no redirects (only a 200 counts), at most
- * STS_BODY_MAX bytes within STS_FETCH_TIMEOUT. A policy fetched is saved
- * in the cache (sts_cache.h) before it is used. Whenever no new policy can
+ * STS_BODY_MAX bytes within STS_FETCH_TIMEOUT. A policy fetched is used at once and saved
+ * in the cache (sts_cache.h) on a worker thread. Whenever no new policy can
  * be had (no TXT record, a lookup or fetch that fails, a policy that does
  * not parse), the policy held applies until its max_age runs out (RFC 8461
  * 5.1); without one, the domain has none. One lookup and fetch per domain

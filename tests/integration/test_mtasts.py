@@ -229,3 +229,17 @@ def test_new_id_fetches_the_new_policy(start_relayd, scripted, world, dns, tmp_p
     r.wait_log(r"MTA-STS: newid\.test: policy id 2 fetched", timeout=15)
     r.wait_log(sent_re("u@newid.test", qid=qid, status="sent"), timeout=15)
     good.wait_messages(1)
+
+
+def test_route_shows_the_policy(start_relayd, scripted, world, dns):
+    d = dns(records(world))
+    r = sts_relayd(start_relayd, world, d)
+    out = r.ctl("route", "u@enf.test")
+    assert out.returncode == 0, out.stderr
+    assert "tls: mta-sts enforce (id 1, max_age 86400, mx mx.sts.test)\n" in out.stdout, out.stdout
+    assert "tls_policy: may (may): not used where the MTA-STS policy applies\n" in out.stdout
+    out = r.ctl("route", "u@testing.test").stdout
+    assert "tls: mta-sts testing (id 1, max_age 86400, mx mx.sts.test, *.elsewhere.test)\n" \
+        in out, out
+    out = r.ctl("route", "u@none.test").stdout
+    assert "tls: may (may)\n" in out and "mta-sts" not in out, out
