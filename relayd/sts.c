@@ -48,6 +48,7 @@ struct sts_domain {
 	struct sts_query *waiting;
 	struct dns_query *dq;
 	char id[MTASTS_ID_MAX + 1];	   /* of the TXT record being fetched for */
+	int http_error;			   /* an evhttp_request_error + 1, or 0 */
 	char failed_id[MTASTS_ID_MAX + 1]; /* the last fetch that failed, for */
 	time_t failed_at;		   /* ... when */
 	/* the fetch */
@@ -257,6 +258,15 @@ fetch_timeout(evutil_socket_t fd, short what, void *arg)
 	fetch_end(d);
 }
 
+/* libevent says why a request failed (before fetch_done(), which then
+ * must not trust what was read: a body cut at the size limit may parse). */
+static void
+fetch_error(enum evhttp_request_error e, void *arg)
+{
+	struct sts_domain *d = arg;
+	d->http_error = (int)e + 1;
+}
+
 static void
 fetch_done(struct evhttp_request *req, void *arg)
 {
@@ -265,6 +275,25 @@ fetch_done(struct evhttp_request *req, void *arg)
 
 	if (!d->conn)
 		return; /* over already (the deadline) */
+	if (d->http_error == (int)EVREQ_HTTP_DATA_TOO_LONG + 1) {
+		snprintf(d->why, sizeof(d->why),
+			 "the policy from mta-sts.%s is over %d bytes (or its headers too long)",
+			 d->name, STS_BODY_MAX);
+		fetch_end(d);
+		return;
+	}
+	if (d->http_error && d->http_error != (int)EVREQ_HTTP_TIMEOUT + 1) {
+		char tls[256] = "";
+		if (d->bev)
+			tls_bev_error(d->bev, tls, sizeof(tls));
+		snprintf(d->why, sizeof(d->why), "cannot fetch the policy from mta-sts.%s: %s",
+			 d->name,
+			 tls[0] && strcmp(tls, "connection closed during the TLS handshake")
+				 ? tls
+				 : "the connection failed or ended early");
+		fetch_end(d);
+		return;
+	}
 	if (!req || evhttp_request_get_response_code(req) == 0) {
 		char tls[256] = "";
 		if (d->bev)
@@ -398,6 +427,9 @@ fetch_addrs(void *arg, enum dns_status st, const struct dns_addr *addrs, size_t 
 	d->conn = d->bev ? evhttp_connection_base_bufferevent_new(s_base, NULL, d->bev, ip, 443)
 			 : NULL;
 	struct evhttp_request *req = d->conn ? evhttp_request_new(fetch_done, d) : NULL;
+	d->http_error = 0;
+	if (req)
+		evhttp_request_set_error_cb(req, fetch_error);
 	if (!req) {
 		if (!d->conn && d->bev)
 			bufferevent_free(d->bev);

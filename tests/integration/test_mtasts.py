@@ -80,7 +80,8 @@ def world(tmp_path_factory):
     # Every mta-sts.DOMAIN host name the server answers for.
     names = [f"mta-sts.{d}" for d in ("enf.test", "nomatch.test", "badcert.test",
                                       "testing.test", "cached.test", "newid.test",
-                                      "notfound.test")]
+                                      "notfound.test", "redirect.test", "ctype.test",
+                                      "big.test", "garbage.test")]
     w.https_cert = w.ca.issue(names[0], sans=names)
     w.mx_cert = w.ca.issue("mx.sts.test")
     w.self_signed = w.ca.self_signed("mx-bad.sts.test")
@@ -92,6 +93,14 @@ def world(tmp_path_factory):
         "mta-sts.testing.test": policy("testing", "mx.sts.test", "*.elsewhere.test"),
         "mta-sts.cached.test": policy("enforce", "*.elsewhere.test"),
         "mta-sts.newid.test": policy("enforce", "*.elsewhere.test"),
+        # Hostile or broken policy hosts: none of these is a policy.
+        "mta-sts.redirect.test": (301, "text/plain", b"moved"),
+        "mta-sts.ctype.test": (200, "text/html",
+                               policy("enforce", "*.elsewhere.test")[2]),
+        "mta-sts.big.test": (200, "text/plain", policy("enforce", "*.elsewhere.test")[2] +
+                             b"x-pad: " + b"y" * (70 * 1024) + b"\r\n"),
+        "mta-sts.garbage.test": (200, "text/plain", b"<html>not a policy</html>\n"),
+        "mta-sts.wrongcert.test": policy("enforce", "*.elsewhere.test"),
     })
     yield w
     w.https.stop()
@@ -99,7 +108,10 @@ def world(tmp_path_factory):
 
 def records(world, newid="1"):
     r = ["host-record=mx.sts.test,127.0.0.21", "host-record=mx-bad.sts.test,127.0.0.22"]
-    for d, mx in (("enf.test", "mx.sts.test"), ("nomatch.test", "mx.sts.test"),
+    for d, mx in (("redirect.test", "mx.sts.test"), ("ctype.test", "mx.sts.test"),
+                  ("big.test", "mx.sts.test"), ("wrongcert.test", "mx.sts.test"),
+                  ("garbage.test", "mx.sts.test"),
+                  ("enf.test", "mx.sts.test"), ("nomatch.test", "mx.sts.test"),
                   ("badcert.test", "mx-bad.sts.test"), ("testing.test", "mx-bad.sts.test"),
                   ("cached.test", "mx.sts.test"), ("newid.test", "mx.sts.test"),
                   ("notfound.test", "mx.sts.test"), ("none.test", "mx.sts.test")):
@@ -243,3 +255,24 @@ def test_route_shows_the_policy(start_relayd, scripted, world, dns):
         in out, out
     out = r.ctl("route", "u@none.test").stdout
     assert "tls: may (may)\n" in out and "mta-sts" not in out, out
+
+
+@pytest.mark.parametrize("domain,reason", [
+    ("redirect", r"the policy fetch from mta-sts\.redirect\.test answered HTTP 301, not 200"),
+    ("ctype", r"the policy from mta-sts\.ctype\.test is not text/plain "
+              r"\(Content-Type: text/html\)"),
+    ("big", r"the policy from mta-sts\.big\.test is over 65536 bytes"),
+    ("garbage", r"mta-sts\.garbage\.test: the policy does not parse: "),
+    ("wrongcert", r"cannot fetch the policy from mta-sts\.wrongcert\.test: certificate verify "
+                  r"failed: hostname mismatch"),
+])
+def test_hostile_policy_hosts_give_no_policy(start_relayd, scripted, world, dns, domain, reason):
+    """A redirect, HTML, an oversized body, garbage, a certificate for
+    other names: never a policy; the mail goes as the transport says and
+    the reason is logged."""
+    good, bad = mx_servers(world, scripted)
+    d = dns(records(world))
+    r = sts_relayd(start_relayd, world, d)
+    qid = r.send("a@origin.test", [f"u@{domain}.test"], simple_message())
+    r.wait_log(sent_re(f"u@{domain}.test", qid=qid, status="sent"))
+    r.wait_log(r"warning: MTA-STS: %s\.test: (%s)" % (domain, reason))
