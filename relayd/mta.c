@@ -209,6 +209,21 @@ conn_policy(const struct mta_conn *mc)
 	return mc->t->tls;
 }
 
+/* "tls_policy=NAME": the policy that decides TLS on the current host, for
+ * the reasons of deferrals it causes (DANE with its records, an enforced
+ * MTA-STS policy with its domain and id, else the transport's). */
+static void
+policy_label(const struct mta_conn *mc, char *buf, size_t len)
+{
+	if (mc->dane)
+		snprintf(buf, len, "tls_policy=%s (DANE, %zu TLSA record%s)", mc->t->tls->name,
+			 mc->ntlsa, mc->ntlsa == 1 ? "" : "s");
+	else if (mc->sts_on && mc->sts->p.mode == MTASTS_ENFORCE)
+		snprintf(buf, len, "tls_policy=mta-sts (%s, id %s)", mc->sts->domain, mc->sts->id);
+	else
+		snprintf(buf, len, "tls_policy=%s", mc->t->tls->name);
+}
+
 /* Is TLS on this connection opportunistic: may, or dane without usable
  * TLSA records (RFC 7672 2.2: as may). */
 static bool
@@ -891,7 +906,7 @@ conn_tls_up(struct mta_conn *mc)
 static void
 conn_tls_failed(struct mta_conn *mc, short what)
 {
-	char why[300], text[800];
+	char why[300], text[1200];
 
 	if (what & BEV_EVENT_TIMEOUT)
 		snprintf(why, sizeof(why), "timeout");
@@ -907,7 +922,10 @@ conn_tls_failed(struct mta_conn *mc, short what)
 		conn_start_socket(mc);
 		return;
 	}
-	snprintf(text, sizeof(text), "TLS handshake with %s failed: %s", mc->relay, why);
+	char label[400];
+	policy_label(mc, label, sizeof(label));
+	snprintf(text, sizeof(text), "TLS handshake with %s failed: %s (%s)", mc->relay, why,
+		 label);
 	conn_failed(mc, DLV_W_TLS, text);
 }
 
@@ -1202,12 +1220,23 @@ conn_settle(struct mta_conn *mc)
 {
 	if (mc->failed) {
 		mc->failed = false;
+		/* A session the TLS policy ended (TLS required, not offered or
+		 * refused): the reason names the policy. */
+		char reason[sizeof(mc->fail_reply.line) + 400];
+		snprintf(reason, sizeof(reason), "%s", mc->fail_reply.line);
+		if (mc->fail_temp && strncmp(mc->fail_reply.status, "4.7.", 4) == 0 &&
+		    strstr(mc->fail_reply.line, "TLS")) {
+			char label[400];
+			policy_label(mc, label, sizeof(label));
+			size_t l = strlen(reason);
+			snprintf(reason + l, sizeof(reason) - l, " (%s)", label);
+		}
 		struct dlv_event ev = {
 			.relay = mc->relay,
 			.tls = mc->tls_proto,
 			.reply = &mc->fail_reply,
 			.status = mc->fail_reply.status,
-			.reason = mc->fail_reply.line,
+			.reason = reason,
 			.can_detour = mc->job && !mc->job->detoured && mc->t->fallback,
 			.stale = conn_stale(mc),
 		};
@@ -1533,7 +1562,10 @@ conn_next_host(struct mta_conn *mc)
 			 "%s is not an MX host of the MTA-STS policy of %s (mode %s, id %s)", host,
 			 mc->sts->domain, mtasts_strmode(mc->sts->p.mode), mc->sts->id);
 		if (!listed && mc->sts->p.mode == MTASTS_ENFORCE) {
-			struct dlv_event ev = {.what = DLV_W_TLS, .reason = why};
+			char text[800];
+			snprintf(text, sizeof(text), "%s skipped: %s (tls_policy=mta-sts)", host,
+				 why);
+			struct dlv_event ev = {.what = DLV_W_TLS, .reason = text};
 			struct dlv_verdict v;
 			dlv_decide(&ev, &v);
 			note_failure(mc, &v.d);
@@ -1578,7 +1610,7 @@ static void
 dane_refuse(struct mta_conn *mc, const char *why)
 {
 	char text[700];
-	snprintf(text, sizeof(text), "%s %s: %s (tls_policy %s)", mc->host, "skipped", why,
+	snprintf(text, sizeof(text), "%s skipped: %s (tls_policy=%s)", mc->host, why,
 		 mc->t->tls->name);
 	struct dlv_event ev = {.what = DLV_W_TLS, .reason = text};
 	struct dlv_verdict v;

@@ -143,6 +143,7 @@ def test_dane_ee_match_and_mismatch(start_relayd, scripted, world):
     m = r.wait_log(sent_re("u@bad.dane.test", qid=qid, status="deferred"))
     assert m.group("dsn") == "4.7.5", m.group(0)
     assert "no matching DANE TLSA records" in m.group("reason"), m.group(0)
+    assert m.group("reason").endswith("(tls_policy=dane (DANE, 1 TLSA record))"), m.group(0)
     assert s["mx-bad"].messages == []
 
 
@@ -167,6 +168,7 @@ def test_usable_tlsa_never_plaintext(start_relayd, scripted, world):
     m = r.wait_log(sent_re("u@plain.dane.test", qid=qid, status="deferred"))
     assert m.group("dsn").startswith("4.7."), m.group(0)
     assert "not offered" in m.group("reason"), m.group(0)
+    assert m.group("reason").endswith("(tls_policy=dane (DANE, 1 TLSA record))"), m.group(0)
     assert s["mx-plain"].messages == []
     assert not r.find_log(r"trying once more without TLS")
 
@@ -188,7 +190,7 @@ def test_no_tlsa_is_may_under_dane_and_skipped_under_dane_only(start_relayd, scr
                             strict_relay=False))
     assert m.group("dsn") == "4.7.5", m.group(0)
     assert "no TLSA records for _%d._tcp.mx-none.dane.test" % world.port in m.group("reason")
-    assert "tls_policy dane-only" in m.group("reason"), m.group(0)
+    assert "(tls_policy=dane-only)" in m.group("reason"), m.group(0)
     qid = r2.send("a@origin.test", ["v@pkix.dane.test"], simple_message())
     m = r2.wait_log(sent_re("v@pkix.dane.test", qid=qid, status="deferred",
                             strict_relay=False))
@@ -206,7 +208,7 @@ def test_bogus_tlsa_defers(start_relayd, scripted, world):
     assert m.group("dsn") == "4.7.5", m.group(0)
     assert "mx-bogus.dane.test skipped: TLSA lookup of _%d._tcp.mx-bogus.dane.test failed: " \
         "SERVFAIL" % world.port in m.group("reason"), m.group(0)
-    assert "tls_policy dane" in m.group("reason"), m.group(0)
+    assert m.group("reason").endswith("(tls_policy=dane)"), m.group(0)
     assert s["mx-bogus"].connections == 0
 
 

@@ -172,14 +172,16 @@ def test_enforce_skips_unlisted_mx_and_bad_certificates(start_relayd, scripted, 
     qid = r.send("a@origin.test", ["u@nomatch.test"], simple_message())
     m = r.wait_log(sent_re("u@nomatch.test", qid=qid, status="deferred", strict_relay=False))
     assert m.group("dsn") == "4.7.5", m.group(0)
-    assert ("mx.sts.test is not an MX host of the MTA-STS policy of nomatch.test "
-            "(mode enforce, id 1)") in m.group("reason"), m.group(0)
+    assert m.group("reason") == (
+        "mx.sts.test skipped: mx.sts.test is not an MX host of the MTA-STS policy of "
+        "nomatch.test (mode enforce, id 1) (tls_policy=mta-sts)"), m.group(0)
     assert good.connections == 0
 
     qid = r.send("a@origin.test", ["u@badcert.test"], simple_message())
     m = r.wait_log(sent_re("u@badcert.test", qid=qid, status="deferred"))
     assert m.group("dsn") == "4.7.5", m.group(0)
     assert "certificate verify failed" in m.group("reason"), m.group(0)
+    assert m.group("reason").endswith("(tls_policy=mta-sts (badcert.test, id 1))"), m.group(0)
     assert bad.messages == []
     assert not r.find_log(r"trying once more without TLS")
 

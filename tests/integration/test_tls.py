@@ -66,6 +66,7 @@ def test_encrypt_without_starttls_is_never_plaintext(start_relayd, scripted):
     m = r.wait_log(sent_re("u@dest.test", qid=qid, status="deferred"))
     assert m.group("dsn").startswith("4.7."), m.group(0)
     assert "not offered" in m.group("reason")
+    assert m.group("reason").endswith("(tls_policy=encrypt)"), m.group(0)
     time.sleep(0.5)
     assert srv.messages == []
     assert not [e for e in srv.events if e.kind == "mail"], "MAIL was sent in plaintext"
