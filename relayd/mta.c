@@ -117,12 +117,15 @@ struct mta_conn {
 	bool dane;
 	struct tls_tlsa tlsa[32];
 	size_t ntlsa;
-	/* MTA-STS (MX delivery, mta_sts): the domain's policy, once known;
-	 * STS_ON: it applies to the current host (enforce: a verified TLS;
-	 * testing: the outcome logged). */
-	bool sts_known, sts_on;
-	struct sts_policy *sts;
-	struct sts_query *stsq;
+	/* MTA-STS (MX delivery, mta_sts): the policies of every recipient
+	 * domain this connection serves (a site's connection serves several),
+	 * looked up before the first host is chosen and before a job of a new
+	 * domain reuses it. STS_ENFORCE: some policy is enforced on the
+	 * current host (a verified TLS); STS_TESTING: some is in testing;
+	 * STS_TLS_OK: its TLS was verified as an enforced policy demands. */
+	struct sts_entry **stse;
+	size_t nstse, sts_pending;
+	bool sts_known, sts_enforce, sts_testing, sts_tls_ok, reuse_wait;
 	struct mta_conn *next_idle;
 	struct mta_conn *next, *prev; /* all connections */
 };
@@ -135,7 +138,17 @@ static size_t m_nconns;
 
 static void conn_next_host(struct mta_conn *mc);
 static void conn_resolve(struct mta_conn *mc, bool literal);
-static void sts_done(void *arg, struct sts_policy *p, const char *why);
+struct sts_entry {
+	struct mta_conn *mc;
+	char domain[256];
+	struct sts_policy *p; /* NULL: none (or not known yet) */
+	struct sts_query *q;
+};
+static void sts_entry_done(void *arg, struct sts_policy *p, const char *why);
+static void conn_reuse(struct mta_conn *mc, struct job *j);
+static bool sts_collect(struct mta_conn *mc, const struct job *j);
+static void conn_new(struct dest *d, struct job *j);
+static void start_job(struct mta_conn *mc);
 static void dane_refuse(struct mta_conn *mc, const char *why);
 static void tlsa_done(void *arg, const struct dns_tlsa_answer *a);
 static void conn_flush(struct mta_conn *mc);
@@ -202,9 +215,9 @@ dane_policy(const struct conf_transport *t)
 static const struct conf_tls_policy *
 conn_policy(const struct mta_conn *mc)
 {
-	if (mc->sts_on && !mc->dane && mc->sts->p.mode == MTASTS_ENFORCE)
+	if (mc->sts_enforce && !mc->dane)
 		return sts_tls_policy(true);
-	if (mc->sts_on && !mc->dane && mc->t->tls->level == TLS_LEVEL_MAY)
+	if (mc->sts_testing && !mc->dane && mc->t->tls->level == TLS_LEVEL_MAY)
 		return sts_tls_policy(false); /* testing: may, and the CAs to tell */
 	return mc->t->tls;
 }
@@ -218,9 +231,14 @@ policy_label(const struct mta_conn *mc, char *buf, size_t len)
 	if (mc->dane)
 		snprintf(buf, len, "tls_policy=%s (DANE, %zu TLSA record%s)", mc->t->tls->name,
 			 mc->ntlsa, mc->ntlsa == 1 ? "" : "s");
-	else if (mc->sts_on && mc->sts->p.mode == MTASTS_ENFORCE)
-		snprintf(buf, len, "tls_policy=mta-sts (%s, id %s)", mc->sts->domain, mc->sts->id);
-	else
+	else if (mc->sts_enforce) {
+		const struct sts_policy *p = NULL;
+		for (size_t i = 0; i < mc->nstse && !p; i++)
+			if (mc->stse[i]->p && mc->stse[i]->p->p.mode == MTASTS_ENFORCE)
+				p = mc->stse[i]->p;
+		snprintf(buf, len, "tls_policy=mta-sts (%s, id %s)", p ? p->domain : "?",
+			 p ? p->id : "?");
+	} else
 		snprintf(buf, len, "tls_policy=%s", mc->t->tls->name);
 }
 
@@ -887,12 +905,17 @@ conn_tls_up(struct mta_conn *mc)
 	stats_count(STAT_TLS_OUT, mc->t->name, 1);
 	log_smtp(LOG_DEBUG, "%s: TLS with %s: %s, cipher %s, %s", mc->t->name, mc->relay,
 		 info.protocol, info.cipher, info.verify);
-	if (mc->sts_on && !mc->dane && mc->sts->p.mode == MTASTS_TESTING && !info.verified)
-		log_smtp(LOG_INFO,
-			 "%s: MTA-STS testing: %s would fail the policy of %s (id %s): %s; "
-			 "delivered as tls_policy %s says",
-			 mc->t->name, mc->relay, mc->sts->domain, mc->sts->id, info.verify,
-			 mc->t->tls->name);
+	if (mc->sts_enforce && !mc->dane)
+		mc->sts_tls_ok = true; /* the handshake verified, or it failed */
+	for (size_t i = 0; i < mc->nstse && !mc->dane && !info.verified; i++) {
+		const struct sts_policy *p = mc->stse[i]->p;
+		if (p && p->p.mode == MTASTS_TESTING)
+			log_smtp(LOG_INFO,
+				 "%s: MTA-STS testing: %s would fail the policy of %s (id %s): %s; "
+				 "delivered as tls_policy %s says",
+				 mc->t->name, mc->relay, p->domain, p->id, info.verify,
+				 mc->t->tls->name);
+	}
 	evtimer_del(mc->deadline);
 	if (!mc->cl) {
 		conn_new_client(mc); /* SMTPS: the greeting comes now */
@@ -1117,7 +1140,8 @@ hook_ready(void *arg)
 	struct dest *d = mc->d;
 
 	if (mc->job && !mc->job_started) {
-		start_job(mc);
+		if (!mc->reuse_wait) /* else the policies of its domains come first */
+			start_job(mc);
 		return;
 	}
 	if (mc->job)
@@ -1127,8 +1151,7 @@ hook_ready(void *arg)
 		 * let dest_pump() hand the job over when it may go. */
 		if (d->head && d->paused_until <= mono() && d->down_until <= time(NULL) &&
 		    dest_token(d)) {
-			mc->job = dest_take(d);
-			start_job(mc);
+			conn_reuse(mc, dest_take(d));
 			return;
 		}
 		mc->idle = true;
@@ -1534,10 +1557,11 @@ conn_next_host(struct mta_conn *mc)
 			mc->mx_known = true;
 		}
 		if (t->mta_sts && !mc->sts_known && !mc->mx_known) {
-			/* The domain's MTA-STS policy first: it decides which MX
-			 * hosts may be used, and how. */
-			mc->stsq = sts_get(mc->domain, sts_done, mc);
-			return;
+			/* The recipient domains' MTA-STS policies first: they
+			 * decide which MX hosts may be used, and how. */
+			mc->sts_known = true;
+			if (sts_collect(mc, mc->job))
+				return;
 		}
 		if (!mc->mx_known) {
 			mc->dq = dns_mx(mc->domain, mx_done, mc);
@@ -1554,14 +1578,17 @@ conn_next_host(struct mta_conn *mc)
 	snprintf(mc->host, sizeof(mc->host), "%s", host);
 	mc->port = port;
 	dane_clear(mc);
-	mc->sts_on = false;
-	if (t->nrelay == 0 && mc->sts && mc->sts->p.mode != MTASTS_NONE) {
-		bool listed = mtasts_policy_allows(&mc->sts->p, host);
+	mc->sts_enforce = mc->sts_testing = mc->sts_tls_ok = false;
+	for (size_t i = 0; t->nrelay == 0 && i < mc->nstse; i++) {
+		const struct sts_policy *p = mc->stse[i]->p;
+		if (!p || p->p.mode == MTASTS_NONE)
+			continue;
+		bool listed = mtasts_policy_allows(&p->p, host);
 		char why[700];
 		snprintf(why, sizeof(why),
 			 "%s is not an MX host of the MTA-STS policy of %s (mode %s, id %s)", host,
-			 mc->sts->domain, mtasts_strmode(mc->sts->p.mode), mc->sts->id);
-		if (!listed && mc->sts->p.mode == MTASTS_ENFORCE) {
+			 p->domain, mtasts_strmode(p->p.mode), p->id);
+		if (!listed && p->p.mode == MTASTS_ENFORCE) {
 			char text[800];
 			snprintf(text, sizeof(text), "%s skipped: %s (tls_policy=mta-sts)", host,
 				 why);
@@ -1575,7 +1602,10 @@ conn_next_host(struct mta_conn *mc)
 		if (!listed)
 			log_smtp(LOG_INFO, "%s: MTA-STS testing: %s; it is used all the same",
 				 t->name, why);
-		mc->sts_on = listed;
+		else if (p->p.mode == MTASTS_ENFORCE)
+			mc->sts_enforce = true;
+		else
+			mc->sts_testing = true;
 	}
 	if (dane_policy(t) && !literal) {
 		/* The TLSA records first: they decide how TLS goes. */
@@ -1589,20 +1619,107 @@ conn_next_host(struct mta_conn *mc)
 	conn_resolve(mc, literal);
 }
 
-/* The recipient domain's MTA-STS policy is known (P, or NULL: none). */
-static void
-sts_done(void *arg, struct sts_policy *p, const char *why)
+/* Look up the MTA-STS policy of every recipient domain of J this
+ * connection does not know yet; true when some lookup runs (the last
+ * answer goes on: sts_entry_done()). */
+static bool
+sts_collect(struct mta_conn *mc, const struct job *j)
 {
-	struct mta_conn *mc = arg;
+	for (size_t r = 0; j && r < j->nrcpt; r++) {
+		const char *dom = cmd_domain(j->rcpt[r]);
+		bool known = !*dom || cmd_literal_addr(dom, NULL, 0) == 0;
+		for (size_t i = 0; i < mc->nstse && !known; i++)
+			known = strcasecmp(mc->stse[i]->domain, dom) == 0;
+		if (known)
+			continue;
+		struct sts_entry **a = reallocarray(mc->stse, mc->nstse + 1, sizeof(*a));
+		struct sts_entry *e = calloc(1, sizeof(*e));
+		if (!a || !e)
+			fatal("out of memory");
+		mc->stse = a;
+		mc->stse[mc->nstse++] = e;
+		e->mc = mc;
+		snprintf(e->domain, sizeof(e->domain), "%s", dom);
+		mc->sts_pending++;
+		e->q = sts_get(dom, sts_entry_done, e);
+	}
+	return mc->sts_pending > 0;
+}
 
-	mc->stsq = NULL;
-	mc->sts_known = true;
-	sts_unref(mc->sts);
-	mc->sts = p;
+/* Could the current connection carry mail under every policy known (a
+ * job of new domains wants to reuse it): each enforced one lists the host
+ * and the TLS was verified (or DANE authenticated it). */
+static bool
+sts_reuse_ok(const struct mta_conn *mc)
+{
+	for (size_t i = 0; i < mc->nstse; i++) {
+		const struct sts_policy *p = mc->stse[i]->p;
+		if (!p || p->p.mode != MTASTS_ENFORCE)
+			continue;
+		if (!mtasts_policy_allows(&p->p, mc->host) ||
+		    !((mc->dane && mc->tls_on) || mc->sts_tls_ok))
+			return false;
+	}
+	return true;
+}
+
+static void
+sts_entry_done(void *arg, struct sts_policy *p, const char *why)
+{
+	struct sts_entry *e = arg;
+	struct mta_conn *mc = e->mc;
+
+	e->q = NULL;
+	e->p = p;
 	if (p && p->p.mode != MTASTS_NONE)
-		log_smtp(LOG_DEBUG, "%s: %s: MTA-STS policy id %s, mode %s", mc->t->name,
-			 mc->domain, p->id, mtasts_strmode(p->p.mode));
-	conn_next_host(mc);
+		log_smtp(LOG_DEBUG, "%s: %s: MTA-STS policy id %s, mode %s", mc->t->name, e->domain,
+			 p->id, mtasts_strmode(p->p.mode));
+	if (--mc->sts_pending > 0)
+		return;
+	if (!mc->reuse_wait) {
+		conn_next_host(mc); /* the first host is chosen now */
+		return;
+	}
+	mc->reuse_wait = false;
+	if (!mc->cl || mc->cl->state != CL_READY || mc->quitting) {
+		/* It reconnected meanwhile: the job takes a new connection,
+		 * whose host is chosen under every policy. */
+		struct job *j = mc->job;
+		mc->job = NULL;
+		conn_new(mc->d, j);
+		return;
+	}
+	if (sts_reuse_ok(mc)) {
+		start_job(mc);
+		conn_flush(mc);
+		return;
+	}
+	/* A policy of a new domain needs a host or a TLS this connection has
+	 * not: the job takes a connection of its own, this one leaves. */
+	struct job *j = mc->job;
+	struct dest *d = mc->d;
+	mc->job = NULL;
+	log_smtp(LOG_DEBUG, "%s: %s: not reused: an MTA-STS policy of the next job needs more",
+		 mc->t->name, mc->relay);
+	mc->quitting = true;
+	client_quit(mc->cl);
+	conn_flush(mc);
+	struct timeval tv = {MTA_QUIT_SECONDS, 0};
+	evtimer_add(mc->timer, &tv);
+	conn_new(d, j);
+}
+
+/* Hand job J to the idle or just finished connection MC: at once, or once
+ * the MTA-STS policies of its new recipient domains allow it. */
+static void
+conn_reuse(struct mta_conn *mc, struct job *j)
+{
+	mc->job = j;
+	if (mc->t->mta_sts && mc->t->nrelay == 0 && sts_collect(mc, j)) {
+		mc->reuse_wait = true;
+		return;
+	}
+	start_job(mc);
 }
 
 /* This host cannot be used under dane-only: WHY, and on to the next. */
@@ -1767,8 +1884,12 @@ conn_free(struct mta_conn *mc)
 	}
 	dns_cancel(mc->dq);
 	dane_clear(mc);
-	sts_cancel(mc->stsq);
-	sts_unref(mc->sts);
+	for (size_t i = 0; i < mc->nstse; i++) {
+		sts_cancel(mc->stse[i]->q);
+		sts_unref(mc->stse[i]->p);
+		free(mc->stse[i]);
+	}
+	free(mc->stse);
 	conn_drop_socket(mc);
 	if (mc->timer)
 		event_free(mc->timer);
@@ -1888,8 +2009,7 @@ dest_pump(struct dest *d)
 			d->idle = mc->next_idle;
 			mc->idle = false;
 			evtimer_del(mc->timer);
-			mc->job = dest_take(d);
-			start_job(mc);
+			conn_reuse(mc, dest_take(d));
 			conn_flush(mc);
 			continue;
 		}

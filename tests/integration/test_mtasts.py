@@ -278,3 +278,34 @@ def test_hostile_policy_hosts_give_no_policy(start_relayd, scripted, world, dns,
     qid = r.send("a@origin.test", [f"u@{domain}.test"], simple_message())
     r.wait_log(sent_re(f"u@{domain}.test", qid=qid, status="sent"))
     r.wait_log(r"warning: MTA-STS: %s\.test: (%s)" % (domain, reason))
+
+
+def test_site_connection_reused_only_under_every_policy(start_relayd, scripted, world, dns):
+    """destination_by = "mx": domains behind one MX host set share
+    connections and transactions; a connection opened for a domain without
+    a policy (TLS unverified) is not reused for a domain whose policy is
+    enforced; one verified under it is."""
+    good, bad = mx_servers(world, scripted)
+    d = dns(records(world))
+    r = start_relayd(transports={"mx": transport(port=world.port, tls="may",
+                                                 destination_by="mx")},
+                     routes={"*": "mx"}, dns_port=d.port,
+                     extra=f'tls_ca_file = "{world.ca.ca_path}"\n')
+    q = r.send("a@origin.test", ["u@none.test"], simple_message("1"))
+    r.wait_log(sent_re("u@none.test", qid=q, status="sent"))
+    assert good.connections == 1
+    q = r.send("a@origin.test", ["v@enf.test"], simple_message("2"))
+    r.wait_log(sent_re("v@enf.test", qid=q, status="sent"))
+    assert good.connections == 2, "an unverified connection carried mail for an enforced policy"
+    # The verified connection serves both domains from now on.
+    for rc in ("w@enf.test", "x@none.test"):
+        q = r.send("a@origin.test", [rc], simple_message(rc))
+        r.wait_log(sent_re(rc, qid=q, status="sent"))
+    assert good.connections == 2, good.connections
+    # A domain of the site whose enforced policy does not list the host:
+    # its recipient never goes there, the other one does.
+    q = r.send("a@origin.test", ["y@none.test", "z@nomatch.test"], simple_message("3"))
+    r.wait_log(sent_re("y@none.test", qid=q, status="sent"))
+    m = r.wait_log(sent_re("z@nomatch.test", qid=q, status="deferred", strict_relay=False))
+    assert "not an MX host of the MTA-STS policy of nomatch.test" in m.group("reason")
+    assert not [x for x in good.messages if "z@nomatch.test" in x.rcpt_tos]
