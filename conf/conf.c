@@ -437,6 +437,9 @@ static cfg_opt_t conf_queue_opts[] = {
 	AT, VL("retry", "{\"1m\", \"5m\", \"15m\", \"30m\", \"1h\", \"2h\", \"4h\"}"),
 	V("max_lifetime"), V("delay_warning"), CFG_END()};
 
+static cfg_opt_t conf_tls_report_opts[] = {AT, V("organization"), V("contact"), V("interval"),
+					   CFG_END()};
+
 static cfg_opt_t conf_opts[] = {
 	V("hostname"), V("spool"), V("control_socket"), V("user"), V("postmaster"),
 	VL("dns_servers", NULL), V("metrics_listen"),
@@ -448,8 +451,9 @@ static cfg_opt_t conf_opts[] = {
 	CFG_SEC("transport", conf_transport_opts, CFGF_MULTI | CFGF_TITLE),
 	CFG_SEC("route", conf_route_opts, CFGF_MULTI | CFGF_TITLE),
 	/* MULTI so a second queue section is seen (and refused), not merged. */
-	CFG_SEC("queue", conf_queue_opts, CFGF_MULTI), CFG_FUNC("include", conf_include_cb),
-	CFG_END()};
+	CFG_SEC("queue", conf_queue_opts, CFGF_MULTI),
+	CFG_SEC("tls_report", conf_tls_report_opts, CFGF_MULTI),
+	CFG_FUNC("include", conf_include_cb), CFG_END()};
 
 /* Is NAME a key of the section options OPTS. */
 static bool
@@ -1803,6 +1807,37 @@ conf_build_routes(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	}
 }
 
+/* The tls_report section (TLS-RPT), if there is one. */
+static void
+conf_build_tls_report(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
+{
+	unsigned n = cfg_size(cfg, "tls_report");
+
+	if (n == 0)
+		return;
+	cfg_t *sec = cfg_getnsec(cfg, "tls_report", n - 1);
+	if (n > 1)
+		conf_error(x, conf_at(sec), "tls_report: more than one section; keep one");
+	struct conf_tls_report *r = calloc(1, sizeof(*r));
+	if (!r) {
+		x->oom = true;
+		return;
+	}
+	c->tls_report = r;
+	r->organization = conf_str(x, sec, "organization", NULL);
+	r->contact = conf_str(x, sec, "contact", NULL);
+	if ((!r->organization || !*r->organization) && !x->partial)
+		conf_error(x, conf_at(sec),
+			   "tls_report: organization is required (the name the reports are from, "
+			   "e.g. organization = \"Example Org\")");
+	if ((!r->contact || !*r->contact) && !x->partial)
+		conf_error(x, conf_at(sec),
+			   "tls_report: contact is required (an address for questions about the "
+			   "reports, e.g. contact = \"postmaster@example.org\")");
+	r->interval = 86400;
+	conf_duration(x, sec, "interval", 60, &r->interval);
+}
+
 /* The queue section, or the defaults without one. */
 static void
 conf_build_queue(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
@@ -1996,6 +2031,7 @@ conf_load(const char *file, void (*err)(void *arg, const char *msg), void *arg)
 	conf_build_transports(&ctx, cfg, c);
 	conf_build_routes(&ctx, cfg, c);
 	conf_build_queue(&ctx, cfg, c);
+	conf_build_tls_report(&ctx, cfg, c);
 	conf_note_all(&ctx, cfg, c);
 
 done:
@@ -2060,6 +2096,11 @@ conf_free(struct conf *c)
 	free(c->metrics_listen);
 	free(c->dnssec_probe);
 	free(c->tls_ca_file);
+	if (c->tls_report) {
+		free(c->tls_report->organization);
+		free(c->tls_report->contact);
+		free(c->tls_report);
+	}
 	for (i = 0; c->listen != NULL && i < c->nlisten; i++) {
 		struct conf_listen *l = &c->listen[i];
 

@@ -193,6 +193,11 @@ struct conf {
 	/* CAs for MTA-STS policy fetches and MX certificates under an
 	 * enforced policy; NULL: the system bundle. */
 	char *tls_ca_file;
+	/* TLS-RPT (RFC 8460): the tls_report section, or NULL. */
+	struct conf_tls_report {
+		char *organization, *contact;
+		unsigned interval; /* seconds of a reporting interval */
+	} * tls_report;
 	char **check_senders; /* sender domains whose SPF is checked; NULL/0: skipped */
 	size_t ncheck_senders;
 

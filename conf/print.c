@@ -362,5 +362,12 @@ print_conf(FILE *fp, const struct conf *c)
 		fputs(" }\n", fp);
 	}
 	print_queue(fp, &c->queue);
+	if (c->tls_report) {
+		fputs("\ntls_report {\n", fp);
+		print_key(fp, IND, "organization", c->tls_report->organization, NULL);
+		print_key(fp, IND, "contact", c->tls_report->contact, NULL);
+		print_key_duration(fp, IND, "interval", c->tls_report->interval);
+		fputs("}\n", fp);
+	}
 	return ferror(fp) ? -1 : 0;
 }

@@ -69,6 +69,7 @@
 #include "relayd/site.h"
 #include "relayd/stats.h"
 #include "relayd/sts.h"
+#include "relayd/tlsreport.h"
 #include "relayd/warmup.h"
 #include "smtp/classify.h"
 #include "smtp/cmd.h"
@@ -1165,6 +1166,24 @@ cmd_check(struct ctl_conn *cc, int argc, char **argv)
 	check_answer(cc);
 }
 
+/* tls-report [--json]: the TLS-RPT counts of the current interval. */
+static void
+cmd_tls_report(struct ctl_conn *cc, int argc, char **argv)
+{
+	if (argc && strcmp(argv[0], "--json") != 0) {
+		reply_error(cc, "tls-report: unknown option %.64s (--json)", argv[0]);
+		return;
+	}
+	if (!tlsreport_on()) {
+		reply_error(cc, "no tls_report section in the configuration: nothing is counted");
+		return;
+	}
+	struct evbuffer *out = bufferevent_get_output(cc->bev);
+	evbuffer_add(out, "ok\n", 3);
+	tlsreport_write(out, argc > 0);
+	conn_finish(cc);
+}
+
 static const struct ctl_cmd commands[] = {
 	{"queue", 0, 2, false, cmd_queue},
 	{"flush", 0, 1, false, cmd_flush},
@@ -1178,6 +1197,7 @@ static const struct ctl_cmd commands[] = {
 	{"reload", 0, 0, false, cmd_reload},
 	{"destinations", 0, 1, false, cmd_destinations},
 	{"check", 0, 3, false, cmd_check},
+	{"tls-report", 0, 1, false, cmd_tls_report},
 };
 
 /* Run the request LINE: "VERB" and its words, separated by spaces. */

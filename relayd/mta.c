@@ -55,6 +55,7 @@
 #include "relayd/relayd.h"
 #include "relayd/site.h"
 #include "relayd/sts.h"
+#include "relayd/tlsreport.h"
 #include "relayd/warmup.h"
 #include "smtp/classify.h"
 #include "smtp/cmd.h"
@@ -240,6 +241,37 @@ policy_label(const struct mta_conn *mc, char *buf, size_t len)
 			 p ? p->id : "?");
 	} else
 		snprintf(buf, len, "tls_policy=%s", mc->t->tls->name);
+}
+
+/* TLS-RPT: a session under the policies of this connection's domains
+ * went well (OK: it verified as each demands) or failed (WHY). */
+static void
+report_tls(const struct mta_conn *mc, bool ok, const char *why)
+{
+	if (!tlsreport_on())
+		return;
+	if (mc->dane) {
+		tlsreport_tlsa(mc->domain, mc->tlsa, mc->ntlsa);
+		if (ok)
+			tlsreport_success(mc->domain, TLSRPT_TLSA);
+		else
+			tlsreport_failure(mc->domain, TLSRPT_TLSA,
+					  strstr(why, "not offered") ? TLSRPT_STARTTLS_NOT_SUPPORTED
+								     : TLSRPT_VALIDATION_FAILURE,
+					  mc->host, mc->ip);
+		return;
+	}
+	for (size_t i = 0; i < mc->nstse; i++) {
+		const struct sts_policy *p = mc->stse[i]->p;
+		if (!p || p->p.mode == MTASTS_NONE || !mtasts_policy_allows(&p->p, mc->host))
+			continue;
+		tlsreport_sts(p);
+		if (ok)
+			tlsreport_success(p->domain, TLSRPT_STS);
+		else
+			tlsreport_failure(p->domain, TLSRPT_STS, tlsreport_classify(why), mc->host,
+					  mc->ip);
+	}
 }
 
 /* Is TLS on this connection opportunistic: may, or dane without usable
@@ -907,6 +939,7 @@ conn_tls_up(struct mta_conn *mc)
 		 info.protocol, info.cipher, info.verify);
 	if (mc->sts_enforce && !mc->dane)
 		mc->sts_tls_ok = true; /* the handshake verified, or it failed */
+	report_tls(mc, info.verified, info.verify);
 	for (size_t i = 0; i < mc->nstse && !mc->dane && !info.verified; i++) {
 		const struct sts_policy *p = mc->stse[i]->p;
 		if (p && p->p.mode == MTASTS_TESTING)
@@ -947,6 +980,7 @@ conn_tls_failed(struct mta_conn *mc, short what)
 	}
 	char label[400];
 	policy_label(mc, label, sizeof(label));
+	report_tls(mc, false, why);
 	snprintf(text, sizeof(text), "TLS handshake with %s failed: %s (%s)", mc->relay, why,
 		 label);
 	conn_failed(mc, DLV_W_TLS, text);
@@ -1251,6 +1285,7 @@ conn_settle(struct mta_conn *mc)
 		    strstr(mc->fail_reply.line, "TLS")) {
 			char label[400];
 			policy_label(mc, label, sizeof(label));
+			report_tls(mc, false, mc->fail_reply.line);
 			size_t l = strlen(reason);
 			snprintf(reason + l, sizeof(reason) - l, " (%s)", label);
 		}
@@ -1592,6 +1627,9 @@ conn_next_host(struct mta_conn *mc)
 			char text[800];
 			snprintf(text, sizeof(text), "%s skipped: %s (tls_policy=mta-sts)", host,
 				 why);
+			tlsreport_sts(p);
+			tlsreport_failure(p->domain, TLSRPT_STS, TLSRPT_VALIDATION_FAILURE, host,
+					  NULL);
 			struct dlv_event ev = {.what = DLV_W_TLS, .reason = text};
 			struct dlv_verdict v;
 			dlv_decide(&ev, &v);
@@ -1748,6 +1786,7 @@ tlsa_done(void *arg, const struct dns_tlsa_answer *a)
 		/* A lookup that fails may hide records: never plaintext. */
 		snprintf(why, sizeof(why), "TLSA lookup of _%d._tcp.%s failed: %s", mc->port,
 			 mc->host, a->why ? a->why : "temporary DNS failure");
+		tlsreport_failure(mc->domain, TLSRPT_TLSA, TLSRPT_DNSSEC_INVALID, mc->host, NULL);
 		dane_refuse(mc, why);
 		return;
 	}
@@ -1780,6 +1819,7 @@ tlsa_done(void *arg, const struct dns_tlsa_answer *a)
 		else
 			snprintf(why, sizeof(why), "no TLSA records for _%d._tcp.%s", mc->port,
 				 mc->host);
+		tlsreport_failure(mc->domain, TLSRPT_TLSA, TLSRPT_DANE_REQUIRED, mc->host, NULL);
 		dane_refuse(mc, why);
 		return;
 	}

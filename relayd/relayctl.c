@@ -49,9 +49,11 @@ static const struct {
 	int min, max;
 	int ids; /* 1: QID... or ALL; 2: @DOMAIN as well */
 } commands[] = {
-	{"queue", 0, 0, 0}, {"show", 1, 1, 0},	   {"flush", 0, 1, 0},	      {"delete", 1, -1, 1},
-	{"hold", 1, -1, 2}, {"release", 1, -1, 2}, {"route", 1, 1, 0},	      {"resume", 1, 2, 0},
-	{"stats", 0, 0, 0}, {"reload", 0, 0, 0},   {"destinations", 0, 0, 0}, {"check", 0, 1, 0},
+	{"queue", 0, 0, 0},	 {"show", 1, 1, 0},	    {"flush", 0, 1, 0},
+	{"delete", 1, -1, 1},	 {"hold", 1, -1, 2},	    {"release", 1, -1, 2},
+	{"route", 1, 1, 0},	 {"resume", 1, 2, 0},	    {"stats", 0, 0, 0},
+	{"reload", 0, 0, 0},	 {"destinations", 0, 0, 0}, {"check", 0, 1, 0},
+	{"tls-report", 0, 0, 0},
 };
 
 static void
@@ -62,7 +64,8 @@ usage(FILE *f, int status)
 		   "          delete QID... | ALL, hold QID... | ALL | @DOMAIN,\n"
 		   "          release QID... | ALL | @DOMAIN, route ADDRESS,\n"
 		   "          resume TRANSPORT [DESTINATION], destinations [--json],\n"
-		   "          stats, reload, check [--now] [--json] [TRANSPORT]\n"
+		   "          stats, reload, check [--now] [--json] [TRANSPORT],\n"
+		   "          tls-report [--json]\n"
 		   "options may stand before or after the command\n");
 	exit(status);
 }
@@ -290,7 +293,9 @@ main(int argc, char **argv)
 		usage(stderr, 2);
 	bool check = strcmp(argv[0], "check") == 0;
 	if (opt && strcmp(argv[0], "queue") != 0 &&
-	    !((strcmp(argv[0], "destinations") == 0 || check) && strcmp(opt, "--json") == 0))
+	    !((strcmp(argv[0], "destinations") == 0 || check ||
+	       strcmp(argv[0], "tls-report") == 0) &&
+	      strcmp(opt, "--json") == 0))
 		usage(stderr, 2); /* --json and --summary are queue's; --json destinations' too */
 	if (now && !check)
 		usage(stderr, 2); /* --now is check's */

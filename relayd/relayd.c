@@ -67,6 +67,7 @@
 #include "relayd/selfcheck.h"
 #include "relayd/session.h"
 #include "relayd/sts.h"
+#include "relayd/tlsreport.h"
 #include "relayd/worker.h"
 
 #define WORKER_THREADS 4
@@ -148,6 +149,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	queue_shutdown();
 	mta_shutdown();
 	sts_shutdown();
+	tlsreport_shutdown();
 	stop_timer = evtimer_new(base, stop_check, NULL);
 	stop_check(-1, 0, NULL);
 }
@@ -258,6 +260,7 @@ relayd_reload(char **errors)
 	relayd_conf = c;
 	session_reload(c);
 	selfcheck_reload();
+	tlsreport_reload(c);
 	mta_dnssec_probe(c);
 	log_info("configuration reloaded from %s", conf_file);
 	return 0;
@@ -504,6 +507,7 @@ main(int argc, char **argv)
 	privs_drop();
 	selfcheck_init(base);
 	sts_init(base, c);
+	tlsreport_init(base, c);
 	mta_dnssec_probe(c);
 
 	struct event *ev_term = evsignal_new(base, SIGTERM, on_stop, NULL);

@@ -28,6 +28,7 @@
 #include "relayd/relayd.h"
 #include "relayd/sts.h"
 #include "relayd/sts_cache.h"
+#include "relayd/tlsreport.h"
 #include "relayd/worker.h"
 #include "tls/tls.h"
 
@@ -179,6 +180,14 @@ fetch_end_cb(evutil_socket_t fd, short what, void *arg)
 	if (d->why[0]) {
 		snprintf(d->failed_id, sizeof(d->failed_id), "%s", d->id);
 		d->failed_at = time(NULL);
+		/* TLS-RPT: the certificate of the policy host, a policy that
+		 * does not parse, or any other failure to fetch it. */
+		tlsreport_failure(d->name, TLSRPT_STS,
+				  strstr(d->why, "certificate") ? TLSRPT_STS_WEBPKI_INVALID
+				  : strstr(d->why, "does not parse")
+					  ? TLSRPT_STS_POLICY_INVALID
+					  : TLSRPT_STS_POLICY_FETCH_ERROR,
+				  NULL, NULL);
 	}
 	if (d->why[0])
 		log_warn("MTA-STS: %s: %s%s", d->name, d->why,

@@ -309,3 +309,53 @@ def test_site_connection_reused_only_under_every_policy(start_relayd, scripted, 
     m = r.wait_log(sent_re("z@nomatch.test", qid=q, status="deferred", strict_relay=False))
     assert "not an MX host of the MTA-STS policy of nomatch.test" in m.group("reason")
     assert not [x for x in good.messages if "z@nomatch.test" in x.rcpt_tos]
+
+
+def test_tls_report_counts(start_relayd, scripted, world, dns):
+    """With a tls_report section relayd counts, per policy domain, the TLS
+    sessions its MTA-STS policy applied to and the failures with their
+    RFC 8460 result types; relayctl tls-report shows them; they survive a
+    restart."""
+    import json
+    good, bad = mx_servers(world, scripted)
+    d = dns(records(world))
+    r = start_relayd(transports={"mx": transport(port=world.port, tls="may")},
+                     routes={"*": "mx"}, dns_port=d.port,
+                     extra=f'tls_ca_file = "{world.ca.ca_path}"\n'
+                           'tls_report {\n\torganization = "Test Org"\n'
+                           '\tcontact = "postmaster@relay.test"\n}\n')
+    for rc, st in (("a@enf.test", "sent"), ("b@enf.test", "sent"),
+                   ("c@badcert.test", "deferred"), ("d@nomatch.test", "deferred"),
+                   ("e@notfound.test", "sent")):
+        q = r.send("a@origin.test", [rc], simple_message(rc))
+        r.wait_log(sent_re(rc, qid=q, status=st, strict_relay=False))
+    p = r.ctl("tls-report", "--json")
+    assert p.returncode == 0, p.stderr
+    rep = {(e["domain"], e["policy_type"]): e for e in json.loads(p.stdout)}
+    enf = rep[("enf.test", "sts")]
+    # Sessions, not messages: the second message reused the connection.
+    assert enf["successful"] == 1 and enf["failed"] == 0 and enf["failures"] == [], enf
+    bc = rep[("badcert.test", "sts")]
+    assert bc["successful"] == 0 and bc["failed"] >= 1, bc
+    assert {f["result_type"] for f in bc["failures"]} == {"certificate-not-trusted"}, bc
+    assert bc["failures"][0]["receiving_mx_hostname"] == "mx-bad.sts.test", bc
+    nm = rep[("nomatch.test", "sts")]
+    assert [f["result_type"] for f in nm["failures"]] == ["validation-failure"], nm
+    nf = rep[("notfound.test", "sts")]
+    assert [f["result_type"] for f in nf["failures"]] == ["sts-policy-fetch-error"], nf
+    assert ("none.test", "sts") not in rep
+    text = r.ctl("tls-report").stdout
+    assert "enf.test (sts): 1 successful, 0 failed" in text, text
+
+    r.stop()
+    r.start()
+    rep2 = {(e["domain"], e["policy_type"]): e
+            for e in json.loads(r.ctl("tls-report", "--json").stdout)}
+    assert rep2[("enf.test", "sts")]["successful"] == 1, rep2
+    # (retries of the deferred ones may have added failures meanwhile)
+    assert rep2[("badcert.test", "sts")]["failed"] >= bc["failed"], rep2
+
+    # Without a tls_report section nothing is counted, and relayctl says so.
+    r3 = sts_relayd(start_relayd, world, d)
+    p = r3.ctl("tls-report")
+    assert p.returncode == 1 and "no tls_report section" in p.stderr, p
