@@ -11,7 +11,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-PKGS    := libevent libevent_openssl openssl libconfuse libcares
+PKGS    := libevent libevent_openssl openssl libconfuse libcares zlib
 PKGCFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKGLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CPPFLAGS  += -I. -D_GNU_SOURCE $(PKGCFLAGS)
@@ -26,7 +26,7 @@ B := build
 endif
 
 # Packages: what the build needs and what the tests need (Debian 12 names).
-BUILD_PKGS := gcc make pkg-config libssl-dev libevent-dev libconfuse-dev libc-ares-dev
+BUILD_PKGS := gcc make pkg-config libssl-dev libevent-dev libconfuse-dev libc-ares-dev zlib1g-dev
 TEST_PKGS  := libcmocka-dev python3-pytest python3-aiosmtpd dnsmasq-base swaks postfix mandoc \
               testssl.sh libsisimai-perl pflogsumm groff-base man-db prometheus python3-yaml \
               nsd unbound ldnsutils

@@ -1835,7 +1835,7 @@ conf_build_tls_report(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 			   "tls_report: contact is required (an address for questions about the "
 			   "reports, e.g. contact = \"postmaster@example.org\")");
 	r->interval = 86400;
-	conf_duration(x, sec, "interval", 60, &r->interval);
+	conf_duration(x, sec, "interval", 10, &r->interval);
 }
 
 /* The queue section, or the defaults without one. */

@@ -250,6 +250,11 @@ report_tls(const struct mta_conn *mc, bool ok, const char *why)
 {
 	if (!tlsreport_on())
 		return;
+	/* The reports' own sessions are never reported on. */
+	if (mc->job && relayd_conf &&
+	    strncmp(mc->job->sender, TLSREPORT_SENDER "@", sizeof(TLSREPORT_SENDER)) == 0 &&
+	    strcasecmp(mc->job->sender + sizeof(TLSREPORT_SENDER), relayd_conf->hostname) == 0)
+		return;
 	if (mc->dane) {
 		tlsreport_tlsa(mc->domain, mc->tlsa, mc->ntlsa);
 		if (ok)

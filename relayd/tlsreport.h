@@ -16,8 +16,14 @@
  * The counts are saved (on a worker thread) at most every
  * TLSREPORT_SAVE_SECONDS while they change, and at shutdown. An interval
  * starts at a multiple of tls_report's interval (UTC) and ends at the
- * next: the counts then start again. Sending the reports of an ended
- * interval is not implemented yet: they are logged and dropped.
+ * next: the counts then start again, and for each domain counted whose
+ * _smtp._tls TXT record (v=TLSRPTv1; rua=mailto:...) names addresses, a
+ * report (RFC 8460 JSON, gzip'd, in a multipart/report message from
+ * TLSREPORT_SENDER@hostname) is queued to them like any other message.
+ * Sessions that carry reports are not counted. https: rua URIs are not
+ * supported (logged). An interval that ends while relayd is down is sent
+ * at start; one that ends while the previous one is still being sent is
+ * dropped (logged).
  */
 #ifndef RELAYD_TLSREPORT_H
 #define RELAYD_TLSREPORT_H
@@ -28,6 +34,7 @@
 #include "relayd/tlsrpt.h"
 
 #define TLSREPORT_SAVE_SECONDS 10
+#define TLSREPORT_SENDER "noreply-smtp-tls-reporting" /* @hostname, as RFC 8460's example */
 
 struct event_base;
 struct evbuffer;

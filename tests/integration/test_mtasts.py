@@ -359,3 +359,57 @@ def test_tls_report_counts(start_relayd, scripted, world, dns):
     r3 = sts_relayd(start_relayd, world, d)
     p = r3.ctl("tls-report")
     assert p.returncode == 1 and "no tls_report section" in p.stderr, p
+
+
+def test_tls_report_sent_at_the_end_of_the_interval(start_relayd, scripted, world, dns):
+    """At the end of an interval relayd looks up _smtp._tls.DOMAIN and
+    queues the RFC 8460 report, gzip'd JSON in a multipart/report message,
+    to its mailto: address; the report is checked field by field."""
+    import email
+    import gzip
+    import json
+    good, bad = mx_servers(world, scripted)
+    sink = scripted("127.0.0.23", port=world.port, name="reports")
+    d = dns(records(world) + [
+        "txt-record=_smtp._tls.enf.test,v=TLSRPTv1; rua=mailto:tlsrpt@reports.test",
+        "mx-host=reports.test,rep.sts.test,10", "host-record=rep.sts.test,127.0.0.23"])
+    r = start_relayd(transports={"mx": transport(port=world.port, tls="may")},
+                     routes={"*": "mx"}, dns_port=d.port,
+                     extra=f'tls_ca_file = "{world.ca.ca_path}"\n'
+                           'tls_report {\n\torganization = "Test Org"\n'
+                           '\tcontact = "postmaster@relay.test"\n\tinterval = "10s"\n}\n')
+    q = r.send("a@origin.test", ["u@enf.test"], simple_message("counted"))
+    r.wait_log(sent_re("u@enf.test", qid=q, status="sent"))
+    m = r.wait_log(r"TLS-RPT: report for enf\.test queued as (?P<qid>[0-9A-F]+) to "
+                   r"tlsrpt@reports\.test", timeout=30)
+    r.wait_log(sent_re("tlsrpt@reports.test", qid=m.group("qid"), status="sent"))
+    [rep] = sink.wait_messages(1)
+    assert rep.mail_from == "noreply-smtp-tls-reporting@relay.test", rep.mail_from
+    assert rep.rcpt_tos == ["tlsrpt@reports.test"]
+    msg = email.message_from_bytes(rep.content)   # relayd's Received: line comes first
+    assert msg.get_content_type() == "multipart/report", msg.get_content_type()
+    assert msg.get_param("report-type") == "tlsrpt"
+    assert msg["TLS-Report-Domain"] == "enf.test"
+    assert msg["TLS-Report-Submitter"] == "relay.test"
+    assert msg["Subject"].startswith("Report Domain: enf.test Submitter: relay.test Report-ID: <")
+    parts = [p for p in msg.walk() if p.get_content_type() == "application/tlsrpt+gzip"]
+    assert len(parts) == 1, [p.get_content_type() for p in msg.walk()]
+    fname = parts[0].get_filename()
+    sub, dom, begin, end = fname[:-len(".json.gz")].split("!")
+    assert (sub, dom) == ("relay.test", "enf.test") and fname.endswith(".json.gz"), fname
+    assert int(end) - int(begin) == 10 and int(begin) % 10 == 0, fname
+    report = json.loads(gzip.decompress(parts[0].get_payload(decode=True)))
+    assert report["organization-name"] == "Test Org"
+    assert report["contact-info"] == "postmaster@relay.test"
+    assert report["report-id"].endswith("@relay.test")
+    import datetime
+    start = datetime.datetime.fromtimestamp(int(begin), datetime.timezone.utc)
+    assert report["date-range"]["start-datetime"] == start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    [pol] = report["policies"]
+    assert pol["policy"]["policy-type"] == "sts"
+    assert pol["policy"]["policy-domain"] == "enf.test"
+    assert "mode: enforce" in pol["policy"]["policy-string"], pol
+    assert pol["policy"]["mx-host"] == ["mx.sts.test"], pol
+    assert pol["summary"] == {"total-successful-session-count": 1,
+                              "total-failure-session-count": 0}, pol
+    assert pol["failure-details"] == [], pol
