@@ -243,17 +243,25 @@ policy_label(const struct mta_conn *mc, char *buf, size_t len)
 		snprintf(buf, len, "tls_policy=%s", mc->t->tls->name);
 }
 
+/* Does TLS-RPT count what happens on MC: reporting is on, and the job is
+ * not a report (the reports' own sessions are never reported on). */
+static bool
+reporting(const struct mta_conn *mc)
+{
+	if (!tlsreport_on())
+		return false;
+	return !(mc->job && relayd_conf &&
+		 strncmp(mc->job->sender, TLSREPORT_SENDER "@", sizeof(TLSREPORT_SENDER)) == 0 &&
+		 strcasecmp(mc->job->sender + sizeof(TLSREPORT_SENDER), relayd_conf->hostname) ==
+			 0);
+}
+
 /* TLS-RPT: a session under the policies of this connection's domains
  * went well (OK: it verified as each demands) or failed (WHY). */
 static void
 report_tls(const struct mta_conn *mc, bool ok, const char *why)
 {
-	if (!tlsreport_on())
-		return;
-	/* The reports' own sessions are never reported on. */
-	if (mc->job && relayd_conf &&
-	    strncmp(mc->job->sender, TLSREPORT_SENDER "@", sizeof(TLSREPORT_SENDER)) == 0 &&
-	    strcasecmp(mc->job->sender + sizeof(TLSREPORT_SENDER), relayd_conf->hostname) == 0)
+	if (!reporting(mc))
 		return;
 	if (mc->dane) {
 		tlsreport_tlsa(mc->domain, mc->tlsa, mc->ntlsa);
@@ -1632,9 +1640,11 @@ conn_next_host(struct mta_conn *mc)
 			char text[800];
 			snprintf(text, sizeof(text), "%s skipped: %s (tls_policy=mta-sts)", host,
 				 why);
-			tlsreport_sts(p);
-			tlsreport_failure(p->domain, TLSRPT_STS, TLSRPT_VALIDATION_FAILURE, host,
-					  NULL);
+			if (reporting(mc))
+				tlsreport_sts(p);
+			if (reporting(mc))
+				tlsreport_failure(p->domain, TLSRPT_STS, TLSRPT_VALIDATION_FAILURE,
+						  host, NULL);
 			struct dlv_event ev = {.what = DLV_W_TLS, .reason = text};
 			struct dlv_verdict v;
 			dlv_decide(&ev, &v);
@@ -1791,7 +1801,9 @@ tlsa_done(void *arg, const struct dns_tlsa_answer *a)
 		/* A lookup that fails may hide records: never plaintext. */
 		snprintf(why, sizeof(why), "TLSA lookup of _%d._tcp.%s failed: %s", mc->port,
 			 mc->host, a->why ? a->why : "temporary DNS failure");
-		tlsreport_failure(mc->domain, TLSRPT_TLSA, TLSRPT_DNSSEC_INVALID, mc->host, NULL);
+		if (reporting(mc))
+			tlsreport_failure(mc->domain, TLSRPT_TLSA, TLSRPT_DNSSEC_INVALID, mc->host,
+					  NULL);
 		dane_refuse(mc, why);
 		return;
 	}
@@ -1824,7 +1836,9 @@ tlsa_done(void *arg, const struct dns_tlsa_answer *a)
 		else
 			snprintf(why, sizeof(why), "no TLSA records for _%d._tcp.%s", mc->port,
 				 mc->host);
-		tlsreport_failure(mc->domain, TLSRPT_TLSA, TLSRPT_DANE_REQUIRED, mc->host, NULL);
+		if (reporting(mc))
+			tlsreport_failure(mc->domain, TLSRPT_TLSA, TLSRPT_DANE_REQUIRED, mc->host,
+					  NULL);
 		dane_refuse(mc, why);
 		return;
 	}

@@ -81,7 +81,7 @@ def world(tmp_path_factory):
     names = [f"mta-sts.{d}" for d in ("enf.test", "nomatch.test", "badcert.test",
                                       "testing.test", "cached.test", "newid.test",
                                       "notfound.test", "redirect.test", "ctype.test",
-                                      "big.test", "garbage.test")]
+                                      "big.test", "garbage.test", "strictrep.test")]
     w.https_cert = w.ca.issue(names[0], sans=names)
     w.mx_cert = w.ca.issue("mx.sts.test")
     w.self_signed = w.ca.self_signed("mx-bad.sts.test")
@@ -101,6 +101,7 @@ def world(tmp_path_factory):
                              b"x-pad: " + b"y" * (70 * 1024) + b"\r\n"),
         "mta-sts.garbage.test": (200, "text/plain", b"<html>not a policy</html>\n"),
         "mta-sts.wrongcert.test": policy("enforce", "*.elsewhere.test"),
+        "mta-sts.strictrep.test": policy("enforce", "*.elsewhere.test"),
     })
     yield w
     w.https.stop()
@@ -413,3 +414,30 @@ def test_tls_report_sent_at_the_end_of_the_interval(start_relayd, scripted, worl
     assert pol["summary"] == {"total-successful-session-count": 1,
                               "total-failure-session-count": 0}, pol
     assert pol["failure-details"] == [], pol
+
+
+def test_tls_report_sessions_are_not_counted(start_relayd, scripted, world, dns):
+    """The report's own delivery is never counted: its rua domain enforces
+    a policy that does not list its MX host, the report is deferred, and
+    no failure appears for that domain."""
+    import json
+    good, bad = mx_servers(world, scripted)
+    d = dns(records(world) + [
+        "txt-record=_smtp._tls.enf.test,v=TLSRPTv1; rua=mailto:tlsrpt@strictrep.test",
+        "mx-host=strictrep.test,rep.sts.test,10", "host-record=rep.sts.test,127.0.0.23",
+        "txt-record=_mta-sts.strictrep.test,v=STSv1; id=1;",
+        f"host-record=mta-sts.strictrep.test,{HTTPS_IP}"])
+    r = start_relayd(transports={"mx": transport(port=world.port, tls="may")},
+                     routes={"*": "mx"}, dns_port=d.port,
+                     extra=f'tls_ca_file = "{world.ca.ca_path}"\n'
+                           'tls_report {\n\torganization = "Test Org"\n'
+                           '\tcontact = "postmaster@relay.test"\n\tinterval = "10s"\n}\n')
+    q = r.send("a@origin.test", ["u@enf.test"], simple_message("counted"))
+    r.wait_log(sent_re("u@enf.test", qid=q, status="sent"))
+    m = r.wait_log(r"TLS-RPT: report for enf\.test queued as (?P<qid>[0-9A-F]+) to "
+                   r"tlsrpt@strictrep\.test", timeout=30)
+    w = r.wait_log(sent_re("tlsrpt@strictrep.test", qid=m.group("qid"), status="deferred",
+                           strict_relay=False))
+    assert "MTA-STS policy of strictrep.test" in w.group("reason"), w.group(0)
+    rep = json.loads(r.ctl("tls-report", "--json").stdout)
+    assert not [e for e in rep if e["domain"] == "strictrep.test"], rep
