@@ -1693,6 +1693,8 @@ sts_collect(struct mta_conn *mc, const struct job *j)
 		mc->stse[mc->nstse++] = e;
 		e->mc = mc;
 		snprintf(e->domain, sizeof(e->domain), "%s", dom);
+		if (sts_fresh(dom, &e->p))
+			continue; /* known from a lookup of a moment ago */
 		mc->sts_pending++;
 		e->q = sts_get(dom, sts_entry_done, e);
 	}
@@ -1714,6 +1716,28 @@ sts_reuse_ok(const struct mta_conn *mc)
 			return false;
 	}
 	return true;
+}
+
+/* The policies of MC's next job are known: start it on MC, or (a policy
+ * of a new domain needs a host or a TLS this connection has not) give it
+ * a connection of its own and let this one leave. */
+static void
+reuse_go(struct mta_conn *mc)
+{
+	if (sts_reuse_ok(mc)) {
+		start_job(mc);
+		return;
+	}
+	struct job *j = mc->job;
+	struct dest *d = mc->d;
+	mc->job = NULL;
+	log_smtp(LOG_DEBUG, "%s: %s: not reused: an MTA-STS policy of the next job needs more",
+		 mc->t->name, mc->relay);
+	mc->quitting = true;
+	client_quit(mc->cl);
+	struct timeval tv = {MTA_QUIT_SECONDS, 0};
+	evtimer_add(mc->timer, &tv);
+	conn_new(d, j);
 }
 
 static void
@@ -1742,24 +1766,8 @@ sts_entry_done(void *arg, struct sts_policy *p, const char *why)
 		conn_new(mc->d, j);
 		return;
 	}
-	if (sts_reuse_ok(mc)) {
-		start_job(mc);
-		conn_flush(mc);
-		return;
-	}
-	/* A policy of a new domain needs a host or a TLS this connection has
-	 * not: the job takes a connection of its own, this one leaves. */
-	struct job *j = mc->job;
-	struct dest *d = mc->d;
-	mc->job = NULL;
-	log_smtp(LOG_DEBUG, "%s: %s: not reused: an MTA-STS policy of the next job needs more",
-		 mc->t->name, mc->relay);
-	mc->quitting = true;
-	client_quit(mc->cl);
+	reuse_go(mc);
 	conn_flush(mc);
-	struct timeval tv = {MTA_QUIT_SECONDS, 0};
-	evtimer_add(mc->timer, &tv);
-	conn_new(d, j);
 }
 
 /* Hand job J to the idle or just finished connection MC: at once, or once
@@ -1768,11 +1776,15 @@ static void
 conn_reuse(struct mta_conn *mc, struct job *j)
 {
 	mc->job = j;
-	if (mc->t->mta_sts && mc->t->nrelay == 0 && sts_collect(mc, j)) {
+	if (!mc->t->mta_sts || mc->t->nrelay > 0) {
+		start_job(mc);
+		return;
+	}
+	if (sts_collect(mc, j)) {
 		mc->reuse_wait = true;
 		return;
 	}
-	start_job(mc);
+	reuse_go(mc);
 }
 
 /* This host cannot be used under dane-only: WHY, and on to the next. */

@@ -34,6 +34,7 @@
 
 #define STS_BUCKETS 256
 #define STS_RETRY 300 /* seconds before a failed fetch of one id is tried again */
+#define STS_FRESH 10  /* seconds an answer is given again without a new lookup */
 
 struct sts_query {
 	struct sts_domain *d;
@@ -46,6 +47,7 @@ struct sts_domain {
 	char name[256];
 	struct sts_policy *policy; /* held, maybe expired */
 	bool busy;		   /* a lookup runs */
+	time_t checked;		   /* when the last lookup ended, or 0 */
 	struct sts_query *waiting;
 	struct dns_query *dq;
 	char id[MTASTS_ID_MAX + 1];	   /* of the TXT record being fetched for */
@@ -149,6 +151,7 @@ answer_all(struct sts_domain *d)
 
 	d->waiting = NULL;
 	d->busy = false;
+	d->checked = now;
 	while (q) {
 		struct sts_query *next = q->next;
 		q->cb(q->arg, sts_ref(p), d->why);
@@ -569,6 +572,18 @@ sts_shutdown(void)
 		}
 	free(s_dir);
 	s_dir = NULL;
+}
+
+bool
+sts_fresh(const char *domain, struct sts_policy **p)
+{
+	struct sts_domain *d = domain_get(domain, false);
+	time_t now = time(NULL);
+
+	if (!d || d->busy || !d->checked || now - d->checked >= STS_FRESH || now < d->checked)
+		return false;
+	*p = sts_ref(d->policy && d->policy->expires > now ? d->policy : NULL);
+	return true;
 }
 
 struct sts_query *

@@ -5,6 +5,7 @@
  * sts_init()        the loop and the cache (<spool>/mta-sts), loaded
  * sts_shutdown()    cancel lookups and fetches, drop the policies
  * sts_get()         the policy of a domain, asynchronously
+ * sts_fresh()       the answer of a lookup that just ended, at once
  * sts_cancel()      forget a sts_get() caller
  * sts_ref(), sts_unref()  a policy's references
  * sts_tls_policy()  the TLS an enforced policy demands (verify against
@@ -12,7 +13,7 @@
  *                   or its "may" twin for a testing policy
  *
  * sts_get() looks up the TXT record _mta-sts.DOMAIN at every call (a
- * resolver caches it). A record "v=STSv1; id=ID" whose id is not the one
+ * resolver caches it; sts_fresh() answers again for STS_FRESH seconds). A record "v=STSv1; id=ID" whose id is not the one
  * of the policy held makes relayd fetch
  * https://mta-sts.DOMAIN/.well-known/mta-sts.txt: mta-sts.DOMAIN resolved
  * through dns_servers, port 443, the certificate verified against
@@ -59,6 +60,11 @@ typedef void (*sts_cb)(void *arg, struct sts_policy *p, const char *why);
 void sts_init(struct event_base *base, const struct conf *c);
 void sts_shutdown(void);
 struct sts_query *sts_get(const char *domain, sts_cb cb, void *arg);
+/* The answer a sts_get() of DOMAIN ended with less than STS_FRESH seconds
+ * ago, at once: true and *P (a reference, or NULL: none); false when a
+ * lookup is needed. Lets a connection of a site take a job of another
+ * domain without waiting for DNS again. */
+bool sts_fresh(const char *domain, struct sts_policy **p);
 void sts_cancel(struct sts_query *q);
 struct sts_policy *sts_ref(struct sts_policy *p);
 void sts_unref(struct sts_policy *p);

@@ -241,8 +241,8 @@ def test_new_id_fetches_the_new_policy(start_relayd, scripted, world, dns, tmp_p
     d.stop()
     d.records = records(world, newid="2")
     d.start()
-    r.wait_log(r"MTA-STS: newid\.test: policy id 2 fetched", timeout=15)
-    r.wait_log(sent_re("u@newid.test", qid=qid, status="sent"), timeout=15)
+    r.wait_log(r"MTA-STS: newid\.test: policy id 2 fetched", timeout=30)  # answers are reused 10 s
+    r.wait_log(sent_re("u@newid.test", qid=qid, status="sent"), timeout=30)
     good.wait_messages(1)
 
 
