@@ -32,11 +32,13 @@ void
 bounce_classify(const struct qrcpt *r, struct classification *cl)
 {
 	const char *text = r->last_reply ? r->last_reply : "";
+	char status[MSG_STATUS_MAX];
 
+	msg_status(r, status);
 	if (r->code >= 400)
-		classify(r->code, r->state == RCPT_EXPIRED ? "" : r->status, text, cl);
+		classify(r->code, r->state == RCPT_EXPIRED ? "" : status, text, cl);
 	else
-		classify_local(r->status, text, cl);
+		classify_local(status, text, cl);
 }
 
 /* The DSN about recipients IDX of M. */
@@ -47,9 +49,10 @@ bounce_text(const struct qmsg *m, const size_t *idx, size_t n, bool delay, const
 	struct dsn_rcpt *dr = calloc(n ? n : 1, sizeof(*dr));
 	char(*hosts)[256] = calloc(n ? n : 1, sizeof(*hosts));
 	char(*ips)[64] = calloc(n ? n : 1, sizeof(*ips));
+	char(*statuses)[MSG_STATUS_MAX] = calloc(n ? n : 1, sizeof(*statuses));
 	char *text = NULL;
 
-	if (!dr || !hosts || !ips)
+	if (!dr || !hosts || !ips || !statuses)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const struct qrcpt *r = &m->rcpt[idx[i]];
@@ -57,7 +60,8 @@ bounce_text(const struct qmsg *m, const size_t *idx, size_t n, bool delay, const
 		bounce_classify(r, &cl);
 		dr[i].addr = r->addr;
 		dr[i].delayed = delay;
-		dr[i].status = r->status[0] ? r->status : (delay ? "4.0.0" : "5.0.0");
+		msg_status(r, statuses[i]);
+		dr[i].status = statuses[i][0] ? statuses[i] : (delay ? "4.0.0" : "5.0.0");
 		if (r->relay) {
 			/* "HOST[IP]:PORT" */
 			const char *lb = strchr(r->relay, '['), *rb = strrchr(r->relay, ']');
@@ -99,6 +103,7 @@ out:
 	free(dr);
 	free(hosts);
 	free(ips);
+	free(statuses);
 	return text;
 }
 

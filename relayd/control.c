@@ -270,7 +270,8 @@ put_reply(struct evbuffer *out, const struct qrcpt *r)
 		evbuffer_add_printf(out, "none");
 		return;
 	}
-	classify(r->code, r->status, r->last_reply, &cl);
+	char status[MSG_STATUS_MAX];
+	classify(r->code, msg_status(r, status), r->last_reply, &cl);
 	put_text(out, r->last_reply);
 	if (cl.label)
 		evbuffer_add_printf(out, " [%s]", cl.label);
@@ -390,7 +391,8 @@ list_json(struct ctl_conn *cc, struct evbuffer *out, const struct qmsg *m)
 		const char *kind = NULL, *label = NULL;
 		if (r->last_reply) {
 			struct classification cl;
-			classify(r->code, r->status, r->last_reply, &cl);
+			char status[MSG_STATUS_MAX];
+			classify(r->code, msg_status(r, status), r->last_reply, &cl);
 			/* The contract: the classification, or null. */
 			kind = cl.kind == CLASS_NONE ? NULL : classify_name(cl.kind);
 			label = cl.label;
@@ -674,7 +676,9 @@ show_envelope(struct evbuffer *out, const struct qmsg *m, time_t now)
 	evbuffer_add(out, " (age ", 6);
 	put_duration(out, (long long)(now - m->arrival));
 	evbuffer_add_printf(out, ")\nsize: %llu bytes\nclient: ", (unsigned long long)m->size);
-	put_text(out, m->client);
+	char *client = queue_client(m);
+	put_text(out, client ? client : "unknown (the envelope cannot be read)");
+	free(client);
 	evbuffer_add(out, "\n", 1);
 	/* What the client declared: BODY= and SMTPUTF8. */
 	if (m->body != BODY_NONE || m->smtputf8)

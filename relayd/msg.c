@@ -12,8 +12,8 @@
 #include "relayd/msg.h"
 #include "smtp/reply.h"
 
-_Static_assert(sizeof(struct qrcpt) == 64, "a recipient is 64 bytes");
-_Static_assert(sizeof(struct qmsg) <= 104, "a message is at most 104 bytes");
+_Static_assert(sizeof(struct qrcpt) == 56, "a recipient is 56 bytes");
+_Static_assert(sizeof(struct qmsg) <= 96, "a message is at most 96 bytes");
 _Static_assert(RCMD_LAST < 16, "a reply command fits struct qrcpt's cmd");
 _Static_assert(QID_MAX > FMT_QID_LEN, "a queue id must fit in struct qmsg");
 
@@ -51,7 +51,6 @@ msg_free(struct qmsg *m)
 		intern_drop(r->detour);
 	}
 	intern_drop(m->sender);
-	intern_drop(m->client);
 	free(m);
 }
 
@@ -71,12 +70,63 @@ msg_finished(const struct qmsg *m)
 	return true;
 }
 
+/* One part of an enhanced status: 1-3 digits at *P, packed (msg.h);
+ * -1 when there are none or more. */
+static int
+status_part(const char **p)
+{
+	unsigned v = 0, n = 0;
+	while (**p >= '0' && **p <= '9' && n < 4) {
+		v = v * 10 + (unsigned)(**p - '0');
+		(*p)++;
+		n++;
+	}
+	if (n == 0 || n > 3)
+		return -1;
+	return (int)(n == 1 ? v : n == 2 ? 10 + v : 110 + v);
+}
+
 void
 msg_set_status(struct qrcpt *r, const char *status)
 {
-	size_t n = strnlen(status, sizeof(r->status) - 1);
-	memcpy(r->status, status, n);
-	r->status[n] = '\0';
+	const char *p = status;
+	int sub = -1, det = -1;
+
+	r->st_class = 0;
+	if (p[0] < '0' || p[0] > '9' || p[1] != '.')
+		return;
+	p += 2;
+	if ((sub = status_part(&p)) == -1 || *p++ != '.' || (det = status_part(&p)) == -1 || *p)
+		return;
+	r->st_class = (unsigned)(status[0] - '0') + 1;
+	r->st_subject = (unsigned)sub;
+	r->st_detail = (unsigned)det;
+}
+
+/* A packed part into BUF; past what it wrote. */
+static char *
+status_put(char *buf, unsigned v)
+{
+	int n = v < 10	  ? sprintf(buf, "%u", v)
+		: v < 110 ? sprintf(buf, "%02u", v - 10)
+			  : sprintf(buf, "%03u", (v - 110) % 1000);
+	return buf + n;
+}
+
+const char *
+msg_status(const struct qrcpt *r, char *buf)
+{
+	char *p = buf;
+	if (r->st_class == 0) {
+		buf[0] = '\0';
+		return buf;
+	}
+	*p++ = (char)('0' + (r->st_class - 1) % 10);
+	*p++ = '.';
+	p = status_put(p, r->st_subject);
+	*p++ = '.';
+	status_put(p, r->st_detail);
+	return buf;
 }
 
 /* Strictly increasing within a run (never below the last one given); a

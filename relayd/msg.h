@@ -6,6 +6,7 @@
  * msg_unref()      drop a reference; the last one frees it (msg_free())
  * msg_finished()   no recipient pending any more
  * msg_set_status() an enhanced status into a recipient
+ * msg_status()     a recipient's enhanced status as text
  * msg_newid()      a fresh queue id
  * msg_id_key()     a queue id as the number it writes, or 0
  *
@@ -33,9 +34,12 @@ enum qstate { Q_BUILDING, Q_COMMITTING, Q_QUEUED, Q_DONE };
 
 enum rcpt_state { RCPT_PENDING, RCPT_SENT, RCPT_BOUNCED, RCPT_EXPIRED };
 
-/* A recipient: 64 bytes. Its strings but the address are interned
+#define MSG_STATUS_MAX 10		  /* "5.123.456" and its NUL */
+#define MSG_ATTEMPTS_MAX ((1u << 19) - 1) /* attempts saturate there */
+
+/* A recipient: 56 bytes. Its strings but the address are interned
  * (intern.h): a backlog's recipients share their transport, relay and,
- * often, last reply. */
+ * often, last reply. Its enhanced status is packed (msg_status()). */
 struct qrcpt {
 	const char *addr;	/* in the message's own allocation */
 	const char *last_reply; /* NULL until an attempt failed */
@@ -43,22 +47,26 @@ struct qrcpt {
 	const char *relay;	/* "HOST[IP]:PORT" of the last attempt, or NULL */
 	const char *detour;	/* re-routed to this fallback transport, or NULL */
 	time_t next_attempt;
-	unsigned attempts : 29;
-	unsigned notify : 1;   /* failed: the sender is owed a DSN */
-	unsigned inflight : 1; /* in a delivery job now */
-	unsigned waiting : 1;  /* listed as waiting for its destination (waitq.h) */
-	unsigned code : 10;    /* remote reply code of the last attempt, 0: local */
-	unsigned cmd : 4;      /* enum reply_cmd the last reply answered */
-	unsigned state : 2;    /* enum rcpt_state */
-	char status[10];       /* enhanced status of the last attempt ("5.123.456") */
+	unsigned attempts : 19;	  /* saturates at MSG_ATTEMPTS_MAX */
+	unsigned notify : 1;	  /* failed: the sender is owed a DSN */
+	unsigned inflight : 1;	  /* in a delivery job now */
+	unsigned waiting : 1;	  /* listed as waiting for its destination (waitq.h) */
+	unsigned state : 2;	  /* enum rcpt_state */
+	unsigned cmd : 4;	  /* enum reply_cmd the last reply answered */
+	unsigned st_class : 4;	  /* enhanced status of the last attempt: 0 none, else */
+				  /* its class + 1 (msg_status()) */
+	unsigned code : 10;	  /* remote reply code of the last attempt, 0: local */
+	unsigned st_subject : 11; /* the status's subject and detail, 1-3 digits each: */
+	unsigned st_detail : 11;  /* 0-9, 10 + 00-99, 110 + 000-999 */
 };
 
 struct qrecv;
 
 /*
- * A message: 104 bytes, then its recipients and their addresses in the same
- * allocation (one recipient of 27 bytes: 208 bytes with malloc's header;
- * with the id index and the heap, about 233 bytes per queued message).
+ * A message: 96 bytes, then its recipients and their addresses in the same
+ * allocation (one recipient of 27 bytes: 192 bytes with malloc's header;
+ * with the id index and the heap, about 220 bytes per queued message).
+ * The client it came from is only in its stored envelope (queue_client()).
  * What only receiving and committing need (the buffer, the tmp file, the
  * commit callback) is in struct qrecv, freed once committed. Read-only
  * outside the queue (queue.c) and
@@ -70,7 +78,6 @@ struct qmsg {
 		struct qrecv *rx;	  /* being received or committed (private) */
 	};
 	const char *sender;  /* interned; "" for the null sender */
-	const char *client;  /* interned; "HOST[IP]" */
 	struct segment *seg; /* journal segment holding it, or NULL: queue/QID (private) */
 	time_t arrival;
 	uint64_t size;
@@ -110,8 +117,12 @@ void msg_unref(struct qmsg *m);
 /* True when no recipient of M is pending. */
 bool msg_finished(const struct qmsg *m);
 
-/* STATUS (an enhanced status: a valid one always fits) into R. */
+/* STATUS (an enhanced status, "C.S.D" of 1, 1-3 and 1-3 digits) into R;
+ * anything else, "" included, leaves R without one. */
 void msg_set_status(struct qrcpt *r, const char *status);
+
+/* R's enhanced status into BUF (MSG_STATUS_MAX bytes), "" when none; BUF. */
+const char *msg_status(const struct qrcpt *r, char *buf);
 
 /* A fresh queue id into ID (QID_MAX bytes): microseconds since the epoch
  * and a counter in hex, strictly increasing within a run. */

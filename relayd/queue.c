@@ -141,19 +141,21 @@ wait_recovered(struct qmsg *m)
 	 * mostly share theirs (interned: the same pointer). */
 	static const char *last_reply;
 	static unsigned last_code;
-	static char last_status[sizeof(m->rcpt[0].status)];
+	static char last_status[MSG_STATUS_MAX];
 	static bool last_waits;
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		struct qrcpt *r = &m->rcpt[i];
 		if (r->state != RCPT_PENDING || !r->transport)
 			continue;
+		char status[MSG_STATUS_MAX];
+		msg_status(r, status);
 		if (!r->last_reply || r->last_reply != last_reply || r->code != last_code ||
-		    strcmp(r->status, last_status) != 0) {
-			last_waits = dlv_waits_for_destination((int)r->code, r->status,
+		    strcmp(status, last_status) != 0) {
+			last_waits = dlv_waits_for_destination((int)r->code, status,
 							       r->last_reply ? r->last_reply : "");
 			last_reply = r->last_reply;
 			last_code = r->code;
-			memcpy(last_status, r->status, sizeof(last_status));
+			memcpy(last_status, status, sizeof(last_status));
 		}
 		wait_note(m, r, false, last_waits);
 	}
@@ -207,13 +209,12 @@ queue_create(const struct qenv *env)
 	msg_newid(m->id);
 	q_pace.fresh_last = mono_now(); /* new mail flows: retries are paced */
 	m->sender = intern(env->sender ? env->sender : "");
-	m->client = intern(env->client ? env->client : "");
 	m->arrival = time(NULL);
 	m->body = (unsigned)env->body & 3u;
 	m->smtputf8 = env->smtputf8;
 	for (size_t i = 0; i < env->nrcpt; i++)
 		m->rcpt[i].next_attempt = m->arrival;
-	spool_begin(m, env->rcpt, env->nrcpt);
+	spool_begin(m, env->client ? env->client : "", env->rcpt, env->nrcpt);
 	return m;
 }
 
@@ -322,7 +323,8 @@ queue_result(struct qmsg *m, size_t idx, const char *transport, const struct dlv
 	r->inflight = false;
 	/* Deferred unseen (the destination is known to be down): no attempt. */
 	if (!d->no_attempt)
-		r->attempts++;
+		if (r->attempts < MSG_ATTEMPTS_MAX)
+			r->attempts++;
 	/* Listed as waiting for this transport's destination already? */
 	bool listed = r->waiting && r->transport && strcmp(r->transport, transport) == 0;
 	intern_drop(r->transport);
@@ -600,7 +602,7 @@ expire(struct qmsg *m, size_t i)
 	r->state = RCPT_EXPIRED;
 	m->state_sync = true;
 	r->notify = true;
-	snprintf(r->status, sizeof(r->status), "4.4.7");
+	msg_set_status(r, "4.4.7");
 	stats_count(STAT_EXPIRED, r->transport, 1);
 	log_outcome(m, r, r->transport ? r->transport : "none", &v.d, "expired");
 	log_advice(m, r);
@@ -1229,6 +1231,12 @@ queue_body_open(const char *qid, off_t *off, off_t *len)
 		return -1;
 	m->pinned = true;
 	return queue_body(m, off, len);
+}
+
+char *
+queue_client(const struct qmsg *m)
+{
+	return spool_client(m);
 }
 
 /* Call CB for every queued message, oldest first. */

@@ -13,7 +13,7 @@
  * queue_job_done()   a delivery job over the message has finished
  * queue_count()      messages in the queue
  * queue_flush(), queue_delete(), queue_delete_all(), queue_hold(),
- * queue_hold_all(), queue_body_open(), queue_next(), queue_find(),
+ * queue_hold_all(), queue_body_open(), queue_client(), queue_next(), queue_find(),
  * queue_foreach()     for relayctl
  *
  * The messages live in memory as msg.h says; their storage, its layout
@@ -108,6 +108,10 @@ size_t queue_hold_all(const char *domain, bool hold);
  * happens to it meanwhile. -1 when QID is not queued or its file cannot
  * be opened. */
 int queue_body_open(const char *qid, off_t *off, off_t *len);
+
+/* The client M came from ("HOST[IP]"), read from its stored envelope
+ * (the queue keeps no copy in memory): malloc'd, or NULL. */
+char *queue_client(const struct qmsg *m);
 
 /* A delivery over TRANSPORT (to DOMAIN for MX delivery; NULL: any)
  * succeeded again: its deferred recipients are retried now. */

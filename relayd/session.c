@@ -30,11 +30,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/util.h>
 
 #include "conf/value.h"
@@ -54,7 +54,10 @@
 #define SESSION_OUT_MAX (64 * 1024) /* stop reading while this much is unsent */
 
 struct listener {
-	struct evconnlistener *l;
+	evutil_socket_t fd;   /* -1 once closed */
+	struct event *ev;     /* its accept event, at priority 0 */
+	struct event *resume; /* accepting again after EMFILE and the like */
+	time_t accept_warned; /* when accept() last failed, logged */
 	const struct conf_listen *conf;
 	const struct conf *c;
 	struct tls_ctx *tls; /* NULL when tls = "none" */
@@ -461,12 +464,12 @@ commit_done(void *arg, struct qmsg *m, int err)
 		/* Postfix's smtpd and qmgr lines: pflogsumm counts a message as
 		 * received from the first, and takes its size from the second. */
 		if (se->srv->authenticated)
-			log_smtpd(LOG_INFO, "%s: client=%s, sasl_username=%s", m->id, m->client,
+			log_smtpd(LOG_INFO, "%s: client=%s, sasl_username=%s", m->id, se->client,
 				  se->srv->user);
 		else
-			log_smtpd(LOG_INFO, "%s: client=%s", m->id, m->client);
+			log_smtpd(LOG_INFO, "%s: client=%s", m->id, se->client);
 		log_qmgr(LOG_INFO, "%s: from=<%s>, size=%llu, nrcpt=%u, client=%s (queued)", m->id,
-			 m->sender, (unsigned long long)m->size, (unsigned)m->nrcpt, m->client);
+			 m->sender, (unsigned long long)m->size, (unsigned)m->nrcpt, se->client);
 		snprintf(text, sizeof(text), "250 2.0.0 Ok: queued as %s", m->id);
 		stats_count(STAT_RECEIVED, NULL, 1);
 	} else {
@@ -830,9 +833,8 @@ reject_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+accept_one(struct listener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen)
 {
-	struct listener *lis = arg;
 	const struct conf *c = relayd_conf; /* new sessions take the current one */
 	int one = 1;
 
@@ -911,11 +913,70 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	session_deadline(se);
 }
 
+#define ACCEPT_BATCH 32	    /* connections taken per turn of a listener */
+#define ACCEPT_PAUSE_MS 100 /* after EMFILE, ENFILE, ENOBUFS or ENOMEM */
+
 static void
-accept_error(struct evconnlistener *l, void *arg)
+accept_resume(evutil_socket_t unused, short what, void *arg)
 {
-	int err = EVUTIL_SOCKET_ERROR();
-	log_smtpd(LOG_WARNING, "accept: %s", evutil_socket_error_to_string(err));
+	struct listener *lis = arg;
+	if (lis->fd != -1)
+		event_add(lis->ev, NULL);
+}
+
+/* The listener's socket is readable: take what is waiting, up to a batch
+ * (then the loop turns, and the rest comes next). */
+static void
+accept_ready(evutil_socket_t lfd, short what, void *arg)
+{
+	struct listener *lis = arg;
+
+	for (int i = 0; i < ACCEPT_BATCH && lis->fd != -1; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			int err = errno;
+			if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR ||
+			    err == ECONNABORTED)
+				return;
+			time_t now = time(NULL);
+			if (now != lis->accept_warned) { /* once a second at most */
+				lis->accept_warned = now;
+				log_smtpd(LOG_WARNING, "accept: %s", strerror(err));
+			}
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+				/* Out of descriptors or memory: the socket stays
+				 * readable, so stop asking for a while (Postfix
+				 * sleeps likewise) rather than spin. */
+				struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+				event_del(lis->ev);
+				evtimer_add(lis->resume, &tv);
+			}
+			return;
+		}
+		accept_one(lis, fd, (struct sockaddr *)&ss, (int)sslen);
+	}
+}
+
+/* A listening socket for SS, as evconnlistener made them: reusable
+ * address, non-blocking, close-on-exec, a backlog of 1024. */
+static evutil_socket_t
+listen_socket(const struct sockaddr_storage *ss, int sslen)
+{
+	int one = 1;
+	evutil_socket_t fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, (const struct sockaddr *)ss, (socklen_t)sslen) == -1 ||
+	    listen(fd, 1024) == -1) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
 }
 
 /* Open every listener of C. */
@@ -962,11 +1023,8 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 				return -1;
 			}
 		}
-		lis->l = evconnlistener_new_bind(base, accept_cb, lis,
-						 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-							 LEV_OPT_CLOSE_ON_EXEC,
-						 1024, (struct sockaddr *)&ss, sslen);
-		if (!lis->l) {
+		lis->fd = listen_socket(&ss, sslen);
+		if (lis->fd == -1) {
 			snprintf(err, sizeof(err), "listen %s: cannot listen on %s: %s", cl->name,
 				 spec, strerror(errno));
 			*cause = err;
@@ -974,7 +1032,13 @@ session_listen(struct event_base *base, const struct conf *c, char **cause)
 			free(lis);
 			return -1;
 		}
-		evconnlistener_set_error_cb(lis->l, accept_error);
+		/* Priority 0: a connection is accepted (and greeted) before the
+		 * rest of the loop's work goes on (relayd.c). */
+		lis->ev = event_new(base, lis->fd, EV_READ | EV_PERSIST, accept_ready, lis);
+		lis->resume = evtimer_new(base, accept_resume, lis);
+		if (!lis->ev || !lis->resume || event_priority_set(lis->ev, 0) == -1 ||
+		    event_add(lis->ev, NULL) == -1)
+			fatal("out of memory");
 		lis->next = s_listeners;
 		s_listeners = lis;
 		log_info("listening on %s (%s)", spec, cl->name);
@@ -1040,9 +1104,13 @@ session_shutdown(void)
 {
 	/* Sessions still point at their listener: only the socket goes. */
 	for (struct listener *l = s_listeners; l; l = l->next) {
-		if (l->l)
-			evconnlistener_free(l->l);
-		l->l = NULL;
+		if (l->fd != -1) {
+			event_free(l->ev);
+			event_free(l->resume);
+			close(l->fd);
+		}
+		l->fd = -1;
+		l->ev = l->resume = NULL;
 	}
 	for (struct session *se = s_head, *next; se; se = next) {
 		next = se->next;

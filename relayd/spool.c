@@ -52,7 +52,7 @@ rx_free(struct qmsg *m)
 }
 
 void
-spool_begin(struct qmsg *m, const char *const *rcpt, size_t n)
+spool_begin(struct qmsg *m, const char *client, const char *const *rcpt, size_t n)
 {
 	struct qrecv *rx = calloc(1, sizeof(*rx));
 	struct fmt_buf hdr = {0};
@@ -65,7 +65,7 @@ spool_begin(struct qmsg *m, const char *const *rcpt, size_t n)
 	m->state = Q_BUILDING;
 	struct fmt_env fe = {
 		.arrival = (int64_t)m->arrival,
-		.client = m->client,
+		.client = client,
 		.body = m->body,
 		.smtputf8 = m->smtputf8,
 		.sender = m->sender,
@@ -178,6 +178,32 @@ spool_open(const struct qmsg *m, off_t *base)
 	return openat(spool_dir.queue, m->id, O_RDONLY | O_CLOEXEC);
 }
 
+char *
+spool_client(const struct qmsg *m)
+{
+	off_t base;
+	int fd = spool_open(m, &base);
+	char *buf = NULL, *client = NULL;
+	struct fmt_env e;
+	size_t hlen;
+	const char *why;
+
+	if (fd == -1)
+		return NULL;
+	if (m->body_off == 0 || !(buf = malloc(m->body_off)))
+		goto out;
+	if (pread(fd, buf, m->body_off, base) != (ssize_t)m->body_off)
+		goto out;
+	if (spool_fmt_env_decode(buf, m->body_off, &e, &hlen, &why) == -1)
+		goto out;
+	client = strdup(e.client ? e.client : "");
+	spool_fmt_env_free(&e);
+out:
+	free(buf);
+	close(fd);
+	return client;
+}
+
 int
 spool_body(const struct qmsg *m, off_t *off, off_t *len)
 {
@@ -241,7 +267,6 @@ spool_decode(const char *buf, size_t len, size_t *hlen, const char **why)
 	snprintf(m->id, sizeof(m->id), "%s", e.id);
 	m->arrival = (time_t)e.arrival;
 	m->size = e.size;
-	m->client = intern(e.client ? e.client : "");
 	m->body = (unsigned)e.body & 3u;
 	m->smtputf8 = e.smtputf8;
 	m->sender = intern(e.sender ? e.sender : "");

@@ -87,11 +87,12 @@ void spool_shutdown(void);
 void spool_close(void);
 bool spool_idle(void);
 
-/* Give M (new: msg_new(), its id, sender, client, arrival, body type set)
- * the receiving part and its envelope header for recipients RCPT[0..N-1].
+/* Give M (new: msg_new(), its id, sender, arrival, body type set) the
+ * receiving part and its envelope header for CLIENT ("HOST[IP]") and the
+ * recipients RCPT[0..N-1].
  * A header that cannot be written fails the message: its commit reports
  * the error. */
-void spool_begin(struct qmsg *m, const char *const *rcpt, size_t n);
+void spool_begin(struct qmsg *m, const char *client, const char *const *rcpt, size_t n);
 
 /* Append stored-form body bytes; -1 once writing failed (disk full). */
 int spool_write(struct qmsg *m, const void *buf, size_t len);
@@ -106,6 +107,10 @@ void spool_abort(struct qmsg *m);
 /* An fd of the file holding committed M, *BASE where M's record starts in
  * it; -1 when it cannot be opened. The caller owns the fd. */
 int spool_open(const struct qmsg *m, off_t *base);
+
+/* The client committed M came from, as its stored envelope says: malloc'd,
+ * or NULL when it cannot be read. */
+char *spool_client(const struct qmsg *m);
 
 /* An fd on M's stored body (ending with ".\r\n") at *OFF for *LEN bytes. */
 int spool_body(const struct qmsg *m, off_t *off, off_t *len);

@@ -126,7 +126,8 @@ spool_state_save(struct qmsg *m)
 		fr.next = (int64_t)r->next_attempt;
 		fr.code = r->code;
 		fr.cmd = r->cmd;
-		snprintf(fr.status, sizeof(fr.status), "%s", r->status);
+		_Static_assert(sizeof(fr.status) >= MSG_STATUS_MAX, "a status fits");
+		msg_status(r, fr.status);
 		snprintf(fr.transport, sizeof(fr.transport), "%s",
 			 r->transport ? r->transport : "");
 		snprintf(fr.relay, sizeof(fr.relay), "%s", r->relay ? r->relay : "");
@@ -188,7 +189,7 @@ spool_state_load(struct qmsg *m)
 		}
 		struct qrcpt *r = &m->rcpt[fr.idx];
 		r->state = (unsigned)fr.state & 3u;
-		r->attempts = fr.attempts & 0x1fffffffu;
+		r->attempts = fr.attempts < MSG_ATTEMPTS_MAX ? fr.attempts : MSG_ATTEMPTS_MAX;
 		r->next_attempt = (time_t)fr.next;
 		r->code = (unsigned)fr.code & 1023u;
 		r->cmd = (unsigned)fr.cmd & 15u;

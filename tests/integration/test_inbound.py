@@ -16,10 +16,14 @@ Assumptions beyond the contract (Postfix/OpenSMTPD practice):
     bare CR in normalize mode is not asserted beyond "no second message".
 """
 
+import os
 import random
 import re
+import resource
+import select
 import socket
 import threading
+import time
 
 import pytest
 
@@ -276,6 +280,54 @@ def test_max_clients(relay_sink):
     finally:
         c1.close()
         c2.close()
+
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_pauses_accepting(relay_sink):
+    """When accept() fails for want of descriptors (EMFILE), relayd logs it,
+    stops asking for a while instead of spinning on the still-readable
+    listener, keeps serving its sessions, and greets the connections that
+    waited once descriptors are free again."""
+    r, sink = relay_sink()
+    pid = r.proc.pid
+    nfds = len(os.listdir(f"/proc/{pid}/fd"))
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (nfds + 2, hard))
+    held, waiting = [], []
+    try:
+        held = [r.client() for _ in range(2)]
+        assert all(c.greeting.code == 220 for c in held)
+        waiting = [r.client(read_greeting=False) for _ in range(3)]
+        r.wait_log(r"accept: Too many open files")
+        cpu0 = _cpu_seconds(pid)
+        time.sleep(1.0)
+        spent = _cpu_seconds(pid) - cpu0
+        assert spent < 0.3, f"relayd spent {spent:.2f} s of CPU in 1 s while out of descriptors"
+        ready, _, _ = select.select([c.sock for c in waiting], [], [], 0.2)
+        assert not ready, "no greeting can come while relayd has no descriptor to accept with"
+        assert held[0].cmd("NOOP").code == 250, "a session in progress is still served"
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        for c in waiting:
+            g = c.try_read_reply(5)
+            assert g is not None and g.code == 220, f"a connection that waited: {g}, want 220"
+        c = waiting[0]
+        assert c.cmd("EHLO client.test").code == 250
+        assert c.cmd("MAIL FROM:<a@origin.test>").code == 250
+        assert c.cmd("RCPT TO:<b@example.com>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(wire_body(simple_message("after EMFILE")))
+        assert QUEUED_REPLY.match(c.read_reply().line)
+        sink.wait_messages(1)
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        for c in held + waiting:
+            c.close()
 
 
 # -- postmaster ----------------------------------------------------------------

@@ -63,13 +63,13 @@ test_text(void **state)
 	r[0].state = RCPT_BOUNCED;
 	r[0].code = 550;
 	r[0].cmd = RCMD_RCPT;
-	snprintf(r[0].status, sizeof(r[0].status), "5.1.1");
+	msg_set_status(&r[0], "5.1.1");
 	r[0].relay = "mx.dest.test[192.0.2.7]:25";
 	r[0].last_reply = "550 5.1.1 <nobody@dest.test>: no such user";
 	r[1].addr = "slow@dest.test";
 	r[1].state = RCPT_EXPIRED;
 	r[1].code = 0;
-	snprintf(r[1].status, sizeof(r[1].status), "4.4.7");
+	msg_set_status(&r[1], "4.4.7");
 	r[1].last_reply = "connect to mx.dest.test[192.0.2.7]:25: Connection refused";
 	r[2].addr = "never@dest.test";
 	r[2].state = RCPT_BOUNCED;
@@ -120,7 +120,7 @@ test_text(void **state)
 
 	/* A delay warning: Action delayed, Will-Retry-Until arrival + lifetime. */
 	m->rcpt[1].state = RCPT_PENDING;
-	snprintf(m->rcpt[1].status, sizeof(m->rcpt[1].status), "4.4.1");
+	msg_set_status(&m->rcpt[1], "4.4.1");
 	t = bounce_text(m, idx + 1, 1, true, NULL, 0, &c, 1700000100, 8, &len);
 	assert_non_null(t);
 	assert_non_null(strstr(t, "Action: delayed\r\nStatus: 4.4.1\r\n"));
@@ -211,7 +211,7 @@ test_kinds(void **state)
 		r.state = kinds[k].state;
 		r.code = kinds[k].code;
 		r.cmd = RCMD_RCPT;
-		snprintf(r.status, sizeof(r.status), "%s", kinds[k].status);
+		msg_set_status(&r, kinds[k].status);
 		r.relay = kinds[k].relay;
 		r.last_reply = kinds[k].reply;
 		struct qmsg *m = msg_with(&r, 1);

@@ -65,15 +65,48 @@ static void
 test_status(void **state)
 {
 	struct qrcpt r;
-	memset(&r, 'x', sizeof(r));
+	char buf[MSG_STATUS_MAX];
+	memset(&r, 0, sizeof(r));
+	assert_string_equal(msg_status(&r, buf), ""); /* none yet */
+	memset(&r, 'x', sizeof(r));		      /* whatever the bits were */
 	msg_set_status(&r, "4.7.1");
-	assert_string_equal(r.status, "4.7.1");
+	assert_string_equal(msg_status(&r, buf), "4.7.1");
 	msg_set_status(&r, "5.123.456");
-	assert_string_equal(r.status, "5.123.456");
-	/* Longer than any valid one: cut, never past the field. */
-	msg_set_status(&r, "5.1234.5678");
-	assert_int_equal(strlen(r.status), sizeof(r.status) - 1);
-	assert_memory_equal(r.status, "5.1234.56", sizeof(r.status) - 1);
+	assert_string_equal(msg_status(&r, buf), "5.123.456");
+	/* Leading zeros are kept: the text is given back as it came. */
+	msg_set_status(&r, "4.07.001");
+	assert_string_equal(msg_status(&r, buf), "4.07.001");
+	msg_set_status(&r, "2.0.00");
+	assert_string_equal(msg_status(&r, buf), "2.0.00");
+	msg_set_status(&r, "5.999.999");
+	assert_string_equal(msg_status(&r, buf), "5.999.999");
+	/* Anything but a status leaves none. */
+	const char *bad[] = {"",       "5",	  "5.",	      "5.1",	  "5.1.",
+			     "5..1",   "5.1.1 ",  "5.1234.5", "5.1.1234", "x.1.1",
+			     "55.1.1", "5.1.1.1", "5,1.1",    "5.a.1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		msg_set_status(&r, "4.4.7");
+		msg_set_status(&r, bad[i]);
+		assert_string_equal(msg_status(&r, buf), "");
+	}
+	/* Every status of 1, 1-3 and 1-3 digits goes in and out unchanged. */
+	char in[MSG_STATUS_MAX];
+	for (int c = 0; c <= 9; c++)
+		for (int sl = 1; sl <= 3; sl++)
+			for (int sv = 0; sv < 1000; sv += (sv < 20 ? 1 : 37)) {
+				if (sl < 3 && sv >= (sl == 1 ? 10 : 100))
+					break;
+				for (int dl = 1; dl <= 3; dl++)
+					for (int dv = 0; dv < (dl == 1	 ? 10
+							       : dl == 2 ? 100
+									 : 1000);
+					     dv += 7) {
+						snprintf(in, sizeof(in), "%d.%0*d.%0*d", c, sl, sv,
+							 dl, dv);
+						msg_set_status(&r, in);
+						assert_string_equal(msg_status(&r, buf), in);
+					}
+			}
 }
 
 static void
