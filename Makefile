@@ -11,7 +11,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-PKGS    := libevent libevent_openssl openssl libconfuse libcares zlib
+PKGS    := libevent libevent_openssl openssl libconfuse libcares zlib hiredis
 PKGCFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKGLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CPPFLAGS  += -I. -D_GNU_SOURCE $(PKGCFLAGS)
@@ -26,10 +26,11 @@ B := build
 endif
 
 # Packages: what the build needs and what the tests need (Debian 12 names).
-BUILD_PKGS := gcc make pkg-config libssl-dev libevent-dev libconfuse-dev libc-ares-dev zlib1g-dev
+BUILD_PKGS := gcc make pkg-config libssl-dev libevent-dev libconfuse-dev libc-ares-dev zlib1g-dev \
+              libhiredis-dev
 TEST_PKGS  := libcmocka-dev python3-pytest python3-aiosmtpd dnsmasq-base swaks postfix mandoc \
               testssl.sh libsisimai-perl pflogsumm groff-base man-db prometheus python3-yaml \
-              nsd unbound ldnsutils
+              nsd unbound ldnsutils redis-server
 
 SRCS     := $(wildcard conf/*.c smtp/*.c tls/*.c relayd/*.c)
 MAINS    := relayd/relayd.c relayd/relayctl.c

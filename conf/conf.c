@@ -33,6 +33,7 @@
  * reentrant (libconfuse's lexer is global state, and the callbacks find the
  * load in progress through conf_cur).
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -440,6 +441,8 @@ static cfg_opt_t conf_queue_opts[] = {
 static cfg_opt_t conf_tls_report_opts[] = {AT, V("organization"), V("contact"), V("interval"),
 					   CFG_END()};
 
+static cfg_opt_t conf_cluster_opts[] = {AT, V("redis"), V("node"), CFG_END()};
+
 static cfg_opt_t conf_opts[] = {
 	V("hostname"), V("spool"), V("control_socket"), V("user"), V("postmaster"),
 	VL("dns_servers", NULL), V("metrics_listen"),
@@ -453,7 +456,8 @@ static cfg_opt_t conf_opts[] = {
 	/* MULTI so a second queue section is seen (and refused), not merged. */
 	CFG_SEC("queue", conf_queue_opts, CFGF_MULTI),
 	CFG_SEC("tls_report", conf_tls_report_opts, CFGF_MULTI),
-	CFG_FUNC("include", conf_include_cb), CFG_END()};
+	CFG_SEC("cluster", conf_cluster_opts, CFGF_MULTI), CFG_FUNC("include", conf_include_cb),
+	CFG_END()};
 
 /* Is NAME a key of the section options OPTS. */
 static bool
@@ -1838,6 +1842,111 @@ conf_build_tls_report(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
 	conf_duration(x, sec, "interval", 10, &r->interval);
 }
 
+/* A node name goes into Redis keys and log lines: letters, digits, '.',
+ * '-' and '_', at most 64. */
+static bool
+conf_node_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-' && *s != '_')
+			return false;
+	return true;
+}
+
+static bool
+conf_ip_literal(const char *s)
+{
+	unsigned char buf[16];
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* The cluster section (a fleet sharing limits through Redis), if any. */
+static void
+conf_build_cluster(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
+{
+	unsigned n = cfg_size(cfg, "cluster");
+
+	if (n == 0)
+		return;
+	cfg_t *sec = cfg_getnsec(cfg, "cluster", n - 1);
+	if (n > 1)
+		conf_error(x, conf_at(sec), "cluster: more than one section; keep one");
+	struct conf_cluster *k = calloc(1, sizeof(*k));
+	if (!k) {
+		x->oom = true;
+		return;
+	}
+	c->cluster = k;
+	k->redis = conf_str(x, sec, "redis", NULL);
+	k->port = 6379;
+	const struct conf_val *v = conf_get(sec, "redis");
+	if (!k->redis || !*k->redis) {
+		if (!x->partial)
+			conf_error(x, conf_at(sec),
+				   "cluster: redis is required (the Redis server the fleet shares, "
+				   "e.g. redis = \"127.0.0.1:6379\")");
+	} else {
+		/* host, host:port, [v6] or [v6]:port */
+		char host[256] = "";
+		const char *r = k->redis, *port = NULL;
+		bool ok = true;
+		if (r[0] == '[') {
+			const char *e = strchr(r, ']');
+			ok = e && (size_t)(e - r - 1) < sizeof(host) && e > r + 1;
+			if (ok) {
+				memcpy(host, r + 1, (size_t)(e - r - 1));
+				host[e - r - 1] = '\0';
+				if (e[1] == ':')
+					port = e + 2;
+				else
+					ok = e[1] == '\0';
+			}
+		} else {
+			const char *colon = strrchr(r, ':');
+			if (colon && memchr(r, ':', (size_t)(colon - r)))
+				colon = NULL; /* a bare IPv6 address: no port */
+			size_t hl = colon ? (size_t)(colon - r) : strlen(r);
+			ok = hl > 0 && hl < sizeof(host);
+			if (ok) {
+				memcpy(host, r, hl);
+				host[hl] = '\0';
+				port = colon ? colon + 1 : NULL;
+			}
+		}
+		if (ok && port) {
+			char *end;
+			long p = strtol(port, &end, 10);
+			ok = *port && *end == '\0' && p > 0 && p < 65536;
+			if (ok)
+				k->port = (int)p;
+		}
+		if (!ok)
+			conf_error(x, v,
+				   "cluster: redis = \"%s\" is not host:port; write e.g. "
+				   "\"127.0.0.1:6379\" or \"[::1]:6379\"",
+				   k->redis);
+		else if (!conf_ip_literal(host))
+			/* hiredis would resolve a name with getaddrinfo(), which
+			 * blocks: nothing on the loop may. */
+			conf_error(x, v,
+				   "cluster: redis = \"%s\": write the server's IP address, not a "
+				   "name (e.g. \"10.0.0.5:6379\")",
+				   k->redis);
+		else
+			k->host = conf_dup(x, host);
+	}
+	k->node = conf_str(x, sec, "node", c->hostname);
+	if (k->node && !conf_node_name(k->node)) {
+		conf_error(x, conf_get(sec, "node") ? conf_get(sec, "node") : conf_at(sec),
+			   "cluster: node = \"%s\" is not a node name: letters, digits, '.', "
+			   "'-' and '_', at most 64",
+			   k->node);
+	}
+}
+
 /* The queue section, or the defaults without one. */
 static void
 conf_build_queue(struct conf_ctx *x, cfg_t *cfg, struct conf *c)
@@ -2032,6 +2141,7 @@ conf_load(const char *file, void (*err)(void *arg, const char *msg), void *arg)
 	conf_build_routes(&ctx, cfg, c);
 	conf_build_queue(&ctx, cfg, c);
 	conf_build_tls_report(&ctx, cfg, c);
+	conf_build_cluster(&ctx, cfg, c);
 	conf_note_all(&ctx, cfg, c);
 
 done:
@@ -2100,6 +2210,12 @@ conf_free(struct conf *c)
 		free(c->tls_report->organization);
 		free(c->tls_report->contact);
 		free(c->tls_report);
+	}
+	if (c->cluster) {
+		free(c->cluster->redis);
+		free(c->cluster->host);
+		free(c->cluster->node);
+		free(c->cluster);
 	}
 	for (i = 0; c->listen != NULL && i < c->nlisten; i++) {
 		struct conf_listen *l = &c->listen[i];

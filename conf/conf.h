@@ -198,6 +198,13 @@ struct conf {
 		char *organization, *contact;
 		unsigned interval; /* seconds of a reporting interval */
 	} * tls_report;
+	/* A fleet (contract-v2 section 5): the cluster section, or NULL. */
+	struct conf_cluster {
+		char *redis; /* "host:port" as written */
+		char *host;  /* its host (no brackets) */
+		int port;    /* its port (6379 when none is written) */
+		char *node;  /* this instance's name; default: hostname */
+	} * cluster;
 	char **check_senders; /* sender domains whose SPF is checked; NULL/0: skipped */
 	size_t ncheck_senders;
 

@@ -369,5 +369,11 @@ print_conf(FILE *fp, const struct conf *c)
 		print_key_duration(fp, IND, "interval", c->tls_report->interval);
 		fputs("}\n", fp);
 	}
+	if (c->cluster) {
+		fputs("\ncluster {\n", fp);
+		print_key(fp, IND, "redis", c->cluster->redis, NULL);
+		print_key(fp, IND, "node", c->cluster->node, NULL);
+		fputs("}\n", fp);
+	}
 	return ferror(fp) ? -1 : 0;
 }

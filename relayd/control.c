@@ -53,6 +53,7 @@
 #include <event2/listener.h>
 
 #include "relayd/bounce.h"
+#include "relayd/cluster.h"
 #include "relayd/control.h"
 #include "relayd/destlist.h"
 #include "relayd/dns.h"
@@ -1188,6 +1189,25 @@ cmd_tls_report(struct ctl_conn *cc, int argc, char **argv)
 	conn_finish(cc);
 }
 
+/* cluster [--json]: the fleet as this node sees it. */
+static void
+cmd_cluster(struct ctl_conn *cc, int argc, char **argv)
+{
+	if (argc && strcmp(argv[0], "--json") != 0) {
+		reply_error(cc, "cluster: unknown option %.64s (--json)", argv[0]);
+		return;
+	}
+	if (!cluster_on()) {
+		reply_error(cc, "no cluster section in the configuration: this relayd is not in a "
+				"fleet");
+		return;
+	}
+	struct evbuffer *out = bufferevent_get_output(cc->bev);
+	evbuffer_add(out, "ok\n", 3);
+	cluster_write(out, argc > 0);
+	conn_finish(cc);
+}
+
 static const struct ctl_cmd commands[] = {
 	{"queue", 0, 2, false, cmd_queue},
 	{"flush", 0, 1, false, cmd_flush},
@@ -1202,6 +1222,7 @@ static const struct ctl_cmd commands[] = {
 	{"destinations", 0, 1, false, cmd_destinations},
 	{"check", 0, 3, false, cmd_check},
 	{"tls-report", 0, 1, false, cmd_tls_report},
+	{"cluster", 0, 1, false, cmd_cluster},
 };
 
 /* Run the request LINE: "VERB" and its words, separated by spaces. */

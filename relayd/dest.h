@@ -79,7 +79,11 @@ struct dest {
 	struct event *timer; /* wakes the destination (rate, pause, idle check) */
 	struct job *head, *tail;
 	unsigned nconn;
-	struct mta_conn *idle; /* idle connections */
+	struct mta_conn *idle;	   /* idle connections */
+	bool fleet_asking;	   /* a cluster: Redis is asked for a message of the rate */
+	bool fleet_token;	   /* ... and allowed one, not yet used */
+	bool lease_asking;	   /* a cluster: Redis is asked for a connection lease */
+	unsigned long lease_ready; /* ... and granted this one, not yet used */
 
 	/* private to dest.c */
 	const struct conf *conf; /* the configuration T was looked up in */

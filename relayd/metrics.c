@@ -23,6 +23,8 @@
  *   relayd_delivery_rejects_total{transport,class}          counter
  *   relayd_check_status{transport,check,subject}            gauge (selfcheck.c)
  *   relayd_dnsbl_listed{transport,address,zone}             gauge (selfcheck.c)
+ *   relayd_cluster_up, relayd_cluster_nodes                 gauge (cluster.c; with a
+ *                                                           cluster section)
  *   relayd_build_info{version,libevent,openssl}             gauge (always 1)
  *   relayd_start_time_seconds                               gauge
  *
@@ -43,6 +45,7 @@
 #include <event2/listener.h>
 
 #include "conf/value.h"
+#include "relayd/cluster.h"
 #include "relayd/dest.h"
 #include "relayd/log.h"
 #include "relayd/metrics.h"
@@ -193,6 +196,7 @@ metrics_render(struct evbuffer *out)
 	       "reputation, unknown_user, ...).");
 	stats_delivery_reject_foreach(put_delivery_reject, out);
 	selfcheck_metrics(out);
+	cluster_metrics(out);
 	family(out, "relayd_build_info", "gauge",
 	       "Always 1; the labels say which relayd and libraries are running.");
 	evbuffer_add_printf(out, "relayd_build_info{version=\"");

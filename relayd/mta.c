@@ -45,6 +45,7 @@
 #include <event2/event.h>
 
 #include "conf/value.h"
+#include "relayd/cluster.h"
 #include "relayd/dest.h"
 #include "relayd/dlv.h"
 #include "relayd/dns.h"
@@ -68,6 +69,7 @@
 struct mta_conn {
 	struct dest *d;
 	const struct conf_transport *t;
+	unsigned long lease; /* a cluster: its fleet-wide connection lease, 0: none */
 	struct job *job;
 	bool job_started;
 	/* MX delivery: the domain whose MX hosts it connects to (of its
@@ -161,6 +163,9 @@ static void conn_free(struct mta_conn *mc);
 static void dest_pump(struct dest *d);
 static double mono(void);
 static bool dest_token(struct dest *d);
+static void fleet_answer(const char *tname, const char *key, long wait_ms);
+static bool fleet_conn(struct dest *d);
+#define FLEET_LEASE_RETRY 1.0 /* s: the fleet's connections are all taken, ask again */
 static int literal_addr(const char *host, int port, struct dns_addr *a);
 
 /* The DNSSEC probe (mta_dnssec_probe()): what it asked, the query. */
@@ -619,6 +624,10 @@ dest_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct dest *d = arg;
 	dest_pump(d);
+	if (d->lease_ready && !d->head) { /* nothing left to open it for */
+		cluster_lease_release(d->lease_ready);
+		d->lease_ready = 0;
+	}
 	/* The top of a callback: nothing else holds D. An idle destination
 	 * is forgotten once what was learnt about it expires. */
 	if (m_stopping || !dest_idle(d) || dest_maybe_free(d, time(NULL), mono()))
@@ -1917,6 +1926,8 @@ conn_new(struct dest *d, struct job *j)
 	if (!mc)
 		fatal("out of memory");
 	mc->d = d;
+	mc->lease = d->lease_ready; /* 0 but in a fleet */
+	d->lease_ready = 0;
 	/* The transport now; one a reload removed still serves its jobs. */
 	mc->t = dest_transport(d) ? dest_transport(d) : j->transport;
 	mc->job = j;
@@ -1981,6 +1992,8 @@ conn_free(struct mta_conn *mc)
 		mc->next->prev = mc->prev;
 	m_nconns--;
 	d->nconn--;
+	if (mc->lease)
+		cluster_lease_release(mc->lease);
 	free(mc);
 	dest_pump(d);
 	/* Idle now: dest_wake() forgets it when nothing learnt is left. */
@@ -2001,6 +2014,37 @@ dest_overflow(struct dest *d, const struct conf_transport *t, const struct warmu
 	struct job *j;
 	while ((j = dest_take(d)) != NULL)
 		job_finish(j, &v.d);
+}
+
+/* Redis's answer for one message of D's fleet-wide rate: go (0), wait
+ * WAIT_MS, or (-1) Redis did not answer: dest_token() goes local. */
+static void
+fleet_answer(const char *tname, const char *key, long wait_ms)
+{
+	struct dest *d = dest_find(tname, key);
+	if (!d || !d->fleet_asking)
+		return;
+	d->fleet_asking = false;
+	if (m_stopping)
+		return;
+	if (wait_ms > 0) {
+		const struct conf_transport *t = dest_transport(d);
+		if (t && t->nwarmup && t->warmup_overflow) {
+			struct warmup_now w;
+			bool warm = false;
+			warmup_at(t, warmup_today(time(NULL)), &w);
+			warmup_rate(t, &w, &warm);
+			if (warm) {
+				dest_overflow(d, t, &w);
+				return;
+			}
+		}
+		dest_arm(d, (double)wait_ms / 1000);
+		return;
+	}
+	if (wait_ms == 0)
+		d->fleet_token = true;
+	dest_pump(d);
 }
 
 /* A token for one more message, by the transport's rate and the day's
@@ -2025,6 +2069,23 @@ dest_token(struct dest *d)
 	if (r.n == 0)
 		return true;
 	double now = mono(), per = (double)r.interval / r.n;
+	if (cluster_up()) {
+		/* A fleet: the rate is the fleet's, a GCRA in Redis; the
+		 * answer (fleet_answer()) pumps again or arms the timer. */
+		if (d->fleet_token) {
+			d->fleet_token = false;
+			return true;
+		}
+		if (d->fleet_asking)
+			return false;
+		if (cluster_rate(d->tname, d->key, (unsigned long)(per * 1000 + 0.5),
+				 fleet_answer) == 0) {
+			d->fleet_asking = true;
+			return false;
+		}
+	}
+	/* Alone, or Redis unreachable: this node's share of the rate. */
+	per *= cluster_nodes();
 	d->tokens += (now - d->tok_last) / per;
 	d->tok_last = now;
 	if (d->tokens > 1)
@@ -2042,6 +2103,58 @@ dest_token(struct dest *d)
 		wait = (double)(warmup_midnight(now_t) - now_t); /* a new day, a new rate */
 	dest_arm(d, wait);
 	return false;
+}
+
+/* Redis's answer to a lease for one more connection to D: granted (LEASE),
+ * refused (the fleet has max_connections open: ask again in a second), or
+ * LOST (Redis did not answer: fleet_conn() goes local). */
+static void
+lease_answer(const char *tname, const char *key, unsigned long lease, bool lost)
+{
+	struct dest *d = dest_find(tname, key);
+	if (!d || !d->lease_asking || m_stopping) {
+		if (lease)
+			cluster_lease_release(lease);
+		if (d)
+			d->lease_asking = false;
+		return;
+	}
+	d->lease_asking = false;
+	if (lease) {
+		d->lease_ready = lease;
+		dest_pump(d);
+		if (d->lease_ready && !d->head) {
+			cluster_lease_release(d->lease_ready);
+			d->lease_ready = 0;
+		}
+		return;
+	}
+	if (lost)
+		dest_pump(d);
+	else
+		dest_arm(d, FLEET_LEASE_RETRY);
+}
+
+/* May D open one more connection, by the fleet's max_connections: with a
+ * lease from Redis (asked for here; the answer pumps again), or while
+ * Redis does not answer, within this node's share. */
+static bool
+fleet_conn(struct dest *d)
+{
+	const struct conf_transport *t = dest_transport(d);
+	if (!cluster_on() || !t)
+		return true;
+	if (d->lease_ready)
+		return true;
+	if (d->lease_asking)
+		return false;
+	if (cluster_up() &&
+	    cluster_lease(d->tname, d->key, t->max_connections, lease_answer) == 0) {
+		d->lease_asking = true;
+		return false;
+	}
+	unsigned share = t->max_connections / cluster_nodes();
+	return d->nconn < (share ? share : 1);
 }
 
 /* Give waiting jobs to idle connections, or open new ones up to the limit,
@@ -2072,6 +2185,8 @@ dest_pump(struct dest *d)
 	}
 	while (d->head) {
 		if (!d->idle && d->nconn >= d->cur_max)
+			break;
+		if (!d->idle && !fleet_conn(d))
 			break;
 		if (!dest_token(d))
 			break;

@@ -53,7 +53,7 @@ static const struct {
 	{"delete", 1, -1, 1},	 {"hold", 1, -1, 2},	    {"release", 1, -1, 2},
 	{"route", 1, 1, 0},	 {"resume", 1, 2, 0},	    {"stats", 0, 0, 0},
 	{"reload", 0, 0, 0},	 {"destinations", 0, 0, 0}, {"check", 0, 1, 0},
-	{"tls-report", 0, 0, 0},
+	{"tls-report", 0, 0, 0}, {"cluster", 0, 0, 0},
 };
 
 static void
@@ -65,7 +65,7 @@ usage(FILE *f, int status)
 		   "          release QID... | ALL | @DOMAIN, route ADDRESS,\n"
 		   "          resume TRANSPORT [DESTINATION], destinations [--json],\n"
 		   "          stats, reload, check [--now] [--json] [TRANSPORT],\n"
-		   "          tls-report [--json]\n"
+		   "          tls-report [--json], cluster [--json]\n"
 		   "options may stand before or after the command\n");
 	exit(status);
 }
@@ -294,7 +294,7 @@ main(int argc, char **argv)
 	bool check = strcmp(argv[0], "check") == 0;
 	if (opt && strcmp(argv[0], "queue") != 0 &&
 	    !((strcmp(argv[0], "destinations") == 0 || check ||
-	       strcmp(argv[0], "tls-report") == 0) &&
+	       strcmp(argv[0], "tls-report") == 0 || strcmp(argv[0], "cluster") == 0) &&
 	      strcmp(opt, "--json") == 0))
 		usage(stderr, 2); /* --json and --summary are queue's; --json destinations' too */
 	if (now && !check)

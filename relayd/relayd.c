@@ -57,6 +57,7 @@
 #include "conf/conf.h"
 #include "conf/print.h"
 #include "relayd/check.h"
+#include "relayd/cluster.h"
 #include "relayd/control.h"
 #include "relayd/dns.h"
 #include "relayd/log.h"
@@ -127,7 +128,7 @@ reload_warning(void *arg, const char *msg)
 static void
 stop_check(evutil_socket_t fd, short what, void *arg)
 {
-	if (session_idle() && worker_busy() == 0 && queue_idle()) {
+	if (session_idle() && worker_busy() == 0 && queue_idle() && cluster_idle()) {
 		event_base_loopexit(base, NULL);
 		return;
 	}
@@ -150,6 +151,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	mta_shutdown();
 	sts_shutdown();
 	tlsreport_shutdown();
+	cluster_shutdown();
 	stop_timer = evtimer_new(base, stop_check, NULL);
 	stop_check(-1, 0, NULL);
 }
@@ -261,6 +263,7 @@ relayd_reload(char **errors)
 	session_reload(c);
 	selfcheck_reload();
 	tlsreport_reload(c);
+	cluster_reload(c);
 	mta_dnssec_probe(c);
 	log_info("configuration reloaded from %s", conf_file);
 	return 0;
@@ -487,8 +490,12 @@ main(int argc, char **argv)
 	 * were listed and retried).
 	 */
 	struct event_config *ecfg = event_config_new();
-	struct timeval turn = {0, 1000};
-	if (!ecfg || event_config_set_max_dispatch_interval(ecfg, &turn, -1, 1) == -1 ||
+	long turn_us = 1000; /* RELAYD_LOOP_TURN_US: for the bench; 0: no limit */
+	if (getenv("RELAYD_LOOP_TURN_US"))
+		turn_us = strtol(getenv("RELAYD_LOOP_TURN_US"), NULL, 10);
+	struct timeval turn = {turn_us / 1000000, turn_us % 1000000};
+	if (!ecfg ||
+	    (turn_us > 0 && event_config_set_max_dispatch_interval(ecfg, &turn, -1, 1) == -1) ||
 	    !(base = event_base_new_with_config(ecfg)) || event_base_priority_init(base, 2) == -1)
 		fatal("cannot create the event loop");
 	event_config_free(ecfg);
@@ -520,6 +527,7 @@ main(int argc, char **argv)
 	selfcheck_init(base);
 	sts_init(base, c);
 	tlsreport_init(base, c);
+	cluster_init(base, c);
 	mta_dnssec_probe(c);
 
 	struct event *ev_term = evsignal_new(base, SIGTERM, on_stop, NULL);

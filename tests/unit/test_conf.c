@@ -533,6 +533,26 @@ static const struct err_case err_cases[] = {
 	  "4: delay_warning = \"-1\" is not a duration; write e.g. \"30s\", \"5m\", \"2h\", "
 	  "\"5d\" or a number of seconds"}},
 
+	/* cluster */
+	{"cluster without redis",
+	 L "cluster {\n\tnode = \"a\"\n}\n",
+	 {"2: cluster: redis is required (the Redis server the fleet shares, e.g. redis = "
+	  "\"127.0.0.1:6379\")"}},
+	{"cluster redis not host:port",
+	 L "cluster {\n\tredis = \"127.0.0.1:99999\"\n}\n",
+	 {"3: cluster: redis = \"127.0.0.1:99999\" is not host:port; write e.g. "
+	  "\"127.0.0.1:6379\" or \"[::1]:6379\""}},
+	{"cluster bad bracket and node",
+	 L "cluster {\n\tredis = \"[::1\"\n\tnode = \"a b\"\n}\n",
+	 {"3: cluster: redis = \"[::1\" is not host:port; write e.g. \"127.0.0.1:6379\" or "
+	  "\"[::1]:6379\"",
+	  "4: cluster: node = \"a b\" is not a node name: letters, digits, '.', '-' and '_', at "
+	  "most 64"}},
+	{"cluster redis by name",
+	 L "cluster {\n\tredis = \"redis.example:6379\"\n}\n",
+	 {"3: cluster: redis = \"redis.example:6379\": write the server's IP address, not a name "
+	  "(e.g. \"10.0.0.5:6379\")"}},
+
 	/* the whole file */
 	{"empty file",
 	 "",
@@ -561,6 +581,48 @@ test_errors(void **state)
 		unlink(path);
 		free(path);
 	}
+}
+
+/* The cluster section: host and port apart, the default port and node. */
+static void
+test_cluster_section(void **state)
+{
+	static const struct {
+		const char *text, *host, *node;
+		int port;
+	} cases[] = {
+		{L "hostname = \"relay-a.example\"\ncluster {\n\tredis = \"10.0.0.5:7000\"\n}\n",
+		 "10.0.0.5", "relay-a.example", 7000},
+		{L "cluster {\n\tredis = \"10.0.0.5\"\n\tnode = \"b_2\"\n}\n", "10.0.0.5", "b_2",
+		 6379},
+		{L "cluster {\n\tredis = \"[2001:db8::5]:6380\"\n\tnode = \"c\"\n}\n",
+		 "2001:db8::5", "c", 6380},
+		{L "cluster {\n\tredis = \"::1\"\n\tnode = \"d\"\n}\n", "::1", "d", 6379},
+	};
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct errs e = {.n = 0};
+		char *path;
+		struct conf *c = load_text(cases[i].text, &e, &path);
+		if (!c)
+			fail_msg("case %zu: %s", i, e.n ? e.msg[0] : "no configuration");
+		assert_non_null(c->cluster);
+		assert_string_equal(c->cluster->host, cases[i].host);
+		assert_string_equal(c->cluster->node, cases[i].node);
+		assert_int_equal(c->cluster->port, cases[i].port);
+		conf_free(c);
+		errs_free(&e);
+		unlink(path);
+		free(path);
+	}
+	struct errs e = {.n = 0};
+	char *path;
+	struct conf *c = load_text(L, &e, &path);
+	assert_non_null(c);
+	assert_null(c->cluster);
+	conf_free(c);
+	errs_free(&e);
+	unlink(path);
+	free(path);
 }
 
 /* Comments of every kind, anywhere, must not move the line numbers. */
@@ -1676,6 +1738,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_cluster_section),
 		cmocka_unit_test(test_comment_lines),
 		cmocka_unit_test(test_many_errors),
 		cmocka_unit_test(test_syntax_error_stops),
