@@ -1683,6 +1683,10 @@ def main():
     ap.add_argument("--sites-only", action="store_true",
                     help="only the sites cell (bench/sites.py): replaces that section of an "
                          "existing results.md")
+    ap.add_argument("--no-fleet", action="store_true", help="skip the fleet cell")
+    ap.add_argument("--fleet-only", action="store_true",
+                    help="only the fleet cell (bench/fleet.py): replaces that section of an "
+                         "existing results.md")
     ap.add_argument("--backlog-check", action="store_true",
                     help="print the disk each --backlog N needs and how long it would take; "
                          "start nothing")
@@ -1691,11 +1695,12 @@ def main():
     if args.backlog_only:
         args.no_matrix = args.no_memory = args.no_recovery = args.no_syscalls = True
         args.no_backlog = False
-        args.no_sites = True
-    if args.sites_only:
+        args.no_sites = args.no_fleet = True
+    if args.sites_only or args.fleet_only:
         args.no_matrix = args.no_memory = args.no_recovery = args.no_syscalls = True
         args.no_backlog = True
-        args.no_sites = False
+        args.no_sites = not args.sites_only
+        args.no_fleet = not args.fleet_only
     if args.backlog_check:
         out = Path(args.out or REPO / "bench")
         return backlog.check_only([backlog.QUICK_N] if args.quick else args.backlog,
@@ -1739,7 +1744,7 @@ def main():
     runs, mem, rec, sysc = [], None, None, None
     previous = backlog.load_previous(Path(args.out))
     bl = {}
-    st = None
+    st = ft = None
     code = 0
     try:
         sink.start()
@@ -1768,6 +1773,9 @@ def main():
         if not args.no_sites:
             st = sites.run(args, relayd.bin, sink)
             st["relayd_git"] = vers["relayd_git"]
+        if not args.no_fleet:
+            ft = fleet.run(args, relayd.bin, sink)
+            ft["relayd_git"] = vers["relayd_git"]
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); stopping everything")
         code = 130
@@ -1795,10 +1803,13 @@ def main():
         e["relayd_git"] = vers["relayd_git"]
     # The backlog entries of other sizes measured before are kept.
     backlogs = dict(previous.get("backlog") or {}, **bl)
-    if args.sites_only:
+    if args.sites_only or args.fleet_only:
         if st:
             sites.save(out, st, info, vers)
             print(f"\nwrote the sites section of {out / 'results.md'} and results.json")
+        if ft:
+            fleet.save(out, ft, info, vers)
+            print(f"\nwrote the fleet section of {out / 'results.md'} and results.json")
         return code
     if args.backlog_only:
         if not bl:
@@ -1821,13 +1832,15 @@ def main():
         machine=info, versions=vers, config={k: v for k, v in cfg.items()}, runs=runs,
         memory=mem, recovery=rec,
         syscalls={k: v for k, v in (sysc or {}).items() if k != "raw"},
-        backlog=backlogs, sites=st or previous.get("sites"), started=t_start, ended=t_end),
+        backlog=backlogs, sites=st or previous.get("sites"), fleet=ft or previous.get("fleet"),
+        started=t_start, ended=t_end),
         indent=1, default=str) + "\n")
     if runs or mem or rec or bl:
         (out / "results.md").write_text(report(args, cfg, info, vers, runs, mem, rec, sysc,
                                                relayd, postfix, sink, t_start, t_end,
                                                backlog.section(backlogs) + "\n\n" +
-                                               sites.section(st or previous.get("sites"))))
+                                               sites.section(st or previous.get("sites")) +
+                                               "\n\n" + fleet.section(ft or previous.get("fleet"))))
         print()
         print(summary(runs, mem, rec, sysc))
         if bl:
@@ -1842,4 +1855,5 @@ if __name__ == "__main__":
     sys.modules.setdefault("bench", sys.modules[__name__])
     import backlog  # noqa: E402  (bench/backlog.py, the backlog section)
     import sites  # noqa: E402  (bench/sites.py, the sites cell)
+    import fleet  # noqa: E402  (bench/fleet.py, the fleet cell)
     sys.exit(main())

@@ -10,6 +10,10 @@
 #                               only the sites cell (≈ 1 minute): 1,000 domains
 #                               behind one MX host set, destination_by domain
 #                               versus mx (dnsmasq answers for them)
+#   make bench BENCH_ARGS="--fleet-only"
+#                               only the fleet cell (≈ 4 minutes): 1 relayd
+#                               without and with a cluster section, 3 nodes on
+#                               one redis-server, one limit-free destination
 #   make bench BENCH_ARGS="--backlog-only --backlog 1000000"
 #                               only the backlog section, at a million queued
 #                               messages (hours; refused without the disk:
@@ -21,11 +25,12 @@
 #
 # Needs root: Postfix starts as root and smtp-sink runs with -u nobody. The
 # missing Debian packages (postfix for smtp-source, smtp-sink and the private
-# instance; strace; dnsmasq for the sites cell; linux-perf for bench-profile)
+# instance; strace; dnsmasq for the sites cell; redis-server for the fleet
+# cell; linux-perf for bench-profile)
 # are installed like
 # `make test-deps` does; the system's /etc/postfix is never used.
 
-BENCH_PKGS         := postfix strace dnsmasq-base
+BENCH_PKGS         := postfix strace dnsmasq-base redis-server
 BENCH_PROFILE_PKGS := linux-perf valgrind
 BENCH_ARGS         ?=
 BENCH_OUT          := $(if $(filter 1,$(BENCH_QUICK)),--quick --out $(B)/bench)

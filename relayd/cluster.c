@@ -55,6 +55,7 @@
 #define CL_LEASE_RENEW_MS 5000 /* ... renewed this often while it is held */
 
 #define CL_KEY_NODES "{relayd}:nodes"
+#define CL_CHANNEL "relayd:dest" /* what a node learnt about a destination */
 #define CL_KEY_NODE "{relayd}:node:"
 
 /* KEYS[1]: the nodes' sorted set; KEYS[2]: this node's hash. ARGV: node,
@@ -148,6 +149,8 @@ static struct {
 	int port;
 	enum cl_state state;
 	redisAsyncContext *ac;
+	redisAsyncContext *sub; /* SUBSCRIBE CL_CHANNEL (a connection of its own) */
+	void (*learn)(const struct cluster_news *n);
 	bool freeing;  /* inside our redisAsyncFree(): callbacks ignore */
 	bool beat_out; /* a liveness request is unanswered */
 	bool warned;   /* this outage is logged */
@@ -169,6 +172,8 @@ static struct {
 } cl;
 
 static void cl_connect(void);
+static void cl_sub_drop(void);
+static void cl_sub_connect(void);
 static void cl_renew_due(evutil_socket_t fd, short what, void *arg);
 
 static double
@@ -197,6 +202,7 @@ cl_fail(const char *why)
 		redisAsyncFree(ac);
 		cl.freeing = false;
 	}
+	cl_sub_drop();
 	cl.beat_out = false;
 	evtimer_del(cl.answer);
 	evtimer_del(cl.beat);
@@ -323,6 +329,8 @@ cl_on_beat(redisAsyncContext *ac, void *reply, void *arg)
 	}
 	cl.joined = true;
 	cl.backoff = CL_BACKOFF_MIN;
+	if (!cl.sub)
+		cl_sub_connect();
 	free(cl.nodes);
 	cl.nodes = v;
 	cl.nnodes = n;
@@ -486,6 +494,7 @@ cluster_shutdown(void)
 	evtimer_del(cl.answer);
 	evtimer_del(cl.retry);
 	evtimer_del(cl.renew);
+	cl_sub_drop();
 	while (cl.leases) /* the fleet may use them again at once */
 		cluster_lease_release(cl.leases->id);
 	if (!cl.ac)
@@ -690,6 +699,119 @@ cl_renew_due(evutil_socket_t fd, short what, void *arg)
 		free(members);
 		free(argv);
 	}
+}
+
+/* ---- what the nodes learn about destinations: PUBLISH / SUBSCRIBE ----
+ * Pub/sub rather than polling keys: the others apply it at once, and an
+ * idle fleet costs Redis nothing. A node that was not subscribed when it
+ * was published (Redis down, starting) does not get it: it learns it
+ * itself, one rejection, as a node alone would. The message is
+ * "1 TAB node TAB kind TAB transport TAB key TAB until TAB level TAB why". */
+
+static void
+cl_clean(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src ? src : "");
+	for (char *p = dst; *p; p++)
+		if (*p == '\t' || *p == '\r' || *p == '\n')
+			*p = ' ';
+}
+
+void
+cluster_tell(const char *kind, const char *tname, const char *key, time_t until, unsigned level,
+	     const char *why)
+{
+	if (cl.state != CL_UP || !cl.ac)
+		return;
+	char t[128], k[300], w[600], *msg = NULL;
+	cl_clean(t, sizeof(t), tname);
+	cl_clean(k, sizeof(k), key);
+	cl_clean(w, sizeof(w), why);
+	if (asprintf(&msg, "1\t%s\t%s\t%s\t%s\t%lld\t%u\t%s", cl.node, kind, t, k, (long long)until,
+		     level, w) == -1)
+		fatal("out of memory");
+	const char *argv[] = {"PUBLISH", CL_CHANNEL, msg};
+	redisAsyncCommandArgv(cl.ac, NULL, NULL, 3, argv, NULL);
+	free(msg);
+}
+
+void
+cluster_set_learn(void (*fn)(const struct cluster_news *n))
+{
+	cl.learn = fn;
+}
+
+static void
+cl_on_message(redisAsyncContext *ac, void *reply, void *arg)
+{
+	redisReply *r = reply;
+	if (!r || ac != cl.sub || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    strcmp(cl_str(r->element[0]), "message") != 0)
+		return;
+	char buf[1200], *f[8];
+	snprintf(buf, sizeof(buf), "%s", cl_str(r->element[2]));
+	size_t n = 0;
+	char *p = buf;
+	while (n < 7) {
+		f[n++] = p;
+		char *tab = strchr(p, '\t');
+		if (!tab)
+			return; /* not ours, or another version's */
+		*tab = '\0';
+		p = tab + 1;
+	}
+	f[7] = p;
+	if (strcmp(f[0], "1") != 0 || strcmp(f[1], cl.node) == 0 || !cl.learn)
+		return; /* ours come back to us too */
+	struct cluster_news news = {.node = f[1],
+				    .kind = f[2],
+				    .tname = f[3],
+				    .key = f[4],
+				    .until = (time_t)strtoll(f[5], NULL, 10),
+				    .level = (unsigned)strtoul(f[6], NULL, 10),
+				    .why = f[7]};
+	cl.learn(&news);
+}
+
+static void
+cl_sub_on_disconnect(const redisAsyncContext *ac, int status)
+{
+	if (ac == cl.sub)
+		cl.sub = NULL; /* hiredis frees it; the next beat connects again */
+}
+
+static void
+cl_sub_on_connect(const redisAsyncContext *ac, int status)
+{
+	if (ac == cl.sub && status != REDIS_OK)
+		cl.sub = NULL; /* hiredis frees it */
+}
+
+static void
+cl_sub_connect(void)
+{
+	redisAsyncContext *ac = redisAsyncConnect(cl.host, cl.port);
+	if (!ac)
+		fatal("out of memory");
+	if (ac->err || redisLibeventAttach(ac, cl.base) != REDIS_OK) {
+		redisAsyncFree(ac);
+		return;
+	}
+	cl.sub = ac;
+	redisAsyncSetConnectCallback(ac, cl_sub_on_connect);
+	redisAsyncSetDisconnectCallback(ac, cl_sub_on_disconnect);
+	const char *argv[] = {"SUBSCRIBE", CL_CHANNEL};
+	redisAsyncCommandArgv(ac, cl_on_message, NULL, 2, argv, NULL);
+}
+
+static void
+cl_sub_drop(void)
+{
+	if (!cl.sub)
+		return;
+	redisAsyncContext *ac = cl.sub;
+	cl.sub = NULL;
+	redisAsyncFree(ac);
 }
 
 bool

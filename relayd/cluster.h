@@ -12,6 +12,8 @@
  * cluster_rate()       ask the fleet's rate of a destination for one message
  * cluster_lease()      ask for one of a destination's fleet-wide connections
  * cluster_lease_release()  give it back
+ * cluster_tell()       publish what this node learnt about a destination
+ * cluster_set_learn()  who applies what the other nodes learnt
  * cluster_write()      relayctl cluster: the text or JSON
  * cluster_metrics()    relayd_cluster_up, relayd_cluster_nodes
  *
@@ -25,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 struct conf;
 struct evbuffer;
@@ -59,6 +62,24 @@ int cluster_lease(const char *tname, const char *key, unsigned max, cluster_leas
 
 /* The connection that held LEASE closed. */
 void cluster_lease_release(unsigned long lease);
+
+/* What a node learnt about a destination, published to the fleet. */
+struct cluster_news {
+	const char *node;  /* who learnt it */
+	const char *kind;  /* "detour", "down" or "backoff" */
+	const char *tname; /* the destination: transport name, key */
+	const char *key;
+	time_t until;	 /* in force until then */
+	unsigned level;	 /* backoff: its level */
+	const char *why; /* the reply or reason */
+};
+
+/* Tell the fleet (no-op when Redis is not up). */
+void cluster_tell(const char *kind, const char *tname, const char *key, time_t until,
+		  unsigned level, const char *why);
+
+/* What to call with news from the other nodes. */
+void cluster_set_learn(void (*fn)(const struct cluster_news *n));
 void cluster_write(struct evbuffer *out, bool json);
 void cluster_metrics(struct evbuffer *out);
 

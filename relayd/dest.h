@@ -84,6 +84,7 @@ struct dest {
 	bool fleet_token;	   /* ... and allowed one, not yet used */
 	bool lease_asking;	   /* a cluster: Redis is asked for a connection lease */
 	unsigned long lease_ready; /* ... and granted this one, not yet used */
+	double lease_retry_at;	   /* ... refused: not asked again before (monotonic) */
 
 	/* private to dest.c */
 	const struct conf *conf; /* the configuration T was looked up in */

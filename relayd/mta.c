@@ -63,8 +63,9 @@
 #include "smtp/client.h"
 #include "tls/tls.h"
 
-#define MTA_IDLE_SECONDS 5 /* keep an idle connection for the next job */
-#define MTA_QUIT_SECONDS 5 /* wait for the reply to QUIT */
+#define MTA_IDLE_SECONDS 5   /* keep an idle connection for the next job */
+#define FLEET_IDLE_SECONDS 1 /* ... one that holds a fleet's lease */
+#define MTA_QUIT_SECONDS 5   /* wait for the reply to QUIT */
 
 struct mta_conn {
 	struct dest *d;
@@ -165,7 +166,7 @@ static double mono(void);
 static bool dest_token(struct dest *d);
 static void fleet_answer(const char *tname, const char *key, long wait_ms);
 static bool fleet_conn(struct dest *d);
-#define FLEET_LEASE_RETRY 1.0 /* s: the fleet's connections are all taken, ask again */
+#define FLEET_LEASE_RETRY 0.2 /* s: the fleet's connections are all taken, ask again */
 static int literal_addr(const char *host, int port, struct dns_addr *a);
 
 /* The DNSSEC probe (mta_dnssec_probe()): what it asked, the query. */
@@ -371,8 +372,11 @@ dest_hold(struct dest *d, const struct dlv *why)
 			 t->name, dest_name(d), cl.label ? cl.label : "blocked", t->fallback->name,
 			 t->fallback_hold);
 	}
+	bool fresh = d->detour_until <= now;
 	d->detour_until = now + (time_t)t->fallback_hold;
 	dest_set_why(&d->detour_why, why->text);
+	if (fresh) /* the fleet holds it too, without a rejection each */
+		cluster_tell("detour", d->tname, d->key, d->detour_until, 0, why->text);
 }
 
 /* The destination of transport T for a recipient in DOMAIN: the domain
@@ -660,6 +664,8 @@ dest_backoff(struct dest *d, const struct dlv *why)
 		pause = 600;
 	d->paused_until = mono() + pause;
 	dest_set_why(&d->backoff_why, why->text);
+	cluster_tell("backoff", d->tname, d->key, time(NULL) + (time_t)pause, d->backoff,
+		     why->text);
 	log_smtp(LOG_INFO,
 		 "%s: destination %s is throttling (%s); concurrency %u -> %u, paused for %us",
 		 d->tname, dest_name(d), why->text, old, d->cur_max, pause);
@@ -691,8 +697,11 @@ dest_recovered(struct dest *d)
 static void
 dest_down(struct dest *d, const struct dlv *why)
 {
+	bool fresh = d->down_until <= time(NULL);
 	d->down_until = time(NULL) + pause_unit();
 	d->down_why = *why;
+	if (fresh)
+		cluster_tell("down", d->tname, d->key, d->down_until, 0, why->text);
 }
 
 /* Act on verdict V for D (dlv_decide() made it); MAY_THROTTLE false when
@@ -1213,7 +1222,10 @@ hook_ready(void *arg)
 		mc->idle = true;
 		mc->next_idle = d->idle;
 		d->idle = mc;
-		struct timeval tv = {MTA_IDLE_SECONDS, 0};
+		/* In a fleet an idle connection holds one of the fleet's
+		 * max_connections: given back sooner, so other nodes are not
+		 * kept waiting by connections nobody uses. */
+		struct timeval tv = {mc->lease ? FLEET_IDLE_SECONDS : MTA_IDLE_SECONDS, 0};
 		evtimer_add(mc->timer, &tv);
 		return;
 	}
@@ -1992,8 +2004,10 @@ conn_free(struct mta_conn *mc)
 		mc->next->prev = mc->prev;
 	m_nconns--;
 	d->nconn--;
-	if (mc->lease)
+	if (mc->lease) {
 		cluster_lease_release(mc->lease);
+		d->lease_retry_at = 0; /* the fleet has one free now */
+	}
 	free(mc);
 	dest_pump(d);
 	/* Idle now: dest_wake() forgets it when nothing learnt is left. */
@@ -2129,10 +2143,15 @@ lease_answer(const char *tname, const char *key, unsigned long lease, bool lost)
 		}
 		return;
 	}
-	if (lost)
+	if (lost) {
 		dest_pump(d);
-	else
-		dest_arm(d, FLEET_LEASE_RETRY);
+		return;
+	}
+	/* Refused: not asked again for a while (every job and every closed
+	 * connection pumps; each would ask), but at once when a connection
+	 * of ours closes and gives its lease back (conn_free()). */
+	d->lease_retry_at = mono() + FLEET_LEASE_RETRY;
+	dest_arm(d, FLEET_LEASE_RETRY);
 }
 
 /* May D open one more connection, by the fleet's max_connections: with a
@@ -2148,6 +2167,12 @@ fleet_conn(struct dest *d)
 		return true;
 	if (d->lease_asking)
 		return false;
+	double now = mono();
+	if (cluster_up() && now + 0.01 < d->lease_retry_at) {
+		/* The timer may come a little early: it must come again. */
+		dest_arm(d, d->lease_retry_at - now);
+		return false;
+	}
 	if (cluster_up() &&
 	    cluster_lease(d->tname, d->key, t->max_connections, lease_answer) == 0) {
 		d->lease_asking = true;
@@ -2223,11 +2248,70 @@ mta_submit(struct job *j)
 }
 
 /* Bind to BASE. */
+/* What another node of the fleet learnt about a destination: applied here
+ * as if learnt here (a hold, a down pause, a back-off), logged with the
+ * node it came from. */
+static void
+mta_learn(const struct cluster_news *n)
+{
+	const struct conf_transport *t =
+		relayd_conf ? conf_transport_find(relayd_conf, n->tname) : NULL;
+	time_t now = time(NULL);
+	if (!t || m_stopping || n->until <= now)
+		return;
+	struct dest *d = dest_get(n->tname, n->key);
+	char why[REPLY_TEXT_MAX]; /* relayctl destinations says where it came from */
+	snprintf(why, sizeof(why), "%s (learnt by node %s)", n->why, n->node);
+	if (strcmp(n->kind, "detour") == 0) {
+		if (!t->fallback || d->detour_until >= n->until)
+			return;
+		if (d->detour_until <= now)
+			log_smtp(LOG_INFO,
+				 "%s: destination %s rejects the sending IP (node %s learnt it: "
+				 "%s); "
+				 "its mail goes through transport %s for %llds",
+				 t->name, dest_name(d), n->node, n->why, t->fallback->name,
+				 (long long)(n->until - now));
+		d->detour_until = n->until;
+		dest_set_why(&d->detour_why, why);
+	} else if (strcmp(n->kind, "down") == 0) {
+		if (d->down_until >= n->until)
+			return;
+		log_smtp(LOG_INFO,
+			 "%s: destination %s is unreachable (node %s learnt it: %s) for %llds",
+			 t->name, dest_name(d), n->node, n->why, (long long)(n->until - now));
+		d->down_until = n->until;
+		memset(&d->down_why, 0, sizeof(d->down_why));
+		d->down_why.kind = DLV_TEMPFAIL;
+		snprintf(d->down_why.status, sizeof(d->down_why.status), "4.4.1");
+		snprintf(d->down_why.text, sizeof(d->down_why.text), "%s (learnt by node %s)",
+			 n->why, n->node);
+		snprintf(d->down_why.relay, sizeof(d->down_why.relay), "none");
+	} else if (strcmp(n->kind, "backoff") == 0) {
+		double until = mono() + (double)(n->until - now);
+		if (d->paused_until >= until)
+			return;
+		d->paused_until = until;
+		if (n->level > d->backoff)
+			d->backoff = n->level > 8 ? 8 : n->level;
+		dest_set_why(&d->backoff_why, why);
+		log_smtp(LOG_INFO,
+			 "%s: destination %s is throttling (node %s learnt it: %s); paused for "
+			 "%llds",
+			 t->name, dest_name(d), n->node, n->why, (long long)(n->until - now));
+	} else
+		return;
+	/* A destination made for this alone is forgotten once it expires. */
+	if (dest_idle(d))
+		dest_arm(d, dest_keep_for(d, now, mono()) + 1);
+}
+
 int
 mta_init(struct event_base *base, void (*release)(const char *transport, const char *domain))
 {
 	m_base = base;
 	m_release = release;
+	cluster_set_learn(mta_learn);
 	return 0;
 }
 
