@@ -516,8 +516,8 @@ def section(entry: dict) -> str:
                  f"{1e6 * a['redis_cpu'] / max(a['sent'], 1):.1f} µs of CPU a message in A and "
                  f"{1e6 * b['redis_cpu'] / max(b['sent'], 1):.1f} in B. A lease is asked for "
                  f"each new outbound connection; in B the fleet's 10 are taken most of the "
-                 f"time, and a node whose lease was refused asks again whenever mail comes "
-                 f"for the destination: {b['refused']:,.0f} refused requests a run "
+                 f"time, and a node whose lease was refused asks again 0.2 s later (or "
+                 f"when one of its own connections closes): {b['refused']:,.0f} refused requests a run "
                  f"({b['refused'] / max(b['sent'], 1):.2f} a message) against "
                  f"{a['refused']:,.0f} in A. (Lease requests and grants are read "
                  "off the commands the scripts run: bench/fleet.py, `leases()`.)")
