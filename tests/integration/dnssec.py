@@ -117,6 +117,28 @@ class SignedDns:
                 path, ds = self._sign(zone, path)
                 anchors.append(ds)
             zone_conf.append(f"zone:\n\tname: \"{zone}\"\n\tzonefile: \"{path}\"\n")
+        self._retrying("nsd", lambda: self._start_nsd(zone_conf))
+        self._retrying("unbound", lambda: self._start_unbound(anchors))
+        return self
+
+    def _retrying(self, name, start):
+        """Run START; nsd and unbound bind UDP and TCP on their port, and a
+        port free for UDP may be taken for TCP (an outgoing connection's
+        ephemeral port) or grabbed meanwhile: then pick another port."""
+        for attempt in range(8):
+            try:
+                return start()
+            except RuntimeError as e:
+                if "already in use" not in str(e) or attempt == 7:
+                    raise
+                p = self.procs.pop() if self.procs and self.procs[-1].name == name else None
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait()
+                for f in (self.dir / f"{name}.out", self.dir / f"{name}.log"):
+                    f.unlink(missing_ok=True)
+
+    def _start_nsd(self, zone_conf):
         self.nsd_port = free_port("127.0.0.1", socket.SOCK_DGRAM)
         nsd_conf = self.dir / "nsd.conf"
         nsd_conf.write_text(
@@ -137,6 +159,7 @@ class SignedDns:
         if not _udp_answers(self.nsd_port):
             raise RuntimeError("nsd did not answer: " + self._logs())
 
+    def _start_unbound(self, anchors):
         self.port = free_port("127.0.0.1", socket.SOCK_DGRAM)
         anchor_file = self.dir / "anchors"
         anchor_file.write_text("\n".join(anchors) + "\n")
@@ -168,7 +191,6 @@ class SignedDns:
         self._spawn([UNBOUND, "-d", "-c", str(ub_conf)], "unbound")
         if not _udp_answers(self.port):
             raise RuntimeError("unbound did not answer: " + self._logs())
-        return self
 
     def _spawn(self, args, name):
         log = open(self.dir / f"{name}.out", "ab")

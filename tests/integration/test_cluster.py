@@ -262,6 +262,25 @@ def test_rate_is_the_fleets(start_relayd, scripted, redis):
         assert not r.find_log(r"status=(deferred|bounced)")
 
 
+def test_warmup_rate_is_the_fleets(start_relayd, scripted, redis):
+    """A warm-up's day rate is the fleet's too: day 1 of warmup {"2/s"} on
+    two nodes, 12 messages, together 2 a second."""
+    import datetime
+    rs = redis()
+    sink = scripted("127.0.0.2", name="sink")
+    today = datetime.date.today().isoformat()
+    nodes = [start_relayd(transports={"out": harness.transport(sink, warmup=["2/s", "100/s"],
+                                                                warmup_start=today)},
+                          routes={"*": "out"}, extra=cluster_extra(rs.address, n))
+             for n in ("a", "b")]
+    wait_until(lambda: node_names(nodes[0]) == ["a", "b"], 10, "two nodes")
+    send_each(nodes, 6, "warm")
+    sink.wait_messages(12, timeout=30)
+    t = data_times(sink)
+    assert t[-1] - t[0] >= 4.5, f"12 messages at 2/s for the fleet in {t[-1] - t[0]:.2f} s"
+    assert max_in_window(t, 0.75) <= 2, f"{max_in_window(t, 0.75)} within 0.75 s"
+
+
 def test_rate_without_redis_is_a_share(start_relayd, scripted, redis):
     """Redis gone: each of two nodes sends its share, 1/s of a fleet-wide
     2/s, so together they still keep to 2/s; Redis back: the fleet's GCRA
