@@ -163,6 +163,13 @@ metrics_render(struct evbuffer *out)
 			    (unsigned long long)stats_get(STAT_TLS_IN));
 	evbuffer_add_printf(out, "relayd_tls_sessions_total{direction=\"out\"} %llu\n",
 			    (unsigned long long)stats_get(STAT_TLS_OUT));
+	family(out, "relayd_tls_resumed_total", "counter",
+	       "TLS sessions that resumed an earlier one (no full handshake): inbound with a "
+	       "session ticket, outbound with a session kept per destination host.");
+	evbuffer_add_printf(out, "relayd_tls_resumed_total{direction=\"in\"} %llu\n",
+			    (unsigned long long)stats_get(STAT_TLS_IN_RESUMED));
+	evbuffer_add_printf(out, "relayd_tls_resumed_total{direction=\"out\"} %llu\n",
+			    (unsigned long long)stats_get(STAT_TLS_OUT_RESUMED));
 	family(out, "relayd_detours_active", "gauge",
 	       "Destinations whose mail goes to the transport's fallback now.");
 	evbuffer_add_printf(out, "relayd_detours_active %zu\n", m_detours ? m_detours() : 0);

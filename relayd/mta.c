@@ -892,6 +892,9 @@ policy_ctx(const struct conf_tls_policy *p, char *why, size_t len)
 		snprintf(why, len, "tls_policy %s: %s", p->name, cause ? cause : "TLS unavailable");
 		return NULL;
 	}
+	/* Sessions are resumed per host and address, under this policy only. */
+	if (tls_ctx_resume(ctx) == -1)
+		fatal("out of memory");
 	pc = calloc(1, sizeof(*pc));
 	if (!pc)
 		fatal("out of memory");
@@ -966,8 +969,10 @@ conn_tls_up(struct mta_conn *mc)
 	tls_bev_info(mc->bev, &info);
 	snprintf(mc->tls_proto, sizeof(mc->tls_proto), "%s", info.protocol);
 	stats_count(STAT_TLS_OUT, mc->t->name, 1);
-	log_smtp(LOG_DEBUG, "%s: TLS with %s: %s, cipher %s, %s", mc->t->name, mc->relay,
-		 info.protocol, info.cipher, info.verify);
+	if (info.resumed)
+		stats_count(STAT_TLS_OUT_RESUMED, mc->t->name, 1);
+	log_smtp(LOG_DEBUG, "%s: TLS with %s: %s, cipher %s, %s%s", mc->t->name, mc->relay,
+		 info.protocol, info.cipher, info.verify, info.resumed ? ", resumed" : "");
 	if (mc->sts_enforce && !mc->dane)
 		mc->sts_tls_ok = true; /* the handshake verified, or it failed */
 	report_tls(mc, info.verified, info.verify);

@@ -748,7 +748,10 @@ session_tls_up(struct session *se)
 	tls_bev_info(se->bev, &info);
 	snprintf(se->tls_proto, sizeof(se->tls_proto), "%s", info.protocol);
 	stats_count(STAT_TLS_IN, NULL, 1);
-	log_smtpd(LOG_INFO, "%s: TLS established: %s (%s)", se->client, info.protocol, info.cipher);
+	if (info.resumed)
+		stats_count(STAT_TLS_IN_RESUMED, NULL, 1);
+	log_smtpd(LOG_INFO, "%s: TLS established: %s (%s)%s", se->client, info.protocol,
+		  info.cipher, info.resumed ? ", resumed" : "");
 	if (se->srv->state == SRV_TLS) {
 		server_tls_done(se->srv, true);
 		session_process(se);

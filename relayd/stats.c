@@ -32,8 +32,9 @@ static struct tstats *per_transport;
 static struct rstats *rejects;
 
 static const char *names[STAT_MAX] = {
-	"received", "sent",    "deferred", "bounced",	  "expired",	  "rerouted",	"rejected",
-	"tls_in",   "tls_out", "auth_ok",  "auth_failed", "auth_blocked", "auth_limit",
+	"received",    "sent",	       "deferred",   "bounced",	       "expired",
+	"rerouted",    "rejected",     "tls_in",     "tls_out",	       "auth_ok",
+	"auth_failed", "auth_blocked", "auth_limit", "tls_in_resumed", "tls_out_resumed",
 };
 
 /* TRANSPORT's counters, made at first use; NULL when memory runs out. */

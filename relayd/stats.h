@@ -23,13 +23,15 @@ enum stat_id {
 	STAT_BOUNCED,
 	STAT_EXPIRED,
 	STAT_REROUTED,
-	STAT_REJECTED,	   /* inbound refusals of MAIL, RCPT or a message */
-	STAT_TLS_IN,	   /* inbound TLS sessions */
-	STAT_TLS_OUT,	   /* outbound TLS sessions */
-	STAT_AUTH_OK,	   /* inbound AUTH: 235 */
-	STAT_AUTH_FAILED,  /* 535: credentials checked and wrong */
-	STAT_AUTH_BLOCKED, /* 454: refused unchecked (auth_fail_limit) */
-	STAT_AUTH_LIMIT,   /* a client address reached auth_fail_limit */
+	STAT_REJECTED,	      /* inbound refusals of MAIL, RCPT or a message */
+	STAT_TLS_IN,	      /* inbound TLS sessions */
+	STAT_TLS_OUT,	      /* outbound TLS sessions */
+	STAT_AUTH_OK,	      /* inbound AUTH: 235 */
+	STAT_AUTH_FAILED,     /* 535: credentials checked and wrong */
+	STAT_AUTH_BLOCKED,    /* 454: refused unchecked (auth_fail_limit) */
+	STAT_AUTH_LIMIT,      /* a client address reached auth_fail_limit */
+	STAT_TLS_IN_RESUMED,  /* inbound TLS sessions that resumed one (a ticket) */
+	STAT_TLS_OUT_RESUMED, /* outbound TLS sessions that resumed one */
 	STAT_MAX
 };
 

@@ -25,8 +25,11 @@
  * is valid until the next call.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +39,11 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -73,12 +79,46 @@
  */
 #define TLS_CIPHERS_MAY TLS_CIPHERS_STRICT ":ALL:!COMPLEMENTOFDEFAULT:!aNULL:!eNULL"
 
+/*
+ * Client sessions kept for resumption (tls_ctx_resume()): a direct-mapped
+ * table, one slot per hash of the key "SNI|address:port[|TLSA digest]", so
+ * it stays bounded whatever the number of destinations; a collision
+ * replaces the older session. Only a context's own connections fill it,
+ * so a session is only ever offered under the policy it was made under.
+ */
+#define TLS_SESS_SLOTS 1024
+
+struct tls_sess {
+	char *key;	/* NULL: empty slot */
+	SSL_SESSION *s; /* our reference */
+};
+
 struct tls_ctx {
 	SSL_CTX *ssl;
 	bool server;
-	int min_version; /* TLS1_2_VERSION, ... */
-	int max_version; /* 0: the newest OpenSSL knows */
+	int min_version;       /* TLS1_2_VERSION, ... */
+	int max_version;       /* 0: the newest OpenSSL knows */
+	struct tls_sess *sess; /* TLS_SESS_SLOTS; NULL: no resumption */
 };
+
+/*
+ * Session tickets of every listener: AES-256-CBC + HMAC-SHA256 keys (RFC
+ * 5077's recommended construction), made at random in memory, never
+ * written anywhere. The current key encrypts; the one before it still
+ * decrypts, and such a ticket is renewed. Keys are process-wide so that a
+ * reload (new listener contexts) does not invalidate every client's
+ * ticket; they turn every TLS_TICKET_SECONDS, and a ticket's lifetime is
+ * the same, so every ticket stays usable for its whole lifetime.
+ */
+#define TLS_TICKET_SECONDS 3600
+
+struct tls_tkey {
+	unsigned char name[16], aes[32], hmac[32];
+	time_t born; /* 0: none */
+};
+
+static struct tls_tkey tls_tkeys[2]; /* [0] the current key, [1] the one before */
+static long tls_ticket_seconds = TLS_TICKET_SECONDS;
 
 /* What one connection learnt, for tls_bev_error() and tls_bev_info(). */
 struct tls_conn {
@@ -91,6 +131,7 @@ struct tls_conn {
 	char want[256];		     /* the names the certificate must match */
 	unsigned long err[TLS_NERR]; /* OpenSSL errors, oldest first */
 	int nerr;
+	char skey[320];		 /* the resumption key (struct tls_sess); "": none */
 	struct bufferevent *bev; /* the filter; freeing it frees the SSL and this */
 };
 
@@ -114,6 +155,10 @@ tls_init(void)
 	if (OPENSSL_init_ssl(0, NULL) != 1)
 		return -1;
 	tls_conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, tls_conn_exfree);
+	/* For tests: turn the ticket keys faster than once an hour. */
+	const char *ts = getenv("RELAYD_TLS_TICKET_SECONDS");
+	if (ts != NULL && atol(ts) > 0)
+		tls_ticket_seconds = atol(ts);
 	return tls_conn_idx == -1 ? -1 : 0;
 }
 
@@ -297,6 +342,101 @@ tls_key_mismatch(void)
 						  ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
 }
 
+/* Make the current ticket key when there is none or it is due to turn; -1
+ * when the random generator fails (then no ticket is issued). */
+static int
+tls_tkey_fresh(time_t now)
+{
+	struct tls_tkey *k = &tls_tkeys[0];
+
+	if (k->born != 0 && now - k->born < tls_ticket_seconds && now >= k->born)
+		return 0;
+	/* The one before decrypts for one more period; one older than that
+	 * could only hold expired tickets. */
+	tls_tkeys[1] =
+		k->born != 0 && now - k->born < 2 * tls_ticket_seconds ? *k : (struct tls_tkey){0};
+	if (RAND_bytes(k->name, sizeof(k->name)) != 1 || RAND_bytes(k->aes, sizeof(k->aes)) != 1 ||
+	    RAND_bytes(k->hmac, sizeof(k->hmac)) != 1) {
+		ERR_clear_error();
+		*k = (struct tls_tkey){0};
+		return -1;
+	}
+	k->born = now;
+	return 0;
+}
+
+/* Key HCTX for HMAC-SHA256 with KEY. */
+static int
+tls_tkey_mac(EVP_MAC_CTX *hctx, unsigned char *key)
+{
+	char digest[] = "SHA256";
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key, 32),
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	return EVP_MAC_CTX_set_params(hctx, params);
+}
+
+/*
+ * OpenSSL's ticket callback: ENC 1, seal a new ticket with the current
+ * key; ENC 0, open one: 1 with the current key, 2 with the one before
+ * (OpenSSL then issues a new ticket), 0 for a key we no longer have (a
+ * full handshake), -1 on error.
+ */
+static int
+tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+	      EVP_MAC_CTX *hctx, int enc)
+{
+	time_t now = time(NULL);
+
+	if (enc) {
+		if (tls_tkey_fresh(now) == -1 || RAND_bytes(iv, 16) != 1) {
+			ERR_clear_error();
+			return -1;
+		}
+		memcpy(name, tls_tkeys[0].name, 16);
+		if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, tls_tkeys[0].aes, iv) != 1 ||
+		    tls_tkey_mac(hctx, tls_tkeys[0].hmac) != 1) {
+			ERR_clear_error();
+			return -1;
+		}
+		return 1;
+	}
+	if (tls_tkey_fresh(now) == -1)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		struct tls_tkey *k = &tls_tkeys[i];
+		if (k->born == 0 || memcmp(name, k->name, 16) != 0)
+			continue;
+		if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1 ||
+		    tls_tkey_mac(hctx, k->hmac) != 1) {
+			ERR_clear_error();
+			return -1;
+		}
+		return i == 0 ? 1 : 2;
+	}
+	return 0;
+}
+
+/*
+ * Resumption for clients of a listener: stateless tickets only (no
+ * server-side cache to grow with the clients), one ticket per handshake
+ * (a client keeps one; OpenSSL's default of two costs a second seal),
+ * sealed with the rotating keys above, valid as long as a key lives.
+ */
+static void
+tls_server_tickets(SSL_CTX *s)
+{
+	static const unsigned char sid[] = "relayd";
+
+	SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_id_context(s, sid, sizeof(sid) - 1);
+	SSL_CTX_set_num_tickets(s, 1);
+	SSL_CTX_set_timeout(s, tls_ticket_seconds);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(s, tls_ticket_cb);
+}
+
 /* A listener's context from CERT (PEM, chain allowed), KEY and CIPHERS. */
 struct tls_ctx *
 tls_server_new(const char *cert, const char *key, int min_version, const char *ciphers,
@@ -335,6 +475,7 @@ tls_server_new(const char *cert, const char *key, int min_version, const char *c
 		ERR_clear_error();
 		goto mismatch;
 	}
+	tls_server_tickets(ctx->ssl);
 	return ctx;
 
 mismatch:
@@ -425,14 +566,144 @@ tls_ctx_set_versions(struct tls_ctx *ctx, int min, int max)
 	return 0;
 }
 
-/* Release CTX; sessions still running keep OpenSSL's part alive. */
+/* Release CTX; sessions still running keep OpenSSL's part alive (and no
+ * longer store their sessions anywhere). */
 void
 tls_ctx_free(struct tls_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
+	SSL_CTX_set_app_data(ctx->ssl, NULL);
+	if (ctx->sess != NULL) {
+		for (size_t i = 0; i < TLS_SESS_SLOTS; i++) {
+			free(ctx->sess[i].key);
+			SSL_SESSION_free(ctx->sess[i].s);
+		}
+		free(ctx->sess);
+	}
 	SSL_CTX_free(ctx->ssl);
 	free(ctx);
+}
+
+/* The slot of KEY (FNV-1a). */
+static struct tls_sess *
+tls_sess_slot(struct tls_ctx *ctx, const char *key)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &ctx->sess[h % TLS_SESS_SLOTS];
+}
+
+/*
+ * OpenSSL has a new session for a client connection (TLS 1.2: at the end
+ * of the handshake; TLS 1.3: each ticket the server sends after it): keep
+ * a copy under the connection's key. A copy, because OpenSSL marks the
+ * connection's own session not resumable when the connection is freed
+ * without a close_notify (relayd closes after QUIT's 221 without one, as
+ * Postfix does). Not kept: a connection without a key, or one whose
+ * certificate problem OpenSSL did not record in the session (a resumed
+ * session says "verified" exactly when the first one did). 0: OpenSSL
+ * keeps its own reference.
+ */
+static int
+tls_sess_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_ctx *ctx = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct tls_conn *c = SSL_get_ex_data(ssl, tls_conn_idx);
+	struct tls_sess *slot;
+	SSL_SESSION *copy;
+	char *key;
+
+	if (ctx == NULL || ctx->sess == NULL || c == NULL || c->skey[0] == '\0' ||
+	    !SSL_SESSION_is_resumable(sess) ||
+	    (c->verr != X509_V_OK && SSL_get_verify_result(ssl) == X509_V_OK))
+		return 0;
+	if ((copy = SSL_SESSION_dup(sess)) == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	slot = tls_sess_slot(ctx, c->skey);
+	if (slot->key == NULL || strcmp(slot->key, c->skey) != 0) {
+		if ((key = strdup(c->skey)) == NULL) {
+			SSL_SESSION_free(copy);
+			return 0;
+		}
+		free(slot->key);
+		slot->key = key;
+	}
+	SSL_SESSION_free(slot->s);
+	slot->s = copy;
+	return 0;
+}
+
+/* Offer SSL (a copy of) the session kept under C's key, if one is still
+ * good; the copy, because a TLS 1.2 resumption makes it the connection's
+ * own session, which a close without close_notify spoils. */
+static void
+tls_sess_offer(struct tls_ctx *ctx, SSL *ssl, struct tls_conn *c)
+{
+	struct tls_sess *slot;
+	SSL_SESSION *copy;
+
+	if (ctx->sess == NULL || c->skey[0] == '\0')
+		return;
+	slot = tls_sess_slot(ctx, c->skey);
+	if (slot->s == NULL || strcmp(slot->key, c->skey) != 0)
+		return;
+	if (!SSL_SESSION_is_resumable(slot->s) ||
+	    (time_t)SSL_SESSION_get_time(slot->s) + (time_t)SSL_SESSION_get_timeout(slot->s) <=
+		    time(NULL)) {
+		SSL_SESSION_free(slot->s);
+		slot->s = NULL;
+		return;
+	}
+	if ((copy = SSL_SESSION_dup(slot->s)) == NULL || SSL_set_session(ssl, copy) != 1)
+		ERR_clear_error();
+	SSL_SESSION_free(copy); /* SSL keeps its own reference */
+}
+
+/* Keep client sessions of CTX for resumption (see struct tls_sess). */
+int
+tls_ctx_resume(struct tls_ctx *ctx)
+{
+	if (ctx->server || ctx->sess != NULL)
+		return 0;
+	if ((ctx->sess = calloc(TLS_SESS_SLOTS, sizeof(*ctx->sess))) == NULL)
+		return -1;
+	SSL_CTX_set_app_data(ctx->ssl, ctx);
+	SSL_CTX_set_session_cache_mode(ctx->ssl,
+				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx->ssl, tls_sess_new_cb);
+	return 0;
+}
+
+/* C's resumption key: SNI NAME (or ""), the peer's address and port from
+ * socket FD (none: no key, no resumption), and EXTRA (the TLSA digest). */
+static void
+tls_sess_key(struct tls_conn *c, const char *name, int fd, const char *extra)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN] = "";
+	int port = 0;
+
+	c->skey[0] = '\0';
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+		port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+		port = ntohs(in6->sin6_port);
+	} else {
+		return;
+	}
+	snprintf(c->skey, sizeof(c->skey), "%s|%s:%d|%s", name, addr, port, extra);
 }
 
 /* Copy LEN bytes of S to OUT as printable ASCII: certificates are peer data. */
@@ -674,7 +945,7 @@ tls_bev_server(struct event_base *base, struct bufferevent *under, struct tls_ct
 }
 
 static SSL *tls_client_ssl(struct tls_ctx *ctx, const struct conf_tls_policy *policy,
-			   const char *host);
+			   const char *host, int fd);
 
 /* Whether S is an IPv4 or IPv6 literal. */
 static bool
@@ -690,7 +961,7 @@ struct bufferevent *
 tls_bev_client(struct event_base *base, struct bufferevent *under, struct tls_ctx *ctx,
 	       const struct conf_tls_policy *policy, const char *host)
 {
-	SSL *ssl = tls_client_ssl(ctx, policy, host);
+	SSL *ssl = tls_client_ssl(ctx, policy, host, bufferevent_getfd(under));
 	return ssl ? tls_bev_new(base, under, ssl, false) : NULL;
 }
 
@@ -700,7 +971,7 @@ struct bufferevent *
 tls_bev_client_socket(struct event_base *base, struct tls_ctx *ctx,
 		      const struct conf_tls_policy *policy, const char *host)
 {
-	SSL *ssl = tls_client_ssl(ctx, policy, host);
+	SSL *ssl = tls_client_ssl(ctx, policy, host, -1);
 	struct bufferevent *bev;
 
 	if (ssl == NULL)
@@ -715,9 +986,10 @@ tls_bev_client_socket(struct event_base *base, struct tls_ctx *ctx,
 	return bev;
 }
 
-/* A client SSL of CTX for HOST under POLICY (SNI, the names to check). */
+/* A client SSL of CTX for HOST under POLICY (SNI, the names to check),
+ * offered the session kept for HOST at the peer of socket FD (-1: none). */
 static SSL *
-tls_client_ssl(struct tls_ctx *ctx, const struct conf_tls_policy *policy, const char *host)
+tls_client_ssl(struct tls_ctx *ctx, const struct conf_tls_policy *policy, const char *host, int fd)
 {
 	char name[256] = "";
 	struct tls_conn *c;
@@ -763,7 +1035,35 @@ tls_client_ssl(struct tls_ctx *ctx, const struct conf_tls_policy *policy, const 
 		return NULL;
 	}
 	SSL_set_verify(ssl, SSL_VERIFY_PEER, tls_verify_cb);
+	tls_sess_key(c, name, fd, "");
+	tls_sess_offer(ctx, ssl, c);
 	return ssl;
+}
+
+/* The first 16 bytes of SHA-256 over the N records TLSA, in hex, in OUT. */
+static void
+tls_tlsa_digest(const struct tls_tlsa *tlsa, size_t n, char out[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	bool ok = m != NULL && EVP_DigestInit_ex(m, EVP_sha256(), NULL) == 1;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		unsigned char head[5] = {tlsa[i].usage, tlsa[i].selector, tlsa[i].mtype,
+					 (unsigned char)(tlsa[i].len >> 8),
+					 (unsigned char)tlsa[i].len};
+		ok = EVP_DigestUpdate(m, head, sizeof(head)) == 1 &&
+		     EVP_DigestUpdate(m, tlsa[i].data, tlsa[i].len) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(m, md, &mdlen) == 1 && mdlen >= 16;
+	EVP_MD_CTX_free(m);
+	if (!ok) {
+		ERR_clear_error();
+		memset(md, 0, 16); /* "0...0" never matches a real digest's key */
+	}
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* Client-side TLS over UNDER authenticated by DANE (RFC 7672). */
@@ -808,6 +1108,12 @@ tls_bev_client_dane(struct event_base *base, struct bufferevent *under, struct t
 		return NULL;
 	}
 	SSL_set_verify(ssl, SSL_VERIFY_PEER, tls_verify_cb);
+	/* A session is only resumed under the very records that authenticated
+	 * it: their digest is part of the key. */
+	char digest[2 * 16 + 1];
+	tls_tlsa_digest(tlsa, n, digest);
+	tls_sess_key(c, name, bufferevent_getfd(under), digest);
+	tls_sess_offer(ctx, ssl, c);
 	return tls_bev_new(base, under, ssl, false);
 }
 
@@ -848,6 +1154,7 @@ tls_bev_info(struct bufferevent *bev, struct tls_info *info)
 	}
 	snprintf(info->protocol, sizeof(info->protocol), "%s", SSL_get_version(ssl));
 	snprintf(info->cipher, sizeof(info->cipher), "%s", SSL_get_cipher_name(ssl));
+	info->resumed = SSL_session_reused(ssl) == 1;
 	if ((peer = SSL_get0_peer_certificate(ssl)) == NULL) {
 		snprintf(info->verify, sizeof(info->verify), "not verified: no peer certificate");
 		return;

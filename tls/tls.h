@@ -7,6 +7,7 @@
  * tls_client_new()      a tls_policy's context: floor, ciphers, CA
  * tls_fault()           which setting the last failure of those two is about
  * tls_ctx_set_versions() test hook: a protocol range no policy can ask for
+ * tls_ctx_resume()      a client context keeps sessions and resumes them
  * tls_ctx_free()        release a context
  * tls_bev_server()      wrap a connected bufferevent in server-side TLS
  *                       (STARTTLS: filter over the plain one; SMTPS: same)
@@ -40,6 +41,7 @@ struct tls_info {
 	bool verified;	   /* chain and name checked and good */
 	char verify[128];  /* "verified", "not verified: self-signed ..." */
 	char peer_cn[256]; /* subject CN of the peer certificate, or "" */
+	bool resumed;	   /* an earlier session resumed: no full handshake */
 };
 
 int tls_init(void);
@@ -82,6 +84,13 @@ enum tls_fault tls_fault(void);
  * CONF_TLSV12, ...; 0: no bound); below TLSv1.2 it also lowers OpenSSL's
  * security level. Only before CTX serves a session. 0, or -1 on error. */
 int tls_ctx_set_versions(struct tls_ctx *ctx, int min, int max);
+
+/* Client context CTX keeps the sessions of its connections, one per SNI
+ * name, peer address and port (and TLSA records under DANE), and offers
+ * each to the next connection with the same key. A session is only offered
+ * under the context (so the policy) that made it, and says "verified" on
+ * resumption exactly when it did first. 0, or -1 when out of memory. */
+int tls_ctx_resume(struct tls_ctx *ctx);
 
 void tls_ctx_free(struct tls_ctx *ctx);
 

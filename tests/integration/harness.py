@@ -683,6 +683,7 @@ class Message:
     reply: str
     tls: Optional[str] = None   # "TLSv1.3" when the session was under TLS
     auth: Optional[str] = None  # the AUTH login name, if any
+    resumed: Optional[bool] = None  # under TLS: whether the client resumed a session
 
 
 @dataclass
@@ -933,16 +934,17 @@ class ScriptedServer:
         r = self.data_replies.next()
         with self._cond:
             reply = r or f"250 2.0.0 Ok: queued as S{len(self.messages) + 1}"
-            tls = None
+            tls = resumed = None
             if getattr(session, "ssl", None):
                 obj = session.ssl.get("ssl_object")
                 tls = obj.version() if obj is not None else "TLS"
+                resumed = obj.session_reused if obj is not None else None
             login = getattr(session, "login_data", None)
             if isinstance(login, bytes):
                 login = login.decode(errors="replace")
             msg = Message(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
                           tuple(session.peer), list(envelope.mail_options), session.host_name,
-                          reply, tls, login)
+                          reply, tls, login, resumed)
             (self.messages if reply.startswith("2") else self.rejected).append(msg)
             self.events.append(Event("data", f"{len(msg.content)} bytes", reply, session.peer))
             self._cond.notify_all()

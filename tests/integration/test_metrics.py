@@ -11,8 +11,8 @@ Assumptions beyond the contract (docs/relayctl.md):
   * the families and labels: relayd_messages_received_total,
     relayd_recipients_total{transport,status}, relayd_queue_messages,
     relayd_queue_oldest_age_seconds, relayd_sessions{direction},
-    relayd_tls_sessions_total{direction}, relayd_detours_active (destinations
-    held on their fallback now), relayd_auth_attempts_total{status="ok|failed|
+    relayd_tls_sessions_total{direction}, relayd_tls_resumed_total{direction},
+    relayd_detours_active (destinations held on their fallback now), relayd_auth_attempts_total{status="ok|failed|
     blocked"}, relayd_auth_limit_reached_total, relayd_auth_blocked_addresses
     (test_authlimit.py moves them), relayd_rejects_total{code,reason}
     (test_logging.py moves it), relayd_delivery_rejects_total{transport,class}
@@ -116,6 +116,7 @@ def test_metrics_families(metrics_relay):
         "relayd_queue_oldest_age_seconds": "gauge",
         "relayd_sessions": "gauge",
         "relayd_tls_sessions_total": "counter",
+        "relayd_tls_resumed_total": "counter",
         "relayd_detours_active": "gauge",
         "relayd_destinations": "gauge",
         "relayd_auth_attempts_total": "counter",
@@ -133,6 +134,7 @@ def test_metrics_families(metrics_relay):
     for d in ("in", "out"):
         assert ("relayd_sessions", frozenset({("direction", d)})) in samples
         assert ("relayd_tls_sessions_total", frozenset({("direction", d)})) in samples
+        assert ("relayd_tls_resumed_total", frozenset({("direction", d)})) in samples
     assert value(samples, "relayd_queue_messages") == 0
     assert value(samples, "relayd_detours_active") == 0
     for st in ("ok", "failed", "blocked"):
