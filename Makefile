@@ -38,8 +38,12 @@ LIBSRCS  := $(filter-out $(MAINS),$(SRCS))
 LIBOBJS  := $(LIBSRCS:%.c=$(B)/obj/%.o)
 UNITSRCS := $(wildcard tests/unit/test_*.c)
 UNITBINS := $(UNITSRCS:tests/unit/%.c=$(B)/tests/%)
+# bench/tools/: smtpload and smtpsink, smtp-source and smtp-sink with STARTTLS
+# (one file each; smtpload parses replies with smtp/reply.c).
+TOOLSRCS := $(wildcard bench/tools/*.c)
+TOOLBINS := $(TOOLSRCS:bench/tools/%.c=$(B)/bench/%)
 
-.PHONY: all run test unit integration deps test-deps lint clean bench fuzz
+.PHONY: all run test unit integration deps test-deps lint clean bench fuzz bench-tools
 
 all: $(B)/relayd $(B)/relayctl
 
@@ -61,10 +65,22 @@ $(B)/tests/%: tests/unit/%.c $(B)/librelayd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(B)/librelayd.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
+$(TOOLBINS): $(B)/bench/%: $(B)/obj/bench/tools/%.o $(B)/librelayd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-tools: $(TOOLBINS)
+
 -include $(LIBOBJS:.o=.d) $(B)/obj/relayd/relayd.d $(B)/obj/relayd/relayctl.d
+-include $(TOOLSRCS:%.c=$(B)/obj/%.d)
 
 # Fragments for install, fuzz and bench targets.
 -include $(wildcard mk/*.mk)
+
+# The TLS cells run bench/tools' binaries (bench/tlscells.py finds them
+# through RELAYD_BENCH_TOOLS).
+bench: bench-tools
+bench: export RELAYD_BENCH_TOOLS := $(abspath $(B)/bench)
 
 # Missing Debian packages are installed when running as root; otherwise the
 # exact apt-get line is printed and make stops.
@@ -82,14 +98,14 @@ run: deps
 unit: $(UNITBINS)
 
 test: test-deps
-	$(MAKE) all unit
+	$(MAKE) all unit bench-tools
 	/usr/bin/python3 tests/run.py --build $(B)
 
 lint:
-	clang-format --dry-run --Werror $(SRCS) $(wildcard */*.h) $(UNITSRCS)
+	clang-format --dry-run --Werror $(SRCS) $(wildcard */*.h) $(UNITSRCS) $(TOOLSRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem -I. \
-		--suppress=ctunullpointer:smtp/client.c $(SRCS)
+		--suppress=ctunullpointer:smtp/client.c $(SRCS) $(TOOLSRCS)
 # (ctunullpointer: cppcheck reads mta.c's `mc->cl &&` after client_input(),
 # which a hook may have closed, as a hint that the pointer passed before it
 # may be NULL; conn_read() runs only while the connection, and so mc->cl,

@@ -1687,6 +1687,10 @@ def main():
     ap.add_argument("--fleet-only", action="store_true",
                     help="only the fleet cell (bench/fleet.py): replaces that section of an "
                          "existing results.md")
+    ap.add_argument("--no-tls", action="store_true", help="skip the TLS cells")
+    ap.add_argument("--tls-only", action="store_true",
+                    help="only the TLS cells (bench/tlscells.py): replaces that section of an "
+                         "existing results.md")
     ap.add_argument("--backlog-check", action="store_true",
                     help="print the disk each --backlog N needs and how long it would take; "
                          "start nothing")
@@ -1695,12 +1699,13 @@ def main():
     if args.backlog_only:
         args.no_matrix = args.no_memory = args.no_recovery = args.no_syscalls = True
         args.no_backlog = False
-        args.no_sites = args.no_fleet = True
-    if args.sites_only or args.fleet_only:
+        args.no_sites = args.no_fleet = args.no_tls = True
+    if args.sites_only or args.fleet_only or args.tls_only:
         args.no_matrix = args.no_memory = args.no_recovery = args.no_syscalls = True
         args.no_backlog = True
         args.no_sites = not args.sites_only
         args.no_fleet = not args.fleet_only
+        args.no_tls = not args.tls_only
     if args.backlog_check:
         out = Path(args.out or REPO / "bench")
         return backlog.check_only([backlog.QUICK_N] if args.quick else args.backlog,
@@ -1744,7 +1749,7 @@ def main():
     runs, mem, rec, sysc = [], None, None, None
     previous = backlog.load_previous(Path(args.out))
     bl = {}
-    st = ft = None
+    st = ft = tt = None
     code = 0
     try:
         sink.start()
@@ -1776,6 +1781,9 @@ def main():
         if not args.no_fleet:
             ft = fleet.run(args, relayd.bin, sink)
             ft["relayd_git"] = vers["relayd_git"]
+        if not args.no_tls:
+            tt = tlscells.run(args, relayd.bin)
+            tt["relayd_git"] = vers["relayd_git"]
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); stopping everything")
         code = 130
@@ -1803,7 +1811,10 @@ def main():
         e["relayd_git"] = vers["relayd_git"]
     # The backlog entries of other sizes measured before are kept.
     backlogs = dict(previous.get("backlog") or {}, **bl)
-    if args.sites_only or args.fleet_only:
+    if args.sites_only or args.fleet_only or args.tls_only:
+        if tt:
+            tlscells.save(out, tt, info, vers)
+            print(f"\nwrote the TLS section of {out / 'results.md'} and results.json")
         if st:
             sites.save(out, st, info, vers)
             print(f"\nwrote the sites section of {out / 'results.md'} and results.json")
@@ -1833,6 +1844,7 @@ def main():
         memory=mem, recovery=rec,
         syscalls={k: v for k, v in (sysc or {}).items() if k != "raw"},
         backlog=backlogs, sites=st or previous.get("sites"), fleet=ft or previous.get("fleet"),
+        tls=tt or previous.get("tls"),
         started=t_start, ended=t_end),
         indent=1, default=str) + "\n")
     if runs or mem or rec or bl:
@@ -1840,7 +1852,8 @@ def main():
                                                relayd, postfix, sink, t_start, t_end,
                                                backlog.section(backlogs) + "\n\n" +
                                                sites.section(st or previous.get("sites")) +
-                                               "\n\n" + fleet.section(ft or previous.get("fleet"))))
+                                               "\n\n" + fleet.section(ft or previous.get("fleet")) +
+                                               "\n\n" + tlscells.section(tt or previous.get("tls"))))
         print()
         print(summary(runs, mem, rec, sysc))
         if bl:
@@ -1856,4 +1869,5 @@ if __name__ == "__main__":
     import backlog  # noqa: E402  (bench/backlog.py, the backlog section)
     import sites  # noqa: E402  (bench/sites.py, the sites cell)
     import fleet  # noqa: E402  (bench/fleet.py, the fleet cell)
+    import tlscells  # noqa: E402  (bench/tlscells.py, the TLS cells)
     sys.exit(main())

@@ -14,6 +14,10 @@
 #                               only the fleet cell (≈ 4 minutes): 1 relayd
 #                               without and with a cluster section, 3 nodes on
 #                               one redis-server, one limit-free destination
+#   make bench BENCH_ARGS="--tls-only"
+#                               only the TLS cells (≈ 20 minutes): STARTTLS out
+#                               and in+out, ECDSA and RSA, TLS 1.3 and 1.2,
+#                               with bench/tools' smtpload and smtpsink
 #   make bench BENCH_ARGS="--backlog-only --backlog 1000000"
 #                               only the backlog section, at a million queued
 #                               messages (hours; refused without the disk:
