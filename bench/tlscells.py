@@ -53,6 +53,9 @@ FULL_CELLS = ([(mode, "ecdsa", "1.3", size, conc) for mode in MODES for size in 
               + [(mode, cert, ver, 1024, 50) for mode in MODES
                  for cert, ver in (("rsa", "1.3"), ("ecdsa", "1.2"), ("rsa", "1.2"))])
 QUICK_CELLS = [("out", "ecdsa", "1.3", 1024, 10), ("inout", "ecdsa", "1.3", 1024, 10)]
+# Postfix again with smtp_tls_connection_reuse = yes (tlsproxy): what an
+# operator who tunes it would run; relayd always reuses connections.
+REUSE_CELLS = [("out", "ecdsa", "1.3", 1024, 50), ("inout", "ecdsa", "1.3", 1024, 50)]
 RUN_SECONDS = 5.0
 MIN = {1024: 2000, 102400: 600}
 MAX = {1024: 40000, 102400: 10000}
@@ -206,6 +209,22 @@ class TlsPostfix(bench.Postfix):
         mc = self.etc / "master.cf"
         mc.write_text(mc.read_text()
                       + "tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n")
+
+
+class TlsPostfixReuse(TlsPostfix):
+    """The same with TLS connections reused (Postfix 3.4+: the smtp client
+    hands the TLS session to tlsproxy so the connection cache can keep it)."""
+    name = "postfix-reuse"
+    label = "postfix-tlsreuse"
+
+    def settings(self):
+        return super().settings() + [("smtp_tls_connection_reuse", "yes")]
+
+    def setup(self):
+        super().setup()
+        mc = self.etc / "master.cf"
+        mc.write_text(mc.read_text()
+                      + "tlsproxy  unix  -       -       n       -       0       tlsproxy\n")
 
 
 # ---- one run --------------------------------------------------------------------
@@ -418,7 +437,31 @@ def run(args, binary: Path) -> dict:
                                    bench.BASE / f"tls-{name}.perf")
                     bench.log(f"  perf: {fmt(r)} split {r.get('cpu_split_us')}")
                     perf.append(r)
+        for cell in ([] if quick else REUSE_CELLS):
+            mode, cert, ver, size, conc = cell
+            bench.log(f"tls cell {mode} {cert} TLS {ver} {bench.kib(size)} c={conc}: Postfix "
+                      "with smtp_tls_connection_reuse = yes")
+            for p in (relayd, postfix, sink):
+                if p:
+                    p.stop()
+            sink = TlsSink(sink_port, *certs[("sink", cert)], ver)
+            sink.start()
+            postfix = TlsPostfixReuse(pf_port, sink_port, *certs[("relay", cert)])
+            postfix.start()
+            w = run_one(postfix, sink, cell, WARMUP[size])
+            n = (bench.nice_count(w["e2e_rate"] * RUN_SECONDS, MIN[size], MAX[size])
+                 if w["status"] == "ok" else MIN[size])
+            for rnd in range(rounds):
+                r = run_one(postfix, sink, cell, n)
+                r["round"] = rnd + 1
+                bench.log(f"  {rnd + 1}: {fmt(r)}")
+                rows.append(r)
+                if r["status"] != "ok":
+                    bench.restart(postfix)
+                time.sleep(1.0)
         if relayd:
+            for p in (postfix, sink):
+                p.stop()
             relayd.stop()
             relayd.start()
             idle = idle_tls_sessions(relayd, 100 if quick else IDLE_SESSIONS)
@@ -428,18 +471,19 @@ def run(args, binary: Path) -> dict:
             if p:
                 p.stop()
     return dict(cells=[list(c) for c in cells], rounds=rounds, quick=quick, rows=rows,
+                reuse_cells=[] if quick else [list(c) for c in REUSE_CELLS],
                 perf=perf, idle=idle, at=time.time(), nproc=os.cpu_count(),
                 openssl=bench.sh(["openssl", "version"]).strip())
 
 
 # ---- the report -----------------------------------------------------------------
 
-def medians(entry: dict) -> list:
+def medians(entry: dict, cells=None, peers=PEERS) -> list:
     out = []
-    for cell in entry["cells"]:
+    for cell in entry["cells"] if cells is None else cells:
         mode, cert, ver, size, conc = cell
         row = dict(mode=mode, cert=cert, version=ver, size=size, conc=conc)
-        for peer in PEERS:
+        for peer in peers:
             rs = [r for r in entry["rows"] if r["peer"] == peer and r["status"] == "ok"
                   and [r["mode"], r["cert"], r["version"], r["size"], r["conc"]] == cell]
             failed = [r for r in entry["rows"] if r["peer"] == peer and r["status"] != "ok"
@@ -452,6 +496,7 @@ def medians(entry: dict) -> list:
                     if peer != "direct" else None,
                     hs=statistics.median((r["sink_tls"] - r["sink_resumed"]) / r["msgs"]
                                          for r in rs),
+                    sess=statistics.median(r["sink_tls"] / r["msgs"] for r in rs),
                     failed=len(failed))
         out.append(row)
     return out
@@ -477,7 +522,8 @@ def section(entry: dict) -> str:
          + (f"Medians of {entry['rounds']} interleaved rounds. " if entry["rounds"] > 1 else "")
          + "CPU is the relay's (all its processes) per message; out-hs is the relay's full "
          "handshakes toward the sink per message (the sink's TLS sessions minus resumed "
-         "ones).", "",
+         "ones), and in brackets all its TLS sessions toward the sink per message, resumed "
+         "or not.", "",
          "| mode | key | TLS | size | c | direct msgs/s | relayd msgs/s | Postfix msgs/s | "
          "relayd/Postfix | relayd CPU µs/msg | Postfix CPU µs/msg | relayd out-hs/msg | "
          "Postfix out-hs/msg |",
@@ -485,6 +531,9 @@ def section(entry: dict) -> str:
 
     def f(x, nd=0):
         return "–" if x is None else f"{x:,.{nd}f}"
+
+    def hs(p):
+        return "–" if not p else f"{p['hs']:.3f} ({p['sess']:.3f})"
 
     for r in rows:
         d, rl, pf = r["direct"], r["relayd"], r["postfix"]
@@ -494,8 +543,28 @@ def section(entry: dict) -> str:
                  f"{f(pf and pf['rate'])} | "
                  + (f"**{ratio:.2f}**" if ratio else "–")
                  + f" | {f(rl and rl['cpu'])} | {f(pf and pf['cpu'])} | "
-                 f"{f(rl and rl['hs'], 3)} | {f(pf and pf['hs'], 3)} |")
+                 f"{hs(rl)} | {hs(pf)} |")
     L.append("")
+    reuse = medians(entry, entry.get("reuse_cells") or [], ("postfix-reuse",))
+    if reuse:
+        L.append("Postfix tuned: the same cells with `smtp_tls_connection_reuse = yes` (and "
+                 "tlsproxy in master.cf), so that its connection cache keeps TLS connections "
+                 "to the sink as relayd does; relayd's figures from the table above:")
+        L.append("")
+        L.append("| mode | key | TLS | size | c | relayd msgs/s | Postfix (reuse) msgs/s | "
+                 "relayd/Postfix | Postfix CPU µs/msg | Postfix out-hs/msg |")
+        L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        base = {(r["mode"], r["cert"], r["version"], r["size"], r["conc"]): r for r in rows}
+        for r in reuse:
+            pr = r["postfix-reuse"]
+            b = base.get((r["mode"], r["cert"], r["version"], r["size"], r["conc"]))
+            rl = b["relayd"] if b else None
+            ratio = rl["rate"] / pr["rate"] if rl and pr and pr["rate"] else None
+            L.append(f"| {r['mode']} | {r['cert']} | {r['version']} | {bench.kib(r['size'])} | "
+                     f"{r['conc']} | {f(rl and rl['rate'])} | {f(pr and pr['rate'])} | "
+                     + (f"**{ratio:.2f}**" if ratio else "–")
+                     + f" | {f(pr and pr['cpu'])} | {hs(pr)} |")
+        L.append("")
     if entry.get("perf"):
         L.append("Where the relay's CPU goes in the headline cell (inout, ECDSA, TLS 1.3, "
                  "1 KiB, c=50), `perf record -a` over one more run, samples of the relay's "
