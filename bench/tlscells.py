@@ -568,7 +568,10 @@ def section(entry: dict) -> str:
     if entry.get("perf"):
         L.append("Where the relay's CPU goes in the headline cell (inout, ECDSA, TLS 1.3, "
                  "1 KiB, c=50), `perf record -a` over one more run, samples of the relay's "
-                 "processes by shared object, scaled to its CPU per message of that run:")
+                 "processes by shared object, scaled to its CPU per message of that run. At "
+                 "1 KiB the record encryption is about a microsecond a message (AES-GCM), so "
+                 "the TLS libraries' share is the handshakes' (Debian's libssl has no symbols "
+                 "for its state machine, so a call-graph split cannot name them):")
         L.append("")
         L.append("| relay | CPU µs/msg | libssl + libcrypto | kernel | the rest |")
         L.append("|---|---:|---:|---:|---:|")
@@ -579,6 +582,31 @@ def section(entry: dict) -> str:
                 continue
             L.append(f"| {r['peer']} | {r['relay_cpu_us']:,.0f} | {s['tls']:,.0f} | "
                      f"{s['kernel']:,.0f} | {s['other']:,.0f} |")
+        L.append("")
+    by = {(r["mode"], r["cert"], r["version"], r["size"], r["conc"]): r for r in rows}
+    pairs = []
+    for (mode, cert, ver, size, conc), r in by.items():
+        o = by.get(("out", cert, ver, size, conc))
+        if mode == "inout" and o:
+            pairs.append((cert, ver, size, conc, o, r))
+    if pairs:
+        L.append("What a full inbound handshake costs each relay (per message, one handshake "
+                 "each): its CPU per message in the inout cell minus the out cell with the same "
+                 "key, version, size and concurrency (the outbound side is the same in both):")
+        L.append("")
+        L.append("| key | TLS | size | c | relayd out → inout µs | relayd inbound TLS µs | "
+                 "Postfix out → inout µs | Postfix inbound TLS µs |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+        for cert, ver, size, conc, o, r in pairs:
+            cells = []
+            for peer in ("relayd", "postfix"):
+                a, b = o[peer], r[peer]
+                if a and b and a["cpu"] is not None and b["cpu"] is not None:
+                    cells += [f"{a['cpu']:,.0f} → {b['cpu']:,.0f}", f"{b['cpu'] - a['cpu']:,.0f}"]
+                else:
+                    cells += ["–", "–"]
+            L.append(f"| {cert} | {ver} | {bench.kib(size)} | {conc} | " + " | ".join(cells)
+                     + " |")
         L.append("")
     if entry.get("idle"):
         i = entry["idle"]
