@@ -144,24 +144,25 @@ def test_inbound_session_tickets(start_relayd, scripted, ca, version):
 
 
 def test_inbound_ticket_keys_turn(start_relayd, scripted, ca, monkeypatch):
-    """Keys turn every RELAYD_TLS_TICKET_SECONDS (4 s here; an hour by
+    """Keys turn every RELAYD_TLS_TICKET_SECONDS (6 s here; an hour by
     default) and a ticket lives as long (from its full handshake): one
     sealed with the key before is still opened, an expired one is not, and
-    a reload keeps the keys."""
-    monkeypatch.setenv("RELAYD_TLS_TICKET_SECONDS", "4")
+    a reload keeps the keys. (OpenSSL counts a session's age in whole
+    seconds, hence the margins.)"""
+    monkeypatch.setenv("RELAYD_TLS_TICKET_SECONDS", "6")
     mport = free_port()
     r = tls_listener(start_relayd, scripted, ca, mport)
     t0 = time.monotonic()
     old, reused = starttls(r.port, version="TLSv1.3")   # the first key is made now
-    assert not reused and old.ticket_lifetime_hint == 4
-    time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
-    mid, reused = starttls(r.port, version="TLSv1.3")   # a full handshake at 2 s, first key
+    assert not reused and old.ticket_lifetime_hint == 6
+    time.sleep(max(0.0, t0 + 3.5 - time.monotonic()))
+    mid, reused = starttls(r.port, version="TLSv1.3")   # a full handshake at 3.5 s, first key
     assert not reused
     assert r.ctl("reload").returncode == 0
     r.wait_log(r"configuration reloaded")
-    time.sleep(max(0.0, t0 + 4.5 - time.monotonic()))
-    # 4.5 s: the second key seals; the first still opens mid's ticket
-    # (2.5 s old), not old's (4.5 s, past its lifetime).
+    time.sleep(max(0.0, t0 + 7.2 - time.monotonic()))
+    # 7.2 s: the second key seals; the first still opens mid's ticket
+    # (3.7 s old), not old's (7.2 s, past its 6 s lifetime).
     _, reused = starttls(r.port, mid, version="TLSv1.3")
     assert reused, "a ticket of the key before, within its lifetime"
     _, reused = starttls(r.port, old, version="TLSv1.3")
