@@ -742,7 +742,7 @@ class PeerRun:
         s = self.mon.snapshot()
         ours = self.ours | set(self.peer.pids()) | {p.pid for p in bench.RUNNING}
         return dict(s=s, c=bench.cpustat(), o=bench.others_ticks(ours), ours=ours,
-                    parts=self.mon.parts())
+                    parts=self.mon.parts(), io=disk_io(self.peer_dev()))
 
     def end(self, b, name, **extra):
         s = self.mon.snapshot()
@@ -756,8 +756,10 @@ class PeerRun:
                   attempts=s[2] - b["s"][2], sent_blocked=s[3] - b["s"][3],
                   sent_fresh=s[4] - b["s"][4])
         ph["relay_cpu_pct"] = 100.0 * ph["relay_cpu_s"] / dt if dt > 0 else None
-        busy, _ = bench.cpu_between(b["c"], c)
+        busy, iowait = bench.cpu_between(b["c"], c)
         ph["machine_busy_pct"] = busy
+        ph["iowait_pct"] = iowait
+        ph.update(disk_between(b["io"], disk_io(self.peer_dev()), dt))
         if total > 0 and dt >= 2.0:       # shorter: clock-tick noise
             used = sum(v - b["o"].get(p, 0) for p, v in o.items())
             ph["others_pct"] = max(0.0, 100.0 * used / total)
@@ -780,6 +782,12 @@ class PeerRun:
         ph.update(extra)
         self.r["phases"][name] = ph
         return ph
+
+    def peer_dev(self) -> str:
+        """The block device the peer's spool is on (the run's disk)."""
+        if not hasattr(self, "_dev"):
+            self._dev = block_device(bench.BASE)
+        return self._dev
 
     def memory(self) -> dict:
         rss, pss, procs = self.peer.mem()
@@ -1659,11 +1667,75 @@ def targets(entry) -> list:
     return out
 
 
+def block_device(path: Path) -> str:
+    """The name in /proc/diskstats of the device holding PATH ("" unknown)."""
+    try:
+        st = os.stat(path)
+        name = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}").resolve().name
+    except OSError:
+        return ""
+    return name
+
+
+def disk_io(dev: str) -> dict:
+    """The machine's I/O stall time (/proc/pressure/io, "some", µs) and DEV's
+    counters (/proc/diskstats: reads, sectors read, writes, sectors written,
+    flushes) now."""
+    out = {}
+    try:
+        with open("/proc/pressure/io") as f:
+            for line in f:
+                if line.startswith("some"):
+                    out["stall_us"] = int(line.rsplit("total=", 1)[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/proc/diskstats") as f:
+            for line in f:
+                v = line.split()
+                if len(v) >= 14 and v[2] == dev:
+                    out.update(reads=int(v[3]), rsect=int(v[5]), writes=int(v[7]),
+                               wsect=int(v[9]), flushes=int(v[18]) if len(v) >= 20 else None)
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def disk_between(a: dict, b: dict, seconds: float) -> dict:
+    """Per phase: % of its time some task stalled on I/O, and the disk's
+    reads/s, writes/s, MB/s each way, flushes/s."""
+    out = {}
+    if seconds <= 0:
+        return out
+    if "stall_us" in a and "stall_us" in b:
+        out["io_stall_pct"] = 100.0 * (b["stall_us"] - a["stall_us"]) / 1e6 / seconds
+    if "reads" in a and "reads" in b:
+        out["disk"] = dict(
+            reads_s=(b["reads"] - a["reads"]) / seconds,
+            writes_s=(b["writes"] - a["writes"]) / seconds,
+            read_mb_s=(b["rsect"] - a["rsect"]) * 512 / 1e6 / seconds,
+            write_mb_s=(b["wsect"] - a["wsect"]) * 512 / 1e6 / seconds,
+            flushes_s=((b["flushes"] - a["flushes"]) / seconds
+                       if a.get("flushes") is not None and b.get("flushes") is not None
+                       else None))
+    return out
+
+
+def disk_txt(ph) -> str:
+    """iowait % / I/O stall % / disk reads, writes, flushes a second."""
+    d = ph.get("disk") or {}
+    parts = [num(ph.get("iowait_pct"), 0), num(ph.get("io_stall_pct"), 0)]
+    if d:
+        parts.append(f"{d['reads_s']:,.0f} r, {d['writes_s']:,.0f} w"
+                     + (f", {d['flushes_s']:,.0f} f" if d.get("flushes_s") is not None else ""))
+    return " / ".join(parts)
+
+
 def phases_table(p) -> str:
     rows = []
     for name, ph in (p.get("phases") or {}).items():
         if "seconds" not in ph:
-            rows.append((name, ph.get("status", ""), "", "", "", "", "", "", ""))
+            rows.append((name, ph.get("status", ""), "", "", "", "", "", "", "", ""))
             continue
         g = ph.get("greeting") or {}
         rows.append((name, f"{ph['seconds']:.1f}", f"{ph['relay_cpu_s']:.1f}",
@@ -1671,10 +1743,11 @@ def phases_table(p) -> str:
                      f"{ph['sent_blocked']:,} / {ph['sent_fresh']:,}",
                      (f"{g['p50_ms']:.1f} / {g['max_ms']:.1f}" if g.get("max_ms") is not None
                       else "–"),
-                     num(ph.get("others_pct"), 0), parts_txt(ph, 4)[2:-1]))
+                     num(ph.get("others_pct"), 0), disk_txt(ph), parts_txt(ph, 4)[2:-1]))
     return bench.md_table(("phase", "s", "relay CPU s", "% of a core", "retry attempts",
                            "sent backlog / fresh", "greeting p50 / max ms", "others' CPU %",
-                           "CPU s by part"), rows, "lrrrrrrrl")
+                           "iowait % / I/O stall % / disk ops/s", "CPU s by part"), rows,
+                          "lrrrrrrrrl")
 
 
 def section(entries: dict, versions: dict = None) -> str:
