@@ -845,6 +845,7 @@ class PeerRun:
         start = sink.count()
         errpath = BASE / "backlog-source.err"
         errf = open(errpath, "wb")
+        io0 = disk_io(self.peer_dev())
         s0 = self.mon.snapshot()
         t0 = time.monotonic()
         proc = subprocess.Popen(bench.source_cmd(self.peer.port, msgs, conc, size, False),
@@ -879,6 +880,10 @@ class PeerRun:
                 proc.wait(10)
             bench.RUNNING.remove(proc)
         s1 = self.mon.snapshot()
+        res.update(disk_between(io0, disk_io(self.peer_dev()), s1[0] - t0))
+        if s1[1] >= s0[1]:
+            # The relay's CPU a fresh message, the retries' of the same time included.
+            res["relay_cpu_us"] = (s1[1] - s0[1]) / bench.HZ * 1e6 / msgs
         err = errpath.read_text(errors="replace").strip()
         if err:
             res["source_stderr"] = err[-1000:]
@@ -1350,6 +1355,10 @@ def fmt(r: dict) -> str:
         txt += f" {r['status']}"
     if r.get("attempts_meanwhile"):
         txt += f" ({r['attempts_meanwhile']} retry attempts meanwhile)"
+    if r.get("relay_cpu_us") is not None:
+        txt += f"; relay CPU {r['relay_cpu_us']:.0f} µs a message"
+    if r.get("io_stall_pct") is not None:
+        txt += f", I/O stall {r['io_stall_pct']:.0f} %"
     return txt
 
 
@@ -1594,6 +1603,23 @@ def rows_for(entry) -> list:
     rows.append(["**300 KiB acceptance right after a flush** / empty queue",
                  *both(lambda p: one_run(ph(p, "flush_big").get("run"),
                                          base(p, "big_accept"), "accept_rate"))])
+    def why_txt(p):
+        """Medians over each phase's fresh 1 KiB runs: the relay's CPU a
+        message and the machine's I/O stall, to tell the relay's cost from
+        the disk's."""
+        out = []
+        for label, runs in (("empty", (p.get("baseline") or {}).get("fresh")),
+                            ("steady", ph(p, "steady").get("runs")),
+                            ("after a flush", [ph(p, "flush_fresh").get("run") or {}]),
+                            ("drain", ph(p, "drain").get("runs"))):
+            cpu = med([r.get("relay_cpu_us") for r in runs or []])
+            io = med([r.get("io_stall_pct") for r in runs or []])
+            if cpu is not None or io is not None:
+                out.append(f"{label} {num(cpu)} µs / {num(io)} %")
+        return "; ".join(out) or "–"
+
+    rows.append(["fresh 1 KiB runs: relay CPU a message (retries included) / I/O stall "
+                 "(medians)", *both(why_txt)])
     rows.append(["**queue listing** (`relayctl queue` / `postqueue -p`)",
                  *both(lambda p: (secs(ph(p, 'listing')['listing_s'])
                                   + ("" if ph(p, "listing")["status"] == "ok"
