@@ -1750,6 +1750,8 @@ def disk_between(a: dict, b: dict, seconds: float) -> dict:
 def disk_txt(ph) -> str:
     """iowait % / I/O stall % / disk reads, writes, flushes a second."""
     d = ph.get("disk") or {}
+    if not d and ph.get("io_stall_pct") is None:
+        return "–"          # a run from before these were recorded
     parts = [num(ph.get("iowait_pct"), 0), num(ph.get("io_stall_pct"), 0)]
     if d:
         parts.append(f"{d['reads_s']:,.0f} r, {d['writes_s']:,.0f} w"
