@@ -726,6 +726,7 @@ class PeerRun:
         self.mon = None
         self.probe = None
         self.ours = {os.getpid()}
+        self.dev = block_device(BASE)  # the spool's disk, for the I/O figures
 
     # -- helpers
     def note(self, text):
@@ -742,7 +743,7 @@ class PeerRun:
         s = self.mon.snapshot()
         ours = self.ours | set(self.peer.pids()) | {p.pid for p in bench.RUNNING}
         return dict(s=s, c=bench.cpustat(), o=bench.others_ticks(ours), ours=ours,
-                    parts=self.mon.parts(), io=disk_io(self.peer_dev()))
+                    parts=self.mon.parts(), io=disk_io(self.dev))
 
     def end(self, b, name, **extra):
         s = self.mon.snapshot()
@@ -759,7 +760,7 @@ class PeerRun:
         busy, iowait = bench.cpu_between(b["c"], c)
         ph["machine_busy_pct"] = busy
         ph["iowait_pct"] = iowait
-        ph.update(disk_between(b["io"], disk_io(self.peer_dev()), dt))
+        ph.update(disk_between(b["io"], disk_io(self.dev), dt))
         if total > 0 and dt >= 2.0:       # shorter: clock-tick noise
             used = sum(v - b["o"].get(p, 0) for p, v in o.items())
             ph["others_pct"] = max(0.0, 100.0 * used / total)
@@ -782,12 +783,6 @@ class PeerRun:
         ph.update(extra)
         self.r["phases"][name] = ph
         return ph
-
-    def peer_dev(self) -> str:
-        """The block device the peer's spool is on (the run's disk)."""
-        if not hasattr(self, "_dev"):
-            self._dev = block_device(bench.BASE)
-        return self._dev
 
     def memory(self) -> dict:
         rss, pss, procs = self.peer.mem()
@@ -845,7 +840,7 @@ class PeerRun:
         start = sink.count()
         errpath = BASE / "backlog-source.err"
         errf = open(errpath, "wb")
-        io0 = disk_io(self.peer_dev())
+        io0 = disk_io(self.dev)
         s0 = self.mon.snapshot()
         t0 = time.monotonic()
         proc = subprocess.Popen(bench.source_cmd(self.peer.port, msgs, conc, size, False),
@@ -880,7 +875,7 @@ class PeerRun:
                 proc.wait(10)
             bench.RUNNING.remove(proc)
         s1 = self.mon.snapshot()
-        res.update(disk_between(io0, disk_io(self.peer_dev()), s1[0] - t0))
+        res.update(disk_between(io0, disk_io(self.dev), s1[0] - t0))
         if s1[1] >= s0[1]:
             # The relay's CPU a fresh message, the retries' of the same time included.
             res["relay_cpu_us"] = (s1[1] - s0[1]) / bench.HZ * 1e6 / msgs
