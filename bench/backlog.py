@@ -832,6 +832,33 @@ class PeerRun:
             self.r["probe_samples"] += len(self.probe.samples)
             self.probe = None
 
+    def settle_disk(self, limit: float = 90.0):
+        """Before an empty-queue set: sync(), then until the machine's I/O
+        stall stays under 2 % for a second (at most LIMIT s), so that
+        neither set runs behind the write-back of what came before (after a
+        drain: a backlog's removed files; measured: 70 % I/O stall for the
+        first runs, 1,250–1,480 msgs/s against 1,780 on a settled disk)."""
+        t0 = time.monotonic()
+        os.sync()
+        prev = disk_io(self.dev)
+        while time.monotonic() - t0 < limit:
+            time.sleep(1.0)
+            cur = disk_io(self.dev)
+            stall = disk_between(prev, cur, 1.0).get("io_stall_pct")
+            prev = cur
+            if stall is None or stall < 2.0:
+                break
+        secs = time.monotonic() - t0
+        self.r.setdefault("disk_settle_s", []).append(round(secs, 1))
+        log(f"    disk settled after {secs:.1f} s (sync, then under 2 % I/O stall for 1 s)")
+
+    def sink_ticks(self):
+        """CPU ticks of the sink of the blocked destination (its 450s to the
+        retries), or None when there is none."""
+        if not self.blocked or not self.blocked.proc:
+            return None
+        return bench.tree_ticks(self.blocked.proc.pid)
+
     def fresh_run(self, size: int, msgs: int, limit: float, conc: int = 10) -> dict:
         """MSGS messages of SIZE to the fresh destination, a connection per
         message, CONC at once; at most LIMIT s."""
@@ -841,6 +868,7 @@ class PeerRun:
         errpath = BASE / "backlog-source.err"
         errf = open(errpath, "wb")
         io0 = disk_io(self.dev)
+        c0, sink0 = bench.cpustat(), self.sink_ticks()
         s0 = self.mon.snapshot()
         t0 = time.monotonic()
         proc = subprocess.Popen(bench.source_cmd(self.peer.port, msgs, conc, size, False),
@@ -875,10 +903,20 @@ class PeerRun:
                 proc.wait(10)
             bench.RUNNING.remove(proc)
         s1 = self.mon.snapshot()
+        c1, sink1 = bench.cpustat(), self.sink_ticks()
         res.update(disk_between(io0, disk_io(self.dev), s1[0] - t0))
         if s1[1] >= s0[1]:
             # The relay's CPU a fresh message, the retries' of the same time included.
             res["relay_cpu_us"] = (s1[1] - s0[1]) / bench.HZ * 1e6 / msgs
+        # The whole machine's (every process and the kernel: the client, the
+        # sinks, the probe), a fresh message, and how busy its cores were:
+        # what the retries' work elsewhere takes from the same two cores.
+        busy = (c1[0] - c0[0]) - (c1[1] - c0[1]) - (c1[2] - c0[2])
+        if c1[0] > c0[0]:
+            res["machine_cpu_us"] = busy / bench.HZ * 1e6 / msgs
+            res["machine_busy_pct"] = 100.0 * busy / (c1[0] - c0[0])
+        if sink1 is not None and sink0 is not None and sink1 >= sink0:
+            res["blocked_sink_cpu_us"] = (sink1 - sink0) / bench.HZ * 1e6 / msgs
         err = errpath.read_text(errors="replace").strip()
         if err:
             res["source_stderr"] = err[-1000:]
@@ -933,6 +971,7 @@ class PeerRun:
                 self.after_flush()
                 self.restart()
                 self.drain()
+                self.empty_again()
             self.check()
         finally:
             self.probe_off()
@@ -963,8 +1002,11 @@ class PeerRun:
         else:
             msgs = cfg["fresh_fixed"]
         self.fresh_msgs = msgs
+        self.settle_disk()
+        prof = self.perf_on("baseline")
         b = self.begin()
         runs = [self.fresh_run(1024, msgs, 300) for _ in range(cfg["fresh_reps"])]
+        self.perf_off(prof)
         big = [self.fresh_run(BIG, cfg["big_msgs"], 300) for _ in range(cfg["big_reps"])]
         for r in runs + big:
             log(f"    {fmt(r)}")
@@ -977,6 +1019,27 @@ class PeerRun:
             raise BenchError(f"{self.peer.name}: the empty-queue runs failed")
         time.sleep(cfg["gap"])
         self.r["mem_empty"] = self.memory()
+
+    def empty_again(self):
+        """The empty-queue runs again once the backlog has drained: the
+        machine's rate drifts by more than the targets' margins over a run
+        (a VM's disk and CPU), so the ratios are to the median of the runs
+        before the backlog and after it."""
+        if (self.r["phases"].get("drain") or {}).get("drain_s") is None:
+            return  # not drained: the queue is not empty
+        cfg = self.cfg
+        self.quiet()
+        self.settle_disk()
+        log(f"  {self.peer.name}: empty queue again: fresh 1 KiB and 300 KiB")
+        b = self.begin()
+        runs = [self.fresh_run(1024, self.fresh_msgs, 300) for _ in range(cfg["fresh_reps"])]
+        big = [self.fresh_run(BIG, cfg["big_msgs"], 300) for _ in range(cfg["big_reps"])]
+        for r in runs + big:
+            log(f"    {fmt(r)}")
+        self.end(b, "empty_again")
+        self.r["baseline_after"] = dict(
+            fresh=runs, big=big, fresh_e2e=med([r.get("e2e_rate") for r in runs]),
+            big_accept=med([r.get("accept_rate") for r in big]))
 
     def inject(self):
         n, peer = self.n, self.peer
@@ -1256,7 +1319,7 @@ class PeerRun:
             + (f", {alone:.0f} msgs/s alone after" if alone else ""))
 
     def perf_on(self, phase: str):
-        """RELAYD_BENCH_PERF=PHASE[,PHASE] (steady, drain; relayd only): `perf record -g` of
+        """RELAYD_BENCH_PERF=PHASE[,PHASE] (baseline, steady, drain; relayd only): `perf record -g` of
         the relay during that phase, to BASE/perf-PHASE-N.data, to explain a
         figure with a profile (bench/README.md)."""
         want = os.environ.get("RELAYD_BENCH_PERF", "").split(",")
@@ -1352,6 +1415,10 @@ def fmt(r: dict) -> str:
         txt += f" ({r['attempts_meanwhile']} retry attempts meanwhile)"
     if r.get("relay_cpu_us") is not None:
         txt += f"; relay CPU {r['relay_cpu_us']:.0f} µs a message"
+    if r.get("machine_cpu_us") is not None:
+        txt += (f", machine {r['machine_cpu_us']:.0f} µs ({r['machine_busy_pct']:.0f} % busy"
+                + (f", the 450 sink {r['blocked_sink_cpu_us']:.0f} µs"
+                   if r.get("blocked_sink_cpu_us") else "") + ")")
     if r.get("io_stall_pct") is not None:
         txt += f", I/O stall {r['io_stall_pct']:.0f} %"
     return txt
@@ -1514,6 +1581,17 @@ def per_msg_mem(p, key="queue_rss_kib") -> str:
     return f"{(b[key] - e[key]) * 1024 / q:,.0f} B"
 
 
+def empty_rate(p, key) -> float:
+    """The empty-queue rate the ratios are to: KEY (fresh_e2e or
+    big_accept) as the median of every empty-queue run, before the backlog
+    and again after it drained (runs recorded before the second set: the
+    first alone)."""
+    rate = "e2e_rate" if key == "fresh_e2e" else "accept_rate"
+    runs = [r.get(rate) for k in ("baseline", "baseline_after")
+            for r in (p.get(k) or {}).get("fresh" if key == "fresh_e2e" else "big") or []]
+    return med(runs) if any(runs) else (p.get("baseline") or {}).get(key)
+
+
 def rows_for(entry) -> list:
     peers = entry["peers"]
     R, P = peers.get("relayd", {}), peers.get("postfix", {})
@@ -1525,11 +1603,16 @@ def rows_for(entry) -> list:
         return (p.get("phases") or {}).get(name) or {}
 
     def base(p, key):
-        return (p.get("baseline") or {}).get(key)
+        return empty_rate(p, key)
 
     rows = []
     rows.append(["empty queue: fresh 1 KiB end-to-end / 300 KiB acceptance, msgs/s",
                  *both(lambda p: f"{num(base(p, 'fresh_e2e'))} / {num(base(p, 'big_accept'))}")])
+    rows.append(["... the empty-queue runs before the backlog; again after it drained (1 KiB / "
+                 "300 KiB, medians)",
+                 *both(lambda p: "; ".join(
+                     (f"{num(p[k].get('fresh_e2e'))} / {num(p[k].get('big_accept'))}"
+                      if p.get(k) else "–") for k in ("baseline", "baseline_after")))])
     rows.append(["injection of the backlog, msgs/s (every message tried once after)",
                  *both(lambda p: (f"{num((p.get('inject') or {}).get('accept_rate'))} "
                                   f"({num((p.get('inject') or {}).get('all_tried_s'), 0)} s)")
@@ -1603,18 +1686,30 @@ def rows_for(entry) -> list:
         message and the machine's I/O stall, to tell the relay's cost from
         the disk's."""
         out = []
-        for label, runs in (("empty", (p.get("baseline") or {}).get("fresh")),
+        empty = (((p.get("baseline") or {}).get("fresh") or [])
+                 + ((p.get("baseline_after") or {}).get("fresh") or []))
+        for label, runs in (("empty", empty),
                             ("steady", ph(p, "steady").get("runs")),
                             ("after a flush", [ph(p, "flush_fresh").get("run") or {}]),
                             ("drain", ph(p, "drain").get("runs"))):
-            cpu = med([r.get("relay_cpu_us") for r in runs or []])
-            io = med([r.get("io_stall_pct") for r in runs or []])
-            if cpu is not None or io is not None:
-                out.append(f"{label} {num(cpu)} µs / {num(io)} %")
+            runs = runs or []
+            cpu = med([r.get("relay_cpu_us") for r in runs])
+            io = med([r.get("io_stall_pct") for r in runs])
+            mach = med([r.get("machine_cpu_us") for r in runs])
+            busy = med([r.get("machine_busy_pct") for r in runs])
+            sink = med([r.get("blocked_sink_cpu_us") for r in runs])
+            if cpu is None and io is None:
+                continue
+            txt = f"{label} {num(cpu)} µs / "
+            if mach is not None:
+                txt += (f"{num(mach)} µs ({num(busy)} % busy"
+                        + (f"; 450 sink {num(sink)} µs" if sink else "") + ") / ")
+            out.append(txt + f"{num(io)} %")
         return "; ".join(out) or "–"
 
-    rows.append(["fresh 1 KiB runs: relay CPU a message (retries included) / I/O stall "
-                 "(medians)", *both(why_txt)])
+    rows.append(["fresh 1 KiB runs: relay CPU a message (retries included) / the whole "
+                 "machine's CPU a message (how busy its cores were; the 450 sink's part) / "
+                 "I/O stall (medians)", *both(why_txt)])
     rows.append(["**queue listing** (`relayctl queue` / `postqueue -p`)",
                  *both(lambda p: (secs(ph(p, 'listing')['listing_s'])
                                   + ("" if ph(p, "listing")["status"] == "ok"
