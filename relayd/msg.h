@@ -98,8 +98,12 @@ struct qmsg {
 	unsigned state_writing : 1, state_dirty : 1;
 	unsigned state_sync : 1; /* the next state save must be fsync'd (see state_save()) */
 	unsigned has_state : 1;	 /* state/QID exists */
-	unsigned pinned : 1;	 /* a reader has its file open: never reuse the file */
-	unsigned retrying : 1;	 /* its jobs count in q_retry_inflight */
+	/* A deferral changed what state/QID says beyond attempts and the next
+	 * attempt (spool_state_save() rewrites it; else it only stamps them
+	 * on the file's times) */
+	unsigned state_changed : 1;
+	unsigned pinned : 1;   /* a reader has its file open: never reuse the file */
+	unsigned retrying : 1; /* its jobs count in q_retry_inflight */
 	struct qrcpt rcpt[];
 };
 

@@ -37,7 +37,10 @@
  *                the message's flags (delay warning sent, on hold),
  *                replaced atomically (write + rename, fsync'd) when it
  *                records something final, overwritten in place without
- *                fsync for a deferral alone (spool_state_save())
+ *                fsync for a deferral alone, and only stamped on its
+ *                modification time (next attempt . attempts in
+ *                nanoseconds) for a deferral that repeats the last one
+ *                (spool_state.c)
  *   corrupt/QID  unreadable files moved aside at start
  *
  * Invariant: a message is in queue/ only after its file and the directory

@@ -12,6 +12,7 @@ Assumptions beyond the contract:
 """
 
 import json
+import os
 import signal
 import time
 
@@ -83,6 +84,63 @@ def test_restart_keeps_recipient_state(relay_sink):
     s = r.wait_log(sent_re(rcpt="b@example.com", qid=qid, status="sent"), timeout=WAIT)
     assert s.group("attempts") == "2", s.group(0)
     assert len(sink.rcpts_tried("a@example.com")) == 1, "a done recipient was delivered again"
+    r.stop()
+
+
+def test_repeated_deferral_is_stamped_not_rewritten(relay_sink):
+    """A deferral that repeats the last one (same code, enhanced status and
+    command over the same transport) is not written into state/QID: the
+    file keeps its lines and gets the next attempt and the attempts on its
+    modification time (seconds and nanoseconds; Postfix's qmgr keeps a
+    deferred file's next attempt in its mtime). Reading the file changes
+    nothing. Restarts take them from there: no retry at once, the attempts
+    counted. A deferral with another reply rewrites the lines (whole
+    seconds: the stamp is no more)."""
+    reply = {"v": "451 4.3.0 later"}
+    r, sink = relay_sink(queue={"retry": ["1s", "1h"]}, rcpt_replies=lambda a: reply["v"])
+    qid = r.send("sender@origin.test", ["b@example.com"], simple_message("stamped"))
+    r.wait_log(sent_re(rcpt="b@example.com", qid=qid, status="deferred", attempts=1,
+                       strict_relay=False))
+    path = r.workdir / "spool" / "state" / qid
+    deadline = time.time() + 5
+    while not path.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    first = path.read_bytes()
+    r.wait_log(sent_re(rcpt="b@example.com", qid=qid, status="deferred", attempts=2,
+                       strict_relay=False), timeout=WAIT)
+    deadline = time.time() + 5
+    while os.stat(path).st_mtime_ns % 10**9 != 2 and time.time() < deadline:
+        time.sleep(0.05)
+    st = os.stat(path)
+    assert st.st_mtime_ns % 10**9 == 2, "the attempts were not stamped on the file"
+    assert st.st_mtime >= time.time() + 3000, "the next attempt was not stamped"
+    assert path.read_bytes() == first, "a repeated deferral rewrote the state file"
+    conns = sink.connections
+    for _ in range(2):   # the second start reads what the first one left
+        r.stop()
+        r.restart()
+    time.sleep(2)
+    assert sink.connections == conns, "retried at once after a restart: the stamp was lost"
+    (m,) = json.loads(r.ctl("queue", "--json").stdout)
+    (x,) = m["recipients"]
+    assert x["attempts"] == 2 and x["next_attempt"] >= time.time() + 3000, m
+    assert x["last_reply"].startswith("451 4.3.0 later"), m
+    # Another reply: the lines are written again, the stamp goes.
+    reply["v"] = "452 4.2.2 mailbox full"
+    assert r.ctl("flush").returncode == 0
+    r.wait_log(sent_re(rcpt="b@example.com", qid=qid, status="deferred", attempts=3,
+                       strict_relay=False), timeout=WAIT)
+    deadline = time.time() + 5
+    while b"4.2.2" not in path.read_bytes() and time.time() < deadline:
+        time.sleep(0.05)
+    assert b"4.2.2" in path.read_bytes(), "a new reply was not written"
+    assert os.stat(path).st_mtime_ns % 10**9 == 0, "the stamp outlived the lines written after it"
+    r.stop()
+    r.restart()
+    (m,) = json.loads(r.ctl("queue", "--json").stdout)
+    (x,) = m["recipients"]
+    assert x["attempts"] == 3 and x["next_attempt"] >= time.time() + 3000, m
+    assert x["last_reply"].startswith("452 4.2.2"), m
     r.stop()
 
 
