@@ -278,15 +278,18 @@ spool_decode(const char *buf, size_t len, size_t *hlen, const char **why)
 }
 
 /* The whole of the open file FD (*LEN bytes, NUL-terminated); NULL when
- * it cannot be read. */
+ * it cannot be read. ST, if not NULL, gets its fstat() (st_size 0 and
+ * st_mtim 0 when that failed). */
 char *
-spool_read_all(int fd, size_t *len)
+spool_read_all(int fd, size_t *len, struct stat *stp)
 {
-	struct stat st;
+	struct stat own = {0}, *st = stp ? stp : &own;
 	size_t cap = 4096, n = 0;
 
-	if (fstat(fd, &st) == 0 && st.st_size > 0)
-		cap = (size_t)st.st_size + 1;
+	if (fstat(fd, st) == -1)
+		memset(st, 0, sizeof(*st));
+	if (st->st_size > 0)
+		cap = (size_t)st->st_size + 1;
 	char *buf = malloc(cap + 1);
 	if (!buf)
 		fatal("out of memory");

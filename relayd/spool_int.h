@@ -35,7 +35,8 @@ extern struct spool_dirs spool_dir;
 /* spool.c */
 void spool_commit_done(void *m); /* worker_post()ed once a commit is decided */
 struct qmsg *spool_decode(const char *buf, size_t len, size_t *hlen, const char **why);
-char *spool_read_all(int fd, size_t *len);
+struct stat;
+char *spool_read_all(int fd, size_t *len, struct stat *st);
 
 /* spool_journal.c */
 int spool_journal_start(void);

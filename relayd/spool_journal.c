@@ -384,7 +384,7 @@ spool_journal_recover(unsigned id, void (*recovered)(struct qmsg *m))
 	seg_name(name, sizeof(name), id, "done");
 	int dfd = openat(spool_dir.log, name, O_RDONLY | O_CLOEXEC);
 	size_t dlen = 0, doff = 0;
-	char *dbuf = dfd == -1 ? NULL : spool_read_all(dfd, &dlen);
+	char *dbuf = dfd == -1 ? NULL : spool_read_all(dfd, &dlen, NULL);
 	if (dfd != -1)
 		close(dfd);
 	char qid[FMT_QID_LEN + 1];

@@ -233,13 +233,12 @@ spool_state_load(struct qmsg *m)
 		return;
 	m->has_state = true;
 	struct stat st;
-	bool stamped = fstat(fd, &st) == 0 && st.st_mtim.tv_nsec >= 1 &&
-		       st.st_mtim.tv_nsec <= MSG_ATTEMPTS_MAX;
 	size_t len = 0;
-	char *buf = spool_read_all(fd, &len);
+	char *buf = spool_read_all(fd, &len, &st);
 	close(fd);
 	if (!buf)
 		return;
+	bool stamped = st.st_mtim.tv_nsec >= 1 && st.st_mtim.tv_nsec <= MSG_ATTEMPTS_MAX;
 	struct fmt_state_rd rd;
 	struct fmt_rcpt fr;
 	const char *why;
