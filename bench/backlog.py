@@ -1002,19 +1002,7 @@ class PeerRun:
         else:
             msgs = cfg["fresh_fixed"]
         self.fresh_msgs = msgs
-        self.settle_disk()
-        prof = self.perf_on("baseline")
-        b = self.begin()
-        runs = [self.fresh_run(1024, msgs, 300) for _ in range(cfg["fresh_reps"])]
-        self.perf_off(prof)
-        big = [self.fresh_run(BIG, cfg["big_msgs"], 300) for _ in range(cfg["big_reps"])]
-        for r in runs + big:
-            log(f"    {fmt(r)}")
-        self.end(b, "baseline")
-        self.r["baseline"] = dict(fresh=runs, big=big,
-                                  fresh_e2e=med([r.get("e2e_rate") for r in runs]),
-                                  fresh_accept=med([r.get("accept_rate") for r in runs]),
-                                  big_accept=med([r.get("accept_rate") for r in big]))
+        self.r["baseline"] = self.empty_set("baseline")
         if not self.r["baseline"]["fresh_e2e"] or not self.r["baseline"]["big_accept"]:
             raise BenchError(f"{self.peer.name}: the empty-queue runs failed")
         time.sleep(cfg["gap"])
@@ -1027,19 +1015,27 @@ class PeerRun:
         before the backlog and after it."""
         if (self.r["phases"].get("drain") or {}).get("drain_s") is None:
             return  # not drained: the queue is not empty
-        cfg = self.cfg
         self.quiet()
-        self.settle_disk()
         log(f"  {self.peer.name}: empty queue again: fresh 1 KiB and 300 KiB")
+        self.r["baseline_after"] = self.empty_set("empty_again")
+
+    def empty_set(self, phase: str) -> dict:
+        """One set of empty-queue runs on a settled disk: fresh 1 KiB and
+        300 KiB, each fresh_reps / big_reps times, as phase PHASE."""
+        cfg = self.cfg
+        self.settle_disk()
+        prof = self.perf_on(phase)
         b = self.begin()
         runs = [self.fresh_run(1024, self.fresh_msgs, 300) for _ in range(cfg["fresh_reps"])]
+        self.perf_off(prof)
         big = [self.fresh_run(BIG, cfg["big_msgs"], 300) for _ in range(cfg["big_reps"])]
         for r in runs + big:
             log(f"    {fmt(r)}")
-        self.end(b, "empty_again")
-        self.r["baseline_after"] = dict(
-            fresh=runs, big=big, fresh_e2e=med([r.get("e2e_rate") for r in runs]),
-            big_accept=med([r.get("accept_rate") for r in big]))
+        self.end(b, phase)
+        return dict(fresh=runs, big=big,
+                    fresh_e2e=med([r.get("e2e_rate") for r in runs]),
+                    fresh_accept=med([r.get("accept_rate") for r in runs]),
+                    big_accept=med([r.get("accept_rate") for r in big]))
 
     def inject(self):
         n, peer = self.n, self.peer

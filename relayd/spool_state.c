@@ -131,7 +131,8 @@ state_done(void *arg)
 	struct qmsg *m = j->m;
 
 	if (j->error && j->stamp) {
-		/* The file is not there to stamp (removed by hand): write it. */
+		/* No file to stamp (removed by hand), or its times cannot be
+		 * set here: write the lines instead. */
 		m->state_changed = true;
 		m->state_dirty = true;
 	} else if (j->error)
