@@ -41,22 +41,53 @@ pace_outcome(struct pace *p, double mono, bool ok)
 		p->retry_fail += 1;
 }
 
-/* The loop ran its timers LAG seconds late on average, up to MONO. */
-void
-pace_lag(struct pace *p, double mono, double lag)
+/* A drain is under way: retries deliver (recently) and are paced. */
+static bool
+draining(const struct pace *p)
 {
-	p->lag = lag;
-	if (!p->ok_rate || mono - p->lag_at < 1.0)
-		return;
-	p->lag_at = mono;
-	if (lag < PACE_LAG_LOW)
+	return p->ok_rate && p->retry_ok >= 1;
+}
+
+/* Once a second while a drain is paced: faster while new mail waits about
+ * as long as it did without one, slower while it waits clearly longer. */
+static void
+adapt(struct pace *p, double mean, bool sampled)
+{
+	if (!sampled || mean < p->acc_ref * PACE_SLOW_LOW)
 		p->ok_rate = p->ok_rate * 1.5 + 50;
-	else if (lag > PACE_LAG_HIGH)
+	else if (mean > p->acc_ref * PACE_SLOW_HIGH)
 		p->ok_rate *= 0.5;
 	if (p->ok_rate < PACE_OK_MIN)
 		p->ok_rate = PACE_OK_MIN;
 	if (p->ok_rate > 1e6)
 		p->ok_rate = 1e6;
+}
+
+/* A new message was made durable (its 250) SECS after its end of data. */
+void
+pace_accepted(struct pace *p, double mono, double secs)
+{
+	if (mono - p->acc_at >= 1.0) {
+		if (p->acc_n) {
+			double mean = p->acc_sum / p->acc_n;
+			p->acc_mean = mean;
+			if (!draining(p))
+				p->acc_ref = p->acc_ref ? p->acc_ref * 0.7 + mean * 0.3 : mean;
+			else if (!p->acc_ref || mean < p->acc_ref)
+				p->acc_ref = mean; /* a drain from the start: its best second */
+			if (p->ok_rate)
+				adapt(p, mean, true);
+		}
+		p->acc_at = mono;
+		p->acc_sum = 0;
+		p->acc_n = 0;
+	}
+	/* One sender that takes minutes between RCPT and its data must not
+	 * stop a drain: a wait counts for at most PACE_SLOW_CAP references. */
+	if (p->acc_ref && secs > p->acc_ref * PACE_SLOW_CAP)
+		secs = p->acc_ref * PACE_SLOW_CAP;
+	p->acc_sum += secs;
+	p->acc_n++;
 }
 
 /* Retries per second at MONO, or 0: not paced. */
@@ -73,10 +104,18 @@ pace_rate(struct pace *p, double mono)
 			p->ok_rate = p->fresh_rate * PACE_OK_SHARE;
 			if (p->ok_rate < PACE_OK_MIN)
 				p->ok_rate = PACE_OK_MIN;
-			p->lag_at = mono;
+			p->acc_at = mono; /* a whole second of samples first */
+			p->acc_sum = 0;
+			p->acc_n = 0;
+		} else if (mono - p->acc_at >= 1.5) {
+			/* No new message made durable for a while: light new mail,
+			 * nothing to wait for. */
+			adapt(p, 0, false);
+			p->acc_at = mono;
 		}
 		return p->ok_rate;
 	}
+	p->ok_rate = 0; /* retries fail again: a drain that follows starts over */
 	double rate = p->fresh_rate / PACE_SHARE;
 	return rate > PACE_MIN ? rate : PACE_MIN;
 }

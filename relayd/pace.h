@@ -1,11 +1,11 @@
 /*
  * pace.h — how fast retries may go while new mail flows, so that a backlog
- * never starves it (queue_run()). Pure: the clock and the loop's lateness
+ * never starves it (queue_run()). Pure: the clock and new mail's times
  * are passed in; unit-tested in test_pace.c.
  *
  * pace_fresh()    a new message was dispatched
  * pace_outcome()  a retried recipient was delivered (OK) or deferred again
- * pace_lag()      how late the loop ran a timer, on average, over a second
+ * pace_accepted() a new message's 250 came SECS after its first RCPT
  * pace_rate()     retries a second now, or 0: not paced
  * pace_take()     may one more retry go now; else p->next says when
  *
@@ -14,11 +14,17 @@
  *   go at one per PACE_SHARE new messages, at least PACE_MIN a second;
  * - retries that deliver (a destination is back and its backlog drains)
  *   start at PACE_OK_SHARE of the new-mail rate and adapt once a second to
- *   how late the event loop runs its timers (what new mail waits for):
- *   faster (x1.5) while under PACE_LAG_LOW on average, slower (x0.5, down
- *   to PACE_OK_MIN) while over PACE_LAG_HIGH. New mail keeps a loop that
- *   answers on time; the drain takes the rest, and runs at full speed
- *   when new mail is light.
+ *   how long a new message takes, from its first RCPT to the 250 that says
+ *   it is queued (the sender's round trips, the loop, the disk: what a
+ *   sender feels, and what limits one that waits for each reply before
+ *   the next command): faster (x1.5) while the second's mean is under
+ *   PACE_SLOW_LOW times the reference, slower (x0.5, down to
+ *   PACE_OK_MIN) while over PACE_SLOW_HIGH times it. The reference is the
+ *   mean of seconds without a drain (smoothed), or the lowest second of a
+ *   drain; one message counts for at most PACE_SLOW_CAP times it (a slow
+ *   sender). New mail keeps its latency; the drain takes the rest, and runs
+ *   at full speed when new mail is light (1.5 s without a message queued
+ *   counts as fast enough).
  * Without new mail retries are not paced.
  */
 #ifndef RELAYD_PACE_H
@@ -31,8 +37,9 @@
 #define PACE_MIN 100.0
 #define PACE_OK_SHARE 0.25
 #define PACE_OK_MIN 250.0
-#define PACE_LAG_LOW 0.001
-#define PACE_LAG_HIGH 0.0025
+#define PACE_SLOW_LOW 1.2
+#define PACE_SLOW_HIGH 1.5
+#define PACE_SLOW_CAP 4.0
 
 struct pace {
 	double fresh_rate;    /* new messages a second, smoothed */
@@ -40,9 +47,12 @@ struct pace {
 	double fresh_sec, fresh_last;
 	double retry_ok, retry_fail; /* retry outcomes, decaying (half in 2 s) */
 	double outcome_at;
-	double ok_rate;	   /* the adaptive pace of retries that deliver; 0: none yet */
-	double lag;	   /* the loop's mean lateness, last said (seconds) */
-	double lag_at;	   /* when ok_rate last adapted to it */
+	double ok_rate; /* the adaptive pace of retries that deliver; 0: none yet */
+	double acc_sum; /* new mail's waits for its 250 in the second from acc_at */
+	unsigned acc_n;
+	double acc_at;
+	double acc_mean;   /* ... the last whole second's mean */
+	double acc_ref;	   /* the reference wait; 0: none yet */
 	double tokens, at; /* the bucket (capacity: one second's worth) */
 	double next;	   /* when the next retry may go, after a refusal */
 };
@@ -50,7 +60,7 @@ struct pace {
 void pace_init(struct pace *p);
 void pace_fresh(struct pace *p, double mono);
 void pace_outcome(struct pace *p, double mono, bool ok);
-void pace_lag(struct pace *p, double mono, double lag);
+void pace_accepted(struct pace *p, double mono, double secs);
 double pace_rate(struct pace *p, double mono);
 bool pace_take(struct pace *p, double mono, double rate);
 

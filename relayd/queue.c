@@ -862,47 +862,19 @@ us_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000;
 }
 
-/*
- * While a drain is paced, a timer every LAG_EVERY seconds measures how late
- * the loop runs it (what a new session waits for too) and tells the pace
- * the mean once a second (pace_lag()).
- */
-#define LAG_EVERY 0.05
-
-static struct {
-	struct event *ev;
-	double due, sum, since;
-	unsigned n;
-	bool on;
-} q_lag;
-
-static void
-lag_tick(evutil_socket_t fd, short what, void *arg)
+/* A new message's 250 came SECS after its first RCPT: what the pace of a
+ * drain watches (pace.h); -v logs it once a second while a drain is paced. */
+void
+queue_accepted(double secs)
 {
-	double mono = mono_now();
-	if (q_lag.on) {
-		q_lag.sum += mono > q_lag.due ? mono - q_lag.due : 0;
-		q_lag.n++;
-	}
-	if (q_lag.on && mono - q_lag.since >= 1.0) {
-		pace_lag(&q_pace, mono, q_lag.sum / q_lag.n);
-		q_lag.sum = 0;
-		q_lag.n = 0;
-		q_lag.since = mono;
-	}
-	if (!q_pace.ok_rate || mono - q_pace.fresh_last > PACE_BUSY || q_stopping) {
-		q_lag.on = false; /* no drain paced: no need */
-		return;
-	}
-	if (!q_lag.on) {
-		q_lag.on = true;
-		q_lag.since = mono;
-		q_lag.sum = 0;
-		q_lag.n = 0;
-	}
-	q_lag.due = mono + LAG_EVERY;
-	struct timeval tv = {0, (suseconds_t)(LAG_EVERY * 1e6)};
-	evtimer_add(q_lag.ev, &tv);
+	double at = q_pace.acc_at;
+	pace_accepted(&q_pace, mono_now(), secs);
+	if (q_pace.acc_at != at && q_pace.ok_rate)
+		log_debug("pace: new mail took %.2f ms from its first RCPT to its 250 "
+			  "(reference %.2f ms), retries that deliver paced at %.0f/s, "
+			  "new mail %.0f/s",
+			  q_pace.acc_mean * 1e3, q_pace.acc_ref * 1e3, q_pace.ok_rate,
+			  q_pace.fresh_rate);
 }
 
 /* Run due messages: all due new mail, then retries for at most
@@ -924,8 +896,6 @@ queue_run(evutil_socket_t fd, short what, void *arg)
 		dispatch(msg_of(e), now, false);
 	}
 	double rate = pace_rate(&q_pace, mono);
-	if (q_pace.ok_rate && !q_lag.on)
-		lag_tick(-1, 0, NULL); /* a drain is paced: watch the loop */
 	q_pace.next = 0;
 	if (!rate)
 		q_pace.tokens = 0, q_pace.at = mono;
@@ -1331,13 +1301,12 @@ queue_init(struct event_base *base, char **cause)
 	retryq_init(&q_retry);
 	sched_init(&q_fresh);
 	q_timer = evtimer_new(base, queue_run, NULL);
-	q_lag.ev = evtimer_new(base, lag_tick, NULL);
 	q_rel_ev = evtimer_new(base, release_slice, NULL);
 	/* Tests set a shorter slice to see a small release made in slices. */
 	const char *rel = getenv("RELAYD_RELEASE_SLICE_US");
 	if (rel)
 		q_rel_budget = strtol(rel, NULL, 10);
-	if (!q_timer || !q_lag.ev || !q_rel_ev) {
+	if (!q_timer || !q_rel_ev) {
 		*cause = "cannot create queue timer";
 		return -1;
 	}
@@ -1359,6 +1328,4 @@ queue_shutdown(void)
 	spool_shutdown();
 	if (q_timer)
 		evtimer_del(q_timer);
-	if (q_lag.ev)
-		evtimer_del(q_lag.ev);
 }

@@ -58,6 +58,8 @@ int queue_write(struct qmsg *m, const void *buf, size_t len);
 void queue_commit(struct qmsg *m, uint64_t size, void (*cb)(void *arg, struct qmsg *m, int err),
 		  void *arg);
 void queue_abort(struct qmsg *m);
+/* A new message's 250 came SECS after its first RCPT (a drain's pace). */
+void queue_accepted(double secs);
 
 /* An fd positioned for the caller to read the stored body (ending with
  * ".\r\n") at *OFF for *LEN bytes; -1 when the file is gone. The caller

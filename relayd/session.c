@@ -95,6 +95,7 @@ struct session {
 	/* Replies of one processing round, written with one writev when the
 	 * socket is plain: no write event armed and disarmed per reply. */
 	struct evbuffer *outq;
+	struct timespec txn_at; /* the transaction's first RCPT (a drain's pace) */
 	struct session *next, *prev;
 };
 
@@ -369,6 +370,8 @@ hook_rcpt(void *arg, const struct server_txn *t, const char *rcpt)
 {
 	struct session *se = arg;
 
+	if (t->nrcpt == 0)
+		clock_gettime(CLOCK_MONOTONIC, &se->txn_at);
 	if (!client_allowed(se) && !se->srv->authenticated) {
 		snprintf(rcpt_reply, sizeof(rcpt_reply), "554 5.7.1 <%s>: Relay access denied",
 			 rcpt);
@@ -461,6 +464,10 @@ commit_done(void *arg, struct qmsg *m, int err)
 	s_committing--;
 	se->msg = NULL;
 	if (err == 0) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		queue_accepted((double)(now.tv_sec - se->txn_at.tv_sec) +
+			       (now.tv_nsec - se->txn_at.tv_nsec) / 1e9);
 		/* Postfix's smtpd and qmgr lines: pflogsumm counts a message as
 		 * received from the first, and takes its size from the second. */
 		if (se->srv->authenticated)
