@@ -37,8 +37,8 @@
 #define PACE_MIN 100.0
 #define PACE_OK_SHARE 0.25
 #define PACE_OK_MIN 250.0
-#define PACE_SLOW_LOW 1.2
-#define PACE_SLOW_HIGH 1.5
+#define PACE_SLOW_LOW 1.1
+#define PACE_SLOW_HIGH 1.25
 #define PACE_SLOW_CAP 4.0
 
 struct pace {
