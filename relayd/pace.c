@@ -42,8 +42,8 @@ pace_outcome(struct pace *p, double mono, bool ok)
 }
 
 /* A drain is under way: retries deliver (recently) and are paced. */
-static bool
-draining(const struct pace *p)
+bool
+pace_draining(const struct pace *p)
 {
 	return p->ok_rate && p->retry_ok >= 1;
 }
@@ -63,7 +63,7 @@ adapt(struct pace *p, double mean, bool sampled)
 		p->ok_rate = 1e6;
 }
 
-/* A new message was made durable (its 250) SECS after its end of data. */
+/* A new message's 250 came SECS after its first RCPT. */
 void
 pace_accepted(struct pace *p, double mono, double secs)
 {
@@ -71,7 +71,7 @@ pace_accepted(struct pace *p, double mono, double secs)
 		if (p->acc_n) {
 			double mean = p->acc_sum / p->acc_n;
 			p->acc_mean = mean;
-			if (!draining(p))
+			if (!pace_draining(p))
 				p->acc_ref = p->acc_ref ? p->acc_ref * 0.7 + mean * 0.3 : mean;
 			else if (!p->acc_ref || mean < p->acc_ref)
 				p->acc_ref = mean; /* a drain from the start: its best second */

@@ -6,6 +6,7 @@
  * pace_fresh()    a new message was dispatched
  * pace_outcome()  a retried recipient was delivered (OK) or deferred again
  * pace_accepted() a new message's 250 came SECS after its first RCPT
+ * pace_draining() retries deliver and are paced (a drain is under way)
  * pace_rate()     retries a second now, or 0: not paced
  * pace_take()     may one more retry go now; else p->next says when
  *
@@ -48,7 +49,7 @@ struct pace {
 	double retry_ok, retry_fail; /* retry outcomes, decaying (half in 2 s) */
 	double outcome_at;
 	double ok_rate; /* the adaptive pace of retries that deliver; 0: none yet */
-	double acc_sum; /* new mail's waits for its 250 in the second from acc_at */
+	double acc_sum; /* new messages' RCPT-to-250 times, the second from acc_at */
 	unsigned acc_n;
 	double acc_at;
 	double acc_mean;   /* ... the last whole second's mean */
@@ -61,6 +62,7 @@ void pace_init(struct pace *p);
 void pace_fresh(struct pace *p, double mono);
 void pace_outcome(struct pace *p, double mono, bool ok);
 void pace_accepted(struct pace *p, double mono, double secs);
+bool pace_draining(const struct pace *p);
 double pace_rate(struct pace *p, double mono);
 bool pace_take(struct pace *p, double mono, double rate);
 

@@ -869,7 +869,7 @@ queue_accepted(double secs)
 {
 	double at = q_pace.acc_at;
 	pace_accepted(&q_pace, mono_now(), secs);
-	if (q_pace.acc_at != at && q_pace.ok_rate)
+	if (q_pace.acc_at != at && pace_draining(&q_pace))
 		log_debug("pace: new mail took %.2f ms from its first RCPT to its 250 "
 			  "(reference %.2f ms), retries that deliver paced at %.0f/s, "
 			  "new mail %.0f/s",

@@ -1,9 +1,9 @@
 /*
  * test_pace.c — retries paced behind new mail: not paced without new mail;
  * one per PACE_SHARE new messages while they fail; while they deliver, a
- * share of the new-mail rate that grows while new mail waits for its 250
- * about as long as without a drain and shrinks (to a floor) while it waits
- * clearly longer; the bucket lets a second's worth through at most.
+ * share of the new-mail rate that grows while a new message's time from its
+ * first RCPT to its 250 is about what it was without a drain and shrinks (to
+ * a floor) while it is clearly longer; the bucket lets a second's worth through at most.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,6 +52,7 @@ test_failing(void **state)
 	for (int i = 0; i < 100; i++)
 		pace_outcome(&p, t, false);
 	double r = pace_rate(&p, t);
+	assert_false(pace_draining(&p)); /* retries that fail are no drain */
 	/* About 2000 / PACE_SHARE (the rate is smoothed). */
 	assert_true(r > 1500 / PACE_SHARE && r < 2100 / PACE_SHARE);
 	/* Light new mail: the floor. */
@@ -73,9 +74,11 @@ test_drain_adapts(void **state)
 	 * reference; each second's mean is taken at the next second's first). */
 	for (int i = 4; i >= 1; i--)
 		pace_accepted(&p, t - i, 0.001);
+	assert_false(pace_draining(&p));
 	for (int i = 0; i < 100; i++)
 		pace_outcome(&p, t, true);
 	double r0 = pace_rate(&p, t);
+	assert_true(pace_draining(&p));
 	assert_true(r0 > 1500 * PACE_OK_SHARE && r0 < 2100 * PACE_OK_SHARE);
 	assert_true(p.acc_ref > 0.00099 && p.acc_ref < 0.00101);
 	/* Within the second: no change. */
