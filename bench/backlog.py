@@ -1883,9 +1883,23 @@ def section(entries: dict, versions: dict = None) -> str:
         if e.get("refused"):
             L.append(f"Refused ({when}): {e['refused']}.\n")
             continue
-        L.append(f"Run {when}, took {took:.1f} min; relayd git {e.get('relayd_git', '?')}; "
-                 f"retry interval {e['period']} s for both"
-                 + (" — QUICK smoke run, not a measurement" if e.get("quick") else "") + ".\n")
+        runs = {name: p["run"] for name, p in ordered(e["peers"]) if p.get("run")}
+        if len({r.get("started") for r in runs.values()}) > 1:
+            # peers measured in separate runs (bench.py --backlog-peers)
+            def run_txt(name, r):
+                w = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("started") or 0))
+                t = ((r.get("ended") or r.get("started") or 0) - (r.get("started") or 0)) / 60
+                return f"{name} run {w}, took {t:.1f} min, relayd git {r.get('relayd_git', '?')}"
+            L.append("Peers measured one at a time (`--backlog-peers`), same machine, same "
+                     "sinks: " + "; ".join(run_txt(nm, r) for nm, r in runs.items())
+                     + f"; retry interval {e['period']} s for both"
+                     + (" — QUICK smoke run, not a measurement" if e.get("quick") else "")
+                     + ".\n")
+        else:
+            L.append(f"Run {when}, took {took:.1f} min; relayd git {e.get('relayd_git', '?')}; "
+                     f"retry interval {e['period']} s for both"
+                     + (" — QUICK smoke run, not a measurement" if e.get("quick") else "")
+                     + ".\n")
         tg = targets(e)
         if tg:
             L.append(bench.md_table(("target (issue 13)", "measured", "met"),

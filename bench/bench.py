@@ -1809,8 +1809,23 @@ def main():
     out = Path(args.out)
     for e in bl.values():
         e["relayd_git"] = vers["relayd_git"]
-    # The backlog entries of other sizes measured before are kept.
+        for p in e.get("peers", {}).values():
+            p["run"] = dict(started=e.get("started"), ended=e.get("ended"),
+                            relayd_git=vers["relayd_git"])
+    # The backlog entries of other sizes measured before are kept, and with
+    # --backlog-peers the other peers' results for the same size (each peer
+    # says which run it comes from).
     backlogs = dict(previous.get("backlog") or {}, **bl)
+    if args.backlog_peers:
+        for key, e in bl.items():
+            old = (previous.get("backlog") or {}).get(key) or {}
+            for name, p in (old.get("peers") or {}).items():
+                if name in e["peers"]:
+                    continue
+                if "run" not in p:
+                    p["run"] = dict(started=old.get("started"), ended=old.get("ended"),
+                                    relayd_git=old.get("relayd_git"))
+                e["peers"][name] = p
     if args.sites_only or args.fleet_only or args.tls_only:
         if tt:
             tlscells.save(out, tt, info, vers)

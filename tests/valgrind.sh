@@ -3,7 +3,8 @@
 # summarise: no invalid access, no definite leak. Usage: tests/valgrind.sh
 # [pytest args]. Logs: build/vg/logs/relayd.PID.log. Tests that bound
 # relayd's RSS fail under valgrind (its own memory counts); they are
-# reported but do not count against memcheck's verdict.
+# reported but do not count against memcheck's verdict. relayd links
+# jemalloc: --soname-synonyms lets memcheck replace its malloc.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 make -C "$top" -s all || exit 1
@@ -12,7 +13,8 @@ mkdir -p "$vg/logs"
 rm -f "$vg/logs"/*.log
 cat >"$vg/relayd" <<EOS
 #!/bin/sh
-exec valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite \
+exec valgrind --tool=memcheck '--soname-synonyms=somalloc=libjemalloc.so*' \
+	--leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite --log-file=$vg/logs/relayd.%p.log $top/build/relayd "\$@"
 EOS
 chmod +x "$vg/relayd"
